@@ -1,0 +1,124 @@
+# hugeshim: `make` builds build/libhugeshim.so and build/hugeshim.
+# `make demo`, `make test`, `make bench` install missing Debian packages first.
+VERSION   := 0.1.0
+BUILD     := build
+PREFIX    ?= /usr/local
+CC        ?= gcc
+CXX       ?= g++
+JEMALLOC_PIC ?= /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+
+WARN      := -Wall -Wextra -Wshadow -Wno-missing-field-initializers
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION='"$(VERSION)"'
+CXXFLAGS  ?= -O2 -g
+CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
+
+OS_SRC        := os/mem.c os/proc.c os/probe.c
+COMMON_SRC    := common/options.c common/report.c common/log.c
+ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c
+SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
+CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJ := $(call obj,$(CORE_SRC))
+SHIM_OBJ := $(call obj,$(SHIM_SRC) allocator/heap.c os/libc_compat.c)
+TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c)
+
+LIB      := $(BUILD)/libhugeshim.so
+LAUNCHER := $(BUILD)/hugeshim
+JE_LIB   := $(BUILD)/jemalloc/libhsje.a
+
+.PHONY: all deps install demo test test-unit test-integration bench clean readme
+all: $(LIB) $(LAUNCHER)
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# jemalloc's public names become hs_je_* so that only shim/ defines malloc,
+# and its memory calls go to raw system calls, never to our mmap interposer.
+$(JE_LIB): $(JEMALLOC_PIC) allocator/jemalloc.syms
+	@mkdir -p $(dir $@)
+	objcopy --redefine-syms=allocator/jemalloc.syms $(JEMALLOC_PIC) $@
+
+$(JEMALLOC_PIC):
+	@scripts/deps.sh build
+
+$(BUILD)/libhscore.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(LIB): $(SHIM_OBJ) $(BUILD)/libhscore.a $(JE_LIB) shim/hugeshim.map
+	$(CC) -shared -o $@ $(SHIM_OBJ) -Wl,--whole-archive $(BUILD)/libhscore.a -Wl,--no-whole-archive $(JE_LIB) \
+	    -Wl,--version-script=shim/hugeshim.map -Wl,-z,defs -Wl,-z,now -lpthread -ldl -lm
+
+$(LAUNCHER): $(TOOL_OBJ) $(BUILD)/libhscore.a
+	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lpthread
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/hugeshim
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libhugeshim.so
+
+# ---- tests ------------------------------------------------------------------
+UNIT_SRC  := $(wildcard tests/unit/*.cc)
+INTEG_SRC := $(wildcard tests/integration/*.cc)
+UNIT_BIN  := $(BUILD)/tests/unit_tests
+INTEG_BIN := $(BUILD)/tests/integration_tests
+PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx
+BENCH_BIN := $(BUILD)/bench/gups
+
+$(BUILD)/tests/%.o: tests/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libhscore.a
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+
+$(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/libhscore.a
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+
+$(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $< -lpthread -ldl
+
+$(BUILD)/tests/hs_probe_cxx: tests/progs/hs_probe_cxx.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -g -std=gnu++17 $(WARN) -o $@ $< -lpthread
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 $(WARN) -o $@ $<
+
+test-deps:
+	@scripts/deps.sh test
+
+test-unit: test-deps all $(UNIT_BIN)
+	$(UNIT_BIN)
+
+test-integration: test-deps all $(INTEG_BIN) $(PROBES) $(BENCH_BIN)
+	$(INTEG_BIN)
+
+test: test-deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(PROBES) $(BENCH_BIN)
+	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN)
+
+# ---- demo and bench ------------------------------------------------------------
+demo: all $(BENCH_BIN)
+	@scripts/deps.sh bench
+	@bench/demo.sh
+
+bench: all $(BENCH_BIN)
+	@scripts/deps.sh bench
+	@bench/run.sh
+
+# The README's option table is generated from common/options.def.
+readme: $(LAUNCHER)
+	@scripts/update-readme.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,238 @@
+/* backing.c: the fallback chain, failure memory and heap chunk carving. */
+#include <errno.h>
+#include <pthread.h>
+
+#include "../common/hs_counters.h"
+#include "../common/hs_log.h"
+#include "hs_backing.h"
+#include "hs_registry.h"
+
+#define HS_KIND_COUNT 4
+
+static int hs_backing_real_map(void *ctx, hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
+                               bool populate, void **out, bool *advised)
+{
+    (void)ctx;
+    return hs_os_map_kind(kind, len, align, prot, noreserve, populate, out, advised);
+}
+
+static uint64_t hs_backing_real_now(void *ctx)
+{
+    (void)ctx;
+    return hs_os_now_ns();
+}
+
+static const hs_backing_ops_t hs_backing_real_ops = {hs_backing_real_map, hs_backing_real_now, NULL};
+
+static hs_backing_ops_t hs_ops;
+static hs_backing_config_t hs_config = {HS_OS_KIND_THP, 1000000000ULL, true};
+/* When a kind may be tried again after a failure (ns, hs_ops.now_ns clock). */
+static uint64_t hs_retry_after[HS_KIND_COUNT];
+/* The unused tail of the last chunk mapped per kind, carved by later calls. */
+static struct {
+    uintptr_t cur, end;
+} hs_chunk[HS_KIND_COUNT];
+static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
+{
+    hs_config = *config;
+    hs_ops = ops ? *ops : hs_backing_real_ops;
+    for (int k = 0; k < HS_KIND_COUNT; k++) {
+        hs_retry_after[k] = 0;
+        hs_chunk[k].cur = hs_chunk[k].end = 0;
+    }
+}
+
+const hs_backing_config_t *hs_backing_config(void)
+{
+    return &hs_config;
+}
+
+size_t hs_backing_page_size(hs_os_kind_t kind)
+{
+    switch (kind) {
+    case HS_OS_KIND_HUGETLB_1G: return HS_OS_HUGE_1G;
+    case HS_OS_KIND_HUGETLB_2M:
+    case HS_OS_KIND_THP: return HS_OS_HUGE_2M;
+    default: return HS_OS_PAGE_SIZE;
+    }
+}
+
+const char *hs_backing_kind_name(hs_os_kind_t kind)
+{
+    switch (kind) {
+    case HS_OS_KIND_HUGETLB_1G: return "hugetlb_1g";
+    case HS_OS_KIND_HUGETLB_2M: return "hugetlb_2m";
+    case HS_OS_KIND_THP: return "thp";
+    default: return "base";
+    }
+}
+
+static const hs_counter_id_t hs_bytes_counter[HS_KIND_COUNT] = {
+    HS_CTR_BACKING_HUGETLB_1G_BYTES, HS_CTR_BACKING_HUGETLB_2M_BYTES, HS_CTR_BACKING_THP_BYTES,
+    HS_CTR_BACKING_BASE_BYTES};
+
+static uintptr_t hs_align_up(uintptr_t v, size_t a)
+{
+    return (v + a - 1) & ~(uintptr_t)(a - 1);
+}
+
+/* Count a failed map of `kind` and remember it. */
+static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
+{
+    bool exhausted = err == -ENOMEM;
+    switch (kind) {
+    case HS_OS_KIND_HUGETLB_1G:
+        hs_count(exhausted ? HS_CTR_FALLBACK_1G_EXHAUSTED : HS_CTR_FALLBACK_1G_UNAVAILABLE, 1);
+        break;
+    case HS_OS_KIND_HUGETLB_2M:
+        hs_count(exhausted ? HS_CTR_FALLBACK_2M_EXHAUSTED : HS_CTR_FALLBACK_2M_UNAVAILABLE, 1);
+        break;
+    case HS_OS_KIND_THP:
+        hs_count(HS_CTR_FALLBACK_THP_FAILED, 1);
+        break;
+    default:
+        break;
+    }
+    __atomic_store_n(&hs_retry_after[kind], hs_ops.now_ns(hs_ops.ctx) + hs_config.retry_ns, __ATOMIC_RELAXED);
+    if (kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M) {
+        hs_warn_once(hs_warned_hugetlb,
+                     "%s pages could not be had for %zu bytes (%s); falling back and retrying after %llu ms. "
+                     "`hugeshim doctor` shows how to reserve pages",
+                     hs_backing_kind_name(kind), len, exhausted ? "pool empty or used up" : "unsupported here",
+                     (unsigned long long)(hs_config.retry_ns / 1000000));
+    }
+    hs_log(HS_LOG_DEBUG, "map %s of %zu bytes failed: errno %d", hs_backing_kind_name(kind), len, -err);
+}
+
+/* May `kind` be tried now?  Counts why not. */
+static bool hs_backing_may_try(hs_os_kind_t kind)
+{
+    if (kind == HS_OS_KIND_THP && !hs_config.thp_available) {
+        hs_count(HS_CTR_FALLBACK_THP_UNAVAILABLE, 1);
+        return false;
+    }
+    if (kind == HS_OS_KIND_BASE)
+        return true;
+    uint64_t after = __atomic_load_n(&hs_retry_after[kind], __ATOMIC_RELAXED);
+    if (after && hs_ops.now_ns(hs_ops.ctx) < after) {
+        hs_count(HS_CTR_FALLBACK_SKIPPED, 1);
+        return false;
+    }
+    return true;
+}
+
+/* Record a new mapping of `kind`; a THP region whose advice failed is base. */
+static hs_os_kind_t hs_backing_mapped(void *addr, size_t len, hs_os_kind_t kind, bool advised, hs_origin_t origin)
+{
+    if (kind == HS_OS_KIND_THP && !advised) {
+        hs_count(HS_CTR_FALLBACK_THP_UNAVAILABLE, 1);
+        kind = HS_OS_KIND_BASE;
+    }
+    hs_count(hs_bytes_counter[kind], len);
+    hs_count(HS_CTR_BACKING_REGIONS, 1);
+    if (hs_registry_add((uintptr_t)addr, len, kind, origin) != 0)
+        hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);
+    hs_log(HS_LOG_DEBUG, "mapped %zu bytes of %s at %p for the %s", len, hs_backing_kind_name(kind), addr,
+           origin == HS_ORIGIN_HEAP ? "heap" : "program");
+    return kind;
+}
+
+/* Take size bytes aligned to align from the kind's current chunk, if they fit. */
+static void *hs_backing_carve(hs_os_kind_t kind, size_t size, size_t align)
+{
+    uintptr_t at = hs_align_up(hs_chunk[kind].cur, align);
+    if (!hs_chunk[kind].cur || at < hs_chunk[kind].cur || at + size > hs_chunk[kind].end || at + size < at)
+        return NULL;
+    hs_chunk[kind].cur = at + size;
+    return (void *)at;
+}
+
+int hs_backing_heap_alloc(size_t size, size_t align, bool metadata, void **out, hs_os_kind_t *kind_out)
+{
+    if (align < HS_OS_PAGE_SIZE)
+        align = HS_OS_PAGE_SIZE;
+    int result = -ENOMEM;
+    pthread_mutex_lock(&hs_backing_lock);
+    for (int k = metadata ? HS_OS_KIND_BASE : hs_config.first_kind; k < HS_KIND_COUNT; k++) {
+        hs_os_kind_t kind = (hs_os_kind_t)k;
+        /* Heap chunks are mapped in 2 MiB granules at least, so that the
+         * ownership bitmap never shares a granule with foreign memory. */
+        size_t grain = hs_backing_page_size(kind) < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : hs_backing_page_size(kind);
+        void *p = hs_backing_carve(kind, size, align);
+        if (p) {
+            *out = p;
+            *kind_out = kind;
+            result = 0;
+            break;
+        }
+        if (!hs_backing_may_try(kind))
+            continue;
+        size_t map_align = align > grain ? align : grain;
+        size_t len = hs_align_up(size, grain);
+        if (len < size)
+            break;
+        bool advised = false;
+        void *mem;
+        int err = hs_ops.map(hs_ops.ctx, kind, len, map_align, 3 /* read|write */, false, false, &mem, &advised);
+        if (err) {
+            hs_backing_failed(kind, err, len);
+            continue;
+        }
+        hs_os_kind_t got = hs_backing_mapped(mem, len, kind, advised, HS_ORIGIN_HEAP);
+        hs_registry_mark_owned((uintptr_t)mem, len);
+        /* Keep whichever unused tail is larger: the old chunk's or this one's. */
+        if (len - size >= hs_chunk[kind].end - hs_chunk[kind].cur) {
+            hs_chunk[kind].cur = (uintptr_t)mem + size;
+            hs_chunk[kind].end = (uintptr_t)mem + len;
+        }
+        *out = mem;
+        *kind_out = got;
+        result = 0;
+        break;
+    }
+    pthread_mutex_unlock(&hs_backing_lock);
+    if (result)
+        hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
+    return result;
+}
+
+int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind_out)
+{
+    int err = -ENOMEM;
+    len = hs_align_up(len, HS_OS_PAGE_SIZE);
+    for (int k = HS_OS_KIND_THP; k < HS_KIND_COUNT; k++) {
+        hs_os_kind_t kind = (hs_os_kind_t)k;
+        if (!hs_backing_may_try(kind))
+            continue;
+        bool advised = false;
+        void *mem;
+        err = hs_ops.map(hs_ops.ctx, kind, len, kind == HS_OS_KIND_THP ? HS_OS_HUGE_2M : HS_OS_PAGE_SIZE, prot,
+                         noreserve, populate, &mem, &advised);
+        if (err) {
+            hs_backing_failed(kind, err, len);
+            continue;
+        }
+        *kind_out = hs_backing_mapped(mem, len, kind, advised, HS_ORIGIN_MMAP);
+        *out = mem;
+        return 0;
+    }
+    hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
+    return err;
+}
+
+void hs_backing_prefork(void)
+{
+    pthread_mutex_lock(&hs_backing_lock);
+}
+
+void hs_backing_postfork_parent(void)
+{
+    pthread_mutex_unlock(&hs_backing_lock);
+}
+
+void hs_backing_postfork_child(void)
+{
+    pthread_mutex_init(&hs_backing_lock, NULL);
+}

@@ -1,0 +1,214 @@
+/* heap.c: jemalloc extent hooks over the backing.
+ * jemalloc ignores opt.thp and its HPA for arenas with custom hooks, so the
+ * hooks align and advise memory themselves (through the backing).  Rules the
+ * hooks keep: never call malloc; return exactly new_addr or NULL; preserve
+ * errno, since the program never asked for the mmaps tried and failed here. */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <jemalloc/jemalloc.h>
+
+#include "../common/hs_counters.h"
+#include "../common/hs_log.h"
+#include "hs_backing.h"
+#include "hs_heap.h"
+#include "hs_registry.h"
+
+/* jemalloc's configuration (the build renames malloc_conf to this):
+ * - oversize_threshold:0: no separate huge arena, which jemalloc would create
+ *   lazily with default hooks, outside hugeshim's backing;
+ * - retain:true: freed virtual memory is kept and reused, not unmapped, so
+ *   regions are only ever added; the purge hooks return physical memory. */
+const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false";
+
+static unsigned hs_hooked_arenas;
+
+/* jemalloc's own mmap calls (the build renames its references to mmap to
+ * this): base metadata, and the extents arena 0 takes through its default
+ * hooks while jemalloc initialises, before hugeshim's hooks are installed.
+ * Those extents may later hold user objects, so they must be owned too: the
+ * mapping is 2 MiB-aligned and whole 2 MiB granules, so an ownership granule
+ * never holds anyone else's memory.  A tail jemalloc never asked for stays
+ * mapped; jemalloc retains and rarely unmaps. */
+__attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, size_t len, int prot, int flags,
+                                                                   int fd, off_t offset)
+{
+    void *out;
+    int err;
+    if (addr == NULL && fd == -1) {
+        size_t rounded = (len + HS_OS_HUGE_2M - 1) & ~(HS_OS_HUGE_2M - 1);
+        bool advised;
+        err = rounded < len ? -ENOMEM
+                            : hs_os_map_kind(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &out,
+                                             &advised);
+        if (!err)
+            hs_registry_mark_owned((uintptr_t)out, rounded);
+    } else {
+        err = hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
+    }
+    if (err) {
+        errno = -err;
+        return (void *)-1;
+    }
+    return out;
+}
+
+static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, size_t alignment, bool *zero,
+                           bool *commit, unsigned arena_ind)
+{
+    (void)hooks;
+    /* Growing in place at a given address is not offered: the backing maps
+     * fresh chunks only. */
+    if (new_addr)
+        return NULL;
+    int saved = errno;
+    void *mem;
+    hs_os_kind_t kind;
+    /* jemalloc 5.3 maps its metadata blocks (base_map) with a 2 MiB alignment
+     * and its extents with a page alignment.  Metadata stays on base pages, as
+     * jemalloc's own default (metadata_thp:disabled) does: one huge page per
+     * arena's first metadata block would cost 2 MiB of RSS for each arena. */
+    bool metadata = alignment == HS_OS_HUGE_2M;
+    int err = hs_backing_heap_alloc(size, alignment, metadata, &mem, &kind);
+    errno = saved;
+    if (err)
+        return NULL;
+    hs_log(HS_LOG_DEBUG, "extent hook: %zu bytes, alignment %zu, arena %u%s", size, alignment, arena_ind,
+           metadata ? " (metadata)" : "");
+    hs_count(metadata ? HS_CTR_HEAP_METADATA_BYTES : HS_CTR_HEAP_EXTENT_BYTES, size);
+    hs_count(HS_CTR_HEAP_EXTENT_ALLOCS, 1);
+    /* Carved chunks are handed out once, never reused: fresh memory is zero. */
+    *zero = true;
+    *commit = true;
+    return mem;
+}
+
+/* Opt out of unmapping: jemalloc retains the range and reuses it. */
+static bool hs_heap_dalloc(extent_hooks_t *hooks, void *addr, size_t size, bool committed, unsigned arena_ind)
+{
+    (void)hooks, (void)addr, (void)size, (void)committed, (void)arena_ind;
+    return true;
+}
+
+static void hs_heap_destroy(extent_hooks_t *hooks, void *addr, size_t size, bool committed, unsigned arena_ind)
+{
+    (void)hooks, (void)addr, (void)size, (void)committed, (void)arena_ind;
+}
+
+/* Memory is always committed: commit succeeds, decommit is declined. */
+static bool hs_heap_commit(extent_hooks_t *hooks, void *addr, size_t size, size_t offset, size_t length,
+                           unsigned arena_ind)
+{
+    (void)hooks, (void)addr, (void)size, (void)offset, (void)length, (void)arena_ind;
+    return false;
+}
+
+static bool hs_heap_decommit(extent_hooks_t *hooks, void *addr, size_t size, size_t offset, size_t length,
+                             unsigned arena_ind)
+{
+    (void)hooks, (void)addr, (void)size, (void)offset, (void)length, (void)arena_ind;
+    return true;
+}
+
+/* Purge with huge pages kept whole: madvise on part of a THP splits it, so
+ * only the 2 MiB-aligned interior of a range is purged.  hugetlb is never
+ * purged: a private hugetlb page given back and faulted again needs a free
+ * pool page, and an empty pool then means SIGBUS. */
+static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
+{
+    uintptr_t start = (uintptr_t)addr + offset, end = start + length;
+    hs_region_t region;
+    int saved = errno;
+    bool declined = true;
+    hs_os_kind_t kind = hs_registry_find(start, &region) ? (hs_os_kind_t)region.kind : HS_OS_KIND_BASE;
+    if (kind == HS_OS_KIND_BASE) {
+        declined = hs_os_purge((void *)start, length, forced) != 0;
+        if (!declined)
+            hs_count(HS_CTR_HEAP_PURGED_BYTES, length);
+    } else if (kind == HS_OS_KIND_THP) {
+        uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
+        uintptr_t in_end = end & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
+        /* A forced purge promises zeroed memory for the whole range, so it
+         * must cover it all; a lazy one promises nothing. */
+        bool whole = in_start == start && in_end == end;
+        if (in_end > in_start && (whole || !forced)) {
+            declined = hs_os_purge((void *)in_start, in_end - in_start, forced) != 0;
+            if (!declined)
+                hs_count(HS_CTR_HEAP_PURGED_BYTES, in_end - in_start);
+            if (!whole)
+                hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+        } else {
+            hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+        }
+    } else {
+        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+    }
+    errno = saved;
+    return declined;
+}
+
+static bool hs_heap_purge_lazy(extent_hooks_t *hooks, void *addr, size_t size, size_t offset, size_t length,
+                               unsigned arena_ind)
+{
+    (void)hooks, (void)size, (void)arena_ind;
+    return hs_heap_purge(addr, offset, length, false);
+}
+
+static bool hs_heap_purge_forced(extent_hooks_t *hooks, void *addr, size_t size, size_t offset, size_t length,
+                                 unsigned arena_ind)
+{
+    (void)hooks, (void)size, (void)arena_ind;
+    return hs_heap_purge(addr, offset, length, true);
+}
+
+static bool hs_heap_split(extent_hooks_t *hooks, void *addr, size_t size, size_t size_a, size_t size_b,
+                          bool committed, unsigned arena_ind)
+{
+    (void)hooks, (void)addr, (void)size, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+    return false;
+}
+
+/* Merge only extents of the same page kind, so that a purge never spans a
+ * THP region and a hugetlb one. */
+static bool hs_heap_merge(extent_hooks_t *hooks, void *addr_a, size_t size_a, void *addr_b, size_t size_b,
+                          bool committed, unsigned arena_ind)
+{
+    (void)hooks, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+    hs_region_t a, b;
+    bool found_a = hs_registry_find((uintptr_t)addr_a, &a);
+    bool found_b = hs_registry_find((uintptr_t)addr_b, &b);
+    if (found_a != found_b)
+        return true;
+    return found_a && a.kind != b.kind;
+}
+
+static extent_hooks_t hs_heap_hooks = {
+    hs_heap_alloc,      hs_heap_dalloc,       hs_heap_destroy, hs_heap_commit, hs_heap_decommit,
+    hs_heap_purge_lazy, hs_heap_purge_forced, hs_heap_split,   hs_heap_merge,
+};
+
+int hs_heap_init(void)
+{
+    unsigned narenas = 0;
+    size_t len = sizeof narenas;
+    if (hs_je_mallctl("arenas.narenas", &narenas, &len, NULL, 0) != 0)
+        return -1;
+    extent_hooks_t *hooks = &hs_heap_hooks;
+    unsigned hooked = 0;
+    for (unsigned i = 0; i < narenas; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
+        /* Writing the hooks of an automatic arena not yet created creates it
+         * with these hooks. */
+        if (hs_je_mallctl(name, NULL, NULL, &hooks, sizeof hooks) == 0)
+            hooked++;
+    }
+    hs_hooked_arenas = hooked;
+    hs_log(HS_LOG_DEBUG, "extent hooks installed on %u of %u arenas", hooked, narenas);
+    return hooked == narenas ? 0 : -1;
+}
+
+unsigned hs_heap_hooked_arenas(void)
+{
+    return hs_hooked_arenas;
+}

@@ -1,0 +1,59 @@
+/* hs_backing.h: huge-page backing with a fallback chain.
+ * 1 GiB hugetlb -> 2 MiB hugetlb -> THP region -> base pages, starting at the
+ * requested kind.  A kind that fails is skipped until HUGESHIM_RETRY_MS has
+ * passed; every step is counted (counters.def).  The kernel is reached only
+ * through hs_backing_ops_t, so unit tests drive the chain with fakes and a
+ * fake clock. */
+#ifndef HS_BACKING_H
+#define HS_BACKING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../os/hs_os.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hs_backing_ops {
+    /* As hs_os_map_kind. */
+    int (*map)(void *ctx, hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve, bool populate,
+               void **out, bool *advised);
+    uint64_t (*now_ns)(void *ctx);
+    void *ctx;
+} hs_backing_ops_t;
+
+typedef struct hs_backing_config {
+    hs_os_kind_t first_kind; /* what HUGESHIM_BACKING asked for */
+    uint64_t retry_ns;       /* how long a failed kind is skipped */
+    bool thp_available;      /* THP mode is always or madvise */
+} hs_backing_config_t;
+
+/* ops NULL: the real kernel (hs_os_map_kind, hs_os_now_ns). */
+void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops);
+const hs_backing_config_t *hs_backing_config(void);
+
+/* Page size of a kind, and the granule the heap maps it in. */
+size_t hs_backing_page_size(hs_os_kind_t kind);
+const char *hs_backing_kind_name(hs_os_kind_t kind);
+
+/* Heap memory for jemalloc: `size` bytes aligned to `align`, carved from
+ * chunks mapped in whole huge pages of the first kind that works (base pages
+ * for metadata).  The memory is new (zero) and owned for good: records are
+ * added to the registry and the ownership bitmap.  0 or -ENOMEM. */
+int hs_backing_heap_alloc(size_t size, size_t align, bool metadata, void **out, hs_os_kind_t *kind);
+
+/* A program mmap of len bytes: a THP region 2 MiB-aligned, or base pages when
+ * THP is unavailable.  Recorded in the registry with origin mmap.  0 or -errno. */
+int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind);
+
+void hs_backing_prefork(void);
+void hs_backing_postfork_parent(void);
+void hs_backing_postfork_child(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

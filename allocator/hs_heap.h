@@ -1,0 +1,40 @@
+/* hs_heap.h: the heap, served by the jemalloc linked into libhugeshim.so.
+ * The build renames jemalloc's public symbols to hs_je_* (so only shim/
+ * exports malloc) and points its arenas' extent hooks at the backing. */
+#ifndef HS_HEAP_H
+#define HS_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void *hs_je_malloc(size_t size);
+void *hs_je_calloc(size_t n, size_t size);
+void *hs_je_realloc(void *ptr, size_t size);
+void hs_je_free(void *ptr);
+int hs_je_posix_memalign(void **out, size_t align, size_t size);
+void *hs_je_aligned_alloc(size_t align, size_t size);
+void *hs_je_memalign(size_t align, size_t size);
+void *hs_je_valloc(size_t size);
+size_t hs_je_malloc_usable_size(void *ptr);
+int hs_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+
+/* Create the hooks and install them on every automatic arena.  0, or -1 when
+ * jemalloc refused (the caller then runs without hugeshim's heap). */
+int hs_heap_init(void);
+/* Arenas whose hooks are hugeshim's, for tests and doctor. */
+unsigned hs_heap_hooked_arenas(void);
+
+/* The static start-up buffer: memory handed out while hugeshim initialises
+ * (a recursive malloc from a libc call made by init).  Never freed. */
+void *hs_early_alloc(size_t size, size_t align);
+bool hs_early_owns(const void *ptr);
+size_t hs_early_size(const void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/* hs_registry.h: what hugeshim owns.
+ * - a region list (range, page kind, origin, node) for reports and the
+ *   tracker, kept under a lock, splitting records on partial munmap;
+ * - an ownership bitmap at 2 MiB granularity for the heap, read without a
+ *   lock on every free() to route a pointer to jemalloc or to glibc. */
+#ifndef HS_REGISTRY_H
+#define HS_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../os/hs_os.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hs_origin { HS_ORIGIN_HEAP = 0, HS_ORIGIN_MMAP = 1 } hs_origin_t;
+
+typedef struct hs_region {
+    uintptr_t start;
+    size_t len;
+    uint8_t kind;   /* hs_os_kind_t */
+    uint8_t origin; /* hs_origin_t */
+    int16_t node;   /* NUMA node the pages were last placed on, -1 unknown */
+} hs_region_t;
+
+#define HS_REGISTRY_CAPACITY 65536
+#define HS_OWN_SHIFT 21 /* ownership granule: 2 MiB */
+
+/* 0, or -ENOMEM when the record array cannot be mapped. */
+int hs_registry_init(void);
+/* 0, or -ENOSPC when full (the region works, it is just not tracked). */
+int hs_registry_add(uintptr_t start, size_t len, hs_os_kind_t kind, hs_origin_t origin);
+/* Forget [start, start+len) wherever it overlaps records, splitting them.
+ * Returns the bytes forgotten. */
+size_t hs_registry_remove(uintptr_t start, size_t len);
+/* The record holding addr, if any. */
+bool hs_registry_find(uintptr_t addr, hs_region_t *out);
+/* Copy up to cap records in address order; returns the number of records. */
+size_t hs_registry_snapshot(hs_region_t *out, size_t cap);
+size_t hs_registry_count(void);
+void hs_registry_prefork(void);
+void hs_registry_postfork_parent(void);
+void hs_registry_postfork_child(void);
+/* Tests only: drop every record and ownership bit. */
+void hs_registry_reset_for_tests(void);
+
+/* Ownership: start and len must be multiples of 2 MiB. */
+void hs_registry_mark_owned(uintptr_t start, size_t len);
+extern uint64_t hs_registry_owned_bits[];
+#define HS_OWN_LIMIT_SHIFT 47 /* user space without a 57-bit hint */
+
+static inline bool hs_registry_owns(const void *ptr)
+{
+    uintptr_t chunk = (uintptr_t)ptr >> HS_OWN_SHIFT;
+    if (chunk >> (HS_OWN_LIMIT_SHIFT - HS_OWN_SHIFT))
+        return false;
+    return (__atomic_load_n(&hs_registry_owned_bits[chunk >> 6], __ATOMIC_ACQUIRE) >> (chunk & 63)) & 1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

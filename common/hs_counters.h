@@ -1,0 +1,63 @@
+/* hs_counters.h: the counters of counters.def, updated with relaxed atomics
+ * from any thread, and the report writers that print them. */
+#ifndef HS_COUNTERS_H
+#define HS_COUNTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hs_unit { HS_UNIT_COUNT, HS_UNIT_BYTES } hs_unit_t;
+
+typedef enum hs_counter_id {
+#define HS_COUNTER(id, key, unit, help) HS_CTR_##id,
+#include "counters.def"
+#undef HS_COUNTER
+    HS_CTR_COUNT
+} hs_counter_id_t;
+
+typedef struct hs_counter_desc {
+    const char *key;
+    hs_unit_t unit;
+    const char *help;
+} hs_counter_desc_t;
+
+extern const hs_counter_desc_t hs_counter_descs[HS_CTR_COUNT];
+extern uint64_t hs_counters[HS_CTR_COUNT];
+
+static inline void hs_count(hs_counter_id_t id, uint64_t n)
+{
+    __atomic_fetch_add(&hs_counters[id], n, __ATOMIC_RELAXED);
+}
+static inline void hs_counter_set(hs_counter_id_t id, uint64_t v)
+{
+    __atomic_store_n(&hs_counters[id], v, __ATOMIC_RELAXED);
+}
+static inline uint64_t hs_counter_get(hs_counter_id_t id)
+{
+    return __atomic_load_n(&hs_counters[id], __ATOMIC_RELAXED);
+}
+
+/* One line of a report: a dotted key and a number or a string. */
+typedef enum hs_field_kind { HS_FIELD_NUMBER, HS_FIELD_BYTES, HS_FIELD_STRING } hs_field_kind_t;
+typedef struct hs_report_field {
+    const char *key;
+    hs_field_kind_t kind;
+    uint64_t number;
+    const char *string;
+} hs_report_field_t;
+
+/* Write fields as nested JSON / as aligned text into buf.  Returns the length
+ * written, or 0 when buf was too small. */
+size_t hs_report_json(const hs_report_field_t *fields, size_t n, char *buf, size_t cap);
+size_t hs_report_text(const hs_report_field_t *fields, size_t n, char *buf, size_t cap);
+/* "1.5 GiB" */
+void hs_format_bytes(uint64_t bytes, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,165 @@
+/* hs_os.h: every kernel call hugeshim makes goes through here.
+ *
+ * Conventions (as in mimalloc's prim.h): functions return 0 or a negative
+ * errno, never set errno, never allocate with malloc, and are safe to call
+ * from inside malloc, mmap interposers and jemalloc extent hooks.  They are
+ * raw system calls, so an interposed mmap in this library is never re-entered.
+ */
+#ifndef HS_OS_H
+#define HS_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HS_OS_PAGE_SIZE ((size_t)4096)
+#define HS_OS_HUGE_2M ((size_t)2 << 20)
+#define HS_OS_HUGE_1G ((size_t)1 << 30)
+
+/* Protection and flag bits as the kernel takes them, so that callers outside
+ * os/ never include <sys/mman.h>. */
+enum {
+    HS_OS_PROT_NONE = 0,
+    HS_OS_PROT_READ = 1,
+    HS_OS_PROT_WRITE = 2,
+    HS_OS_PROT_EXEC = 4,
+};
+
+/* ---- memory -------------------------------------------------------------- */
+
+/* Raw mmap: 0 on success with *out set, else -errno. */
+int hs_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset, void **out);
+int hs_os_munmap(void *addr, size_t len);
+int hs_os_mremap(void *old_addr, size_t old_len, size_t new_len, int flags, void *new_addr, void **out);
+int hs_os_madvise(void *addr, size_t len, int advice);
+int hs_os_mprotect(void *addr, size_t len, int prot);
+
+/* Anonymous private read-write mapping, len rounded to pages, no huge pages
+ * requested.  Used for hugeshim's own metadata. */
+int hs_os_map_plain(size_t len, void **out);
+
+/* What a program mmap call asks for, decoded once so shim/ needs no mman.h. */
+typedef struct hs_os_mmap_request {
+    bool anonymous;
+    bool private_mapping;
+    bool fixed;          /* MAP_FIXED or MAP_FIXED_NOREPLACE */
+    bool stack_or_guard; /* MAP_GROWSDOWN, MAP_STACK, or no write permission */
+    bool special;        /* MAP_HUGETLB, MAP_LOCKED, MAP_32BIT, MAP_SYNC, PROT_EXEC */
+    bool populate;       /* MAP_POPULATE */
+    bool noreserve;      /* MAP_NORESERVE */
+} hs_os_mmap_request_t;
+void hs_os_decode_mmap(int prot, int flags, hs_os_mmap_request_t *out);
+/* mremap flags: whether a fifth argument (new address) is passed. */
+bool hs_os_mremap_is_fixed(int flags);
+
+/* The kinds of backing the OS layer can map. */
+typedef enum hs_os_kind {
+    HS_OS_KIND_HUGETLB_1G = 0,
+    HS_OS_KIND_HUGETLB_2M = 1,
+    HS_OS_KIND_THP = 2,
+    HS_OS_KIND_BASE = 3,
+} hs_os_kind_t;
+
+/* Map len bytes of the given kind, aligned to `align` (a power of two,
+ * at least a page).  hugetlb kinds reserve their pages at mmap time (never
+ * MAP_NORESERVE), so an empty pool is -ENOMEM here and never a SIGBUS later.
+ * len must be a multiple of the kind's page size.  THP regions get
+ * MADV_HUGEPAGE; if that advice fails the mapping stays and *advised is false.
+ * populate: prefault writable (MADV_POPULATE_WRITE), after the advice. */
+int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
+                   bool populate, void **out, bool *advised);
+
+/* MADV_FREE (lazy) or MADV_DONTNEED (forced) over a range. */
+int hs_os_purge(void *addr, size_t len, bool forced);
+
+/* ---- files under /proc and /sys (raw syscalls, caller's buffer) ---------- */
+
+/* Read a whole small file into buf (NUL-terminated). Returns bytes or -errno. */
+ssize_t hs_os_read_file(const char *path, char *buf, size_t cap);
+/* Write a string to a file (sysfs/procfs knobs). 0 or -errno. */
+int hs_os_write_file(const char *path, const char *text);
+/* Read an unsigned decimal number from a file. */
+int hs_os_read_u64(const char *path, uint64_t *out);
+
+/* THP mode from /sys/kernel/mm/transparent_hugepage/enabled. */
+typedef enum hs_os_thp_mode {
+    HS_OS_THP_UNKNOWN = 0, /* file missing: kernel without THP */
+    HS_OS_THP_ALWAYS,
+    HS_OS_THP_MADVISE,
+    HS_OS_THP_NEVER,
+} hs_os_thp_mode_t;
+hs_os_thp_mode_t hs_os_thp_mode(void);
+const char *hs_os_thp_mode_name(hs_os_thp_mode_t mode);
+
+/* hugetlb pool of one page size (kib = 2048 or 1048576); node < 0: global. */
+typedef struct hs_os_hugetlb_pool {
+    bool supported;
+    uint64_t total;
+    uint64_t free;
+    uint64_t reserved;
+    uint64_t surplus;
+} hs_os_hugetlb_pool_t;
+int hs_os_hugetlb_pool(uint64_t page_kib, int node, hs_os_hugetlb_pool_t *out);
+/* Path of the nr_hugepages knob, for messages and tests. */
+void hs_os_hugetlb_knob(uint64_t page_kib, int node, char *buf, size_t cap);
+
+/* Counters of this process's address space from /proc/self/smaps_rollup. */
+typedef struct hs_os_rollup {
+    uint64_t rss_bytes;
+    uint64_t anon_huge_bytes;
+    uint64_t hugetlb_bytes; /* Shared_Hugetlb + Private_Hugetlb */
+} hs_os_rollup_t;
+int hs_os_smaps_rollup(hs_os_rollup_t *out);
+
+/* The VMA of /proc/self/smaps holding addr: its range and page facts.
+ * buf is scratch space for the file (256 KiB is plenty for most processes). */
+typedef struct hs_os_vma_info {
+    uintptr_t start, end;
+    uint64_t rss_bytes;
+    uint64_t anon_huge_bytes;
+    uint64_t kernel_page_bytes;
+    uint64_t hugetlb_bytes; /* Private_Hugetlb + Shared_Hugetlb */
+} hs_os_vma_info_t;
+int hs_os_vma_info(uintptr_t addr, char *buf, size_t cap, hs_os_vma_info_t *out);
+
+/* NUMA nodes online, as a bitmask of the first 64, and a node's CPU list. */
+int hs_os_numa_nodes(uint64_t *mask);
+int hs_os_node_cpulist(int node, char *buf, size_t cap);
+
+/* Base name of /proc/self/exe into buf. */
+int hs_os_exe_name(char *buf, size_t cap);
+/* True when the process runs with elevated privileges (AT_SECURE). */
+bool hs_os_is_secure(void);
+
+/* ---- output and time ------------------------------------------------------ */
+int hs_os_write_all(int fd, const char *buf, size_t len);
+/* Write a file atomically: path.tmp.pid then rename. 0 or -errno. */
+int hs_os_write_file_atomic(const char *path, const char *buf, size_t len);
+uint64_t hs_os_now_ns(void);
+int hs_os_getpid(void);
+/* A close-on-exec duplicate of fd numbered at least min_fd, or -errno. */
+int hs_os_dup_cloexec(int fd, int min_fd);
+
+/* ---- probes of kernel features (used by doctor and the tracker) ---------- */
+typedef enum hs_os_probe_result {
+    HS_OS_PROBE_WORKS = 0,
+    HS_OS_PROBE_ABSENT,  /* the interface is missing */
+    HS_OS_PROBE_BROKEN,  /* present but the bit never behaved as documented */
+    HS_OS_PROBE_DENIED,  /* not permitted here (EPERM/EACCES) */
+} hs_os_probe_result_t;
+/* Soft-dirty: clear_refs "4", then a written page must show bit 55 and an
+ * unwritten one must not.  Clearing is process-wide. */
+hs_os_probe_result_t hs_os_probe_softdirty(char *detail, size_t cap);
+/* PAGEMAP_SCAN with userfaultfd async write-protect: write 3 of 8 pages of
+ * a registered range, the scan must report exactly those 3. */
+hs_os_probe_result_t hs_os_probe_pagemap_scan(char *detail, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

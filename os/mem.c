@@ -1,0 +1,137 @@
+/* mem.c: mapping, unmapping and advising memory with raw system calls. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "hs_os.h"
+#include "raw.h"
+
+int hs_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset, void **out)
+{
+    long ret = hs_os_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)offset);
+    if (ret < 0 && ret > -4096)
+        return (int)ret;
+    *out = (void *)ret;
+    return 0;
+}
+
+int hs_os_munmap(void *addr, size_t len)
+{
+    return hs_os_result(hs_os_syscall6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0));
+}
+
+int hs_os_mremap(void *old_addr, size_t old_len, size_t new_len, int flags, void *new_addr, void **out)
+{
+    long ret = hs_os_syscall6(SYS_mremap, (long)old_addr, (long)old_len, (long)new_len, flags,
+                              (long)new_addr, 0);
+    if (ret < 0 && ret > -4096)
+        return (int)ret;
+    *out = (void *)ret;
+    return 0;
+}
+
+int hs_os_madvise(void *addr, size_t len, int advice)
+{
+    return hs_os_result(hs_os_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0));
+}
+
+int hs_os_mprotect(void *addr, size_t len, int prot)
+{
+    return hs_os_result(hs_os_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0));
+}
+
+int hs_os_map_plain(size_t len, void **out)
+{
+    len = (len + HS_OS_PAGE_SIZE - 1) & ~(HS_OS_PAGE_SIZE - 1);
+    return hs_os_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, out);
+}
+
+void hs_os_decode_mmap(int prot, int flags, hs_os_mmap_request_t *out)
+{
+    out->anonymous = (flags & MAP_ANONYMOUS) != 0;
+    out->private_mapping = (flags & MAP_TYPE) == MAP_PRIVATE;
+    out->fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+    out->stack_or_guard = (flags & (MAP_GROWSDOWN | MAP_STACK)) != 0 || !(prot & PROT_WRITE);
+    out->special = (flags & (MAP_HUGETLB | MAP_LOCKED | MAP_32BIT)) != 0 || (prot & PROT_EXEC) != 0;
+    out->populate = (flags & MAP_POPULATE) != 0;
+    out->noreserve = (flags & MAP_NORESERVE) != 0;
+}
+
+bool hs_os_mremap_is_fixed(int flags)
+{
+    return (flags & MREMAP_FIXED) != 0;
+}
+
+/* Over-map by `align`, then cut the head and tail so the rest is aligned. */
+static int hs_os_map_aligned(size_t len, size_t align, int prot, int flags, void **out)
+{
+    void *raw;
+    if (align <= HS_OS_PAGE_SIZE)
+        return hs_os_mmap(NULL, len, prot, flags, -1, 0, out);
+    size_t span = len + align - HS_OS_PAGE_SIZE;
+    if (span < len)
+        return -ENOMEM;
+    int err = hs_os_mmap(NULL, span, prot, flags, -1, 0, &raw);
+    if (err)
+        return err;
+    uintptr_t start = (uintptr_t)raw;
+    uintptr_t aligned = (start + align - 1) & ~(uintptr_t)(align - 1);
+    if (aligned > start)
+        hs_os_munmap(raw, aligned - start);
+    uintptr_t end = start + span;
+    if (end > aligned + len)
+        hs_os_munmap((void *)(aligned + len), end - (aligned + len));
+    *out = (void *)aligned;
+    return 0;
+}
+
+int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
+                   bool populate, void **out, bool *advised)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    int err;
+    *advised = false;
+    switch (kind) {
+    case HS_OS_KIND_HUGETLB_1G:
+    case HS_OS_KIND_HUGETLB_2M: {
+        size_t page = kind == HS_OS_KIND_HUGETLB_1G ? HS_OS_HUGE_1G : HS_OS_HUGE_2M;
+        if (len % page)
+            return -EINVAL;
+        /* The kernel aligns hugetlb mappings to their page size; a larger
+         * alignment would need extra pool pages to over-map, so the caller
+         * falls back instead. */
+        if (align > page)
+            return -EINVAL;
+        flags |= MAP_HUGETLB | (kind == HS_OS_KIND_HUGETLB_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB);
+        if (populate)
+            flags |= MAP_POPULATE;
+        return hs_os_mmap(NULL, len, prot, flags, -1, 0, out);
+    }
+    case HS_OS_KIND_THP:
+        if (noreserve)
+            flags |= MAP_NORESERVE;
+        err = hs_os_map_aligned(len, align < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : align, prot, flags, out);
+        if (err)
+            return err;
+        *advised = hs_os_madvise(*out, len, MADV_HUGEPAGE) == 0;
+        /* Populate only after the advice, or the faults would take base pages. */
+        if (populate)
+            hs_os_madvise(*out, len, MADV_POPULATE_WRITE);
+        return 0;
+    case HS_OS_KIND_BASE:
+    default:
+        if (noreserve)
+            flags |= MAP_NORESERVE;
+        if (populate)
+            flags |= MAP_POPULATE;
+        return hs_os_map_aligned(len, align, prot, flags, out);
+    }
+}
+
+int hs_os_purge(void *addr, size_t len, bool forced)
+{
+    return hs_os_madvise(addr, len, forced ? MADV_DONTNEED : MADV_FREE);
+}

@@ -1,0 +1,348 @@
+/* proc.c: readers of /proc and /sys, file output, time.  Raw system calls and
+ * caller-owned buffers only: these run inside malloc's init and at exit. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hs_os.h"
+#include "raw.h"
+
+static int hs_os_open(const char *path, int flags, int mode)
+{
+    return (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
+}
+
+static void hs_os_close(int fd)
+{
+    hs_os_syscall3(SYS_close, fd, 0, 0);
+}
+
+ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return -EINVAL;
+    int fd = hs_os_open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    size_t used = 0;
+    while (used + 1 < cap) {
+        long n = hs_os_syscall3(SYS_read, fd, (long)(buf + used), (long)(cap - 1 - used));
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            hs_os_close(fd);
+            return n;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    buf[used] = '\0';
+    hs_os_close(fd);
+    return (ssize_t)used;
+}
+
+int hs_os_write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        long n = hs_os_syscall3(SYS_write, fd, (long)buf, (long)len);
+        if (n == -EINTR)
+            continue;
+        if (n < 0)
+            return (int)n;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int hs_os_write_file(const char *path, const char *text)
+{
+    int fd = hs_os_open(path, O_WRONLY, 0);
+    if (fd < 0)
+        return fd;
+    int err = hs_os_write_all(fd, text, strlen(text));
+    hs_os_close(fd);
+    return err;
+}
+
+int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
+{
+    char tmp[4200];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, hs_os_getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = hs_os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int err = hs_os_write_all(fd, buf, len);
+    if (!err)
+        err = hs_os_result(hs_os_syscall3(SYS_fsync, fd, 0, 0));
+    hs_os_close(fd);
+    if (!err)
+        err = hs_os_result(hs_os_syscall3(SYS_rename, (long)tmp, (long)path, 0));
+    if (err)
+        hs_os_syscall3(SYS_unlink, (long)tmp, 0, 0);
+    return err;
+}
+
+int hs_os_read_u64(const char *path, uint64_t *out)
+{
+    char buf[64];
+    ssize_t n = hs_os_read_file(path, buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    uint64_t v = 0;
+    const char *p = buf;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    *out = v;
+    return 0;
+}
+
+hs_os_thp_mode_t hs_os_thp_mode(void)
+{
+    char buf[128];
+    if (hs_os_read_file("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) < 0)
+        return HS_OS_THP_UNKNOWN;
+    if (strstr(buf, "[always]"))
+        return HS_OS_THP_ALWAYS;
+    if (strstr(buf, "[madvise]"))
+        return HS_OS_THP_MADVISE;
+    if (strstr(buf, "[never]"))
+        return HS_OS_THP_NEVER;
+    return HS_OS_THP_UNKNOWN;
+}
+
+const char *hs_os_thp_mode_name(hs_os_thp_mode_t mode)
+{
+    switch (mode) {
+    case HS_OS_THP_ALWAYS: return "always";
+    case HS_OS_THP_MADVISE: return "madvise";
+    case HS_OS_THP_NEVER: return "never";
+    default: return "unavailable";
+    }
+}
+
+static void hs_os_hugetlb_dir(uint64_t page_kib, int node, char *buf, size_t cap)
+{
+    if (node < 0)
+        snprintf(buf, cap, "/sys/kernel/mm/hugepages/hugepages-%llukB", (unsigned long long)page_kib);
+    else
+        snprintf(buf, cap, "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB", node,
+                 (unsigned long long)page_kib);
+}
+
+void hs_os_hugetlb_knob(uint64_t page_kib, int node, char *buf, size_t cap)
+{
+    char dir[160];
+    hs_os_hugetlb_dir(page_kib, node, dir, sizeof dir);
+    snprintf(buf, cap, "%s/nr_hugepages", dir);
+}
+
+int hs_os_hugetlb_pool(uint64_t page_kib, int node, hs_os_hugetlb_pool_t *out)
+{
+    char dir[160], path[224];
+    memset(out, 0, sizeof *out);
+    hs_os_hugetlb_dir(page_kib, node, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/nr_hugepages", dir);
+    if (hs_os_read_u64(path, &out->total) < 0)
+        return -ENOENT;
+    out->supported = true;
+    snprintf(path, sizeof path, "%s/free_hugepages", dir);
+    hs_os_read_u64(path, &out->free);
+    snprintf(path, sizeof path, "%s/surplus_hugepages", dir);
+    hs_os_read_u64(path, &out->surplus);
+    if (node < 0) {
+        snprintf(path, sizeof path, "%s/resv_hugepages", dir);
+        hs_os_read_u64(path, &out->reserved);
+    }
+    return 0;
+}
+
+/* Value in kB of a "Name:   123 kB" line, in bytes. */
+static uint64_t hs_os_field_kib(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, name, len) == 0 && p[len] == ':') {
+            const char *q = p + len + 1;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            uint64_t v = 0;
+            while (*q >= '0' && *q <= '9')
+                v = v * 10 + (uint64_t)(*q++ - '0');
+            return v * 1024;
+        }
+    }
+    return 0;
+}
+
+int hs_os_smaps_rollup(hs_os_rollup_t *out)
+{
+    char buf[4096];
+    memset(out, 0, sizeof *out);
+    ssize_t n = hs_os_read_file("/proc/self/smaps_rollup", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    out->rss_bytes = hs_os_field_kib(buf, "Rss");
+    out->anon_huge_bytes = hs_os_field_kib(buf, "AnonHugePages");
+    out->hugetlb_bytes = hs_os_field_kib(buf, "Shared_Hugetlb") + hs_os_field_kib(buf, "Private_Hugetlb");
+    return 0;
+}
+
+static uintptr_t hs_os_parse_hex(const char **pp)
+{
+    uintptr_t v = 0;
+    const char *p = *pp;
+    for (;; p++) {
+        char c = *p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            break;
+    }
+    *pp = p;
+    return v;
+}
+
+int hs_os_vma_info(uintptr_t addr, char *buf, size_t cap, hs_os_vma_info_t *out)
+{
+    ssize_t n = hs_os_read_file("/proc/self/smaps", buf, cap);
+    if (n < 0)
+        return (int)n;
+    memset(out, 0, sizeof *out);
+    /* VMA headers are the lines starting "start-end "; fields follow. */
+    for (const char *line = buf; line && *line;) {
+        const char *p = line;
+        uintptr_t start = hs_os_parse_hex(&p);
+        if (*p == '-' && p > line) {
+            p++;
+            uintptr_t end = hs_os_parse_hex(&p);
+            if (*p == ' ' && start <= addr && addr < end) {
+                const char *next = strchr(line, '\n');
+                const char *body = next ? next + 1 : "";
+                /* The fields end at the next header: find it. */
+                const char *stop = body;
+                while (stop && *stop) {
+                    const char *q = stop;
+                    hs_os_parse_hex(&q);
+                    if (q > stop && *q == '-')
+                        break;
+                    stop = strchr(stop, '\n');
+                    stop = stop ? stop + 1 : NULL;
+                }
+                char saved = 0;
+                if (stop && *stop) {
+                    saved = *stop;
+                    ((char *)stop)[0] = '\0';
+                }
+                out->start = start;
+                out->end = end;
+                out->rss_bytes = hs_os_field_kib(body, "Rss");
+                out->anon_huge_bytes = hs_os_field_kib(body, "AnonHugePages");
+                out->kernel_page_bytes = hs_os_field_kib(body, "KernelPageSize");
+                out->hugetlb_bytes = hs_os_field_kib(body, "Private_Hugetlb") + hs_os_field_kib(body, "Shared_Hugetlb");
+                if (saved)
+                    ((char *)stop)[0] = saved;
+                return 0;
+            }
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    return (size_t)n + 1 >= cap ? -ENOBUFS : -ENOENT;
+}
+
+/* Parse a kernel cpulist/nodelist like "0-1,4" into a 64-bit mask. */
+static uint64_t hs_os_parse_list(const char *p)
+{
+    uint64_t mask = 0;
+    while (*p >= '0' && *p <= '9') {
+        unsigned a = 0, b;
+        while (*p >= '0' && *p <= '9')
+            a = a * 10 + (unsigned)(*p++ - '0');
+        b = a;
+        if (*p == '-') {
+            p++;
+            b = 0;
+            while (*p >= '0' && *p <= '9')
+                b = b * 10 + (unsigned)(*p++ - '0');
+        }
+        for (unsigned i = a; i <= b && i < 64; i++)
+            mask |= 1ULL << i;
+        if (*p == ',')
+            p++;
+    }
+    return mask;
+}
+
+int hs_os_numa_nodes(uint64_t *mask)
+{
+    char buf[256];
+    ssize_t n = hs_os_read_file("/sys/devices/system/node/online", buf, sizeof buf);
+    if (n < 0) {
+        *mask = 1; /* a kernel without NUMA sysfs has one node */
+        return (int)n;
+    }
+    *mask = hs_os_parse_list(buf);
+    return 0;
+}
+
+int hs_os_node_cpulist(int node, char *buf, size_t cap)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", node);
+    ssize_t n = hs_os_read_file(path, buf, cap);
+    if (n < 0)
+        return (int)n;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    return 0;
+}
+
+int hs_os_exe_name(char *buf, size_t cap)
+{
+    char path[4096];
+    long n = hs_os_syscall3(SYS_readlink, (long)"/proc/self/exe", (long)path, sizeof path - 1);
+    if (n < 0)
+        return (int)n;
+    path[n] = '\0';
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, cap, "%s", base);
+    return 0;
+}
+
+bool hs_os_is_secure(void)
+{
+    return getauxval(AT_SECURE) != 0;
+}
+
+uint64_t hs_os_now_ns(void)
+{
+    struct timespec ts;
+    /* clock_gettime is a vDSO call: no allocation, no errno on this clock. */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int hs_os_getpid(void)
+{
+    return (int)hs_os_syscall3(SYS_getpid, 0, 0, 0);
+}
+
+int hs_os_dup_cloexec(int fd, int min_fd)
+{
+    return (int)hs_os_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min_fd);
+}

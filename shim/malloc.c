@@ -1,0 +1,184 @@
+/* malloc.c: the exported malloc API.
+ * ACTIVE: jemalloc (its arenas backed by huge pages).  PASSTHROUGH: glibc.
+ * A pointer is freed by whoever allocated it: the ownership bitmap says
+ * whether jemalloc did, the early buffer's range says whether start-up did,
+ * anything else is glibc's. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../allocator/hs_heap.h"
+#include "../allocator/hs_registry.h"
+#include "../common/hs_counters.h"
+#include "hs_shim.h"
+
+#define HS_PAGE 4096
+
+/* Only an active process reports; a passthrough one skips the shared counter. */
+static void hs_count_foreign(void)
+{
+    if (__atomic_load_n(&hs_shim_state, __ATOMIC_RELAXED) == HS_STATE_ACTIVE)
+        hs_count(HS_CTR_HEAP_FOREIGN_FREES, 1);
+}
+
+static void *hs_early_or_enomem(size_t size, size_t align)
+{
+    void *p = hs_early_alloc(size, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
+{
+    switch (hs_shim_state_now()) {
+    case HS_STATE_ACTIVE: return hs_je_malloc(size);
+    case HS_STATE_PASSTHROUGH: return __libc_malloc(size);
+    default: return hs_early_or_enomem(size, 16);
+    }
+}
+
+HS_EXPORT void *malloc(size_t size)
+{
+    if (hs_likely(__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) == HS_STATE_ACTIVE))
+        return hs_je_malloc(size);
+    return hs_malloc_slow(size);
+}
+
+HS_EXPORT void free(void *ptr)
+{
+    if (!ptr)
+        return;
+    if (hs_likely(hs_registry_owns(ptr))) {
+        hs_je_free(ptr);
+        return;
+    }
+    if (hs_early_owns(ptr))
+        return;
+    hs_count_foreign();
+    __libc_free(ptr);
+}
+
+HS_EXPORT void *calloc(size_t n, size_t size)
+{
+    switch (hs_shim_state_now()) {
+    case HS_STATE_ACTIVE: return hs_je_calloc(n, size);
+    case HS_STATE_PASSTHROUGH: return __libc_calloc(n, size);
+    default: {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return hs_early_or_enomem(total, 16); /* static storage is zero */
+    }
+    }
+}
+
+HS_EXPORT void *realloc(void *ptr, size_t size)
+{
+    if (!ptr)
+        return malloc(size);
+    if (hs_likely(hs_registry_owns(ptr)))
+        return hs_je_realloc(ptr, size);
+    if (hs_early_owns(ptr)) {
+        /* Moved out of the early buffer, whose blocks are never reused. */
+        size_t old = hs_early_size(ptr);
+        void *p = malloc(size);
+        if (p)
+            memcpy(p, ptr, old < size ? old : size);
+        return p;
+    }
+    hs_count_foreign();
+    return __libc_realloc(ptr, size);
+}
+
+HS_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(ptr, total);
+}
+
+static bool hs_valid_alignment(size_t align)
+{
+    return align && !(align & (align - 1));
+}
+
+/* Aligned allocation of any flavour; errno set on failure. */
+static void *hs_aligned(size_t align, size_t size)
+{
+    switch (hs_shim_state_now()) {
+    case HS_STATE_ACTIVE: return hs_je_aligned_alloc(align, size);
+    case HS_STATE_PASSTHROUGH: return __libc_memalign(align, size);
+    default: return hs_early_or_enomem(size, align);
+    }
+}
+
+HS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!hs_valid_alignment(align) || align % sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = hs_aligned(align, size);
+    errno = saved;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+HS_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    if (!hs_valid_alignment(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hs_aligned(align, size);
+}
+
+HS_EXPORT void *memalign(size_t align, size_t size)
+{
+    /* glibc rounds a non-power-of-two alignment up rather than failing. */
+    if (!hs_valid_alignment(align)) {
+        if (align > SIZE_MAX / 2 + 1) {
+            errno = EINVAL;
+            return NULL;
+        }
+        size_t a = 1;
+        while (a < align)
+            a <<= 1;
+        align = a;
+    }
+    return hs_aligned(align, size);
+}
+
+HS_EXPORT void *valloc(size_t size)
+{
+    return hs_aligned(HS_PAGE, size);
+}
+
+HS_EXPORT void *pvalloc(size_t size)
+{
+    size_t rounded = (size + HS_PAGE - 1) & ~(size_t)(HS_PAGE - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hs_aligned(HS_PAGE, rounded ? rounded : HS_PAGE);
+}
+
+HS_EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (!ptr)
+        return 0;
+    if (hs_registry_owns(ptr))
+        return hs_je_malloc_usable_size(ptr);
+    if (hs_early_owns(ptr))
+        return hs_early_size(ptr);
+    return hs_shim_foreign_usable_size(ptr);
+}

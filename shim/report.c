@@ -1,0 +1,122 @@
+/* report.c: what hugeshim did, at exit: HUGESHIM_STATS=stderr prints it,
+ * HUGESHIM_STATS=path writes JSON atomically.  The kernel.* values are read
+ * from smaps_rollup now, so the report says what the kernel really gave. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/hs_counters.h"
+#include "../os/hs_os.h"
+#include "../common/hs_log.h"
+#include "hs_shim.h"
+
+#define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + 8)
+
+static char hs_report_buf[64 * 1024];
+static int hs_report_fd = 2;
+
+void hs_shim_report_prepare(void)
+{
+    /* Programs may close stderr before exit (coreutils' close_stdout does):
+     * keep a duplicate to print the report on. */
+    if (!strcmp(hs_shim_options.text[HS_OPT_STATS], "stderr")) {
+        int fd = hs_os_dup_cloexec(2, 100);
+        if (fd >= 0)
+            hs_report_fd = fd;
+    }
+}
+
+/* Expand %p to the pid and %% to %; false when the result does not fit. */
+static bool hs_expand_path(const char *in, char *out, size_t cap, bool *had_pid)
+{
+    size_t n = 0;
+    *had_pid = false;
+    for (const char *p = in; *p; p++) {
+        char tmp[24];
+        const char *piece = tmp;
+        if (p[0] == '%' && p[1] == 'p') {
+            snprintf(tmp, sizeof tmp, "%d", hs_os_getpid());
+            *had_pid = true;
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            tmp[0] = '%', tmp[1] = '\0';
+            p++;
+        } else {
+            tmp[0] = *p, tmp[1] = '\0';
+        }
+        size_t len = strlen(piece);
+        if (n + len + 1 > cap)
+            return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+void hs_shim_report(void)
+{
+    const char *target = hs_shim_options.text[HS_OPT_STATS];
+    if (!target[0])
+        return;
+    bool to_stderr = !strcmp(target, "stderr");
+    char path[HS_OPT_TEXT_MAX + 32];
+    bool had_pid = false;
+    if (!to_stderr && !hs_expand_path(target, path, sizeof path, &had_pid)) {
+        hs_log(HS_LOG_WARN, "HUGESHIM_STATS path too long after expanding %%p: no report written");
+        return;
+    }
+    /* A forked child that never exec'd would overwrite its parent's report:
+     * it reports only where the path tells processes apart. */
+    if (hs_shim_fork_child && !had_pid)
+        return;
+
+    hs_os_rollup_t rollup;
+    if (hs_os_smaps_rollup(&rollup) == 0) {
+        hs_counter_set(HS_CTR_KERNEL_ANON_HUGE_BYTES, rollup.anon_huge_bytes);
+        hs_counter_set(HS_CTR_KERNEL_HUGETLB_BYTES, rollup.hugetlb_bytes);
+        hs_counter_set(HS_CTR_KERNEL_RSS_BYTES, rollup.rss_bytes);
+    }
+    static hs_report_field_t fields[HS_REPORT_MAX_FIELDS];
+    static char enum_names[HS_OPT_COUNT][32];
+    static char option_keys[HS_OPT_COUNT][64];
+    size_t n = 0;
+    char backing[32];
+    hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
+    fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
+    fields[n++] = (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL};
+    fields[n++] = (hs_report_field_t){"version", HS_FIELD_STRING, 0, HS_VERSION};
+    fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
+    for (int id = 0; id < HS_CTR_COUNT; id++)
+        fields[n++] = (hs_report_field_t){hs_counter_descs[id].key,
+                                          hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
+                                                                                     : HS_FIELD_NUMBER,
+                                          hs_counter_get((hs_counter_id_t)id), NULL};
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        char flag[48];
+        hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
+        for (char *c = flag; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        snprintf(option_keys[id], sizeof option_keys[id], "options.%s", flag);
+        const char *value = hs_shim_options.text[id];
+        if (hs_opt_descs[id].type == HS_OPT_ENUM)
+            value = hs_option_enum_name((hs_opt_id_t)id, hs_shim_options.value[id], enum_names[id],
+                                        sizeof enum_names[id]);
+        fields[n++] = (hs_report_field_t){option_keys[id], HS_FIELD_STRING, 0, value};
+    }
+
+    if (to_stderr) {
+        int head = snprintf(hs_report_buf, sizeof hs_report_buf, "hugeshim report: %s (pid %d)\n", hs_shim_program,
+                            hs_os_getpid());
+        size_t len = hs_report_text(fields, n, hs_report_buf + head, sizeof hs_report_buf - (size_t)head);
+        if (!len || hs_os_write_all(hs_report_fd, hs_report_buf, (size_t)head + len) != 0)
+            hs_count(HS_CTR_ERRORS_REPORT, 1);
+        return;
+    }
+    size_t len = hs_report_json(fields, n, hs_report_buf, sizeof hs_report_buf);
+    int err = len ? hs_os_write_file_atomic(path, hs_report_buf, len) : -1;
+    if (err) {
+        hs_count(HS_CTR_ERRORS_REPORT, 1);
+        hs_log(HS_LOG_WARN, "could not write the report to %s (errno %d): check HUGESHIM_STATS", path, -err);
+    }
+}

@@ -1,0 +1,196 @@
+/* doctor.c: what this machine offers hugeshim, found by probing (map a THP
+ * region and read smaps back, map a hugetlb page, write a page and read its
+ * soft-dirty bit, run PAGEMAP_SCAN), and for each gap the command that fixes it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../os/hs_os.h"
+#include "hs_tools.h"
+
+static int hs_gaps;
+
+static void hs_line(const char *topic, const char *status, const char *detail)
+{
+    printf("%-14s %-8s %s\n", topic, status, detail);
+}
+
+static void hs_fix(const char *text)
+{
+    printf("%-14s %-8s %s\n", "", "fix:", text);
+    hs_gaps++;
+}
+
+/* Map a region of `kind`, touch it, and read what smaps says it got. */
+static int hs_probe_kind(hs_os_kind_t kind, size_t len, hs_os_vma_info_t *info)
+{
+    void *mem;
+    bool advised;
+    int err = hs_os_map_kind(kind, len, HS_OS_HUGE_2M, HS_OS_PROT_READ | HS_OS_PROT_WRITE, false, false, &mem,
+                             &advised);
+    if (err)
+        return err;
+    memset(mem, 1, len);
+    static char buf[1 << 20];
+    err = hs_os_vma_info((uintptr_t)mem, buf, sizeof buf, info);
+    hs_os_munmap(mem, len);
+    return err;
+}
+
+static void hs_doctor_thp(void)
+{
+    char detail[256];
+    hs_os_thp_mode_t mode = hs_os_thp_mode();
+    hs_os_vma_info_t info;
+    int err = hs_probe_kind(HS_OS_KIND_THP, 8 * HS_OS_HUGE_2M, &info);
+    snprintf(detail, sizeof detail, "mode %s; an advised 16 MiB region got %llu MiB of huge pages",
+             hs_os_thp_mode_name(mode), err ? 0ULL : (unsigned long long)(info.anon_huge_bytes >> 20));
+    bool works = !err && info.anon_huge_bytes > 0;
+    hs_line("THP", works ? "ok" : "gap", detail);
+    if (mode == HS_OS_THP_NEVER || mode == HS_OS_THP_UNKNOWN)
+        hs_fix("echo madvise > /sys/kernel/mm/transparent_hugepage/enabled   (as root)");
+    else if (!works)
+        hs_fix("echo 1 > /proc/sys/vm/compact_memory  (memory too fragmented for huge pages), "
+               "or check /sys/kernel/mm/transparent_hugepage/defrag");
+}
+
+static void hs_doctor_hugetlb(uint64_t kib, const char *name, int nodes_mask)
+{
+    hs_os_hugetlb_pool_t pool;
+    char detail[256], knob[224];
+    hs_os_hugetlb_knob(kib, -1, knob, sizeof knob);
+    if (hs_os_hugetlb_pool(kib, -1, &pool) != 0) {
+        hs_line(name, "absent", "this kernel offers no such hugetlb page size");
+        return;
+    }
+    hs_os_kind_t kind = kib == 2048 ? HS_OS_KIND_HUGETLB_2M : HS_OS_KIND_HUGETLB_1G;
+    size_t page = kib * 1024;
+    const char *probe = "not tried (no free page)";
+    if (pool.free > pool.reserved) {
+        hs_os_vma_info_t info;
+        int err = hs_probe_kind(kind, page, &info);
+        probe = !err && info.kernel_page_bytes == page ? "a mapped page showed this KernelPageSize"
+                                                       : "mapping a page failed";
+    }
+    snprintf(detail, sizeof detail, "pool %llu pages, %llu free, %llu reserved; probe: %s",
+             (unsigned long long)pool.total, (unsigned long long)pool.free, (unsigned long long)pool.reserved,
+             probe);
+    hs_line(name, pool.free ? "ok" : "empty", detail);
+    for (int node = 0; node < 64; node++) {
+        if (!(nodes_mask >> node & 1))
+            continue;
+        hs_os_hugetlb_pool_t np;
+        if (hs_os_hugetlb_pool(kib, node, &np) == 0) {
+            char topic[32];
+            snprintf(topic, sizeof topic, "  node%d", node);
+            snprintf(detail, sizeof detail, "%llu pages, %llu free", (unsigned long long)np.total,
+                     (unsigned long long)np.free);
+            hs_line(topic, "", detail);
+        }
+    }
+    if (!pool.free) {
+        char fix[512];
+        snprintf(fix, sizeof fix, "echo %d > %s   (as root; %s; with HUGESHIM_BACKING=%s, else it falls back)",
+                 kib == 2048 ? 512 : 2, knob, kib == 2048 ? "512 pages = 1 GiB" : "2 pages = 2 GiB, "
+                 "or hugepagesz=1G hugepages=2 on the kernel command line if memory is fragmented",
+                 kib == 2048 ? "hugetlb" : "hugetlb1g");
+        hs_fix(fix);
+    }
+}
+
+static void hs_doctor_numa(uint64_t *mask_out)
+{
+    uint64_t mask;
+    char detail[512], cpus[128];
+    hs_os_numa_nodes(&mask);
+    *mask_out = mask;
+    int n = 0;
+    size_t used = 0;
+    detail[0] = '\0';
+    for (int node = 0; node < 64; node++) {
+        if (!(mask >> node & 1))
+            continue;
+        n++;
+        if (hs_os_node_cpulist(node, cpus, sizeof cpus) != 0)
+            snprintf(cpus, sizeof cpus, "?");
+        used += (size_t)snprintf(detail + used, used < sizeof detail ? sizeof detail - used : 0,
+                                 "%snode%d cpus %s", used ? "; " : "", node, cpus);
+    }
+    hs_line("NUMA nodes", n > 1 ? "ok" : "one", detail);
+    if (n == 1)
+        printf("%-14s %-8s %s\n", "", "note:", "one node: placement has nothing to move (the NUMA lab emulates more)");
+    uint64_t balancing = 0;
+    if (hs_os_read_u64("/proc/sys/kernel/numa_balancing", &balancing) == 0) {
+        snprintf(detail, sizeof detail, "kernel.numa_balancing=%llu%s", (unsigned long long)balancing,
+                 balancing ? " (AutoNUMA migrates pages too)" : "");
+        hs_line("AutoNUMA", balancing ? "on" : "off", detail);
+    }
+}
+
+static void hs_doctor_tracking(void)
+{
+    static const char *status[] = {"works", "absent", "broken", "denied"};
+    char detail[256];
+    hs_os_probe_result_t r = hs_os_probe_pagemap_scan(detail, sizeof detail);
+    hs_line("PAGEMAP_SCAN", status[r], detail);
+    if (r != HS_OS_PROBE_WORKS)
+        printf("%-14s %-8s %s\n", "", "note:", "needs Linux 6.7+ with userfaultfd; if denied: "
+               "sysctl vm.unprivileged_userfaultfd=1 (UFFD_USER_MODE_ONLY needs no privilege on 5.11+)");
+    r = hs_os_probe_softdirty(detail, sizeof detail);
+    hs_line("soft-dirty", status[r], detail);
+    if (r != HS_OS_PROBE_WORKS)
+        printf("%-14s %-8s %s\n", "", "note:", "needs a kernel built with CONFIG_MEM_SOFT_DIRTY");
+}
+
+static void hs_doctor_program(const char *prog)
+{
+    char detail[600];
+    int dyn = hs_tool_elf_is_dynamic(prog);
+    struct stat st;
+    if (stat(prog, &st) != 0) {
+        snprintf(detail, sizeof detail, "%s: not found", prog);
+        hs_line("program", "missing", detail);
+        return;
+    }
+    if (dyn == 0) {
+        snprintf(detail, sizeof detail, "%s is statically linked: LD_PRELOAD cannot reach it; hugeshim has no effect",
+                 prog);
+        hs_line("program", "static", detail);
+    } else if (st.st_mode & (S_ISUID | S_ISGID)) {
+        snprintf(detail, sizeof detail, "%s is setuid/setgid: the loader ignores LD_PRELOAD and hugeshim "
+                 "stays out of privileged processes", prog);
+        hs_line("program", "setuid", detail);
+    } else {
+        snprintf(detail, sizeof detail, "%s %s", prog,
+                 dyn == 1 ? "is dynamically linked: hugeshim applies"
+                          : "is a script: hugeshim applies to its interpreter if that is dynamically linked");
+        hs_line("program", "ok", detail);
+    }
+}
+
+int hs_tool_doctor(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: hugeshim doctor [PROGRAM]\n"
+               "Probes THP, hugetlb pools (per size and node), NUMA nodes, AutoNUMA, PAGEMAP_SCAN and\n"
+               "soft-dirty by using them, and prints the command that fixes each gap.  With PROGRAM, also\n"
+               "says whether LD_PRELOAD can reach it (statically linked and setuid programs are left alone).\n"
+               "Exit status: 0 when nothing is missing for the default THP backing, 1 otherwise.\n");
+        return 0;
+    }
+    printf("hugeshim doctor %s\n", HS_VERSION);
+    uint64_t nodes;
+    hs_doctor_thp();
+    int thp_gaps = hs_gaps;
+    hs_doctor_numa(&nodes);
+    hs_doctor_hugetlb(2048, "hugetlb 2M", (int)nodes);
+    hs_doctor_hugetlb(1048576, "hugetlb 1G", (int)nodes);
+    hs_doctor_tracking();
+    printf("%-14s %-8s %s\n", "static", "note:",
+           "statically linked programs are never affected (LD_PRELOAD needs the dynamic loader)");
+    if (argc > 1)
+        hs_doctor_program(argv[1]);
+    printf("%d gap(s) with a fix above\n", hs_gaps);
+    return thp_gaps ? 1 : 0;
+}
