@@ -22,6 +22,7 @@
 const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false";
 
 static unsigned hs_hooked_arenas;
+static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE */
 
 /* jemalloc's own mmap calls (the build renames its references to mmap to
  * this): base metadata, and the extents arena 0 takes through its default
@@ -111,7 +112,8 @@ static bool hs_heap_decommit(extent_hooks_t *hooks, void *addr, size_t size, siz
 }
 
 /* Purge with huge pages kept whole: madvise on part of a THP splits it, so
- * only the 2 MiB-aligned interior of a range is purged.  hugetlb is never
+ * only the 2 MiB-aligned interior of a range is purged, with MADV_DONTNEED
+ * even for a lazy purge, so that RSS drops now and not under pressure.  hugetlb is never
  * purged: a private hugetlb page given back and faulted again needs a free
  * pool page, and an empty pool then means SIGBUS. */
 static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
@@ -132,7 +134,7 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
          * must cover it all; a lazy one promises nothing. */
         bool whole = in_start == start && in_end == end;
         if (in_end > in_start && (whole || !forced)) {
-            declined = hs_os_purge((void *)in_start, in_end - in_start, forced) != 0;
+            declined = hs_os_purge((void *)in_start, in_end - in_start, true) != 0;
             if (!declined)
                 hs_count(HS_CTR_HEAP_PURGED_BYTES, in_end - in_start);
             if (!whole)
@@ -205,7 +207,37 @@ int hs_heap_init(void)
     }
     hs_hooked_arenas = hooked;
     hs_log(HS_LOG_DEBUG, "extent hooks installed on %u of %u arenas", hooked, narenas);
-    return hooked == narenas ? 0 : -1;
+    if (hooked != narenas)
+        return -1;
+    unsigned large = 0;
+    len = sizeof large;
+    ssize_t no_decay = 0;
+    char name[64];
+    if (hs_je_mallctl("arenas.create", &large, &len, &hooks, sizeof hooks) != 0)
+        return -1;
+    snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", large);
+    hs_je_mallctl(name, NULL, NULL, &no_decay, sizeof no_decay);
+    snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", large);
+    hs_je_mallctl(name, NULL, NULL, &no_decay, sizeof no_decay);
+    hs_large_flags = MALLOCX_ARENA(large) | MALLOCX_TCACHE_NONE;
+    return 0;
+}
+
+void *hs_heap_large_alloc(size_t size, size_t align, bool zero)
+{
+    int flags = hs_large_flags | (zero ? MALLOCX_ZERO : 0) | (align ? MALLOCX_ALIGN(align) : 0);
+    void *p = hs_je_mallocx(size, flags);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void *hs_heap_large_realloc(void *ptr, size_t size)
+{
+    void *p = hs_je_rallocx(ptr, size, hs_large_flags);
+    if (!p)
+        errno = ENOMEM;
+    return p;
 }
 
 unsigned hs_heap_hooked_arenas(void)

@@ -21,6 +21,17 @@ void *hs_je_memalign(size_t align, size_t size);
 void *hs_je_valloc(size_t size);
 size_t hs_je_malloc_usable_size(void *ptr);
 int hs_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+void *hs_je_mallocx(size_t size, int flags);
+void *hs_je_rallocx(void *ptr, size_t size, int flags);
+
+/* Objects of this size and up live in one arena of their own that returns
+ * freed memory at once (decay 0), as jemalloc's own oversize arena would if
+ * it could take custom hooks.  Without it, freed large buffers would wait 10 s
+ * of decay and the program's RSS would balloon past a plain run's. */
+#define HS_HEAP_LARGE ((size_t)8 << 20)
+/* align 0: natural alignment. */
+void *hs_heap_large_alloc(size_t size, size_t align, bool zero);
+void *hs_heap_large_realloc(void *ptr, size_t size);
 
 /* Create the hooks and install them on every automatic arena.  0, or -1 when
  * jemalloc refused (the caller then runs without hugeshim's heap). */

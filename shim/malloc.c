@@ -33,7 +33,7 @@ static void *hs_early_or_enomem(size_t size, size_t align)
 static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE: return hs_je_malloc(size);
+    case HS_STATE_ACTIVE: return size < HS_HEAP_LARGE ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
     case HS_STATE_PASSTHROUGH: return __libc_malloc(size);
     default: return hs_early_or_enomem(size, 16);
     }
@@ -42,7 +42,7 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 HS_EXPORT void *malloc(size_t size)
 {
     if (hs_likely(__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) == HS_STATE_ACTIVE))
-        return hs_je_malloc(size);
+        return hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
     return hs_malloc_slow(size);
 }
 
@@ -63,7 +63,14 @@ HS_EXPORT void free(void *ptr)
 HS_EXPORT void *calloc(size_t n, size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE: return hs_je_calloc(n, size);
+    case HS_STATE_ACTIVE: {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return total < HS_HEAP_LARGE ? hs_je_calloc(n, size) : hs_heap_large_alloc(total, 0, true);
+    }
     case HS_STATE_PASSTHROUGH: return __libc_calloc(n, size);
     default: {
         size_t total;
@@ -80,8 +87,11 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
 {
     if (!ptr)
         return malloc(size);
-    if (hs_likely(hs_registry_owns(ptr)))
-        return hs_je_realloc(ptr, size);
+    if (hs_likely(hs_registry_owns(ptr))) {
+        if (hs_likely(size < HS_HEAP_LARGE))
+            return hs_je_realloc(ptr, size);
+        return hs_heap_large_realloc(ptr, size);
+    }
     if (hs_early_owns(ptr)) {
         /* Moved out of the early buffer, whose blocks are never reused. */
         size_t old = hs_early_size(ptr);
@@ -113,7 +123,8 @@ static bool hs_valid_alignment(size_t align)
 static void *hs_aligned(size_t align, size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE: return hs_je_aligned_alloc(align, size);
+    case HS_STATE_ACTIVE:
+        return size < HS_HEAP_LARGE ? hs_je_aligned_alloc(align, size) : hs_heap_large_alloc(size, align, false);
     case HS_STATE_PASSTHROUGH: return __libc_memalign(align, size);
     default: return hs_early_or_enomem(size, align);
     }

@@ -1,0 +1,583 @@
+/* hs_probe: a child program for the integration tests.  Each command does one
+ * thing a real program does, checks its own data, and prints key=value lines
+ * about what the kernel gave it (read from its own /proc/self/smaps), then
+ * "ok".  It knows nothing of hugeshim: it runs the same with and without it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+void *__libc_malloc(size_t);
+
+#define MIB (1024UL * 1024UL)
+
+static void die(const char *what)
+{
+    fprintf(stderr, "hs_probe: FAILED: %s (errno %d)\n", what, errno);
+    exit(1);
+}
+#define CHECK(cond)                                                                                    \
+    do {                                                                                               \
+        if (!(cond))                                                                                   \
+            die(#cond);                                                                                \
+    } while (0)
+
+static size_t parse_size(const char *s)
+{
+    char *end;
+    size_t v = strtoull(s, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        v <<= 10;
+    else if (*end == 'M')
+        v <<= 20;
+    else if (*end == 'G')
+        v <<= 30;
+    return v;
+}
+
+static unsigned long field_kb(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(line, name, n) || line[n] != ':')
+        return (unsigned long)-1;
+    return strtoul(line + n + 1, NULL, 10);
+}
+
+/* Print the smaps facts of the VMA holding addr, with a prefix. */
+static void print_vma(const char *prefix, const void *addr)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    CHECK(f);
+    char line[512];
+    int inside = 0;
+    unsigned long anon_huge = 0, kps = 0, hugetlb = 0, rss = 0, start = 0, end = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long s, e;
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            if (inside)
+                break;
+            inside = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+            if (inside)
+                start = s, end = e;
+            continue;
+        }
+        if (!inside)
+            continue;
+        unsigned long v;
+        if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
+            anon_huge = v;
+        else if ((v = field_kb(line, "KernelPageSize")) != (unsigned long)-1)
+            kps = v;
+        else if ((v = field_kb(line, "Private_Hugetlb")) != (unsigned long)-1)
+            hugetlb += v;
+        else if ((v = field_kb(line, "Shared_Hugetlb")) != (unsigned long)-1)
+            hugetlb += v;
+        else if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
+            rss = v;
+    }
+    fclose(f);
+    printf("%saddr=%p\n%svma_start=0x%lx\n%svma_len_kb=%lu\n%sanon_huge_kb=%lu\n%skernel_page_kb=%lu\n"
+           "%shugetlb_kb=%lu\n%srss_kb=%lu\n",
+           prefix, addr, prefix, start, prefix, (end - start) >> 10, prefix, anon_huge, prefix, kps, prefix, hugetlb,
+           prefix, rss);
+}
+
+/* Print the fields of smaps_rollup and meminfo the tests compare. */
+static void print_totals(void)
+{
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long anon_huge = 0, hugetlb = 0, v;
+    while (fgets(line, sizeof line, f)) {
+        if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
+            anon_huge = v;
+        else if ((v = field_kb(line, "Private_Hugetlb")) != (unsigned long)-1)
+            hugetlb += v;
+        else if ((v = field_kb(line, "Shared_Hugetlb")) != (unsigned long)-1)
+            hugetlb += v;
+    }
+    fclose(f);
+    f = fopen("/proc/meminfo", "r");
+    CHECK(f);
+    unsigned long free_pages = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "HugePages_Free:", 15))
+            free_pages = strtoul(line + 15, NULL, 10);
+    fclose(f);
+    printf("total_anon_huge_kb=%lu\ntotal_hugetlb_kb=%lu\nmeminfo_hugepages_free=%lu\n", anon_huge, hugetlb,
+           free_pages);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 512)
+        p[i] = (unsigned char)(seed + i / 512);
+    if (n && (n - 1) % 512)
+        p[n - 1] = (unsigned char)seed;
+}
+
+/* The 512-byte marks of fill() below n: what survives a resize. */
+static int verify_prefix(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 512)
+        if (p[i] != (unsigned char)(seed + i / 512))
+            return 0;
+    return 1;
+}
+
+static int verify(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 512)
+        if (p[i] != (unsigned char)(seed + i / 512))
+            return 0;
+    return !n || (n - 1) % 512 == 0 || p[n - 1] == (unsigned char)seed;
+}
+
+static int cmd_heap(int argc, char **argv)
+{
+    CHECK(argc >= 1);
+    size_t n = parse_size(argv[0]);
+    unsigned char *p = malloc(n);
+    CHECK(p);
+    memset(p, 0x5a, n);
+    print_vma("", p + n / 2);
+    print_totals();
+    free(p);
+    return 0;
+}
+
+/* COUNT blocks of SIZE, all live at once: for pools that run out midway. */
+static int cmd_heap_many(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    unsigned char **blocks = calloc(count, sizeof *blocks);
+    CHECK(blocks);
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(n);
+        CHECK(blocks[i]);
+        memset(blocks[i], 0, n);
+        fill(blocks[i], n, (unsigned)i);
+    }
+    for (size_t i = 0; i < count; i++)
+        CHECK(verify(blocks[i], n, (unsigned)i));
+    print_vma("first_", blocks[0]);
+    print_vma("last_", blocks[count - 1]);
+    print_totals();
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    free(blocks);
+    return 0;
+}
+
+static int cmd_mmap(int argc, char **argv)
+{
+    CHECK(argc >= 1);
+    size_t n = parse_size(argv[0]);
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, 0x33, n);
+    printf("aligned_2m=%d\n", ((uintptr_t)p & (2 * MIB - 1)) == 0);
+    print_vma("", p + n / 2);
+    CHECK(munmap(p, n) == 0);
+    return 0;
+}
+
+/* Cut, protect, discard and move parts of a large mapping. */
+static int cmd_mmap_edit(void)
+{
+    size_t n = 16 * MIB;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    fill(p, n, 7);
+    /* A hole of one page in the middle of a huge page. */
+    CHECK(munmap(p + 5 * MIB + 4096, 4096) == 0);
+    CHECK(verify_prefix(p, 5 * MIB, 7));
+    /* Read-only for a while, then writable again. */
+    CHECK(mprotect(p + 8 * MIB, 2 * MIB, PROT_READ) == 0);
+    CHECK(p[8 * MIB] == (unsigned char)(7 + 8 * MIB / 512));
+    CHECK(mprotect(p + 8 * MIB, 2 * MIB, PROT_READ | PROT_WRITE) == 0);
+    p[8 * MIB] = 1;
+    /* Discarded anonymous memory reads back as zero. */
+    CHECK(madvise(p + 10 * MIB + 12288, 64 * 1024, MADV_DONTNEED) == 0);
+    for (size_t i = 0; i < 64 * 1024; i++)
+        CHECK(p[10 * MIB + 12288 + i] == 0);
+    /* Grow the tail part (after the hole) by moving it. */
+    unsigned char *tail = p + 12 * MIB;
+    unsigned char *moved = mremap(tail, 4 * MIB, 32 * MIB, MREMAP_MAYMOVE);
+    CHECK(moved != MAP_FAILED);
+    CHECK(verify_prefix(moved, 4 * MIB, (unsigned)(7 + 12 * MIB / 512)));
+    memset(moved + 4 * MIB, 9, 28 * MIB);
+    unsigned char *shrunk = mremap(moved, 32 * MIB, 8 * MIB, 0);
+    CHECK(shrunk == moved);
+    CHECK(moved[5 * MIB] == 9);
+    CHECK(munmap(moved, 8 * MIB) == 0);
+    CHECK(munmap(p, 12 * MIB) == 0);
+    printf("mmap_edit=ok\n");
+    return 0;
+}
+
+/* Mappings hugeshim must leave alone. */
+static int cmd_mmap_passthrough(void)
+{
+    size_t n = 8 * MIB;
+    char path[] = "/tmp/hs_probe_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    CHECK(ftruncate(fd, (off_t)n) == 0);
+    void *file = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *shared = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *guard = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *stack = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    CHECK(file != MAP_FAILED && shared != MAP_FAILED && guard != MAP_FAILED && stack != MAP_FAILED);
+    void *fixed = mmap((char *)guard, 4 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK(fixed == guard);
+    void *hinted = mmap((char *)guard + 4 * MIB, 4 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(hinted != MAP_FAILED);
+    memset(file, 1, n);
+    memset(shared, 1, n);
+    memset(stack, 1, n);
+    memset(fixed, 1, 4 * MIB);
+    print_vma("file_", file);
+    print_vma("shared_", shared);
+    print_vma("stack_", stack);
+    print_vma("fixed_", fixed);
+    CHECK(munmap(file, n) == 0 && munmap(shared, n) == 0 && munmap(stack, n) == 0);
+    CHECK(munmap(guard, n) == 0 && munmap(hinted, 4 * MIB) == 0);
+    close(fd);
+    printf("passthrough=ok\n");
+    return 0;
+}
+
+static int cmd_realloc(void)
+{
+    unsigned char *p = NULL;
+    size_t n = 1;
+    for (; n <= 512 * MIB; n *= 2) {
+        size_t old = n / 2;
+        p = realloc(p, n);
+        CHECK(p);
+        if (old)
+            CHECK(verify(p, old, 3));
+        CHECK(verify_prefix(p, old, 3));
+        fill(p, n, 3);
+        /* also grow by a non-power of two step */
+        unsigned char *q = realloc(p, n + n / 3 + 1);
+        CHECK(q);
+        CHECK(verify(q, n, 3));
+        p = q;
+        fill(p, n, 3);
+    }
+    print_vma("", p + 256 * MIB);
+    for (n = 256 * MIB; n >= 1; n /= 4) {
+        p = realloc(p, n);
+        CHECK(p);
+        CHECK(verify_prefix(p, n, 3));
+    }
+    free(p);
+    printf("realloc=ok\n");
+    return 0;
+}
+
+struct worker {
+    unsigned seed;
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    enum { SLOTS = 64 };
+    unsigned char *slot[SLOTS] = {0};
+    size_t size[SLOTS] = {0};
+    unsigned r = w->seed;
+    for (int i = 0; i < 20000; i++) {
+        r = r * 1103515245u + 12345u;
+        int k = (int)((r >> 8) % SLOTS);
+        if (slot[k]) {
+            if (!verify(slot[k], size[k], (unsigned)k + w->seed))
+                return NULL;
+            if (r & 1) {
+                free(slot[k]);
+                slot[k] = NULL;
+                continue;
+            }
+            size_t n = ((r >> 4) % 4 == 0) ? (r >> 12) % (4 * MIB) + 1 : (r >> 12) % 4096 + 1;
+            unsigned char *q = realloc(slot[k], n);
+            if (!q)
+                return NULL;
+            if (!verify_prefix(q, n < size[k] ? n : size[k], (unsigned)k + w->seed))
+                return NULL;
+            slot[k] = q;
+            size[k] = n;
+            fill(q, n, (unsigned)k + w->seed);
+        } else {
+            size_t n = ((r >> 4) % 8 == 0) ? (r >> 12) % (1 * MIB) : (r >> 12) % 1024 + 1;
+            slot[k] = (r & 2) ? calloc(1, n) : malloc(n);
+            if (!slot[k])
+                return NULL;
+            size[k] = n;
+            fill(slot[k], n, (unsigned)k + w->seed);
+        }
+    }
+    for (int k = 0; k < SLOTS; k++)
+        free(slot[k]);
+    w->ok = 1;
+    return NULL;
+}
+
+static int cmd_threads(int argc, char **argv)
+{
+    int n = argc >= 1 ? atoi(argv[0]) : 64;
+    pthread_t *t = calloc((size_t)n, sizeof *t);
+    struct worker *w = calloc((size_t)n, sizeof *w);
+    CHECK(t && w);
+    for (int i = 0; i < n; i++) {
+        w[i].seed = (unsigned)i * 7919u;
+        CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        ok += w[i].ok;
+    }
+    printf("threads_ok=%d\n", ok);
+    CHECK(ok == n);
+    free(t);
+    free(w);
+    return 0;
+}
+
+static volatile int stop_threads;
+static void *busy_allocator(void *arg)
+{
+    (void)arg;
+    while (!stop_threads) {
+        void *p = malloc(1000 + (size_t)(rand() % 100000));
+        CHECK(p);
+        memset(p, 1, 1000);
+        free(p);
+    }
+    return NULL;
+}
+
+/* fork while other threads allocate: the child must be able to allocate. */
+static int cmd_fork(void)
+{
+    unsigned char *data = malloc(32 * MIB);
+    CHECK(data);
+    fill(data, 32 * MIB, 11);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, busy_allocator, NULL) == 0);
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            if (!verify(data, 32 * MIB, 11))
+                _exit(2);
+            for (int i = 0; i < 1000; i++) {
+                void *p = malloc((size_t)(i * 997 % 300000) + 1);
+                if (!p)
+                    _exit(3);
+                free(p);
+            }
+            void *big = malloc(64 * MIB);
+            if (!big)
+                _exit(4);
+            memset(big, 2, 64 * MIB);
+            free(big);
+            exit(0);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    stop_threads = 1;
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    free(data);
+    printf("fork=ok\n");
+    return 0;
+}
+
+static int run_self(int use_spawn, char *const child_argv[])
+{
+    pid_t pid;
+    if (use_spawn) {
+        CHECK(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, child_argv, environ) == 0);
+    } else {
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            execve("/proc/self/exe", child_argv, environ);
+            _exit(127);
+        }
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int cmd_exec(int use_spawn)
+{
+    char *child_argv[] = {"hs_probe", "heap", "64M", NULL};
+    int rc = run_self(use_spawn, child_argv);
+    printf("child_status=%d\n", rc);
+    CHECK(rc == 0);
+    printf("%s=ok\n", use_spawn ? "spawn" : "forkexec");
+    return 0;
+}
+
+static int cmd_dlopen(void)
+{
+    for (int round = 0; round < 3; round++) {
+        void *m = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+        CHECK(m);
+        double (*cosine)(double) = (double (*)(double))dlsym(m, "cos");
+        CHECK(cosine && cosine(0.0) == 1.0);
+        void *r = dlopen("libresolv.so.2", RTLD_NOW);
+        CHECK(r);
+        CHECK(dlclose(r) == 0);
+        CHECK(dlclose(m) == 0);
+        CHECK(dlopen("libdoes-not-exist.so", RTLD_NOW) == NULL);
+        CHECK(dlerror() != NULL);
+    }
+    printf("dlopen=ok\n");
+    return 0;
+}
+
+static int cmd_errno(void)
+{
+    errno = 1234;
+    void *a = malloc(16);
+    CHECK(errno == 1234);
+    void *b = malloc(96 * MIB);
+    CHECK(b && errno == 1234);
+    memset(b, 1, 96 * MIB);
+    void *c = calloc(1, 48 * MIB);
+    CHECK(c && errno == 1234);
+    b = realloc(b, 200 * MIB);
+    CHECK(b && errno == 1234);
+    void *d;
+    CHECK(posix_memalign(&d, 2 * MIB, 10 * MIB) == 0 && errno == 1234);
+    void *m = mmap(NULL, 32 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED && errno == 1234);
+    CHECK(munmap(m, 32 * MIB) == 0 && errno == 1234);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    CHECK(errno == 1234);
+    CHECK(malloc(SIZE_MAX / 2) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, -1, 0) == MAP_FAILED && errno == EBADF);
+    printf("errno=ok\n");
+    return 0;
+}
+
+static int cmd_api(void)
+{
+    void *p;
+    size_t aligns[] = {8, 64, 4096, 65536, 2 * MIB};
+    for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
+        CHECK(posix_memalign(&p, aligns[i], 3000) == 0 && ((uintptr_t)p % aligns[i]) == 0);
+        free(p);
+        p = aligned_alloc(aligns[i], aligns[i] * 2);
+        CHECK(p && ((uintptr_t)p % aligns[i]) == 0);
+        free(p);
+        p = memalign(aligns[i], 100);
+        CHECK(p && ((uintptr_t)p % aligns[i]) == 0);
+        free(p);
+    }
+    CHECK(posix_memalign(&p, 3, 100) == EINVAL);
+    CHECK(posix_memalign(&p, 4, 100) == EINVAL); /* not a multiple of sizeof(void *) */
+    p = valloc(100);
+    CHECK(p && ((uintptr_t)p % 4096) == 0);
+    free(p);
+    p = pvalloc(5000);
+    CHECK(p && ((uintptr_t)p % 4096) == 0 && malloc_usable_size(p) >= 8192);
+    free(p);
+    for (size_t n = 1; n < 64 * MIB; n = n * 3 + 1) {
+        p = malloc(n);
+        CHECK(p && malloc_usable_size(p) >= n);
+        memset(p, 0xff, n);
+        free(p);
+        unsigned char *z = calloc(n, 1);
+        CHECK(z);
+        for (size_t i = 0; i < n; i += 97)
+            CHECK(z[i] == 0);
+        CHECK(z[n - 1] == 0);
+        free(z);
+    }
+    errno = 0;
+    volatile size_t huge_count = SIZE_MAX / 2;
+    CHECK(reallocarray(NULL, huge_count, 4) == NULL && errno == ENOMEM);
+    CHECK(calloc(huge_count, 4) == NULL);
+    p = reallocarray(NULL, 10, 10);
+    CHECK(p && malloc_usable_size(p) >= 100);
+    free(p);
+    CHECK(malloc_usable_size(NULL) == 0);
+    free(NULL);
+    p = malloc(0);
+    CHECK(p);
+    free(p);
+    printf("api=ok\n");
+    return 0;
+}
+
+/* Memory from glibc itself must go back to glibc. */
+static int cmd_foreign(void)
+{
+    char *g = __libc_malloc(100);
+    CHECK(g);
+    strcpy(g, "from glibc");
+    CHECK(malloc_usable_size(g) >= 100);
+    g = realloc(g, 5000);
+    CHECK(g && !strcmp(g, "from glibc"));
+    free(g);
+    printf("foreign=ok\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
+                        "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
+                        "api | foreign\n");
+        return 2;
+    }
+    const char *c = argv[1];
+    int n = argc - 2;
+    char **rest = argv + 2;
+    if (!strcmp(c, "heap")) return cmd_heap(n, rest);
+    if (!strcmp(c, "heap-many")) return cmd_heap_many(n, rest);
+    if (!strcmp(c, "mmap")) return cmd_mmap(n, rest);
+    if (!strcmp(c, "mmap-edit")) return cmd_mmap_edit();
+    if (!strcmp(c, "mmap-passthrough")) return cmd_mmap_passthrough();
+    if (!strcmp(c, "realloc")) return cmd_realloc();
+    if (!strcmp(c, "threads")) return cmd_threads(n, rest);
+    if (!strcmp(c, "fork")) return cmd_fork();
+    if (!strcmp(c, "forkexec")) return cmd_exec(0);
+    if (!strcmp(c, "spawn")) return cmd_exec(1);
+    if (!strcmp(c, "dlopen")) return cmd_dlopen();
+    if (!strcmp(c, "errno")) return cmd_errno();
+    if (!strcmp(c, "api")) return cmd_api();
+    if (!strcmp(c, "foreign")) return cmd_foreign();
+    fprintf(stderr, "hs_probe: unknown command %s\n", c);
+    return 2;
+}
