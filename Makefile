@@ -67,7 +67,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.cc)
 INTEG_SRC := $(wildcard tests/integration/*.cc)
 UNIT_BIN  := $(BUILD)/tests/unit_tests
 INTEG_BIN := $(BUILD)/tests/integration_tests
-PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx
+PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static
 BENCH_BIN := $(BUILD)/bench/gups
 
 $(BUILD)/tests/%.o: tests/%.cc
@@ -83,6 +83,11 @@ $(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/li
 $(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $< -lpthread -ldl
+
+# The same probe linked statically: LD_PRELOAD cannot reach it.
+$(BUILD)/tests/hs_probe_static: tests/progs/hs_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=gnu11 $(WARN) -DHS_PROBE_STATIC -static -o $@ $< -lpthread
 
 $(BUILD)/tests/hs_probe_cxx: tests/progs/hs_probe_cxx.cc
 	@mkdir -p $(dir $@)

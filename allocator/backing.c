@@ -44,11 +44,6 @@ void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *
     }
 }
 
-const hs_backing_config_t *hs_backing_config(void)
-{
-    return &hs_config;
-}
-
 size_t hs_backing_page_size(hs_os_kind_t kind)
 {
     switch (kind) {

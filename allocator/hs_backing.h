@@ -33,7 +33,6 @@ typedef struct hs_backing_config {
 
 /* ops NULL: the real kernel (hs_os_map_kind, hs_os_now_ns). */
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops);
-const hs_backing_config_t *hs_backing_config(void);
 
 /* Page size of a kind, and the granule the heap maps it in. */
 size_t hs_backing_page_size(hs_os_kind_t kind);

@@ -97,7 +97,7 @@ hs_os_thp_mode_t hs_os_thp_mode(void);
 const char *hs_os_thp_mode_name(hs_os_thp_mode_t mode);
 
 /* hugetlb pool of one page size (kib = 2048 or 1048576); node < 0: global. */
-typedef struct hs_os_hugetlb_pool {
+typedef struct hs_os_hugetlb_pool_s {
     bool supported;
     uint64_t total;
     uint64_t free;
@@ -118,7 +118,7 @@ int hs_os_smaps_rollup(hs_os_rollup_t *out);
 
 /* The VMA of /proc/self/smaps holding addr: its range and page facts.
  * buf is scratch space for the file (256 KiB is plenty for most processes). */
-typedef struct hs_os_vma_info {
+typedef struct hs_os_vma_info_s {
     uintptr_t start, end;
     uint64_t rss_bytes;
     uint64_t anon_huge_bytes;

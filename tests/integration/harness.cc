@@ -1,0 +1,213 @@
+// harness.cc: child processes with pipes, report parsing, pool fixtures.
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+extern char **environ;
+
+namespace hs_test {
+
+long long Result::num(const std::string &key) const
+{
+    auto it = kv.find(key);
+    if (it == kv.end()) {
+        ADD_FAILURE() << "child printed no " << key << "; stdout:\n" << out << "\nstderr:\n" << err;
+        return -1;
+    }
+    return std::stoll(it->second, nullptr, 0);
+}
+
+std::string build_dir() { return HS_BUILD_DIR; }
+std::string lib_path() { return build_dir() + "/libhugeshim.so"; }
+std::string probe_path() { return build_dir() + "/tests/hs_probe"; }
+
+Env shim_env(const Env &extra)
+{
+    Env env = extra;
+    env["LD_PRELOAD"] = lib_path();
+    return env;
+}
+
+static void drain(int out_fd, int err_fd, std::string &out, std::string &err)
+{
+    struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+    int open_fds = 2;
+    char buf[65536];
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                fds[i].fd = -1;
+                open_fds--;
+            } else {
+                (i == 0 ? out : err).append(buf, static_cast<size_t>(n));
+            }
+        }
+    }
+}
+
+Result run(const std::vector<std::string> &argv, const Env &env, const std::string &stdin_file)
+{
+    std::vector<std::string> env_strings;
+    for (char **e = environ; *e; e++) {
+        if (!strncmp(*e, "HUGESHIM_", 9) || !strncmp(*e, "LD_PRELOAD=", 11))
+            continue;
+        std::string entry = *e;
+        std::string name = entry.substr(0, entry.find('='));
+        if (env.count(name))
+            continue;
+        env_strings.push_back(entry);
+    }
+    for (const auto &kv : env)
+        env_strings.push_back(kv.first + "=" + kv.second);
+    std::vector<char *> envp, args;
+    for (auto &s : env_strings)
+        envp.push_back(const_cast<char *>(s.c_str()));
+    envp.push_back(nullptr);
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+
+    int out_pipe[2], err_pipe[2];
+    EXPECT_EQ(pipe2(out_pipe, O_CLOEXEC), 0);
+    EXPECT_EQ(pipe2(err_pipe, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+    posix_spawn_file_actions_addopen(&fa, 0, stdin_file.empty() ? "/dev/null" : stdin_file.c_str(), O_RDONLY, 0);
+    pid_t pid;
+    Result r;
+    int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (rc != 0) {
+        ADD_FAILURE() << "cannot start " << argv[0] << ": " << strerror(rc);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        return r;
+    }
+    drain(out_pipe[0], err_pipe[0], r.out, r.err);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        auto eq = line.find('=');
+        if (eq != std::string::npos && eq > 0 && line.find(' ') > eq)
+            r.kv[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return r;
+}
+
+std::string temp_path(const std::string &stem)
+{
+    static int counter;
+    return "/tmp/hs_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + stem;
+}
+
+std::string read_file(const std::string &path)
+{
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+nlohmann::json read_json(const std::string &path)
+{
+    std::string text = read_file(path);
+    if (text.empty()) {
+        ADD_FAILURE() << "no report at " << path;
+        return nlohmann::json::object();
+    }
+    return nlohmann::json::parse(text);
+}
+
+long long report_num(const nlohmann::json &j, const std::string &dotted)
+{
+    const nlohmann::json *node = &j;
+    std::stringstream ss(dotted);
+    std::string part;
+    while (std::getline(ss, part, '.')) {
+        if (!node->is_object() || !node->contains(part)) {
+            ADD_FAILURE() << "report has no " << dotted << ": " << j.dump(1);
+            return -1;
+        }
+        node = &(*node)[part];
+    }
+    return node->get<long long>();
+}
+
+std::string thp_mode()
+{
+    std::string s = read_file("/sys/kernel/mm/transparent_hugepage/enabled");
+    auto a = s.find('['), b = s.find(']');
+    return a == std::string::npos ? "absent" : s.substr(a + 1, b - a - 1);
+}
+
+bool is_root() { return geteuid() == 0; }
+
+static std::string hugetlb_knob(unsigned long page_kib)
+{
+    return "/sys/kernel/mm/hugepages/hugepages-" + std::to_string(page_kib) + "kB/nr_hugepages";
+}
+
+static bool write_text(const std::string &path, const std::string &text)
+{
+    std::ofstream f(path);
+    f << text;
+    f.flush();
+    return f.good();
+}
+
+HugetlbPool::HugetlbPool(unsigned long page_kib, unsigned long pages) : knob_(hugetlb_knob(page_kib))
+{
+    saved_ = read_file(knob_);
+    if (saved_.empty()) {
+        why_ = "this kernel has no " + std::to_string(page_kib) + " kB hugetlb pages";
+        return;
+    }
+    if (!is_root()) {
+        why_ = "setting " + knob_ + " needs root (CI runs as root)";
+        return;
+    }
+    if (!write_text(knob_, std::to_string(pages))) {
+        why_ = "cannot write " + knob_;
+        return;
+    }
+    got_ = std::stoul(read_file(knob_));
+    if (got_ < pages) {
+        why_ = "asked " + std::to_string(pages) + " pages of " + std::to_string(page_kib) + " kB, the kernel found " +
+               std::to_string(got_) + " (memory too fragmented)";
+        return;
+    }
+    ok_ = true;
+}
+
+HugetlbPool::~HugetlbPool()
+{
+    if (!saved_.empty() && is_root()) {
+        write_text(knob_, saved_);
+        EXPECT_EQ(std::stoul(read_file(knob_)), std::stoul(saved_)) << knob_ << " not restored";
+    }
+}
+
+}  // namespace hs_test

@@ -1,0 +1,69 @@
+// harness.h: run child programs under the shim and read what they report.
+// Each test sets its own environment for its child (as jemalloc's tests set
+// MALLOC_CONF per test), so tests never leak settings into each other.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace hs_test {
+
+struct Result {
+    int status = -1;  // exit code, or 128 + signal
+    std::string out, err;
+    std::map<std::string, std::string> kv;  // key=value lines of out
+    long long num(const std::string &key) const;
+};
+
+using Env = std::map<std::string, std::string>;
+
+// Run argv with the current environment minus HUGESHIM_* and LD_PRELOAD, plus env.
+Result run(const std::vector<std::string> &argv, const Env &env = {}, const std::string &stdin_file = "");
+
+std::string build_dir();
+std::string lib_path();
+std::string probe_path();
+Env shim_env(const Env &extra = {});  // LD_PRELOAD=libhugeshim.so + extra
+
+// A fresh temporary path (removed at exit of the test binary is not needed:
+// tests remove what they create).
+std::string temp_path(const std::string &stem);
+nlohmann::json read_json(const std::string &path);
+std::string read_file(const std::string &path);
+// A dotted key ("backing.thp_bytes") of a report.
+long long report_num(const nlohmann::json &j, const std::string &dotted);
+
+// Kernel facts for skips.
+std::string thp_mode();
+bool is_root();
+
+// Sets a hugetlb pool for the test's lifetime and restores it afterwards.
+class HugetlbPool {
+public:
+    HugetlbPool(unsigned long page_kib, unsigned long pages);
+    ~HugetlbPool();
+    bool ok() const { return ok_; }
+    unsigned long got() const { return got_; }
+    const std::string &why() const { return why_; }
+
+private:
+    std::string knob_;
+    std::string saved_;
+    bool ok_ = false;
+    unsigned long got_ = 0;
+    std::string why_;
+};
+
+}  // namespace hs_test
+
+#define HS_REQUIRE_POOL(pool)                                                                          \
+    do {                                                                                               \
+        if (!(pool).ok())                                                                              \
+            GTEST_SKIP() << (pool).why();                                                              \
+    } while (0)

@@ -1,0 +1,206 @@
+// Heap backing of every kind, checked in the kernel's view of the child:
+// AnonHugePages and KernelPageSize of the VMA holding the allocation, hugetlb
+// counters of smaps_rollup and /proc/meminfo, and the report's counters.
+#include <unistd.h>
+
+#include "harness.h"
+
+using namespace hs_test;
+
+namespace {
+
+const long long kMiB = 1024 * 1024;
+
+Result run_probe(const Env &env, const std::vector<std::string> &args, const std::string &report)
+{
+    Env e = env;
+    e["HUGESHIM_STATS"] = report;
+    std::vector<std::string> argv = {probe_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r = run(argv, shim_env(e));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r;
+}
+
+}  // namespace
+
+TEST(Backing, PlainRunGetsNoHugePagesInMadviseMode)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode() << ", the baseline differs";
+    Result r = run({probe_path(), "heap", "256M"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("anon_huge_kb"), 0);
+}
+
+TEST(Backing, ThpHeapIsHugeInTheKernel)
+{
+    if (thp_mode() == "never" || thp_mode() == "absent")
+        GTEST_SKIP() << "THP is " << thp_mode();
+    std::string report = temp_path("thp.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "thp"}}, {"heap", "256M"}, report);
+    // The VMA holding the array is almost all huge pages (ends may be partial).
+    EXPECT_GE(r.num("anon_huge_kb") * 1024, 250 * kMiB);
+    EXPECT_EQ(r.num("kernel_page_kb"), 4);
+    auto j = read_json(report);
+    EXPECT_EQ(j["backing"]["requested"], "thp");
+    EXPECT_GE(report_num(j, "backing.thp_bytes"), 256 * kMiB);
+    EXPECT_EQ(report_num(j, "backing.hugetlb_2m_bytes"), 0);
+    EXPECT_GE(report_num(j, "heap.extent_bytes"), 256 * kMiB);
+    unlink(report.c_str());
+}
+
+TEST(Backing, NoneIsTheControlWithBasePages)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode() << ": 'none' would still get huge pages from the kernel";
+    std::string report = temp_path("none.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "none"}}, {"heap", "256M"}, report);
+    EXPECT_EQ(r.num("anon_huge_kb"), 0);
+    auto j = read_json(report);
+    EXPECT_EQ(j["backing"]["requested"], "none");
+    EXPECT_EQ(report_num(j, "backing.thp_bytes"), 0);
+    EXPECT_GE(report_num(j, "backing.base_bytes"), 256 * kMiB);
+    EXPECT_EQ(report_num(j, "kernel.anon_huge_bytes"), 0);
+    unlink(report.c_str());
+}
+
+TEST(Backing, Hugetlb2MHeapUsesThePool)
+{
+    HugetlbPool pool(2048, 200);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("h2m.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "hugetlb"}}, {"heap", "256M"}, report);
+    EXPECT_EQ(r.num("kernel_page_kb"), 2048);
+    EXPECT_GE(r.num("hugetlb_kb") * 1024, 256 * kMiB);
+    EXPECT_GE(r.num("total_hugetlb_kb") * 1024, 256 * kMiB);
+    // The child saw the pool drained by what it mapped.
+    EXPECT_LE(r.num("meminfo_hugepages_free"), 200 - 128);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "backing.hugetlb_2m_bytes"), 256 * kMiB);
+    EXPECT_GE(report_num(j, "kernel.hugetlb_bytes"), 256 * kMiB);
+    EXPECT_EQ(report_num(j, "backing.fallbacks.hugetlb_2m_exhausted"), 0);
+    unlink(report.c_str());
+}
+
+TEST(Backing, Hugetlb2MEmptyPoolFallsBackToThpAndCounts)
+{
+    HugetlbPool pool(2048, 0);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("h2m_empty.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "hugetlb"}}, {"heap", "128M"}, report);
+    EXPECT_EQ(r.num("kernel_page_kb"), 4);
+    EXPECT_EQ(r.num("hugetlb_kb"), 0);
+    if (thp_mode() == "madvise" || thp_mode() == "always") {
+        EXPECT_GE(r.num("anon_huge_kb") * 1024, 120 * kMiB);
+    }
+    EXPECT_NE(r.err.find("hugetlb_2m pages could not be had"), std::string::npos) << r.err;
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "backing.fallbacks.hugetlb_2m_exhausted"), 1);
+    EXPECT_EQ(report_num(j, "backing.hugetlb_2m_bytes"), 0);
+    EXPECT_GE(report_num(j, "backing.thp_bytes"), 128 * kMiB);
+    unlink(report.c_str());
+}
+
+TEST(Backing, Hugetlb2MPoolRunsOutMidwayRestFallsBack)
+{
+    // 16 pages (32 MiB) for 48 blocks of 4 MiB live at once: the pool runs out
+    // after the first few, the rest must come from THP, and every block keeps
+    // its data (the probe verifies each one).
+    HugetlbPool pool(2048, 16);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("h2m_runs_out.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "hugetlb"}, {"HUGESHIM_RETRY_MS", "0"}}, {"heap-many", "48", "4M"},
+                         report);
+    EXPECT_EQ(r.num("first_kernel_page_kb"), 2048);
+    EXPECT_EQ(r.num("last_kernel_page_kb"), 4);
+    EXPECT_GT(r.num("total_hugetlb_kb"), 0);
+    EXPECT_LE(r.num("total_hugetlb_kb"), 32 * 1024);
+    EXPECT_EQ(r.num("meminfo_hugepages_free"), 16 - r.num("total_hugetlb_kb") / 2048);
+    auto j = read_json(report);
+    EXPECT_GT(report_num(j, "backing.hugetlb_2m_bytes"), 0);
+    EXPECT_GT(report_num(j, "backing.thp_bytes"), 0);
+    EXPECT_GE(report_num(j, "backing.fallbacks.hugetlb_2m_exhausted"), 1);
+    unlink(report.c_str());
+}
+
+TEST(Backing, FailedKindIsNotRetriedUntilRetryMsPassed)
+{
+    HugetlbPool pool(2048, 0);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("retry.json");
+    run_probe({{"HUGESHIM_BACKING", "hugetlb"}, {"HUGESHIM_RETRY_MS", "3600000"}}, {"heap-many", "32", "4M"},
+              report);
+    auto j = read_json(report);
+    // One real attempt; every later request skipped the kind without a syscall.
+    EXPECT_EQ(report_num(j, "backing.fallbacks.hugetlb_2m_exhausted"), 1);
+    EXPECT_GE(report_num(j, "backing.fallbacks.skipped_recent_failure"), 1);
+    unlink(report.c_str());
+}
+
+TEST(Backing, Hugetlb1GHeap)
+{
+    HugetlbPool pool(1048576, 1);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("h1g.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "hugetlb1g"}}, {"heap", "256M"}, report);
+    EXPECT_EQ(r.num("kernel_page_kb"), 1048576);
+    EXPECT_EQ(r.num("total_hugetlb_kb"), 1048576);
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "backing.hugetlb_1g_bytes"), 1024 * kMiB);
+    unlink(report.c_str());
+}
+
+TEST(Backing, Hugetlb1GEmptyFallsBackTo2M)
+{
+    HugetlbPool gig(1048576, 0);
+    HS_REQUIRE_POOL(gig);
+    HugetlbPool two(2048, 200);
+    HS_REQUIRE_POOL(two);
+    std::string report = temp_path("h1g_empty.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "hugetlb1g"}}, {"heap", "128M"}, report);
+    EXPECT_EQ(r.num("kernel_page_kb"), 2048);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "backing.fallbacks.hugetlb_1g_exhausted"), 1);
+    EXPECT_GE(report_num(j, "backing.hugetlb_2m_bytes"), 128 * kMiB);
+    unlink(report.c_str());
+}
+
+TEST(Backing, ReportIsWrittenAtomicallyWithPidExpanded)
+{
+    std::string stem = temp_path("pid_%p.json");
+    Result r = run(
+        {"/bin/sh", "-c", probe_path() + " heap 16M >/dev/null & echo pid=$!; wait"},
+        shim_env({{"HUGESHIM_STATS", stem}, {"HUGESHIM_PROGRAMS", "hs_probe"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::string path = stem;
+    path.replace(path.find("%p"), 2, r.kv["pid"]);
+    auto j = read_json(path);
+    EXPECT_EQ(j["program"], "hs_probe");
+    EXPECT_EQ(std::to_string(j["pid"].get<long long>()), r.kv["pid"]);
+    for (const char *key : {"backing.thp_bytes", "backing.hugetlb_2m_bytes", "backing.hugetlb_1g_bytes",
+                            "backing.base_bytes", "mmap.intercepted", "mmap.passed", "kernel.anon_huge_bytes",
+                            "kernel.hugetlb_bytes"})
+        EXPECT_GE(report_num(j, key), 0) << key;
+    EXPECT_TRUE(j["backing"]["fallbacks"].is_object());
+    // No temporary file left beside it.
+    std::string dir = "/tmp";
+    EXPECT_TRUE(read_file(path + ".tmp." + r.kv["pid"]).empty());
+    unlink(path.c_str());
+}
+
+TEST(Backing, StderrReportSurvivesAProgramThatClosesStderr)
+{
+    // sort (coreutils) closes stdout and stderr at exit through close_stdout.
+    std::string input = temp_path("in.txt");
+    {
+        std::ofstream f(input);
+        f << "b\na\n";
+    }
+    Result r = run({"sort", input}, shim_env({{"HUGESHIM_STATS", "stderr"}}));
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "a\nb\n");
+    EXPECT_NE(r.err.find("hugeshim report: sort"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("kernel.anon_huge_bytes"), std::string::npos) << r.err;
+    unlink(input.c_str());
+}

@@ -1,0 +1,86 @@
+// The launcher: run, doctor, stats, options, and the README's option table.
+#include <unistd.h>
+
+#include "harness.h"
+
+using namespace hs_test;
+
+namespace {
+std::string launcher() { return build_dir() + "/hugeshim"; }
+}  // namespace
+
+TEST(Launcher, RunSetsPreloadAndOptionsForTheProgram)
+{
+    std::string report = temp_path("run.json");
+    Result r = run({launcher(), "run", "--backing", "none", "--stats=" + report, "--", probe_path(), "heap", "32M"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = read_json(report);
+    EXPECT_EQ(j["backing"]["requested"], "none");
+    EXPECT_GE(report_num(j, "backing.base_bytes"), 32 * 1024 * 1024);
+    unlink(report.c_str());
+}
+
+TEST(Launcher, RunRejectsBadValuesWithWhatIsAccepted)
+{
+    Result r = run({launcher(), "run", "--backing", "banana", "--", "true"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("--backing banana is not valid: expected one of thp|hugetlb|hugetlb1g|none"),
+              std::string::npos)
+        << r.err;
+    r = run({launcher(), "run", "--no-such-option", "1", "--", "true"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("unknown option --no-such-option"), std::string::npos) << r.err;
+}
+
+TEST(Launcher, RunWarnsAboutStaticPrograms)
+{
+    Result r = run({launcher(), "run", "--", build_dir() + "/tests/hs_probe_static", "api"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.err.find("statically linked"), std::string::npos) << r.err;
+}
+
+TEST(Launcher, HelpForEveryCommand)
+{
+    for (const char *cmd : {"run", "doctor", "stats", "options"}) {
+        Result r = run({launcher(), cmd, "--help"});
+        EXPECT_EQ(r.status, 0) << cmd;
+        EXPECT_NE(r.out.find("usage: hugeshim"), std::string::npos) << cmd << r.out;
+    }
+    Result r = run({launcher(), "--help"});
+    EXPECT_EQ(r.status, 0);
+}
+
+TEST(Launcher, DoctorProbesTheMachine)
+{
+    Result r = run({launcher(), "doctor", probe_path()});
+    EXPECT_TRUE(r.status == 0 || r.status == 1) << r.err;
+    for (const char *topic : {"THP ", "hugetlb 2M", "hugetlb 1G", "NUMA nodes", "PAGEMAP_SCAN", "soft-dirty",
+                              "program", "static"})
+        EXPECT_NE(r.out.find(topic), std::string::npos) << topic << "\n" << r.out;
+    EXPECT_NE(r.out.find("mode " + thp_mode()), std::string::npos) << r.out;
+    Result st = run({launcher(), "doctor", build_dir() + "/tests/hs_probe_static"});
+    EXPECT_NE(st.out.find("is statically linked"), std::string::npos) << st.out;
+}
+
+TEST(Launcher, StatsPrintsAReport)
+{
+    std::string report = temp_path("stats.json");
+    Result r = run({probe_path(), "mmap", "8M"}, shim_env({{"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(r.status, 0);
+    Result s = run({launcher(), "stats", report});
+    EXPECT_EQ(s.status, 0) << s.err;
+    EXPECT_NE(s.out.find("hugeshim report: hs_probe"), std::string::npos) << s.out;
+    EXPECT_NE(s.out.find("mmap.intercepted_bytes"), std::string::npos) << s.out;
+    EXPECT_NE(s.out.find("8.0 MiB"), std::string::npos) << s.out;
+    unlink(report.c_str());
+    Result bad = run({launcher(), "stats", "/nonexistent.json"});
+    EXPECT_EQ(bad.status, 1);
+}
+
+TEST(Launcher, ReadmeOptionTableIsGeneratedFromTheOptionTable)
+{
+    Result r = run({launcher(), "options", "--markdown"});
+    ASSERT_EQ(r.status, 0);
+    std::string readme = read_file(std::string(HS_SOURCE_DIR) + "/README.md");
+    EXPECT_NE(readme.find(r.out), std::string::npos) << "README.md is stale: run `make readme`";
+}

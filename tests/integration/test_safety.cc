@@ -1,0 +1,77 @@
+// Preload safety: the cases that break allocators in real programs.
+#include "harness.h"
+
+using namespace hs_test;
+
+namespace {
+
+void expect_ok(const std::vector<std::string> &args, const std::string &key, const Env &extra = {})
+{
+    std::vector<std::string> argv = {probe_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const char *backing : {"thp", "none"}) {
+        Env env = extra;
+        env["HUGESHIM_BACKING"] = backing;
+        Result r = run(argv, shim_env(env));
+        EXPECT_EQ(r.status, 0) << backing << ": " << r.err;
+        EXPECT_EQ(r.kv[key], "ok") << backing << ": " << r.out << r.err;
+    }
+}
+
+}  // namespace
+
+TEST(Safety, SixtyFourThreadsAllocatingAndFreeing)
+{
+    Result r = run({probe_path(), "threads", "64"}, shim_env());
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("threads_ok"), 64);
+}
+
+TEST(Safety, ForkWhileThreadsAllocate) { expect_ok({"fork"}, "fork"); }
+TEST(Safety, ForkThenExec) { expect_ok({"forkexec"}, "forkexec"); }
+TEST(Safety, PosixSpawn) { expect_ok({"spawn"}, "spawn"); }
+TEST(Safety, DlopenDlclose) { expect_ok({"dlopen"}, "dlopen"); }
+TEST(Safety, ErrnoPreservedByEveryInterposedCall) { expect_ok({"errno"}, "errno"); }
+
+TEST(Safety, ErrnoPreservedWhenHugetlbAttemptsFailInside)
+{
+    HugetlbPool pool(2048, 0);
+    HS_REQUIRE_POOL(pool);
+    expect_ok({"errno"}, "errno", {{"HUGESHIM_RETRY_MS", "0"}});
+    Result r = run({probe_path(), "errno"}, shim_env({{"HUGESHIM_BACKING", "hugetlb"}, {"HUGESHIM_RETRY_MS", "0"}}));
+    EXPECT_EQ(r.kv["errno"], "ok") << r.err;
+}
+
+TEST(Safety, WholeMallocApi) { expect_ok({"api"}, "api"); }
+TEST(Safety, ReallocGrowthAcrossSizes) { expect_ok({"realloc"}, "realloc"); }
+TEST(Safety, GlibcMemoryGoesBackToGlibc) { expect_ok({"foreign"}, "foreign"); }
+
+TEST(Safety, ReallocGrowthStaysHuge)
+{
+    if (thp_mode() != "madvise" && thp_mode() != "always")
+        GTEST_SKIP() << "THP is " << thp_mode();
+    Result r = run({probe_path(), "realloc"}, shim_env());
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GE(r.num("anon_huge_kb"), 256 * 1024);
+}
+
+TEST(Safety, CxxExceptionsNewDeleteAndThreads)
+{
+    for (const char *backing : {"thp", "none"}) {
+        Result r = run({build_dir() + "/tests/hs_probe_cxx"}, shim_env({{"HUGESHIM_BACKING", backing}}));
+        EXPECT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.kv["cxx"], "ok") << r.out;
+    }
+}
+
+TEST(Safety, ForkedChildWithoutPidInPathDoesNotOverwriteTheReport)
+{
+    std::string report = temp_path("fork.json");
+    Result r = run({probe_path(), "fork"}, shim_env({{"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = read_json(report);
+    // The parent wrote it: its pid, and its 32 MiB array.
+    EXPECT_EQ(j["program"], "hs_probe");
+    EXPECT_GE(report_num(j, "heap.extent_bytes"), 32 * 1024 * 1024);
+    unlink(report.c_str());
+}
