@@ -18,7 +18,11 @@
  * - oversize_threshold:0: no separate huge arena, which jemalloc would create
  *   lazily with default hooks, outside hugeshim's backing;
  * - retain:true: freed virtual memory is kept and reused, not unmapped, so
- *   regions are only ever added; the purge hooks return physical memory. */
+ *   regions are only ever added; the purge hooks return physical memory.
+ * Debian's 5.3 is built cache-oblivious (not a runtime option): a large
+ * object's extent is one page longer than the object, so a 4 GiB array asks
+ * the hooks for the next page size class, 5 GiB.  With hugetlb that whole
+ * extent is reserved from the pool; the rest serves later objects. */
 const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false";
 
 static unsigned hs_hooked_arenas;

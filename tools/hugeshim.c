@@ -193,6 +193,16 @@ static int hs_tool_run(int argc, char **argv)
     return 127;
 }
 
+/* A markdown table cell: '|' would end the cell. */
+static void hs_print_cell(const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            putchar('\\');
+        putchar(*p);
+    }
+}
+
 static int hs_tool_options(int argc, char **argv)
 {
     bool markdown = argc > 1 && !strcmp(argv[1], "--markdown");
@@ -207,10 +217,13 @@ static int hs_tool_options(int argc, char **argv)
         const hs_opt_desc_t *d = &hs_opt_descs[id];
         hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
         hs_option_accepted((hs_opt_id_t)id, accepted, sizeof accepted);
-        if (markdown)
-            printf("| `HUGESHIM_%s` | `--%s` | `%s` | %s | %s |\n", d->name, flag, d->def[0] ? d->def : "(empty)",
-                   accepted, d->help);
-        else
+        if (markdown) {
+            printf("| `HUGESHIM_%s` | `--%s` | `%s` | ", d->name, flag, d->def[0] ? d->def : "(empty)");
+            hs_print_cell(accepted);
+            printf(" | ");
+            hs_print_cell(d->help);
+            printf(" |\n");
+        } else
             printf("HUGESHIM_%s (--%s), default \"%s\": %s; accepts %s\n", d->name, flag, d->def, d->help, accepted);
     }
     return 0;
