@@ -13,7 +13,7 @@ CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION=
 CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
-OS_SRC        := os/mem.c os/proc.c os/probe.c
+OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c
 COMMON_SRC    := common/options.c common/report.c common/log.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
@@ -28,7 +28,7 @@ LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install demo test test-unit test-integration bench clean readme
+.PHONY: all deps install demo test test-deps test-unit test-integration test-numa numalab bench clean readme
 all: $(LIB) $(LAUNCHER)
 
 deps:
@@ -69,6 +69,8 @@ UNIT_BIN  := $(BUILD)/tests/unit_tests
 INTEG_BIN := $(BUILD)/tests/integration_tests
 PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static
 BENCH_BIN := $(BUILD)/bench/gups
+NUMA_BIN  := $(BUILD)/tests/numa_tests
+NUMA_PROBE := $(BUILD)/tests/hs_numa_probe
 
 $(BUILD)/tests/%.o: tests/%.cc
 	@mkdir -p $(dir $@)
@@ -79,6 +81,13 @@ $(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libh
 
 $(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/libhscore.a
 	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+
+$(NUMA_BIN): $(BUILD)/tests/numalab/numa_tests.o $(BUILD)/tests/integration/harness.o $(BUILD)/libhscore.a
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+
+$(NUMA_PROBE): tests/progs/hs_numa_probe.c $(BUILD)/libhscore.a
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^
 
 $(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
 	@mkdir -p $(dir $@)
@@ -106,9 +115,19 @@ test-unit: test-deps all $(UNIT_BIN)
 test-integration: test-deps all $(INTEG_BIN) $(PROBES) $(BENCH_BIN)
 	$(INTEG_BIN)
 
+# The NUMA set runs in the NUMA lab (tests/numalab/README.md): 2 nodes, then 4.
+test-numa: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
+	@scripts/deps.sh numalab
+	@scripts/run-tests.sh --numalab 2 --numalab 4
+
+numalab: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
+	@scripts/deps.sh numalab
+	@tests/numalab/lab.sh --shell
+
 test: test-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(PROBES) $(BENCH_BIN)
-	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
+	@scripts/deps.sh numalab || echo "test: could not install the NUMA lab's packages; its set will be skipped"
+	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) --numalab 2 --numalab 4
 
 # ---- demo and bench ------------------------------------------------------------
 demo: all $(BENCH_BIN)

@@ -131,6 +131,16 @@ int hs_os_vma_info(uintptr_t addr, char *buf, size_t cap, hs_os_vma_info_t *out)
 int hs_os_numa_nodes(uint64_t *mask);
 int hs_os_node_cpulist(int node, char *buf, size_t cap);
 
+/* move_pages(2) for this process: with nodes NULL, status[i] receives the
+ * node of pages[i] (or -errno); with nodes, pages are moved (MPOL_MF_MOVE)
+ * and status[i] is the node reached or -errno (-EBUSY pinned, -EFAULT zero
+ * page or unmapped, -EACCES shared, -ENOMEM, -ENOENT not present).
+ * Returns 0, the number of pages not moved, or -errno for the whole call. */
+long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *status);
+/* set_mempolicy(2) with a mask of the first 64 nodes; mode as the kernel's
+ * MPOL_* numbers (0 default, 1 preferred, 2 bind). */
+int hs_os_set_mempolicy(int mode, uint64_t nodemask);
+
 /* Base name of /proc/self/exe into buf. */
 int hs_os_exe_name(char *buf, size_t cap);
 /* True when the process runs with elevated privileges (AT_SECURE). */

@@ -165,9 +165,11 @@ std::string thp_mode()
 
 bool is_root() { return geteuid() == 0; }
 
-static std::string hugetlb_knob(unsigned long page_kib)
+static std::string hugetlb_knob(unsigned long page_kib, int node)
 {
-    return "/sys/kernel/mm/hugepages/hugepages-" + std::to_string(page_kib) + "kB/nr_hugepages";
+    std::string dir = node < 0 ? "/sys/kernel/mm/hugepages"
+                               : "/sys/devices/system/node/node" + std::to_string(node) + "/hugepages";
+    return dir + "/hugepages-" + std::to_string(page_kib) + "kB/nr_hugepages";
 }
 
 static bool write_text(const std::string &path, const std::string &text)
@@ -178,7 +180,8 @@ static bool write_text(const std::string &path, const std::string &text)
     return f.good();
 }
 
-HugetlbPool::HugetlbPool(unsigned long page_kib, unsigned long pages) : knob_(hugetlb_knob(page_kib))
+HugetlbPool::HugetlbPool(unsigned long page_kib, unsigned long pages, int node)
+    : knob_(hugetlb_knob(page_kib, node))
 {
     saved_ = read_file(knob_);
     if (saved_.empty()) {

@@ -43,10 +43,11 @@ long long report_num(const nlohmann::json &j, const std::string &dotted);
 std::string thp_mode();
 bool is_root();
 
-// Sets a hugetlb pool for the test's lifetime and restores it afterwards.
+// Sets a hugetlb pool (global, or one NUMA node's) for the test's lifetime
+// and restores it afterwards.
 class HugetlbPool {
 public:
-    HugetlbPool(unsigned long page_kib, unsigned long pages);
+    HugetlbPool(unsigned long page_kib, unsigned long pages, int node = -1);
     ~HugetlbPool();
     bool ok() const { return ok_; }
     unsigned long got() const { return got_; }
