@@ -87,9 +87,11 @@ case "$mode" in
     cat > "$run_root/lab/cmd" <<EOF
 $build/tests/numa_tests --gtest_output=xml:/tmp/numa.xml
 rc=\$?
-echo HS_LAB_XML_BEGIN
-cat /tmp/numa.xml
-echo HS_LAB_XML_END
+if [ -s /tmp/numa.xml ]; then
+  echo HS_LAB_XML_BEGIN
+  cat /tmp/numa.xml
+  echo HS_LAB_XML_END
+fi
 exit \$rc
 EOF
     ;;
