@@ -13,11 +13,12 @@ CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION=
 CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
-OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c
+OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c
 COMMON_SRC    := common/options.c common/report.c common/log.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c
+POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
-CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC)
+CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))

@@ -46,8 +46,13 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
         err = rounded < len ? -ENOMEM
                             : hs_os_map_kind(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &out,
                                              &advised);
-        if (!err)
+        if (!err) {
             hs_registry_mark_owned((uintptr_t)out, rounded);
+            /* Recorded like every region hugeshim owns, so the tracker sees
+             * the objects jemalloc places there too. */
+            if (hs_registry_add((uintptr_t)out, rounded, HS_OS_KIND_BASE, HS_ORIGIN_HEAP) != 0)
+                hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);
+        }
     } else {
         err = hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
     }
@@ -242,6 +247,19 @@ void *hs_heap_large_realloc(void *ptr, size_t size)
     if (!p)
         errno = ENOMEM;
     return p;
+}
+
+/* jemalloc's own munmap calls (renamed at build time): the registry forgets
+ * what is unmapped, so the tracker never watches a stale range. */
+__attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, size_t len)
+{
+    int err = hs_os_munmap(addr, len);
+    if (err) {
+        errno = -err;
+        return -1;
+    }
+    hs_registry_remove((uintptr_t)addr, len);
+    return 0;
 }
 
 unsigned hs_heap_hooked_arenas(void)

@@ -155,6 +155,31 @@ int hs_os_getpid(void);
 /* A close-on-exec duplicate of fd numbered at least min_fd, or -errno. */
 int hs_os_dup_cloexec(int fd, int min_fd);
 
+/* ---- which pages were written (os/track.c) ------------------------------- */
+typedef void (*hs_os_range_fn)(void *arg, uintptr_t start, uintptr_t end);
+
+/* PAGEMAP_SCAN with a userfaultfd in async write-protect mode
+ * (UFFD_USER_MODE_ONLY, non-blocking, close-on-exec). */
+typedef struct hs_os_wp_s {
+    int uffd;
+    int pagemap;
+} hs_os_wp_t;
+int hs_os_wp_open(hs_os_wp_t *t);
+void hs_os_wp_close(hs_os_wp_t *t);
+/* Register [start, start+len) for write-protect and protect it. */
+int hs_os_wp_arm(hs_os_wp_t *t, uintptr_t start, size_t len);
+/* Report the ranges written since the last scan and protect them again. */
+int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn written, void *arg);
+
+/* Soft-dirty: a /proc/self/pagemap fd, the process-wide reset, and a scan
+ * of one range with a caller buffer of cap entries. */
+int hs_os_softdirty_open(void);
+int hs_os_softdirty_clear(void);
+int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf, size_t cap,
+                         hs_os_range_fn written, void *arg);
+/* Close a file descriptor. */
+void hs_os_close(int fd);
+
 /* ---- probes of kernel features (used by doctor and the tracker) ---------- */
 typedef enum hs_os_probe_result {
     HS_OS_PROBE_WORKS = 0,

@@ -1,6 +1,6 @@
-/* libc_compat.c: munmap, madvise and mprotect for the linked-in jemalloc,
- * with libc semantics (-1 and errno).  The build renames jemalloc's references
- * to these (and mmap, to allocator/heap.c), so jemalloc's own calls never
+/* libc_compat.c: madvise and mprotect for the linked-in jemalloc, with libc
+ * semantics (-1 and errno).  The build renames jemalloc's references to these
+ * (and mmap and munmap, to allocator/heap.c), so jemalloc's own calls never
  * reach hugeshim's exported interposers. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,11 +15,6 @@ static int hs_os_libc_result(int err)
         return -1;
     }
     return 0;
-}
-
-__attribute__((visibility("hidden"))) int hs_os_libc_munmap(void *addr, size_t len)
-{
-    return hs_os_libc_result(hs_os_munmap(addr, len));
 }
 
 __attribute__((visibility("hidden"))) int hs_os_libc_madvise(void *addr, size_t len, int advice)

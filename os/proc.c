@@ -18,7 +18,7 @@ static int hs_os_open(const char *path, int flags, int mode)
     return (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
 }
 
-static void hs_os_close(int fd)
+void hs_os_close(int fd)
 {
     hs_os_syscall3(SYS_close, fd, 0, 0);
 }

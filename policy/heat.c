@@ -52,7 +52,7 @@ bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config
 
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
 {
-    size_t hot_units = 0, unit = (size_t)1 << r->unit_shift;
+    size_t unit = (size_t)1 << r->unit_shift;
     unsigned gain = HS_HEAT_MAX - c->decay_pct;
     size_t hot_bytes = 0;
     for (size_t u = 0; u < r->nunits; u++) {
@@ -60,14 +60,12 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
         unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
         r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
         if (r->heat[u] >= c->hot_threshold) {
-            hot_units++;
             /* The last unit may be shorter than a whole one. */
             size_t ustart = u * unit;
             hot_bytes += (ustart + unit <= r->len) ? unit : r->len - ustart;
         }
     }
     memset(r->written, 0, hs_heat_words(r->nunits) * sizeof(uint64_t));
-    (void)hot_units;
     return hot_bytes;
 }
 
@@ -87,15 +85,15 @@ void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs
     }
 }
 
-size_t hs_heat_top(const hs_heat_region_t *regions, size_t nregions, size_t n, uintptr_t *out)
+size_t hs_heat_top(const hs_heat_region_t *const *regions, size_t nregions, size_t n, uintptr_t *out)
 {
     /* Selection by descending heat level: heat has 101 levels, so one pass
      * per level is bounded and needs no scratch memory. */
     size_t got = 0;
     for (int level = HS_HEAT_MAX; level >= 1 && got < n; level--)
         for (size_t i = 0; i < nregions && got < n; i++)
-            for (size_t u = 0; u < regions[i].nunits && got < n; u++)
-                if (regions[i].heat[u] == level)
-                    out[got++] = regions[i].start + (u << regions[i].unit_shift);
+            for (size_t u = 0; u < regions[i]->nunits && got < n; u++)
+                if (regions[i]->heat[u] == level)
+                    out[got++] = regions[i]->start + (u << regions[i]->unit_shift);
     return got;
 }

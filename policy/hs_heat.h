@@ -56,9 +56,9 @@ bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config
 typedef void (*hs_heat_range_fn)(void *arg, uintptr_t start, uintptr_t end);
 void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs_heat_range_fn fn, void *arg);
 
-/* The n hottest units of the regions (ties: lower address first), written to
- * out as unit start addresses; returns how many. */
-size_t hs_heat_top(const hs_heat_region_t *regions, size_t nregions, size_t n, uintptr_t *out);
+/* The n hottest units of the regions (given in address order; ties: lower
+ * address first), written to out as unit start addresses; returns how many. */
+size_t hs_heat_top(const hs_heat_region_t *const *regions, size_t nregions, size_t n, uintptr_t *out);
 
 #ifdef __cplusplus
 }

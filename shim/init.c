@@ -16,6 +16,7 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "../policy/hs_tracker.h"
 #include "hs_shim.h"
 
 extern char **environ;
@@ -66,8 +67,11 @@ static bool hs_program_selected(const char *list)
     return false;
 }
 
+/* Lock order everywhere: tracker, then backing, then registry (the epoch
+ * thread snapshots the registry; extent hooks map through the backing). */
 static void hs_prefork(void)
 {
+    hs_tracker_prefork();
     hs_backing_prefork();
     hs_registry_prefork();
 }
@@ -76,6 +80,7 @@ static void hs_postfork_parent(void)
 {
     hs_registry_postfork_parent();
     hs_backing_postfork_parent();
+    hs_tracker_postfork_parent();
 }
 
 static void hs_postfork_child(void)
@@ -83,6 +88,43 @@ static void hs_postfork_child(void)
     hs_registry_postfork_child();
     hs_backing_postfork_child();
     hs_shim_fork_child = true;
+}
+
+static uint64_t hs_interval_ns(void)
+{
+    return (uint64_t)hs_shim_options.value[HS_OPT_INTERVAL_MS] * 1000000ULL;
+}
+
+/* Registered after jemalloc's handlers, so it runs after jemalloc's child
+ * handler: creating the child's epoch thread may allocate. */
+static void hs_postfork_child_late(void)
+{
+    hs_epoch_forget_after_fork();
+    hs_tracker_postfork_child();
+    if (hs_tracker_backend() != HS_TRACK_OFF && hs_epoch_start(hs_interval_ns()) != 0)
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+}
+
+/* Choose and open the tracker backend; the thread starts in the constructor. */
+static void hs_tracking_init(void)
+{
+    const hs_options_t *o = &hs_shim_options;
+    hs_track_backend_t requested = (hs_track_backend_t)o->value[HS_OPT_TRACK];
+    char why[256];
+    hs_track_backend_t backend = hs_tracker_choose(requested, why, sizeof why);
+    if (requested != HS_TRACK_OFF && backend == HS_TRACK_OFF)
+        hs_log(HS_LOG_WARN, "HUGESHIM_TRACK=%s: %s; tracking is off", hs_track_backend_name(requested), why);
+    else
+        hs_log(HS_LOG_INFO, "tracking: %s (%s)", hs_track_backend_name(backend), why);
+    if (backend == HS_TRACK_OFF)
+        return;
+    hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD]};
+    int err = hs_tracker_init(backend, &heat, NULL);
+    if (err)
+        hs_log(HS_LOG_WARN, "tracking with %s could not start (errno %d); tracking is off",
+               hs_track_backend_name(backend), -err);
+    else
+        pthread_atfork(NULL, NULL, hs_postfork_child_late);
 }
 
 static void hs_dump_machine(void)
@@ -167,6 +209,7 @@ static hs_state_t hs_initialise(void)
     }
     if (hs_log_level() >= HS_LOG_INFO)
         hs_dump_machine();
+    hs_tracking_init();
     hs_shim_report_prepare();
     return HS_STATE_ACTIVE;
 }
@@ -193,13 +236,33 @@ hs_state_t hs_shim_init_slow(void)
     return (hs_state_t)s;
 }
 
+/* The epoch thread starts here, after initialisation (which may have run
+ * inside an earlier malloc, where creating a thread would recurse). */
 __attribute__((constructor)) static void hs_shim_constructor(void)
 {
-    hs_shim_state_now();
+    if (hs_shim_state_now() == HS_STATE_ACTIVE && hs_tracker_backend() != HS_TRACK_OFF &&
+        hs_epoch_start(hs_interval_ns()) != 0) {
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+        hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
+    }
 }
 
 __attribute__((destructor)) static void hs_shim_destructor(void)
 {
-    if (__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) == HS_STATE_ACTIVE)
-        hs_shim_report();
+    if (__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) != HS_STATE_ACTIVE)
+        return;
+    hs_epoch_stop();
+    hs_shim_report();
+}
+
+/* For tests and tools: the hot ranges of the last epoch as (start, end)
+ * pairs; returns how many there are (only max are written). */
+HS_EXPORT size_t hugeshim_hot_ranges(uintptr_t *pairs, size_t max)
+{
+    return hs_tracker_hot_ranges(pairs, max);
+}
+
+HS_EXPORT unsigned long hugeshim_epochs(void)
+{
+    return (unsigned long)hs_counter_get(HS_CTR_TRACK_EPOCHS);
 }

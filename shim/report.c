@@ -7,6 +7,7 @@
 #include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
+#include "../policy/hs_tracker.h"
 #include "hs_shim.h"
 
 #define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + 8)
@@ -85,12 +86,18 @@ void hs_shim_report(void)
     fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
     fields[n++] = (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL};
     fields[n++] = (hs_report_field_t){"version", HS_FIELD_STRING, 0, HS_VERSION};
-    fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
-    for (int id = 0; id < HS_CTR_COUNT; id++)
+    for (int id = 0; id < HS_CTR_COUNT; id++) {
+        /* String facts go first in their counters' group. */
+        if (id == HS_CTR_BACKING_THP_BYTES)
+            fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
+        if (id == HS_CTR_TRACK_EPOCHS)
+            fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0,
+                                              hs_track_backend_name(hs_tracker_backend())};
         fields[n++] = (hs_report_field_t){hs_counter_descs[id].key,
                                           hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
                                                                                      : HS_FIELD_NUMBER,
                                           hs_counter_get((hs_counter_id_t)id), NULL};
+    }
     for (int id = 0; id < HS_OPT_COUNT; id++) {
         char flag[48];
         hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);

@@ -218,3 +218,52 @@ TEST(Lab, AutoNumaMovesPagesTowardTheThreadThatTouchesThem)
     EXPECT_GE(r.num("pages_on_node1"), 1) << r.out;
     EXPECT_GE(r.num("numa_pages_migrated"), 1) << r.out;
 }
+
+// ---- access tracking: the backends the host lacks or cannot use on THP --------
+
+namespace {
+Env track_env(const std::string &backend, const std::string &backing, const std::string &report)
+{
+    return shim_env({{"HUGESHIM_TRACK", backend},
+                     {"HUGESHIM_BACKING", backing},
+                     {"HUGESHIM_INTERVAL_MS", "300"},
+                     {"HUGESHIM_STATS", report}});
+}
+}  // namespace
+
+TEST(Lab, SoftDirtyTrackerFindsTheHotSetOfAThpHeapAndKeepsItHuge)
+{
+    std::string report = temp_path("sd.json");
+    // 128 MiB THP heap array: every 7th 2 MiB unit written continuously.
+    Result r = run({probe_path(), "track-hot", "128M", "1", "2M", "3"}, track_env("softdirty", "thp", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    EXPECT_EQ(r.num("hot_exact"), 1);
+    EXPECT_GE(r.num("before_anon_huge_kb"), 120 * 1024);
+    EXPECT_EQ(r.num("after_anon_huge_kb"), r.num("before_anon_huge_kb")) << "soft-dirty split THPs";
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backend"], "softdirty");
+    EXPECT_EQ(report_num(j, "tracking.unwatched_thp_bytes"), 0);
+    EXPECT_EQ(report_num(j, "tracking.errors"), 0);
+    unlink(report.c_str());
+}
+
+TEST(Lab, SoftDirtyTrackerOn4KiBObjects)
+{
+    std::string report = temp_path("sd4k.json");
+    Result r = run({probe_path(), "track-hot", "4096", "4096", "4096", "3"}, track_env("softdirty", "none", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    unlink(report.c_str());
+}
+
+TEST(Lab, PagemapScanTrackerOn4KiBObjects)
+{
+    std::string report = temp_path("pms4k.json");
+    Result r = run({probe_path(), "track-hot", "4096", "4096", "4096", "3"}, track_env("pagemap_scan", "none", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backend"], "pagemap_scan");
+    unlink(report.c_str());
+}

@@ -556,13 +556,111 @@ static int cmd_foreign(void)
     return 0;
 }
 
+/* track-hot OBJ_SIZE COUNT UNIT EPOCHS: COUNT objects written once, then the
+ * units (UNIT bytes, aligned) with index % 7 == 0 written in every epoch.
+ * After EPOCHS epochs (read from hugeshim_epochs), compare the tracker's hot
+ * ranges with the units written continuously, over the units lying wholly
+ * inside the objects.  Prints hot_exact, hot_units, expected_units and the
+ * huge pages of the first object before and after. */
+static int cmd_track_hot(int argc, char **argv)
+{
+    CHECK(argc >= 4);
+    size_t size = parse_size(argv[0]), count = parse_size(argv[1]), unit = parse_size(argv[2]);
+    unsigned long epochs = strtoul(argv[3], NULL, 10);
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    unsigned char **obj = malloc(count * sizeof *obj);
+    CHECK(obj);
+    for (size_t i = 0; i < count; i++) {
+        obj[i] = malloc(size);
+        CHECK(obj[i]);
+        memset(obj[i], 1, size);
+    }
+    print_vma("before_", obj[0]);
+    /* The units wholly inside an object, and which of them stay written. */
+    size_t nunits = 0, cap = count * (size / unit + 1);
+    uintptr_t *units = malloc(cap * sizeof *units);
+    CHECK(units);
+    for (size_t i = 0; i < count; i++)
+        for (uintptr_t u = ((uintptr_t)obj[i] + unit - 1) & ~(uintptr_t)(unit - 1);
+             u + unit <= (uintptr_t)obj[i] + size; u += unit)
+            units[nunits++] = u;
+    unsigned long start = hs_epochs();
+    while (hs_epochs() < start + epochs) {
+        for (size_t k = 0; k < nunits; k += 7)
+            ((volatile unsigned char *)units[k])[0]++;
+        usleep(1000);
+    }
+    static uintptr_t pairs[2 * 65536];
+    size_t nranges = hs_hot(pairs, 65536);
+    CHECK(nranges <= 65536);
+    size_t hot = 0, expected = 0, wrong = 0;
+    for (size_t k = 0; k < nunits; k++) {
+        int is_hot = 0;
+        for (size_t r = 0; r < nranges && !is_hot; r++)
+            is_hot = units[k] >= pairs[2 * r] && units[k] + unit <= pairs[2 * r + 1];
+        hot += is_hot;
+        expected += k % 7 == 0;
+        wrong += is_hot != (k % 7 == 0);
+    }
+    printf("units=%zu\nhot_units=%zu\nexpected_units=%zu\nwrong_units=%zu\nhot_exact=%d\n", nunits, hot, expected,
+           wrong, wrong == 0);
+    print_vma("after_", obj[0]);
+    for (size_t i = 0; i < count; i++)
+        free(obj[i]);
+    free(obj);
+    free(units);
+    return 0;
+}
+
+/* track-munmap: a backed mapping is watched, then unmapped while epochs run. */
+static int cmd_track_munmap(void)
+{
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    for (int round = 0; round < 3; round++) {
+        size_t n = 64 * MIB;
+        unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(p != MAP_FAILED);
+        unsigned long start = hs_epochs();
+        while (hs_epochs() < start + 2) {
+            memset(p, round, n);
+            usleep(1000);
+        }
+        CHECK(munmap(p + 8 * MIB, 4096) == 0); /* a hole first */
+        start = hs_epochs();
+        while (hs_epochs() < start + 1)
+            usleep(1000);
+        CHECK(munmap(p, n) == 0);
+        start = hs_epochs();
+        while (hs_epochs() < start + 2)
+            usleep(1000);
+    }
+    printf("track_munmap=ok\n");
+    return 0;
+}
+
+static int count_threads(void)
+{
+    char line[256];
+    int threads = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &threads) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return threads;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
-                        "api | foreign\n");
+                        "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | threads-now\n");
         return 2;
     }
     const char *c = argv[1];
@@ -582,6 +680,13 @@ int main(int argc, char **argv)
     if (!strcmp(c, "errno")) return cmd_errno();
     if (!strcmp(c, "api")) return cmd_api();
     if (!strcmp(c, "foreign")) return cmd_foreign();
+    if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
+    if (!strcmp(c, "track-munmap")) return cmd_track_munmap();
+    if (!strcmp(c, "threads-now")) {
+        usleep(200000);
+        printf("threads=%d\n", count_threads());
+        return 0;
+    }
     fprintf(stderr, "hs_probe: unknown command %s\n", c);
     return 2;
 }

@@ -1,0 +1,148 @@
+/* track.c: the two kernel interfaces that tell which pages were written.
+ *
+ * PAGEMAP_SCAN (Linux 6.7+): a userfaultfd in async write-protect mode marks
+ * pages; one ioctl per range reports the written ones and write-protects them
+ * again atomically (Documentation/admin-guide/mm/pagemap.rst).
+ * Soft-dirty: bit 55 of /proc/self/pagemap, reset for the whole process by
+ * writing "4" to /proc/self/clear_refs (Documentation/admin-guide/mm/soft-dirty.rst). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "compat.h"
+#include "hs_os.h"
+#include "raw.h"
+
+#define HS_SCAN_VEC 256
+
+static int hs_os_open_pagemap(void)
+{
+    return (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+static void hs_os_close_fd(int *fd)
+{
+    if (*fd >= 0)
+        hs_os_close(*fd);
+    *fd = -1;
+}
+
+int hs_os_wp_open(hs_os_wp_t *t)
+{
+    t->uffd = t->pagemap = -1;
+    int uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
+    if (uffd < 0)
+        return uffd;
+    t->uffd = uffd;
+    /* hugetlb regions need WP_HUGETLBFS_SHMEM; a kernel without it still
+     * watches the rest (a second uffd, as UFFDIO_API runs once per fd). */
+    struct uffdio_api api = {.api = UFFD_API,
+                             .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
+                                         UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
+    int err = hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api));
+    if (err) {
+        hs_os_close(uffd);
+        uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
+        if (uffd < 0) {
+            t->uffd = -1;
+            return uffd;
+        }
+        t->uffd = uffd;
+        api = (struct uffdio_api){.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
+        err = hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api));
+    }
+    if (!err) {
+        t->pagemap = hs_os_open_pagemap();
+        if (t->pagemap < 0)
+            err = t->pagemap;
+    }
+    if (err)
+        hs_os_wp_close(t);
+    return err;
+}
+
+void hs_os_wp_close(hs_os_wp_t *t)
+{
+    hs_os_close_fd(&t->uffd);
+    hs_os_close_fd(&t->pagemap);
+}
+
+int hs_os_wp_arm(hs_os_wp_t *t, uintptr_t start, size_t len)
+{
+    struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
+    int err = hs_os_result(hs_os_syscall3(SYS_ioctl, t->uffd, UFFDIO_REGISTER, (long)&reg));
+    if (err)
+        return err;
+    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+    return hs_os_result(hs_os_syscall3(SYS_ioctl, t->uffd, UFFDIO_WRITEPROTECT, (long)&wp));
+}
+
+int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn written, void *arg)
+{
+    struct page_region vec[HS_SCAN_VEC];
+    uintptr_t at = start, end = start + len;
+    while (at < end) {
+        struct pm_scan_arg a = {
+            .size = sizeof a,
+            .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+            .start = at,
+            .end = end,
+            .vec = (uintptr_t)vec,
+            .vec_len = HS_SCAN_VEC,
+            .category_mask = PAGE_IS_WRITTEN,
+            .return_mask = PAGE_IS_WRITTEN,
+        };
+        long n = hs_os_syscall3(SYS_ioctl, t->pagemap, PAGEMAP_SCAN, (long)&a);
+        if (n < 0)
+            return (int)n;
+        for (long i = 0; i < n; i++)
+            written(arg, vec[i].start, vec[i].end);
+        /* The kernel stops early when the vector is full; walk_end says where. */
+        if (a.walk_end <= at)
+            return -EIO;
+        at = a.walk_end;
+    }
+    return 0;
+}
+
+int hs_os_softdirty_open(void)
+{
+    return hs_os_open_pagemap();
+}
+
+int hs_os_softdirty_clear(void)
+{
+    return hs_os_write_file("/proc/self/clear_refs", "4");
+}
+
+int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf, size_t cap,
+                         hs_os_range_fn written, void *arg)
+{
+    uintptr_t first = start / HS_OS_PAGE_SIZE, last = (start + len + HS_OS_PAGE_SIZE - 1) / HS_OS_PAGE_SIZE;
+    for (uintptr_t page = first; page < last;) {
+        size_t want = last - page < cap ? last - page : cap;
+        long n = hs_os_syscall6(SYS_pread64, pagemap, (long)buf, (long)(want * sizeof *buf),
+                                (long)(page * sizeof *buf), 0, 0);
+        if (n < 0)
+            return (int)n;
+        size_t got = (size_t)n / sizeof *buf;
+        if (got == 0)
+            return -EIO;
+        /* Report runs of soft-dirty pages as ranges. */
+        for (size_t i = 0; i < got;) {
+            if (!(buf[i] & HS_PM_SOFT_DIRTY)) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (j < got && (buf[j] & HS_PM_SOFT_DIRTY))
+                j++;
+            written(arg, (page + i) * HS_OS_PAGE_SIZE, (page + j) * HS_OS_PAGE_SIZE);
+            i = j;
+        }
+        page += got;
+    }
+    return 0;
+}

@@ -1,0 +1,159 @@
+// Access tracking on the host (PAGEMAP_SCAN with userfaultfd async write-
+// protect; this kernel has no soft-dirty, which the NUMA lab covers).
+#include <unistd.h>
+
+#include "../../os/hs_os.h"
+#include "harness.h"
+
+using namespace hs_test;
+
+namespace {
+
+bool pagemap_scan_works(std::string &why)
+{
+    char detail[256];
+    bool ok = hs_os_probe_pagemap_scan(detail, sizeof detail) == HS_OS_PROBE_WORKS;
+    why = detail;
+    return ok;
+}
+
+#define REQUIRE_PAGEMAP_SCAN()                                                                         \
+    do {                                                                                               \
+        std::string why;                                                                               \
+        if (!pagemap_scan_works(why))                                                                  \
+            GTEST_SKIP() << "PAGEMAP_SCAN does not work here: " << why;                                \
+    } while (0)
+
+Env tracking(const std::string &backing, const std::string &report)
+{
+    return shim_env({{"HUGESHIM_TRACK", "pagemap_scan"},
+                     {"HUGESHIM_BACKING", backing},
+                     {"HUGESHIM_INTERVAL_MS", "100"},
+                     {"HUGESHIM_STATS", report}});
+}
+
+}  // namespace
+
+TEST(Tracking, SmallObjectsOn4KiBPagesHotSetIsExactlyTheWrittenUnits)
+{
+    REQUIRE_PAGEMAP_SCAN();
+    std::string report = temp_path("track4k.json");
+    // 16384 objects of 4 KiB; every 7th page written in every epoch, the rest once.
+    Result r = run({probe_path(), "track-hot", "4096", "16384", "4096", "3"}, tracking("none", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("units"), 16384);
+    EXPECT_EQ(r.num("expected_units"), (16384 + 6) / 7);
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    EXPECT_EQ(r.num("hot_exact"), 1);
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backend"], "pagemap_scan");
+    EXPECT_GE(report_num(j, "tracking.epochs"), 3);
+    EXPECT_GE(report_num(j, "tracking.tracked_bytes"), 64 << 20);
+    EXPECT_EQ(report_num(j, "tracking.errors"), 0);
+    // The tracker's own memory: at most 0.1% of what it watches.
+    EXPECT_LE(report_num(j, "tracking.metadata_bytes") * 1000, report_num(j, "tracking.tracked_bytes"));
+    unlink(report.c_str());
+}
+
+TEST(Tracking, HugetlbHeapHotSetIsExactAndPagesStayHuge)
+{
+    REQUIRE_PAGEMAP_SCAN();
+    HugetlbPool pool(2048, 400);
+    HS_REQUIRE_POOL(pool);
+    std::string report = temp_path("track2m.json");
+    // A 512 MiB heap array: every 7th 2 MiB unit written continuously.
+    Result r = run({probe_path(), "track-hot", "512M", "1", "2M", "3"}, tracking("hugetlb", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("before_kernel_page_kb"), 2048);
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    EXPECT_EQ(r.num("hot_exact"), 1);
+    EXPECT_GE(r.num("expected_units"), 36);
+    EXPECT_EQ(r.num("after_kernel_page_kb"), 2048);
+    EXPECT_EQ(r.num("after_hugetlb_kb"), r.num("before_hugetlb_kb"));
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "tracking.errors"), 0);
+    unlink(report.c_str());
+}
+
+TEST(Tracking, ThpRegionsAreNotSplitByPagemapScan)
+{
+    REQUIRE_PAGEMAP_SCAN();
+    if (thp_mode() != "madvise" && thp_mode() != "always")
+        GTEST_SKIP() << "THP is " << thp_mode();
+    std::string report = temp_path("trackthp.json");
+    Result r = run({probe_path(), "track-hot", "256M", "1", "2M", "3"}, tracking("thp", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GE(r.num("before_anon_huge_kb"), 250 * 1024);
+    EXPECT_EQ(r.num("after_anon_huge_kb"), r.num("before_anon_huge_kb")) << "THPs were split";
+    // Not watched (the kernel would split them on write), and said so once.
+    EXPECT_EQ(r.num("hot_units"), 0);
+    size_t first = r.err.find("would split THPs");
+    EXPECT_NE(first, std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("would split THPs", first + 1), std::string::npos) << r.err;
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "tracking.unwatched_thp_bytes"), 256 << 20);
+    unlink(report.c_str());
+}
+
+TEST(Tracking, RegionsUnmappedDuringTrackingAreFollowed)
+{
+    REQUIRE_PAGEMAP_SCAN();
+    std::string report = temp_path("trackunmap.json");
+    // Three 64 MiB program mappings (THP regions), each cut and then unmapped
+    // while epochs run; the tracker's table must follow the registry.
+    Result r = run({probe_path(), "track-munmap"}, tracking("thp", report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.kv["track_munmap"], "ok");
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "tracking.epochs"), 15);
+    EXPECT_EQ(report_num(j, "mmap.unmapped_bytes"), 3LL * (64 << 20));
+    EXPECT_LT(report_num(j, "tracking.unwatched_thp_bytes") + report_num(j, "tracking.tracked_bytes"), 64 << 20)
+        << "an unmapped region is still in the tracker's table";
+    EXPECT_EQ(report_num(j, "tracking.errors"), 0);
+    unlink(report.c_str());
+}
+
+TEST(Tracking, OffStartsNoThreadAndWatchesNothing)
+{
+    std::string report = temp_path("trackoff.json");
+    Result off = run({probe_path(), "threads-now"}, shim_env({{"HUGESHIM_TRACK", "off"}, {"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(off.status, 0) << off.err;
+    EXPECT_EQ(off.num("threads"), 1);
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backend"], "off");
+    EXPECT_EQ(report_num(j, "tracking.epochs"), 0);
+    EXPECT_EQ(report_num(j, "tracking.tracked_bytes"), 0);
+    unlink(report.c_str());
+    std::string why;
+    if (pagemap_scan_works(why)) {
+        Result on = run({probe_path(), "threads-now"}, tracking("thp", report));
+        EXPECT_EQ(on.num("threads"), 2);
+        unlink(report.c_str());
+    }
+}
+
+TEST(Tracking, ForkedChildKeepsTracking)
+{
+    REQUIRE_PAGEMAP_SCAN();
+    std::string report = temp_path("trackfork_%p.json");
+    Result r = run({probe_path(), "fork"}, tracking("none", report));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.kv["fork"], "ok");
+    Result t = run({probe_path(), "threads", "16"}, tracking("thp", temp_path("trackthreads.json")));
+    EXPECT_EQ(t.status, 0) << t.err;
+    EXPECT_EQ(t.num("threads_ok"), 16);
+    system(("rm -f " + report.substr(0, report.find("%p")) + "*").c_str());
+}
+
+TEST(Tracking, AutoChoosesWhatWorks)
+{
+    std::string report = temp_path("trackauto.json");
+    Result r = run({probe_path(), "heap", "8M"},
+                   shim_env({{"HUGESHIM_TRACK", "auto"}, {"HUGESHIM_STATS", report}, {"HUGESHIM_VERBOSE", "1"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = read_json(report);
+    std::string why;
+    EXPECT_EQ(j["tracking"]["backend"], pagemap_scan_works(why) ? "pagemap_scan" : "softdirty");
+    EXPECT_NE(r.err.find("tracking: "), std::string::npos) << r.err;
+    unlink(report.c_str());
+}
