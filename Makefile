@@ -138,6 +138,7 @@ demo: all $(BENCH_BIN)
 bench: all $(BENCH_BIN)
 	@scripts/deps.sh bench
 	@bench/run.sh
+	@bench/track.sh
 
 # The README's option table is generated from common/options.def.
 readme: $(LAUNCHER)

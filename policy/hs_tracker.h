@@ -69,6 +69,8 @@ size_t hs_tracker_top(size_t n, uintptr_t *out);
 void hs_tracker_prefork(void);
 void hs_tracker_postfork_parent(void);
 void hs_tracker_postfork_child(void);
+/* In the child, once the allocator works again: new fds, regions re-armed. */
+void hs_tracker_reopen_after_fork(void);
 
 /* The epoch thread (policy/epoch.c): sleeps interval_ns between epochs. */
 int hs_epoch_start(uint64_t interval_ns);

@@ -337,6 +337,10 @@ void hs_tracker_postfork_parent(void)
 void hs_tracker_postfork_child(void)
 {
     pthread_mutex_init(&hs_tracker_lock, NULL);
+}
+
+void hs_tracker_reopen_after_fork(void)
+{
     if (hs_backend == HS_TRACK_OFF || hs_ops.arm != hs_wp_arm) {
         if (hs_backend == HS_TRACK_SOFTDIRTY && hs_ops.scan == hs_sd_scan) {
             hs_os_close(hs_sd_pagemap);

@@ -87,6 +87,7 @@ static void hs_postfork_child(void)
 {
     hs_registry_postfork_child();
     hs_backing_postfork_child();
+    hs_tracker_postfork_child();
     hs_shim_fork_child = true;
 }
 
@@ -100,7 +101,7 @@ static uint64_t hs_interval_ns(void)
 static void hs_postfork_child_late(void)
 {
     hs_epoch_forget_after_fork();
-    hs_tracker_postfork_child();
+    hs_tracker_reopen_after_fork();
     if (hs_tracker_backend() != HS_TRACK_OFF && hs_epoch_start(hs_interval_ns()) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }

@@ -399,6 +399,16 @@ static int cmd_fork(void)
                 _exit(4);
             memset(big, 2, 64 * MIB);
             free(big);
+            /* A child that forks again (as shells do): every lock taken
+             * around the first fork must be usable in the child. */
+            pid_t grandchild = fork();
+            if (grandchild == 0) {
+                void *q = malloc(1000);
+                _exit(q ? 0 : 5);
+            }
+            int st;
+            if (grandchild < 0 || waitpid(grandchild, &st, 0) != grandchild || !WIFEXITED(st) || WEXITSTATUS(st))
+                _exit(6);
             exit(0);
         }
         int status;

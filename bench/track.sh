@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# make bench (tracking part): the random-access workload with tracking off and
+# on (PAGEMAP_SCAN, 1 s epochs), alternating, per backing; the slowdown, and
+# the epoch cost per GiB watched (from the report's tracking.* counters).
+# TRACK_SIZE (default 2G), TRACK_UPDATES (default 300000000), TRACK_RUNS (5).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build="$here/build"
+size=${TRACK_SIZE:-2G}
+updates=${TRACK_UPDATES:-300000000}
+runs=${TRACK_RUNS:-5}
+lib="$build/libhugeshim.so"
+gups="$build/bench/gups"
+bytes=$(numfmt --from=iec "$size")
+knob=/proc/sys/vm/nr_hugepages
+saved_pool=$(cat $knob)
+restore() { [ "$(id -u)" = 0 ] && echo "$saved_pool" > $knob; }
+trap restore EXIT
+backings=(none thp)
+if [ "$(id -u)" = 0 ]; then
+  want=$(( bytes * 5 / 4 / 2097152 + 64 ))
+  echo $(( saved_pool + want )) > $knob
+  [ "$(cat $knob)" -ge $(( saved_pool + want )) ] && backings+=(hugetlb)
+fi
+report=$(mktemp --suffix=.json)
+declare -A mups cost
+for round in $(seq 1 "$runs"); do
+  for b in "${backings[@]}"; do
+    for t in off pagemap_scan; do
+      res=$(LD_PRELOAD="$lib" HUGESHIM_BACKING="$b" HUGESHIM_TRACK="$t" HUGESHIM_INTERVAL_MS=1000 \
+            HUGESHIM_STATS="$report" "$gups" "$size" "$updates")
+      m=$(sed -n 's/^mups=//p' <<<"$res")
+      mups[$b/$t]="${mups[$b/$t]:-} $m"
+      if [ "$t" != off ]; then
+        c=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["tracking"]; e=max(j["epochs"],1); g=max(j["tracked_bytes"],1)/2**30; print("%.3f %d %.2f" % (j["scan_ns_total"]/e/1e6/g, j["epochs"], g))' "$report")
+        cost[$b]="${cost[$b]:-}|$c"
+      fi
+      printf 'round %d %-8s track=%-13s %6.2f M updates/s\n' "$round" "$b" "$t" "$m" >&2
+    done
+  done
+done
+rm -f "$report"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo "tracking cost: gups $size, $updates updates, 1 s epochs, $runs rounds alternating off/on; medians"
+printf '%-10s %14s %14s %10s %22s\n' backing off_Mups/s on_Mups/s slowdown epoch_ms_per_GiB_watched
+for b in "${backings[@]}"; do
+  off=$(median <<<"${mups[$b/off]}"); on=$(median <<<"${mups[$b/pagemap_scan]}")
+  per=$(tr '|' '\n' <<<"${cost[$b]}" | awk 'NF {print $1}' | median)
+  gib=$(tr '|' '\n' <<<"${cost[$b]}" | awk 'NF {print $3}' | median)
+  awk -v b="$b" -v off="$off" -v on="$on" -v per="$per" -v gib="$gib" \
+    'BEGIN { printf "%-10s %14.2f %14.2f %9.1f%% %14.3f (%.2f GiB)\n", b, off, on, (1 - on / off) * 100, per, gib }'
+done
