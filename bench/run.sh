@@ -16,24 +16,9 @@ gups="$build/bench/gups"
 out="$build/bench/results-$(date +%Y%m%d-%H%M%S).txt"
 
 bytes=$(numfmt --from=iec "$size")
-knob=/proc/sys/vm/nr_hugepages
-saved_pool=$(cat $knob)
-restore() { [ "$(id -u)" = 0 ] && echo "$saved_pool" > $knob; }
-trap restore EXIT
-
+. "$here/bench/lib.sh"
 variants=(glibc none thp)
-if [ "$(id -u)" = 0 ]; then
-  # jemalloc asks for the next size class above the array (up to 1.25x).
-  want=$(( bytes * 5 / 4 / 2097152 + 64 ))
-  echo $(( saved_pool + want )) > $knob
-  if [ "$(cat $knob)" -ge $(( saved_pool + want )) ]; then
-    variants+=(hugetlb)
-  else
-    echo "bench: could reserve only $(cat $knob) of $((saved_pool + want)) 2 MiB pages: hugetlb left out" >&2
-  fi
-else
-  echo "bench: not root: the hugetlb variant needs a reserved pool (hugeshim doctor shows how)" >&2
-fi
+reserve_pool "$bytes" && variants+=(hugetlb)
 
 declare -A ft mups hwm
 for round in $(seq 1 "$runs"); do
@@ -49,7 +34,6 @@ for round in $(seq 1 "$runs"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
   echo "workload: gups $size array, $updates random updates, $runs rounds alternating ${variants[*]}; medians"

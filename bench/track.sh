@@ -12,16 +12,9 @@ runs=${TRACK_RUNS:-5}
 lib="$build/libhugeshim.so"
 gups="$build/bench/gups"
 bytes=$(numfmt --from=iec "$size")
-knob=/proc/sys/vm/nr_hugepages
-saved_pool=$(cat $knob)
-restore() { [ "$(id -u)" = 0 ] && echo "$saved_pool" > $knob; }
-trap restore EXIT
+. "$here/bench/lib.sh"
 backings=(none thp)
-if [ "$(id -u)" = 0 ]; then
-  want=$(( bytes * 5 / 4 / 2097152 + 64 ))
-  echo $(( saved_pool + want )) > $knob
-  [ "$(cat $knob)" -ge $(( saved_pool + want )) ] && backings+=(hugetlb)
-fi
+reserve_pool "$bytes" && backings+=(hugetlb)
 report=$(mktemp --suffix=.json)
 declare -A mups cost
 for round in $(seq 1 "$runs"); do
@@ -40,7 +33,6 @@ for round in $(seq 1 "$runs"); do
   done
 done
 rm -f "$report"
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo "tracking cost: gups $size, $updates updates, 1 s epochs, $runs rounds alternating off/on; medians"
 printf '%-10s %14s %14s %10s %22s\n' backing off_Mups/s on_Mups/s slowdown epoch_ms_per_GiB_watched
 for b in "${backings[@]}"; do
