@@ -25,7 +25,7 @@ for round in $(seq 1 "$runs"); do
       m=$(sed -n 's/^mups=//p' <<<"$res")
       mups[$b/$t]="${mups[$b/$t]:-} $m"
       if [ "$t" != off ]; then
-        c=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["tracking"]; e=max(j["epochs"],1); g=max(j["tracked_bytes"],1)/2**30; print("%.3f %d %.2f" % (j["scan_ns_total"]/e/1e6/g, j["epochs"], g))' "$report")
+        c=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["tracking"]; e=max(j["epochs"],1); g=max(j["tracked_bytes"],1)/2**30; print("%.3f %d %.2f %.3f" % (j["scan_ns_total"]/e/1e6/g, j["epochs"], g, j["scan_cpu_ns_total"]/e/1e6/g))' "$report")
         cost[$b]="${cost[$b]:-}|$c"
       fi
       printf 'round %d %-8s track=%-13s %6.2f M updates/s\n' "$round" "$b" "$t" "$m" >&2
@@ -34,11 +34,12 @@ for round in $(seq 1 "$runs"); do
 done
 rm -f "$report"
 echo "tracking cost: gups $size, $updates updates, 1 s epochs, $runs rounds alternating off/on; medians"
-printf '%-10s %14s %14s %10s %22s\n' backing off_Mups/s on_Mups/s slowdown epoch_ms_per_GiB_watched
+printf '%-10s %12s %12s %9s %14s %14s %10s\n' backing off_Mups/s on_Mups/s slowdown epoch_ms/GiB cpu_ms/GiB GiB_watched
 for b in "${backings[@]}"; do
   off=$(median <<<"${mups[$b/off]}"); on=$(median <<<"${mups[$b/pagemap_scan]}")
   per=$(tr '|' '\n' <<<"${cost[$b]}" | awk 'NF {print $1}' | median)
   gib=$(tr '|' '\n' <<<"${cost[$b]}" | awk 'NF {print $3}' | median)
-  awk -v b="$b" -v off="$off" -v on="$on" -v per="$per" -v gib="$gib" \
-    'BEGIN { printf "%-10s %14.2f %14.2f %9.1f%% %14.3f (%.2f GiB)\n", b, off, on, (1 - on / off) * 100, per, gib }'
+  cpu=$(tr '|' '\n' <<<"${cost[$b]}" | awk 'NF {print $4}' | median)
+  awk -v b="$b" -v off="$off" -v on="$on" -v per="$per" -v gib="$gib" -v cpu="$cpu" \
+    'BEGIN { printf "%-10s %12.2f %12.2f %8.1f%% %14.3f %14.3f %10.2f\n", b, off, on, (1 - on / off) * 100, per, cpu, gib }'
 done

@@ -151,6 +151,8 @@ int hs_os_write_all(int fd, const char *buf, size_t len);
 /* Write a file atomically: path.tmp.pid then rename. 0 or -errno. */
 int hs_os_write_file_atomic(const char *path, const char *buf, size_t len);
 uint64_t hs_os_now_ns(void);
+/* CPU time of the calling thread, ns. */
+uint64_t hs_os_thread_cpu_ns(void);
 int hs_os_getpid(void);
 /* A close-on-exec duplicate of fd numbered at least min_fd, or -errno. */
 int hs_os_dup_cloexec(int fd, int min_fd);

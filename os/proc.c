@@ -337,6 +337,13 @@ uint64_t hs_os_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t hs_os_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 int hs_os_getpid(void)
 {
     return (int)hs_os_syscall3(SYS_getpid, 0, 0, 0);

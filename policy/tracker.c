@@ -258,7 +258,7 @@ size_t hs_tracker_epoch(void)
     if (hs_backend == HS_TRACK_OFF)
         return 0;
     pthread_mutex_lock(&hs_tracker_lock);
-    uint64_t t0 = hs_ops.now_ns(hs_ops.ctx);
+    uint64_t t0 = hs_ops.now_ns(hs_ops.ctx), cpu0 = hs_os_thread_cpu_ns();
     hs_tracker_follow();
     size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++) {
@@ -281,6 +281,7 @@ size_t hs_tracker_epoch(void)
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
     hs_count(HS_CTR_TRACK_EPOCHS, 1);
     hs_count(HS_CTR_TRACK_SCAN_NS, hs_ops.now_ns(hs_ops.ctx) - t0);
+    hs_count(HS_CTR_TRACK_SCAN_CPU_NS, hs_os_thread_cpu_ns() - cpu0);
     pthread_mutex_unlock(&hs_tracker_lock);
     return hot;
 }

@@ -75,3 +75,24 @@ TEST(Safety, ForkedChildWithoutPidInPathDoesNotOverwriteTheReport)
     EXPECT_GE(report_num(j, "heap.extent_bytes"), 32 * 1024 * 1024);
     unlink(report.c_str());
 }
+
+TEST(Safety, SetuidProgramIsLeftAlone)
+{
+    if (!is_root())
+        GTEST_SKIP() << "making a setuid copy needs root (CI runs as root)";
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode();
+    // A copy of the probe, setuid to nobody: run by root, it is a secure
+    // exec (AT_SECURE), and neither the loader nor hugeshim may act in it.
+    std::string copy = temp_path("setuid_probe");
+    std::string report = temp_path("setuid.json");
+    ASSERT_EQ(system(("cp " + probe_path() + " " + copy + " && chown nobody " + copy + " && chmod 4755 " + copy).c_str()),
+              0);
+    Result r = run({copy, "heap", "64M"}, shim_env({{"HUGESHIM_STATS", report}}));
+    unlink(copy.c_str());
+    if (r.status != 0 && r.err.find("Permission denied") != std::string::npos)
+        GTEST_SKIP() << "/tmp is mounted nosuid here";
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("anon_huge_kb"), 0);
+    EXPECT_TRUE(read_file(report).empty()) << "hugeshim acted in a setuid program";
+}
