@@ -25,7 +25,6 @@
  * extent is reserved from the pool; the rest serves later objects. */
 const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false";
 
-static unsigned hs_hooked_arenas;
 static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE */
 
 /* jemalloc's own mmap calls (the build renames its references to mmap to
@@ -214,7 +213,6 @@ int hs_heap_init(void)
         if (hs_je_mallctl(name, NULL, NULL, &hooks, sizeof hooks) == 0)
             hooked++;
     }
-    hs_hooked_arenas = hooked;
     hs_log(HS_LOG_DEBUG, "extent hooks installed on %u of %u arenas", hooked, narenas);
     if (hooked != narenas)
         return -1;
@@ -260,9 +258,4 @@ __attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, si
     }
     hs_registry_remove((uintptr_t)addr, len);
     return 0;
-}
-
-unsigned hs_heap_hooked_arenas(void)
-{
-    return hs_hooked_arenas;
 }

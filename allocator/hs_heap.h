@@ -36,8 +36,6 @@ void *hs_heap_large_realloc(void *ptr, size_t size);
 /* Create the hooks and install them on every automatic arena.  0, or -1 when
  * jemalloc refused (the caller then runs without hugeshim's heap). */
 int hs_heap_init(void);
-/* Arenas whose hooks are hugeshim's, for tests and doctor. */
-unsigned hs_heap_hooked_arenas(void);
 
 /* The static start-up buffer: memory handed out while hugeshim initialises
  * (a recursive malloc from a libc call made by init).  Never freed. */

@@ -69,11 +69,6 @@ void hs_epoch_stop(void)
     hs_epoch_started = false;
 }
 
-bool hs_epoch_running(void)
-{
-    return hs_epoch_started;
-}
-
 /* In a forked child the thread does not exist: forget it (the shim starts a
  * new one). */
 void hs_epoch_forget_after_fork(void)

@@ -75,7 +75,6 @@ void hs_tracker_reopen_after_fork(void);
 /* The epoch thread (policy/epoch.c): sleeps interval_ns between epochs. */
 int hs_epoch_start(uint64_t interval_ns);
 void hs_epoch_stop(void);
-bool hs_epoch_running(void);
 /* In a forked child: the thread is gone (the shim starts a new one). */
 void hs_epoch_forget_after_fork(void);
 
