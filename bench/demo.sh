@@ -23,5 +23,7 @@ hm=$(for r in "${h[@]}"; do field mups <<<"$r"; done | median3)
 printf '\n%-12s %16s %16s\n' "" "first touch (s)" "M updates/s"
 printf '%-12s %16s %16s\n' glibc "$gft" "$gm"
 printf '%-12s %16s %16s\n' hugeshim "$hft" "$hm"
-awk -v a="$gft" -v b="$hft" -v c="$gm" -v d="$hm" 'BEGIN { printf "%-12s %15.2fx %15.2fx\n\n", "ratio", b / a, d / c }'
+awk -v a="$gft" -v b="$hft" -v c="$gm" -v d="$hm" 'BEGIN { printf "%-12s %15.2fx %15.2fx\n", "ratio", b / a, d / c }'
+echo "(first-touch times on a virtual machine depend on how the host backs freed memory: README, Benchmarks)"
+echo
 "$build/hugeshim" stats "$report"
