@@ -137,10 +137,15 @@ static void hs_doctor_tracking(void)
     if (r != HS_OS_PROBE_WORKS)
         printf("%-14s %-8s %s\n", "", "note:", "needs Linux 6.7+ with userfaultfd; if denied: "
                "sysctl vm.unprivileged_userfaultfd=1 (UFFD_USER_MODE_ONLY needs no privilege on 5.11+)");
-    r = hs_os_probe_softdirty(detail, sizeof detail);
-    hs_line("soft-dirty", status[r], detail);
-    if (r != HS_OS_PROBE_WORKS)
+    else
+        printf("%-14s %-8s %s\n", "", "note:", "a write after async write-protect splits a THP, so this backend "
+               "leaves THP regions unwatched (hugetlb and base pages are watched)");
+    hs_os_probe_result_t sd = hs_os_probe_softdirty(detail, sizeof detail);
+    hs_line("soft-dirty", status[sd], detail);
+    if (sd != HS_OS_PROBE_WORKS)
         printf("%-14s %-8s %s\n", "", "note:", "needs a kernel built with CONFIG_MEM_SOFT_DIRTY");
+    printf("%-14s %-8s HUGESHIM_TRACK=auto would use %s\n", "tracking", "",
+           r == HS_OS_PROBE_WORKS ? "pagemap_scan" : sd == HS_OS_PROBE_WORKS ? "softdirty" : "nothing (off)");
 }
 
 static void hs_doctor_program(const char *prog)
