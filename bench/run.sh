@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: glibc's malloc, hugeshim none, hugeshim thp and hugeshim hugetlb
-# side by side on the same workload, alternating A B C D for RUNS rounds so
+# make bench: glibc's malloc, glibc with its own THP tunable
+# (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), hugeshim none, hugeshim thp and
+# hugeshim hugetlb side by side on the same workload, alternating A B C D for RUNS rounds so
 # that machine noise hits every variant alike; prints medians and ratios to
 # glibc.  BENCH_SIZE (default 4G), BENCH_UPDATES (default 200000000),
 # BENCH_RUNS (default 5).  The hugetlb pool is reserved for the run and
@@ -17,7 +18,7 @@ out="$build/bench/results-$(date +%Y%m%d-%H%M%S).txt"
 
 bytes=$(numfmt --from=iec "$size")
 . "$here/bench/lib.sh"
-variants=(glibc none thp)
+variants=(glibc glibc-thp none thp)
 reserve_pool "$bytes" && variants+=(hugetlb)
 
 declare -A ft mups hwm
@@ -25,6 +26,8 @@ for round in $(seq 1 "$runs"); do
   for v in "${variants[@]}"; do
     if [ "$v" = glibc ]; then
       res=$("$gups" "$size" "$updates")
+    elif [ "$v" = glibc-thp ]; then
+      res=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$gups" "$size" "$updates")
     else
       res=$(LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$gups" "$size" "$updates")
     fi
@@ -41,7 +44,7 @@ done
   base_ft=$(median <<<"${ft[glibc]}"); base_m=$(median <<<"${mups[glibc]}")
   for v in "${variants[@]}"; do
     f=$(median <<<"${ft[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
-    name=$v; [ "$v" != glibc ] && name="hugeshim $v"
+    name=$v; [ "${v#glibc}" = "$v" ] && name="hugeshim $v"
     awk -v n="$name" -v f="$f" -v bf="$base_ft" -v m="$m" -v bm="$base_m" -v h="$h" \
       'BEGIN { printf "%-16s %14.2f %8.2f %14.2f %8.2f %14d\n", n, f, f / bf, m, m / bm, h / 1024 }'
   done
