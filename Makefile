@@ -103,7 +103,7 @@ $(BUILD)/tests/hs_probe_cxx: tests/progs/hs_probe_cxx.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -g -std=gnu++17 $(WARN) -o $@ $< -lpthread
 
-$(BUILD)/bench/%: bench/%.c
+$(BUILD)/bench/%: bench/%.c bench/bench.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu11 $(WARN) -o $@ $<
 

@@ -9,12 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 static size_t parse_size(const char *s)
 {
@@ -42,31 +37,20 @@ int main(int argc, char **argv)
         perror("gups: malloc");
         return 1;
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t i = 0; i < n; i++)
         a[i] = i;
-    double t1 = now();
-    /* xorshift64: the same sequence in every run. */
-    uint64_t x = 88172645463325252ULL;
+    double t1 = bench_now();
+    uint64_t x = BENCH_SEED;
     for (uint64_t u = 0; u < updates; u++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        bench_next(&x);
         a[x % n] ^= x;
     }
-    double t2 = now();
+    double t2 = bench_now();
     uint64_t check = 0;
     for (size_t i = 0; i < n; i += 4096)
         check ^= a[i];
-    /* Peak resident memory, to see what huge pages cost in RSS. */
-    long hwm_kb = -1;
-    FILE *status = fopen("/proc/self/status", "r");
-    char line[256];
-    while (status && fgets(line, sizeof line, status))
-        if (sscanf(line, "VmHWM: %ld kB", &hwm_kb) == 1)
-            break;
-    if (status)
-        fclose(status);
+    long hwm_kb = bench_peak_rss_kb();
     printf("vmhwm_kb=%ld\n", hwm_kb);
     printf("size_bytes=%zu\nfirst_touch_s=%.3f\nupdates=%llu\nupdate_s=%.3f\nmups=%.2f\ncheck=%llx\n", bytes,
            t1 - t0, (unsigned long long)updates, t2 - t1, (double)updates / (t2 - t1) / 1e6,

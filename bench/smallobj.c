@@ -9,18 +9,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
+
 struct node {
     uint64_t key, value;
     struct node *next;
     char payload[24];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -31,7 +26,7 @@ int main(int argc, char **argv)
         perror("smallobj: malloc");
         return 1;
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t i = 0; i < count; i++) {
         nodes[i] = malloc(sizeof(struct node));
         if (!nodes[i]) {
@@ -42,27 +37,18 @@ int main(int argc, char **argv)
         nodes[i]->value = 0;
         nodes[i]->next = i ? nodes[i - 1] : NULL;
     }
-    double t1 = now();
-    uint64_t x = 88172645463325252ULL;
+    double t1 = bench_now();
+    uint64_t x = BENCH_SEED;
     for (uint64_t u = 0; u < updates; u++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        bench_next(&x);
         struct node *n = nodes[x % count];
         n->value += n->key;
     }
-    double t2 = now();
+    double t2 = bench_now();
     uint64_t check = 0;
     for (size_t i = 0; i < count; i += 4096)
         check ^= nodes[i]->value;
-    long hwm_kb = -1;
-    FILE *status = fopen("/proc/self/status", "r");
-    char line[256];
-    while (status && fgets(line, sizeof line, status))
-        if (sscanf(line, "VmHWM: %ld kB", &hwm_kb) == 1)
-            break;
-    if (status)
-        fclose(status);
+    long hwm_kb = bench_peak_rss_kb();
     printf("vmhwm_kb=%ld\nalloc_s=%.3f\nmups=%.2f\ncheck=%llx\n", hwm_kb, t1 - t0,
            (double)updates / (t2 - t1) / 1e6, (unsigned long long)check);
     for (size_t i = 0; i < count; i++)
