@@ -166,6 +166,12 @@ static unsigned hs_unit_shift(uint8_t kind)
     return kind == HS_OS_KIND_BASE ? 12 : 21;
 }
 
+/* THP regions only where the backend keeps them whole (hs_tracker_ops_t). */
+static bool hs_may_arm(uint8_t kind)
+{
+    return kind != HS_OS_KIND_THP || hs_ops.arm_thp;
+}
+
 static const hs_tracked_t *hs_find_same(const hs_track_table_t *t, const hs_region_t *r)
 {
     /* Both lists are in address order, but a binary search keeps this simple. */
@@ -218,7 +224,7 @@ static void hs_tracker_follow(void)
             memcpy(t->heat.heat, old->heat.heat, t->heat.nunits);
             memcpy(t->heat.node, old->heat.node, t->heat.nunits);
             t->armed = old->armed;
-        } else if (r->kind == HS_OS_KIND_THP && !hs_ops.arm_thp) {
+        } else if (!hs_may_arm(r->kind)) {
             t->armed = false;
         } else {
             int err = hs_ops.arm(hs_ops.ctx, r->start, r->len);
@@ -231,7 +237,7 @@ static void hs_tracker_follow(void)
         }
         if (t->armed)
             tracked += r->len;
-        else if (r->kind == HS_OS_KIND_THP && !hs_ops.arm_thp)
+        else if (!hs_may_arm(r->kind))
             skipped_thp += r->len;
     }
     if (skipped_thp)
@@ -342,13 +348,14 @@ void hs_tracker_postfork_child(void)
 
 void hs_tracker_reopen_after_fork(void)
 {
-    if (hs_backend == HS_TRACK_OFF || hs_ops.arm != hs_wp_arm) {
-        if (hs_backend == HS_TRACK_SOFTDIRTY && hs_ops.scan == hs_sd_scan) {
-            hs_os_close(hs_sd_pagemap);
-            hs_sd_pagemap = hs_os_softdirty_open();
-        }
+    /* /proc/self/pagemap was opened as the parent's pid. */
+    if (hs_backend == HS_TRACK_SOFTDIRTY && hs_ops.scan == hs_sd_scan) {
+        hs_os_close(hs_sd_pagemap);
+        hs_sd_pagemap = hs_os_softdirty_open();
         return;
     }
+    if (hs_backend != HS_TRACK_PAGEMAP_SCAN || hs_ops.arm != hs_wp_arm)
+        return;
     /* The child's mappings lost the parent's write-protect registration. */
     hs_os_wp_close(&hs_wp);
     if (hs_os_wp_open(&hs_wp) != 0) {
@@ -358,7 +365,7 @@ void hs_tracker_reopen_after_fork(void)
     }
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        if (t->kind != HS_OS_KIND_THP)
+        if (hs_may_arm(t->kind))
             t->armed = hs_os_wp_arm(&hs_wp, t->heat.start, t->heat.len) == 0;
     }
 }
