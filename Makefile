@@ -16,7 +16,7 @@ CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SO
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c
 COMMON_SRC    := common/options.c common/report.c common/log.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c
-POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c
+POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
 CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)
 
@@ -53,10 +53,10 @@ $(BUILD)/libhscore.a: $(CORE_OBJ)
 
 $(LIB): $(SHIM_OBJ) $(BUILD)/libhscore.a $(JE_LIB) shim/hugeshim.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) -Wl,--whole-archive $(BUILD)/libhscore.a -Wl,--no-whole-archive $(JE_LIB) \
-	    -Wl,--version-script=shim/hugeshim.map -Wl,-z,defs -Wl,-z,now -lpthread -ldl -lm
+	    -Wl,--version-script=shim/hugeshim.map -Wl,-z,defs -Wl,-z,now -lnuma -lpthread -ldl -lm
 
 $(LAUNCHER): $(TOOL_OBJ) $(BUILD)/libhscore.a
-	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lpthread
+	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lnuma -lpthread
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
@@ -78,17 +78,17 @@ $(BUILD)/tests/%.o: tests/%.cc
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
 
 $(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
 
 $(NUMA_BIN): $(BUILD)/tests/numalab/numa_tests.o $(BUILD)/tests/integration/harness.o $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
 
 $(NUMA_PROBE): tests/progs/hs_numa_probe.c $(BUILD)/libhscore.a
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^ -lnuma -lpthread
 
 $(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
 	@mkdir -p $(dir $@)

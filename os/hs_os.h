@@ -19,6 +19,7 @@ extern "C" {
 
 #define HS_OS_PAGE_SIZE ((size_t)4096)
 #define HS_OS_HUGE_2M ((size_t)2 << 20)
+#define HS_OS_HUGE_2M_SHIFT 21
 #define HS_OS_HUGE_1G ((size_t)1 << 30)
 
 /* Protection and flag bits as the kernel takes them, so that callers outside
@@ -131,15 +132,38 @@ int hs_os_vma_info(uintptr_t addr, char *buf, size_t cap, hs_os_vma_info_t *out)
 int hs_os_numa_nodes(uint64_t *mask);
 int hs_os_node_cpulist(int node, char *buf, size_t cap);
 
-/* move_pages(2) for this process: with nodes NULL, status[i] receives the
- * node of pages[i] (or -errno); with nodes, pages are moved (MPOL_MF_MOVE)
- * and status[i] is the node reached or -errno (-EBUSY pinned, -EFAULT zero
- * page or unmapped, -EACCES shared, -ENOMEM, -ENOENT not present).
- * Returns 0, the number of pages not moved, or -errno for the whole call. */
+/* move_pages(2) for this process, through libnuma's numa_move_pages: with
+ * nodes NULL, status[i] receives the node of pages[i] (or -errno); with
+ * nodes, pages are moved (MPOL_MF_MOVE) and status[i] is the node reached or
+ * -errno (-EBUSY pinned or in flight, -EFAULT zero page or unmapped, -EACCES
+ * shared, -ENOMEM target full, -ENOENT not present).  Returns 0, the number
+ * of pages not moved, or -errno for the whole call.  errno is preserved. */
 long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *status);
 /* set_mempolicy(2) with a mask of the first 64 nodes; mode as the kernel's
  * MPOL_* numbers (0 default, 1 preferred, 2 bind). */
 int hs_os_set_mempolicy(int mode, uint64_t nodemask);
+
+/* The machine's NUMA topology, from libnuma.  libnuma allocates (fopen,
+ * bitmasks): call these outside every hugeshim lock, never inside malloc. */
+#define HS_OS_MAX_NODES 64
+#define HS_OS_MAX_CPUS 1024
+typedef struct hs_os_topology {
+    int nodes;                    /* configured nodes */
+    int cpus;                     /* configured CPUs */
+    uint64_t nodes_with_cpus;     /* bit per node */
+    uint64_t nodes_with_memory;   /* bit per node */
+    int16_t cpu_node[HS_OS_MAX_CPUS]; /* -1 unknown */
+} hs_os_topology_t;
+/* 0, or -ENOSYS when libnuma says NUMA is unavailable (then one node). */
+int hs_os_topology_read(hs_os_topology_t *t);
+/* Free memory of a node in bytes, or -1 unknown. */
+int64_t hs_os_node_free_bytes(int node);
+/* Whether an explicit memory policy (mbind, set_mempolicy, numactl
+ * --membind/--preferred/--interleave) governs addr for the calling thread:
+ * anything but MPOL_DEFAULT and MPOL_LOCAL.  0 or -errno. */
+int hs_os_explicit_policy(void *addr, bool *explicit_out);
+/* kernel.numa_balancing (AutoNUMA): 0/1/2..., or -1 when absent. */
+int hs_os_numa_balancing(void);
 
 /* Base name of /proc/self/exe into buf. */
 int hs_os_exe_name(char *buf, size_t cap);
@@ -154,8 +178,36 @@ uint64_t hs_os_now_ns(void);
 /* CPU time of the calling thread, ns. */
 uint64_t hs_os_thread_cpu_ns(void);
 int hs_os_getpid(void);
+int hs_os_gettid(void);
 /* A close-on-exec duplicate of fd numbered at least min_fd, or -errno. */
 int hs_os_dup_cloexec(int fd, int min_fd);
+/* Move one of hugeshim's own descriptors to the top of the range programs
+ * use (below the RLIMIT_NOFILE soft limit), so that it never takes the
+ * lowest free number a program expects.  Closes fd; returns the new number,
+ * or fd itself when it cannot be moved. */
+int hs_os_fd_high(int fd);
+/* An eventfd (close-on-exec, non-blocking, placed high) to wake a poller. */
+int hs_os_eventfd(void);
+void hs_os_eventfd_signal(int fd);
+/* poll() two descriptors for input; returns a bit mask (1: a, 2: b), 0 on
+ * timeout, or -errno.  b may be -1. */
+int hs_os_poll2(int a, int b, int timeout_ms);
+
+/* ---- threads of this process --------------------------------------------- */
+/* Threads of this process that still run: the kernel's count less the
+ * thread-group leader when it has already exited (a zombie leader stays
+ * counted until the whole process ends). */
+int hs_os_live_threads(void);
+/* The CPU a thread of this process last ran on (field 39 of its stat). */
+int hs_os_thread_cpu(int tid);
+/* User+system CPU time of every thread, ns, by CPU last run on: calls
+ * fn(arg, cpu, ns) per thread, skipping those in skip_tids. */
+typedef void (*hs_os_thread_fn)(void *arg, int tid, int cpu, uint64_t cpu_ns);
+int hs_os_each_thread(hs_os_thread_fn fn, void *arg);
+
+/* ---- /proc/vmstat ------------------------------------------------------- */
+/* Values of the named counters (missing ones are 0). 0 or -errno. */
+int hs_os_vmstat(const char *const *names, uint64_t *values, size_t n);
 
 /* ---- which pages were written (os/track.c) ------------------------------- */
 typedef void (*hs_os_range_fn)(void *arg, uintptr_t start, uintptr_t end);
@@ -182,6 +234,29 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
 /* Close a file descriptor. */
 void hs_os_close(int fd);
 
+/* Synchronous userfaultfd write-protect, for THP regions: a write to a
+ * protected page blocks the writer until a handler un-protects it, and the
+ * message names the writing thread (UFFD_FEATURE_THREAD_ID).  Un-protecting
+ * a whole 2 MiB unit keeps a THP whole (async write-protect splits it).
+ * The descriptor must handle faults raised in kernel mode too: with
+ * UFFD_USER_MODE_ONLY a read(2) into a protected page fails with EFAULT, so
+ * hs_os_wpsync_open never falls back to it.  It tries userfaultfd(2) (needs
+ * CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1), then /dev/userfaultfd.
+ * Returns the fd (close-on-exec, non-blocking, placed high) or -errno, with
+ * the reason in why. */
+int hs_os_wpsync_open(char *why, size_t cap);
+int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len);
+int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len);
+/* Protect (true) or un-protect and wake the writers (false). */
+int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect);
+int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len);
+typedef struct hs_os_wp_fault {
+    uintptr_t address;
+    int tid;
+} hs_os_wp_fault_t;
+/* Pending write-protect faults, without blocking: count, 0, or -errno. */
+int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max);
+
 /* ---- probes of kernel features (used by doctor and the tracker) ---------- */
 typedef enum hs_os_probe_result {
     HS_OS_PROBE_WORKS = 0,
@@ -195,6 +270,10 @@ hs_os_probe_result_t hs_os_probe_softdirty(char *detail, size_t cap);
 /* PAGEMAP_SCAN with userfaultfd async write-protect: write 3 of 8 pages of
  * a registered range, the scan must report exactly those 3. */
 hs_os_probe_result_t hs_os_probe_pagemap_scan(char *detail, size_t cap);
+/* Synchronous write-protect of a THP: a full (kernel-fault capable)
+ * userfaultfd with THREAD_ID, a 4 MiB THP region registered, protected and
+ * un-protected in whole 2 MiB units, still huge afterwards. */
+hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap);
 
 #ifdef __cplusplus
 }

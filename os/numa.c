@@ -1,19 +1,94 @@
-/* numa.c: NUMA system calls, raw (as numactl's syscall.c wraps them), so
- * that neither libnuma's allocating constructor nor its errno are involved. */
+/* numa.c: NUMA topology, page placement and memory policy, through libnuma
+ * (the project's chosen library for these).  libnuma's constructor and its
+ * topology calls allocate, so nothing here is reached from malloc: the
+ * tracker and the migrator call it from the epoch thread, outside locks.
+ * move_pages and get_mempolicy are thin libnuma wrappers over the system
+ * calls; errno is saved around them so that os/ keeps its 0/-errno rule. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 
 #include "hs_os.h"
 #include "raw.h"
 
-#define HS_MPOL_MF_MOVE (1 << 1)
-
 long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *status)
 {
-    return hs_os_syscall6(SYS_move_pages, 0, (long)count, (long)pages, (long)nodes, (long)status,
-                          nodes ? HS_MPOL_MF_MOVE : 0);
+    int saved = errno;
+    long rc = numa_move_pages(0, count, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
+    if (rc < 0)
+        rc = -errno;
+    errno = saved;
+    return rc;
 }
 
 int hs_os_set_mempolicy(int mode, uint64_t nodemask)
 {
     return hs_os_result(hs_os_syscall3(SYS_set_mempolicy, mode, mode ? (long)&nodemask : 0, mode ? 65 : 0));
+}
+
+int hs_os_topology_read(hs_os_topology_t *t)
+{
+    int saved = errno;
+    memset(t, 0, sizeof *t);
+    for (int c = 0; c < HS_OS_MAX_CPUS; c++)
+        t->cpu_node[c] = -1;
+    if (numa_available() < 0) {
+        t->nodes = 1;
+        t->nodes_with_cpus = t->nodes_with_memory = 1;
+        errno = saved;
+        return -ENOSYS;
+    }
+    t->nodes = numa_num_configured_nodes();
+    if (t->nodes > HS_OS_MAX_NODES)
+        t->nodes = HS_OS_MAX_NODES;
+    t->cpus = numa_num_configured_cpus();
+    if (t->cpus > HS_OS_MAX_CPUS)
+        t->cpus = HS_OS_MAX_CPUS;
+    for (int c = 0; c < t->cpus; c++) {
+        int node = numa_node_of_cpu(c);
+        t->cpu_node[c] = (int16_t)(node >= 0 && node < HS_OS_MAX_NODES ? node : -1);
+        if (node >= 0 && node < HS_OS_MAX_NODES)
+            t->nodes_with_cpus |= 1ULL << node;
+    }
+    for (int n = 0; n < t->nodes; n++) {
+        long long free_bytes = 0;
+        if (numa_node_size64(n, &free_bytes) > 0)
+            t->nodes_with_memory |= 1ULL << n;
+    }
+    errno = saved;
+    return 0;
+}
+
+int64_t hs_os_node_free_bytes(int node)
+{
+    int saved = errno;
+    long long free_bytes = -1;
+    if (numa_node_size64(node, &free_bytes) < 0)
+        free_bytes = -1;
+    errno = saved;
+    return free_bytes;
+}
+
+int hs_os_explicit_policy(void *addr, bool *explicit_out)
+{
+    int saved = errno, mode = 0;
+    long rc = get_mempolicy(&mode, NULL, 0, addr, MPOL_F_ADDR);
+    int err = rc < 0 ? -errno : 0;
+    errno = saved;
+    if (err)
+        return err;
+    /* Mode flags (MPOL_F_STATIC_NODES...) ride in the high bits. */
+    mode &= 0xff;
+    *explicit_out = mode != MPOL_DEFAULT && mode != MPOL_LOCAL;
+    return 0;
+}
+
+int hs_os_numa_balancing(void)
+{
+    uint64_t v;
+    return hs_os_read_u64("/proc/sys/kernel/numa_balancing", &v) == 0 ? (int)v : -1;
 }

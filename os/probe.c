@@ -68,90 +68,107 @@ out:
     return result;
 }
 
+/* The same sequence the tracker runs (hs_os_wp_open, _arm, _scan): pages
+ * 1, 4 and 6 of 8 written, the scan must report exactly those. */
+static void hs_os_probe_mark(void *arg, uintptr_t start, uintptr_t end)
+{
+    struct { uintptr_t base; unsigned seen; } *p = arg;
+    for (uintptr_t a = start; a < end; a += HS_OS_PAGE_SIZE)
+        p->seen |= 1u << ((a - p->base) / HS_OS_PAGE_SIZE);
+}
+
 hs_os_probe_result_t hs_os_probe_pagemap_scan(char *detail, size_t cap)
 {
-    hs_os_probe_result_t result = HS_OS_PROBE_BROKEN;
     size_t len = HS_PROBE_PAGES * HS_OS_PAGE_SIZE;
     void *mem;
-    int pagemap = -1;
     if (hs_os_map_plain(len, &mem)) {
         snprintf(detail, cap, "could not map probe pages");
         return HS_OS_PROBE_BROKEN;
     }
-    int uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
-    if (uffd < 0) {
-        snprintf(detail, cap, "userfaultfd: %s", strerror(-uffd));
-        result = (uffd == -EPERM || uffd == -EACCES) ? HS_OS_PROBE_DENIED : HS_OS_PROBE_ABSENT;
-        uffd = -1;
+    hs_os_wp_t wp;
+    hs_os_probe_result_t result = HS_OS_PROBE_BROKEN;
+    int err = hs_os_wp_open(&wp);
+    if (err) {
+        snprintf(detail, cap, "userfaultfd with WP_ASYNC|WP_UNPOPULATED, or /proc/self/pagemap: %s", strerror(-err));
+        result = (err == -EPERM || err == -EACCES) ? HS_OS_PROBE_DENIED : HS_OS_PROBE_ABSENT;
         goto out;
     }
-    struct uffdio_api api = {.api = UFFD_API,
-                             .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
-    long rc = hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api);
-    if (rc < 0) {
-        snprintf(detail, cap, "UFFDIO_API without WP_ASYNC|WP_UNPOPULATED: %s", strerror((int)-rc));
+    err = hs_os_wp_arm(&wp, (uintptr_t)mem, len);
+    if (err) {
+        snprintf(detail, cap, "UFFDIO_REGISTER/WRITEPROTECT: %s", strerror(-err));
         result = HS_OS_PROBE_ABSENT;
-        goto out;
+        goto out_close;
     }
-    struct uffdio_register reg = {.range = {.start = (uintptr_t)mem, .len = len},
-                                  .mode = UFFDIO_REGISTER_MODE_WP};
-    rc = hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg);
-    if (rc < 0) {
-        snprintf(detail, cap, "UFFDIO_REGISTER(WP): %s", strerror((int)-rc));
-        result = HS_OS_PROBE_ABSENT;
-        goto out;
-    }
-    struct uffdio_writeprotect wp = {.range = {.start = (uintptr_t)mem, .len = len},
-                                     .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-    rc = hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_WRITEPROTECT, (long)&wp);
-    if (rc < 0) {
-        snprintf(detail, cap, "UFFDIO_WRITEPROTECT: %s", strerror((int)-rc));
-        goto out;
-    }
-    pagemap = (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pagemap < 0) {
-        snprintf(detail, cap, "/proc/self/pagemap: %s", strerror(-pagemap));
-        result = HS_OS_PROBE_ABSENT;
-        pagemap = -1;
-        goto out;
-    }
-    /* Pages 1, 4 and 6 written: the scan must report exactly those. */
     volatile char *p = mem;
     p[1 * HS_OS_PAGE_SIZE] = 1;
     p[4 * HS_OS_PAGE_SIZE] = 1;
     p[6 * HS_OS_PAGE_SIZE] = 1;
-    struct page_region regions[HS_PROBE_PAGES];
-    struct pm_scan_arg arg = {
-        .size = sizeof arg,
-        .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-        .start = (uintptr_t)mem,
-        .end = (uintptr_t)mem + len,
-        .vec = (uintptr_t)regions,
-        .vec_len = HS_PROBE_PAGES,
-        .category_mask = PAGE_IS_WRITTEN,
-        .return_mask = PAGE_IS_WRITTEN,
-    };
-    rc = hs_os_syscall3(SYS_ioctl, pagemap, PAGEMAP_SCAN, (long)&arg);
-    if (rc < 0) {
-        snprintf(detail, cap, "ioctl(PAGEMAP_SCAN): %s", strerror((int)-rc));
-        result = rc == -ENOTTY || rc == -EINVAL ? HS_OS_PROBE_ABSENT : HS_OS_PROBE_BROKEN;
-        goto out;
+    struct { uintptr_t base; unsigned seen; } marks = {(uintptr_t)mem, 0};
+    err = hs_os_wp_scan(&wp, (uintptr_t)mem, len, hs_os_probe_mark, &marks);
+    if (err) {
+        snprintf(detail, cap, "ioctl(PAGEMAP_SCAN): %s", strerror(-err));
+        result = err == -ENOTTY || err == -EINVAL ? HS_OS_PROBE_ABSENT : HS_OS_PROBE_BROKEN;
+        goto out_close;
     }
-    unsigned seen = 0, wanted = (1u << 1) | (1u << 4) | (1u << 6);
-    for (long i = 0; i < rc; i++)
-        for (uint64_t a = regions[i].start; a < regions[i].end; a += HS_OS_PAGE_SIZE)
-            seen |= 1u << ((a - (uintptr_t)mem) / HS_OS_PAGE_SIZE);
-    if (seen == wanted) {
+    unsigned wanted = (1u << 1) | (1u << 4) | (1u << 6);
+    if (marks.seen == wanted) {
         snprintf(detail, cap, "wrote pages {1,4,6} of 8, scan reported exactly those");
         result = HS_OS_PROBE_WORKS;
     } else {
-        snprintf(detail, cap, "wrote pages mask 0x%x, scan reported 0x%x", wanted, seen);
+        snprintf(detail, cap, "wrote pages mask 0x%x, scan reported 0x%x", wanted, marks.seen);
     }
+out_close:
+    hs_os_wp_close(&wp);
 out:
-    if (pagemap >= 0)
-        hs_os_syscall3(SYS_close, pagemap, 0, 0);
-    if (uffd >= 0)
-        hs_os_syscall3(SYS_close, uffd, 0, 0);
+    hs_os_munmap(mem, len);
+    return result;
+}
+
+hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap)
+{
+    char why[256];
+    int uffd = hs_os_wpsync_open(why, sizeof why);
+    if (uffd < 0) {
+        snprintf(detail, cap, "%s", why);
+        return uffd == -EPERM ? HS_OS_PROBE_DENIED : HS_OS_PROBE_ABSENT;
+    }
+    size_t len = 2 * HS_OS_HUGE_2M;
+    void *mem;
+    bool advised;
+    hs_os_probe_result_t result = HS_OS_PROBE_BROKEN;
+    if (hs_os_map_kind(HS_OS_KIND_THP, len, HS_OS_HUGE_2M, HS_OS_PROT_READ | HS_OS_PROT_WRITE, false, true, &mem,
+                       &advised)) {
+        snprintf(detail, cap, "could not map a THP probe region");
+        hs_os_close(uffd);
+        return HS_OS_PROBE_BROKEN;
+    }
+    static char smaps[256 * 1024];
+    hs_os_vma_info_t before, after;
+    int err = hs_os_vma_info((uintptr_t)mem, smaps, sizeof smaps, &before);
+    if (!err)
+        err = hs_os_wpsync_register(uffd, (uintptr_t)mem, len);
+    if (!err)
+        err = hs_os_wpsync_protect(uffd, (uintptr_t)mem, len, true);
+    if (!err)
+        err = hs_os_wpsync_protect(uffd, (uintptr_t)mem, HS_OS_HUGE_2M, false);
+    if (!err)
+        ((volatile char *)mem)[100] = 1; /* un-protected: must not block */
+    if (!err)
+        err = hs_os_vma_info((uintptr_t)mem, smaps, sizeof smaps, &after);
+    if (err) {
+        snprintf(detail, cap, "register/protect a THP region: %s", strerror(-err));
+        result = HS_OS_PROBE_ABSENT;
+    } else if (before.anon_huge_bytes && after.anon_huge_bytes == before.anon_huge_bytes) {
+        snprintf(detail, cap, "%s; a 4 MiB THP region protected and un-protected in 2 MiB units stayed huge", why);
+        result = HS_OS_PROBE_WORKS;
+    } else if (!before.anon_huge_bytes) {
+        snprintf(detail, cap, "%s; but the probe region got no huge pages to test with", why);
+        result = HS_OS_PROBE_WORKS;
+    } else {
+        snprintf(detail, cap, "THP split: AnonHugePages %llu -> %llu kB", (unsigned long long)before.anon_huge_bytes >> 10,
+                 (unsigned long long)after.anon_huge_bytes >> 10);
+    }
+    hs_os_close(uffd);
     hs_os_munmap(mem, len);
     return result;
 }

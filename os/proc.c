@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/auxv.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -349,7 +352,183 @@ int hs_os_getpid(void)
     return (int)hs_os_syscall3(SYS_getpid, 0, 0, 0);
 }
 
+int hs_os_gettid(void)
+{
+    return (int)hs_os_syscall3(SYS_gettid, 0, 0, 0);
+}
+
 int hs_os_dup_cloexec(int fd, int min_fd)
 {
     return (int)hs_os_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min_fd);
+}
+
+/* Descriptors hugeshim keeps for the life of the process sit this far below
+ * the soft limit: programs take the lowest free numbers and some assume
+ * which one they get next (Python's pass_fds tests do). */
+#define HS_FD_HEADROOM 64
+
+int hs_os_fd_high(int fd)
+{
+    struct rlimit rl;
+    if (fd < 0 || hs_os_syscall3(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0) != 0)
+        return fd;
+    rlim_t limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1 << 20) ? (1 << 20) : rl.rlim_cur;
+    if (limit < 4 * HS_FD_HEADROOM)
+        return fd;
+    int high = hs_os_dup_cloexec(fd, (int)(limit - HS_FD_HEADROOM));
+    if (high < 0)
+        return fd;
+    hs_os_close(fd);
+    return high;
+}
+
+int hs_os_eventfd(void)
+{
+    int fd = (int)hs_os_syscall3(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0);
+    return fd < 0 ? fd : hs_os_fd_high(fd);
+}
+
+void hs_os_eventfd_signal(int fd)
+{
+    uint64_t one = 1;
+    hs_os_syscall3(SYS_write, fd, (long)&one, sizeof one);
+}
+
+int hs_os_poll2(int a, int b, int timeout_ms)
+{
+    struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    long n = hs_os_syscall3(SYS_poll, (long)fds, b >= 0 ? 2 : 1, timeout_ms);
+    if (n < 0)
+        return (int)n;
+    int mask = 0;
+    if (fds[0].revents)
+        mask |= 1;
+    if (b >= 0 && fds[1].revents)
+        mask |= 2;
+    return mask;
+}
+
+/* The state letter of a /proc stat line: the field after the ")" of comm
+ * (comm itself may hold spaces and parentheses). */
+static char hs_os_stat_state(const char *stat, const char **after)
+{
+    const char *p = strrchr(stat, ')');
+    if (!p || p[1] != ' ')
+        return '?';
+    if (after)
+        *after = p + 3;
+    return p[2];
+}
+
+int hs_os_live_threads(void)
+{
+    char buf[4096];
+    if (hs_os_read_file("/proc/self/status", buf, sizeof buf) < 0)
+        return -1;
+    const char *t = strstr(buf, "\nThreads:");
+    if (!t)
+        return -1;
+    int threads = 0;
+    for (t += 9; *t == ' ' || *t == '\t'; t++)
+        ;
+    while (*t >= '0' && *t <= '9')
+        threads = threads * 10 + (*t++ - '0');
+    /* A leader that called pthread_exit stays a counted zombie. */
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", hs_os_getpid());
+    if (hs_os_read_file(path, stat, sizeof stat) > 0) {
+        char state = hs_os_stat_state(stat, NULL);
+        if (state == 'Z' || state == 'X')
+            threads--;
+    }
+    return threads;
+}
+
+/* Field n (1-based, counted from the state as field 3) of a stat line. */
+static long long hs_os_stat_field(const char *stat, int n)
+{
+    const char *p;
+    if (hs_os_stat_state(stat, &p) == '?')
+        return -1;
+    for (int field = 4; field < n && *p; field++) {
+        while (*p && *p != ' ')
+            p++;
+        while (*p == ' ')
+            p++;
+    }
+    long long v = 0;
+    bool negative = *p == '-';
+    if (negative)
+        p++;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0');
+    return negative ? -v : v;
+}
+
+int hs_os_thread_cpu(int tid)
+{
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if (hs_os_read_file(path, stat, sizeof stat) <= 0)
+        return -1;
+    return (int)hs_os_stat_field(stat, 39);
+}
+
+int hs_os_each_thread(hs_os_thread_fn fn, void *arg)
+{
+    int dir = (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                  0, 0, 0);
+    if (dir < 0)
+        return dir;
+    static const long ticks_ns = 10000000; /* USER_HZ 100 on every Linux ABI */
+    char ents[4096];
+    for (;;) {
+        long n = hs_os_syscall3(SYS_getdents64, dir, (long)ents, sizeof ents);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            const char *rec = ents + off;
+            unsigned short reclen;
+            memcpy(&reclen, rec + 16, sizeof reclen);
+            const char *name = rec + 19;
+            off += reclen;
+            if (name[0] < '0' || name[0] > '9')
+                continue;
+            int tid = 0;
+            for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+                tid = tid * 10 + (*c - '0');
+            char path[64], stat[1024];
+            snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+            if (hs_os_read_file(path, stat, sizeof stat) <= 0)
+                continue;
+            long long utime = hs_os_stat_field(stat, 14), stime = hs_os_stat_field(stat, 15);
+            fn(arg, tid, (int)hs_os_stat_field(stat, 39), (uint64_t)(utime + stime) * (uint64_t)ticks_ns);
+        }
+    }
+    hs_os_close(dir);
+    return 0;
+}
+
+int hs_os_vmstat(const char *const *names, uint64_t *values, size_t n)
+{
+    static char buf[16384]; /* epoch thread and report only */
+    for (size_t i = 0; i < n; i++)
+        values[i] = 0;
+    ssize_t len = hs_os_read_file("/proc/vmstat", buf, sizeof buf);
+    if (len < 0)
+        return (int)len;
+    for (const char *line = buf; line && *line;) {
+        for (size_t i = 0; i < n; i++) {
+            size_t k = strlen(names[i]);
+            if (!strncmp(line, names[i], k) && line[k] == ' ') {
+                uint64_t v = 0;
+                for (const char *q = line + k + 1; *q >= '0' && *q <= '9'; q++)
+                    v = v * 10 + (uint64_t)(*q - '0');
+                values[i] = v;
+            }
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    return 0;
 }

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -19,7 +20,8 @@
 
 static int hs_os_open_pagemap(void)
 {
-    return (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    int fd = (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? fd : hs_os_fd_high(fd);
 }
 
 static void hs_os_close_fd(int *fd)
@@ -35,6 +37,7 @@ int hs_os_wp_open(hs_os_wp_t *t)
     int uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
     if (uffd < 0)
         return uffd;
+    uffd = hs_os_fd_high(uffd);
     t->uffd = uffd;
     /* hugetlb regions need WP_HUGETLBFS_SHMEM; a kernel without it still
      * watches the rest (a second uffd, as UFFDIO_API runs once per fd). */
@@ -49,6 +52,7 @@ int hs_os_wp_open(hs_os_wp_t *t)
             t->uffd = -1;
             return uffd;
         }
+        uffd = hs_os_fd_high(uffd);
         t->uffd = uffd;
         api = (struct uffdio_api){.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
         err = hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api));
@@ -145,4 +149,99 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
         page += got;
     }
     return 0;
+}
+
+/* ---- synchronous write-protect ------------------------------------------- */
+
+#ifndef UFFD_FEATURE_THREAD_ID
+#define UFFD_FEATURE_THREAD_ID (1 << 8)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+static int hs_os_wpsync_api(int uffd)
+{
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID};
+    int err = hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api));
+    if (!err && !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+        err = -EOPNOTSUPP;
+    return err;
+}
+
+int hs_os_wpsync_open(char *why, size_t cap)
+{
+    /* Never UFFD_USER_MODE_ONLY: a write the kernel makes for the program
+     * (read(2) into the heap) would fail with EFAULT instead of waiting. */
+    int uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0);
+    int first = uffd;
+    if (uffd < 0) {
+        int dev = (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (dev >= 0) {
+            uffd = (int)hs_os_syscall3(SYS_ioctl, dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+            hs_os_close(dev);
+        } else {
+            uffd = dev;
+        }
+    }
+    if (uffd < 0) {
+        snprintf(why, cap, "a userfaultfd that also handles kernel-mode writes needs CAP_SYS_PTRACE, "
+                 "vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd (userfaultfd: errno %d, "
+                 "/dev/userfaultfd: errno %d)", -first, -uffd);
+        return first == -ENOSYS ? -ENOSYS : -EPERM;
+    }
+    int err = hs_os_wpsync_api(uffd);
+    if (err) {
+        hs_os_close(uffd);
+        snprintf(why, cap, "UFFDIO_API with THREAD_ID and write-protect faults: errno %d", -err);
+        return err;
+    }
+    snprintf(why, cap, "a full userfaultfd with THREAD_ID");
+    return hs_os_fd_high(uffd);
+}
+
+int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
+    return hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg));
+}
+
+int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_range range = {.start = start, .len = len};
+    return hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_UNREGISTER, (long)&range));
+}
+
+int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect)
+{
+    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
+                                     .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+    return hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_WRITEPROTECT, (long)&wp));
+}
+
+int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_range range = {.start = start, .len = len};
+    return hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_WAKE, (long)&range));
+}
+
+int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max)
+{
+    struct uffd_msg msgs[64];
+    if (max > 64)
+        max = 64;
+    long n = hs_os_syscall3(SYS_read, uffd, (long)msgs, (long)(max * (int)sizeof msgs[0]));
+    if (n == -EAGAIN)
+        return 0;
+    if (n < 0)
+        return (int)n;
+    int got = 0;
+    for (long i = 0; i < n / (long)sizeof msgs[0]; i++) {
+        if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+            continue;
+        out[got].address = (uintptr_t)msgs[i].arg.pagefault.address;
+        out[got].tid = (int)msgs[i].arg.pagefault.feat.ptid;
+        got++;
+    }
+    return got;
 }

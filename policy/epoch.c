@@ -1,12 +1,26 @@
 /* epoch.c: the background thread that runs the tracker's epochs.
  * It blocks every signal (the program's handlers never run on it), calls no
- * malloc (the tracker maps its own memory), and stops cleanly at exit. */
+ * malloc (the tracker maps its own memory), and stops cleanly at exit.
+ *
+ * It must not keep a finished program alive.  glibc ends a process when its
+ * last thread returns (start_thread: "This was the last thread", exit(0)),
+ * and hugeshim's threads count among them: a program whose main thread ended
+ * with pthread_exit, or a child forked from a non-main thread, would live on
+ * with only hugeshim's threads, which block SIGTERM and SIGINT.  So every
+ * tick the thread counts the program's live threads; when none is left it
+ * stops the fault thread and returns, and glibc exits the process as it
+ * would have without hugeshim (atexit handlers, destructors, the report). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
+#include "../common/hs_log.h"
 #include "hs_tracker.h"
+#include "hs_where.h"
+#include "hs_wpsync.h"
+
+#define HS_EPOCH_TICK_NS 100000000ULL /* how soon a finished program is noticed */
 
 static pthread_t hs_epoch_thread;
 static bool hs_epoch_started;
@@ -15,26 +29,46 @@ static uint64_t hs_epoch_interval_ns;
 static pthread_mutex_t hs_epoch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hs_epoch_wake;
 
+/* Program threads still running: all live threads but hugeshim's. */
+static bool hs_program_finished(void)
+{
+    int live = hs_os_live_threads();
+    int ours = 1 + (hs_wpsync_running() ? 1 : 0);
+    return live >= 0 && live <= ours;
+}
+
 static void *hs_epoch_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "hugeshim-epoch");
+    hs_where_own_thread(hs_os_gettid(), true);
+    bool finished = false;
     pthread_mutex_lock(&hs_epoch_lock);
-    while (!hs_epoch_stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + hs_epoch_interval_ns;
-        until.tv_sec += (time_t)(ns / 1000000000ULL);
-        until.tv_nsec = (long)(ns % 1000000000ULL);
-        while (!hs_epoch_stopping && pthread_cond_timedwait(&hs_epoch_wake, &hs_epoch_lock, &until) == 0)
-            ;
-        if (hs_epoch_stopping)
+    while (!hs_epoch_stopping && !finished) {
+        uint64_t next = hs_os_now_ns() + hs_epoch_interval_ns;
+        while (!hs_epoch_stopping && !finished && hs_os_now_ns() < next) {
+            uint64_t left = next - hs_os_now_ns();
+            uint64_t wait = left < HS_EPOCH_TICK_NS ? left : HS_EPOCH_TICK_NS;
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            uint64_t ns = (uint64_t)until.tv_nsec + wait;
+            until.tv_sec += (time_t)(ns / 1000000000ULL);
+            until.tv_nsec = (long)(ns % 1000000000ULL);
+            pthread_cond_timedwait(&hs_epoch_wake, &hs_epoch_lock, &until);
+            finished = hs_program_finished();
+        }
+        if (hs_epoch_stopping || finished)
             break;
         pthread_mutex_unlock(&hs_epoch_lock);
         hs_tracker_epoch();
         pthread_mutex_lock(&hs_epoch_lock);
     }
     pthread_mutex_unlock(&hs_epoch_lock);
+    hs_where_own_thread(hs_os_gettid(), false);
+    if (finished) {
+        hs_log(HS_LOG_INFO, "every program thread has ended: hugeshim's threads end too, and the process with them");
+        hs_tracker_shutdown();
+    }
     return NULL;
 }
 
@@ -61,11 +95,15 @@ void hs_epoch_stop(void)
 {
     if (!hs_epoch_started)
         return;
-    pthread_mutex_lock(&hs_epoch_lock);
-    hs_epoch_stopping = true;
-    pthread_cond_signal(&hs_epoch_wake);
-    pthread_mutex_unlock(&hs_epoch_lock);
-    pthread_join(hs_epoch_thread, NULL);
+    /* Exit may run on the epoch thread itself (it returned as the last
+     * thread): it has stopped already and cannot join itself. */
+    if (!pthread_equal(pthread_self(), hs_epoch_thread)) {
+        pthread_mutex_lock(&hs_epoch_lock);
+        hs_epoch_stopping = true;
+        pthread_cond_signal(&hs_epoch_wake);
+        pthread_mutex_unlock(&hs_epoch_lock);
+        pthread_join(hs_epoch_thread, NULL);
+    }
     hs_epoch_started = false;
 }
 

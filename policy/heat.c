@@ -1,4 +1,4 @@
-/* heat.c: the exponentially decayed heat of each unit. */
+/* heat.c: the exponentially decayed heat of each unit, and who writes it. */
 #include <string.h>
 
 #include "hs_heat.h"
@@ -13,10 +13,15 @@ static size_t hs_heat_words(size_t nunits)
     return (nunits + 63) / 64;
 }
 
+static bool hs_heat_attributed(unsigned shift)
+{
+    return shift >= HS_HEAT_ATTR_SHIFT;
+}
+
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift)
 {
     size_t n = hs_heat_units(len, unit_shift);
-    return hs_heat_words(n) * sizeof(uint64_t) + 2 * n;
+    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 5 : 1);
 }
 
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem)
@@ -25,13 +30,36 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
     r->len = len;
     r->unit_shift = unit_shift;
     r->nunits = hs_heat_units(len, unit_shift);
+    size_t words = hs_heat_words(r->nunits);
     r->written = mem;
-    r->heat = (uint8_t *)(r->written + hs_heat_words(r->nunits));
-    r->node = (int8_t *)(r->heat + r->nunits);
-    memset(r->node, -1, r->nunits);
+    r->observed = r->written + words;
+    r->heat = (uint8_t *)(r->observed + words);
+    memset(r->observed, 0xff, words * sizeof(uint64_t));
+    r->node = r->sample = NULL;
+    r->score = r->total = NULL;
+    if (hs_heat_attributed(unit_shift)) {
+        r->node = (int8_t *)(r->heat + r->nunits);
+        r->score = (uint8_t *)(r->node + r->nunits);
+        r->total = r->score + r->nunits;
+        r->sample = (int8_t *)(r->total + r->nunits);
+        memset(r->node, -1, r->nunits);
+        memset(r->sample, -1, r->nunits);
+    }
 }
 
-void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e)
+void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
+{
+    size_t n = to->nunits < from->nunits ? to->nunits : from->nunits;
+    memcpy(to->heat, from->heat, n);
+    memcpy(to->observed, from->observed, hs_heat_words(n) * sizeof(uint64_t));
+    if (to->node && from->node) {
+        memcpy(to->node, from->node, n);
+        memcpy(to->score, from->score, n);
+        memcpy(to->total, from->total, n);
+    }
+}
+
+void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node)
 {
     uintptr_t end = r->start + r->len;
     if (s < r->start)
@@ -41,8 +69,29 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e)
     if (s >= e)
         return;
     size_t first = (s - r->start) >> r->unit_shift, last = (e - 1 - r->start) >> r->unit_shift;
-    for (size_t u = first; u <= last; u++)
+    for (size_t u = first; u <= last; u++) {
         r->written[u / 64] |= 1ULL << (u % 64);
+        if (r->sample && node >= 0 && r->sample[u] < 0)
+            r->sample[u] = (int8_t)node;
+    }
+}
+
+void hs_heat_observe(hs_heat_region_t *r, size_t unit, bool watched)
+{
+    if (watched)
+        r->observed[unit / 64] |= 1ULL << (unit % 64);
+    else
+        r->observed[unit / 64] &= ~(1ULL << (unit % 64));
+}
+
+void hs_heat_observe_all(hs_heat_region_t *r, bool watched)
+{
+    memset(r->observed, watched ? 0xff : 0, hs_heat_words(r->nunits) * sizeof(uint64_t));
+}
+
+bool hs_heat_observed(const hs_heat_region_t *r, size_t unit)
+{
+    return (r->observed[unit / 64] >> (unit % 64)) & 1;
 }
 
 bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config_t *c)
@@ -50,23 +99,56 @@ bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config
     return r->heat[unit] >= c->hot_threshold;
 }
 
+size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit)
+{
+    size_t size = (size_t)1 << r->unit_shift, ustart = unit * size;
+    return ustart + size <= r->len ? size : r->len - ustart;
+}
+
+/* One epoch of the decayed vote (see hs_heat.h). */
+static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
+{
+    const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
+    int sample = written ? r->sample[u] : -1;
+    unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
+    if (sample >= 0) {
+        total += gain;
+        if (r->node[u] == sample) {
+            score += gain;
+        } else if (score * 2 < total) {
+            r->node[u] = (int8_t)sample;
+            score = total - score;
+        }
+    }
+    r->total[u] = (uint8_t)(total > HS_HEAT_MAX ? HS_HEAT_MAX : total);
+    r->score[u] = (uint8_t)(score > r->total[u] ? r->total[u] : score);
+    r->sample[u] = -1;
+}
+
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
 {
-    size_t unit = (size_t)1 << r->unit_shift;
     unsigned gain = HS_HEAT_MAX - c->decay_pct;
     size_t hot_bytes = 0;
     for (size_t u = 0; u < r->nunits; u++) {
-        bool written = (r->written[u / 64] >> (u % 64)) & 1;
-        unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
-        r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
-        if (r->heat[u] >= c->hot_threshold) {
-            /* The last unit may be shorter than a whole one. */
-            size_t ustart = u * unit;
-            hot_bytes += (ustart + unit <= r->len) ? unit : r->len - ustart;
+        if (hs_heat_observed(r, u)) {
+            bool written = (r->written[u / 64] >> (u % 64)) & 1;
+            unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
+            r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
+            if (r->node)
+                hs_heat_vote(r, u, written);
         }
+        if (r->heat[u] >= c->hot_threshold)
+            hot_bytes += hs_heat_unit_bytes(r, u);
     }
     memset(r->written, 0, hs_heat_words(r->nunits) * sizeof(uint64_t));
     return hot_bytes;
+}
+
+int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
+{
+    if (!r->node || r->total[unit] == 0 || r->node[unit] < 0)
+        return -1;
+    return r->score[unit] * 3 >= r->total[unit] * 2 ? r->node[unit] : -2;
 }
 
 void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs_heat_range_fn fn, void *arg)

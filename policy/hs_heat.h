@@ -2,16 +2,25 @@
  * synthetic access sequences.
  *
  * A unit is 2 MiB of huge-page-backed memory or 4 KiB of the rest.  Every
- * epoch each unit's heat decays and gains what was written:
+ * epoch each observed unit's heat decays and gains what was written:
  *     heat' = heat * decay / 100 + (written ? 100 - decay : 0)
  * so heat is an exponentially weighted share of recent epochs with writes, in
  * 0..100.  A unit is hot when heat >= the threshold.  With decay 50 and
  * threshold 50, a unit written in every epoch is hot from the first epoch on
- * and one written once is cold two epochs later.
+ * and one written once is cold two epochs later.  A unit the backend did not
+ * watch this epoch (a budgeted backend re-arms only some cold units) keeps
+ * its heat: not seeing a write is not seeing no write.
  *
- * Per unit: heat (1 byte), the node of the CPUs that use it most (1 byte, -1
- * unknown, filled by a sampling source for the migrator), and one "written
- * this epoch" bit: 2.125 bytes, 0.05% of a 4 KiB unit. */
+ * Attribution (2 MiB units only): each epoch a watched unit that was written
+ * gives one sample, the NUMA node of its first writer.  The unit keeps a
+ * decayed vote (attribution decay 75%): a candidate node, its score and the
+ * total of all samples.  A sample for another node replaces the candidate
+ * once the candidate holds less than half of the total.  The candidate is the
+ * unit's accessor when it holds at least 2/3 of the total; a unit written
+ * from several nodes with none dominating is "shared" and has no accessor.
+ *
+ * Memory per unit: heat (1 byte) and two bits (written, observed); 2 MiB
+ * units add node, score, total and this epoch's sample (4 bytes). */
 #ifndef HS_HEAT_H
 #define HS_HEAT_H
 
@@ -24,6 +33,8 @@ extern "C" {
 #endif
 
 #define HS_HEAT_MAX 100
+#define HS_HEAT_ATTR_SHIFT 21 /* units of this size and up carry attribution */
+#define HS_HEAT_ATTR_DECAY 75
 
 typedef struct hs_heat_config {
     unsigned decay_pct;     /* 0..99: how much of the old heat is kept per epoch */
@@ -36,21 +47,38 @@ typedef struct hs_heat_region {
     unsigned unit_shift; /* 21 (2 MiB) or 12 (4 KiB) */
     size_t nunits;
     uint8_t *heat;
-    int8_t *node;      /* accessor node, -1 unknown (room for placement) */
-    uint64_t *written; /* bitmap: written in the current epoch */
+    uint64_t *written;  /* bitmap: written in the current epoch */
+    uint64_t *observed; /* bitmap: watched in the current epoch */
+    /* NULL for units below 2 MiB: */
+    int8_t *node;    /* candidate accessor node, -1 none */
+    uint8_t *score;  /* decayed samples for node */
+    uint8_t *total;  /* decayed samples for every node */
+    int8_t *sample;  /* this epoch's writer node, -1 none */
 } hs_heat_region_t;
 
 /* Bytes of metadata a region of len bytes with units of 1 << shift needs. */
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift);
 /* Lay the arrays out in caller memory of hs_heat_metadata_bytes() bytes
- * (zeroed); nodes start unknown. */
+ * (zeroed); every unit starts observed, with no candidate node. */
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem);
-/* Record a write to [s, e) (any part of a unit marks the unit). */
-void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e);
-/* Close the epoch: decay, add this epoch's writes, clear them.  Returns the
- * bytes of the region that are hot afterwards. */
+/* Carry heat and attribution over from a region with the same range. */
+void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from);
+/* Record a write to [s, e) (any part of a unit marks the unit); node >= 0
+ * is the writer's node, kept as the unit's sample if it has none yet. */
+void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
+/* Which units the backend watches this epoch. */
+void hs_heat_observe(hs_heat_region_t *r, size_t unit, bool watched);
+void hs_heat_observe_all(hs_heat_region_t *r, bool watched);
+bool hs_heat_observed(const hs_heat_region_t *r, size_t unit);
+/* Close the epoch: decay, add this epoch's writes and samples, clear them.
+ * Returns the bytes of the region that are hot afterwards. */
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c);
 bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config_t *c);
+/* The unit's accessor node (>= 2/3 of its samples), or -1: unknown when it
+ * has no samples, -2 when shared among nodes. */
+int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
+/* Bytes of one unit (the last may be short). */
+size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit);
 
 /* Hot units in address order: calls fn for each maximal run of hot units. */
 typedef void (*hs_heat_range_fn)(void *arg, uintptr_t start, uintptr_t end);

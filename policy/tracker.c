@@ -1,4 +1,5 @@
-/* tracker.c: follow the registry, scan each region, keep the heat. */
+/* tracker.c: follow the registry, learn what was written and by whom, keep
+ * the heat, hand hot units to placement, re-arm within the budget. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -7,15 +8,21 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "hs_migrate.h"
 #include "hs_tracker.h"
+#include "hs_where.h"
+#include "hs_wpsync.h"
 
-#define HS_TRACK_MAX_REGIONS HS_REGISTRY_CAPACITY
 #define HS_SOFTDIRTY_BUF 8192 /* pagemap entries per read: 32 MiB of address space */
+#define HS_DRAIN_BUF 4096
+#define HS_UNITS_MAX (1u << 18) /* hot units handed to placement per epoch */
+
+typedef enum hs_by { HS_BY_NONE = 0, HS_BY_ASYNC, HS_BY_SYNC } hs_by_t;
 
 typedef struct hs_tracked {
     hs_heat_region_t heat;
     uint8_t kind;
-    bool armed;
+    uint8_t by; /* hs_by_t; NONE: not watched */
 } hs_tracked_t;
 
 /* The tracked regions and their heat arrays live in one mapping each, rebuilt
@@ -28,14 +35,23 @@ typedef struct hs_track_table {
     size_t mem_len;
 } hs_track_table_t;
 
-static hs_track_backend_t hs_backend = HS_TRACK_OFF;
+static bool hs_active;
+static hs_track_choice_t hs_choice = {HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, "tracking off"};
 static hs_heat_config_t hs_heat_cfg = {50, 50};
+static unsigned hs_budget = 2048;
 static hs_tracker_ops_t hs_ops;
+static bool hs_real; /* the real backends, opened here */
 static hs_track_table_t hs_table;
 static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
+static hs_migrate_unit_t *hs_units; /* scratch for placement */
+static uint64_t hs_epoch;
+static uintptr_t hs_cursor;       /* where the rotation over cold uffd_sync units goes on */
+static uint64_t hs_sweep_started; /* epoch the current rotation began */
+static uint64_t hs_process_mem[8];
+static hs_heat_region_t hs_process; /* one unit: the process's own decayed vote */
 static pthread_mutex_t hs_tracker_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- real backends ----------------------------------------------------------- */
+/* ---- the real async backends ----------------------------------------------------- */
 static hs_os_wp_t hs_wp = {-1, -1};
 static int hs_sd_pagemap = -1;
 static uint64_t hs_sd_buf[HS_SOFTDIRTY_BUF];
@@ -82,7 +98,13 @@ static uint64_t hs_real_now(void *ctx)
     return hs_os_now_ns();
 }
 
-static int hs_backend_open(hs_track_backend_t b)
+static int hs_real_busiest(void *ctx)
+{
+    (void)ctx;
+    return hs_where_busiest_node();
+}
+
+static int hs_async_open(hs_track_backend_t b)
 {
     if (b == HS_TRACK_PAGEMAP_SCAN)
         return hs_os_wp_open(&hs_wp);
@@ -95,70 +117,143 @@ static int hs_backend_open(hs_track_backend_t b)
     return 0;
 }
 
-const char *hs_track_backend_name(hs_track_backend_t b)
+static void hs_async_close(hs_track_backend_t b)
 {
-    switch (b) {
-    case HS_TRACK_PAGEMAP_SCAN: return "pagemap_scan";
-    case HS_TRACK_SOFTDIRTY: return "softdirty";
-    case HS_TRACK_AUTO: return "auto";
-    default: return "off";
+    if (b == HS_TRACK_PAGEMAP_SCAN)
+        hs_os_wp_close(&hs_wp);
+    if (b == HS_TRACK_SOFTDIRTY && hs_sd_pagemap >= 0) {
+        hs_os_close(hs_sd_pagemap);
+        hs_sd_pagemap = -1;
     }
 }
 
-hs_track_backend_t hs_tracker_choose(hs_track_backend_t requested, char *why, size_t cap)
+/* ---- choosing ---------------------------------------------------------------- */
+
+static const char *const hs_backend_names[] = {"auto", "pagemap_scan", "softdirty", "uffd_sync", "off"};
+
+const char *hs_track_backend_name(hs_track_backend_t b)
 {
-    char detail[200];
-    if (requested == HS_TRACK_OFF) {
-        snprintf(why, cap, "tracking off");
-        return HS_TRACK_OFF;
-    }
-    if (requested == HS_TRACK_AUTO || requested == HS_TRACK_PAGEMAP_SCAN) {
-        if (hs_os_probe_pagemap_scan(detail, sizeof detail) == HS_OS_PROBE_WORKS) {
-            snprintf(why, cap, "PAGEMAP_SCAN works: %s", detail);
-            return HS_TRACK_PAGEMAP_SCAN;
-        }
-        if (requested == HS_TRACK_PAGEMAP_SCAN) {
-            snprintf(why, cap, "PAGEMAP_SCAN does not work here (%s)", detail);
-            return HS_TRACK_OFF;
-        }
-    }
-    if (hs_os_probe_softdirty(detail, sizeof detail) == HS_OS_PROBE_WORKS) {
-        snprintf(why, cap, "soft-dirty works: %s", detail);
-        return HS_TRACK_SOFTDIRTY;
-    }
-    snprintf(why, cap, "%s does not work here (%s)",
-             requested == HS_TRACK_SOFTDIRTY ? "soft-dirty" : "neither PAGEMAP_SCAN nor soft-dirty", detail);
+    return (unsigned)b <= HS_TRACK_OFF ? hs_backend_names[b] : "off";
+}
+
+hs_track_backend_t hs_track_backend_from_name(const char *name)
+{
+    for (int b = 0; b <= HS_TRACK_OFF; b++)
+        if (!strcmp(name, hs_backend_names[b]))
+            return (hs_track_backend_t)b;
     return HS_TRACK_OFF;
 }
 
-int hs_tracker_init(hs_track_backend_t backend, const hs_heat_config_t *heat, const hs_tracker_ops_t *ops)
+void hs_tracker_choose(hs_track_backend_t requested, hs_track_choice_t *out)
+{
+    char ps_why[200] = "", sd_why[200] = "", ws_why[300] = "";
+    bool ps = false, sd = false, ws = false;
+    *out = (hs_track_choice_t){HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, ""};
+    if (requested == HS_TRACK_OFF) {
+        snprintf(out->why, sizeof out->why, "tracking off");
+        return;
+    }
+    if (requested == HS_TRACK_AUTO || requested == HS_TRACK_UFFD_SYNC)
+        ws = hs_os_probe_wpsync(ws_why, sizeof ws_why) == HS_OS_PROBE_WORKS;
+    if (requested == HS_TRACK_AUTO || requested == HS_TRACK_PAGEMAP_SCAN)
+        ps = hs_os_probe_pagemap_scan(ps_why, sizeof ps_why) == HS_OS_PROBE_WORKS;
+    if ((requested == HS_TRACK_AUTO && !ws) || requested == HS_TRACK_SOFTDIRTY)
+        sd = hs_os_probe_softdirty(sd_why, sizeof sd_why) == HS_OS_PROBE_WORKS;
+    switch (requested) {
+    case HS_TRACK_AUTO:
+        if (ws) {
+            out->thp = HS_TRACK_UFFD_SYNC;
+            out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF;
+        } else if (sd) {
+            /* One async backend at a time: soft-dirty watches every kind. */
+            out->thp = out->async = HS_TRACK_SOFTDIRTY;
+        } else {
+            out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF;
+        }
+        break;
+    case HS_TRACK_PAGEMAP_SCAN: out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF; break;
+    case HS_TRACK_SOFTDIRTY: out->thp = out->async = sd ? HS_TRACK_SOFTDIRTY : HS_TRACK_OFF; break;
+    case HS_TRACK_UFFD_SYNC: out->thp = ws ? HS_TRACK_UFFD_SYNC : HS_TRACK_OFF; break;
+    default: break;
+    }
+    out->hugetlb = out->base = out->async;
+    snprintf(out->why, sizeof out->why, "THP: %s, hugetlb and base pages: %s%s%s%s%s%s%s",
+             hs_track_backend_name(out->thp), hs_track_backend_name(out->async), ws_why[0] ? "; uffd_sync: " : "",
+             ws_why, ps_why[0] ? "; pagemap_scan: " : "", ps_why, sd_why[0] ? "; soft-dirty: " : "", sd_why);
+}
+
+/* ---- starting ---------------------------------------------------------------- */
+
+int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *heat, unsigned budget,
+                    bool placement, const hs_tracker_ops_t *ops)
 {
     hs_heat_cfg = *heat;
+    hs_budget = budget ? budget : 1;
+    hs_choice = *choice;
     if (!hs_snapshot) {
-        void *mem;
+        void *mem, *units;
         int err = hs_os_map_plain(HS_REGISTRY_CAPACITY * sizeof(hs_region_t), &mem);
+        if (!err)
+            err = hs_os_map_plain(HS_UNITS_MAX * sizeof(hs_migrate_unit_t), &units);
         if (err)
             return err;
         hs_snapshot = mem;
+        hs_units = units;
     }
+    hs_heat_region_init(&hs_process, 0, HS_OS_HUGE_2M, HS_HEAT_ATTR_SHIFT, hs_process_mem);
     if (ops) {
         hs_ops = *ops;
+        hs_real = false;
     } else {
-        int err = hs_backend_open(backend);
+        int err = hs_async_open(choice->async);
         if (err)
             return err;
-        if (backend == HS_TRACK_PAGEMAP_SCAN)
-            hs_ops = (hs_tracker_ops_t){hs_wp_arm, hs_wp_scan, hs_nothing, hs_real_now, NULL, false};
-        else
-            hs_ops = (hs_tracker_ops_t){hs_sd_arm, hs_sd_scan, hs_sd_end, hs_real_now, NULL, true};
+        hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false};
+        if (choice->async == HS_TRACK_PAGEMAP_SCAN) {
+            hs_ops.arm = hs_wp_arm;
+            hs_ops.scan = hs_wp_scan;
+        } else if (choice->async == HS_TRACK_SOFTDIRTY) {
+            hs_ops.arm = hs_sd_arm;
+            hs_ops.scan = hs_sd_scan;
+            hs_ops.end_epoch = hs_sd_end;
+            hs_ops.arm_thp = true;
+        }
+        if (choice->thp == HS_TRACK_UFFD_SYNC) {
+            char why[300];
+            err = hs_wpsync_start(why, sizeof why);
+            if (err) {
+                hs_log(HS_LOG_INFO, "uffd_sync could not start (%s): THP regions unwatched", why);
+                hs_choice.thp = HS_TRACK_OFF;
+            } else {
+                hs_ops.sync = hs_wpsync_ops();
+            }
+        }
+        hs_real = true;
     }
-    hs_backend = backend;
-    return 0;
+    hs_ops.placement = placement;
+    hs_active = hs_ops.arm || hs_ops.sync;
+    return hs_active ? 0 : -ENOSYS;
 }
 
-hs_track_backend_t hs_tracker_backend(void)
+bool hs_tracker_active(void)
 {
-    return hs_backend;
+    return hs_active;
+}
+
+const hs_track_choice_t *hs_tracker_choice(void)
+{
+    return &hs_choice;
+}
+
+void hs_tracker_shutdown(void)
+{
+    pthread_mutex_lock(&hs_tracker_lock);
+    hs_active = false;
+    if (hs_real) {
+        hs_wpsync_stop();
+        hs_async_close(hs_choice.async);
+    }
+    pthread_mutex_unlock(&hs_tracker_lock);
 }
 
 static unsigned hs_unit_shift(uint8_t kind)
@@ -166,15 +261,42 @@ static unsigned hs_unit_shift(uint8_t kind)
     return kind == HS_OS_KIND_BASE ? 12 : 21;
 }
 
-/* THP regions only where the backend keeps them whole (hs_tracker_ops_t). */
-static bool hs_may_arm(uint8_t kind)
+/* Which backend watches a region of this kind. */
+static hs_by_t hs_backend_for(const hs_region_t *r)
 {
-    return kind != HS_OS_KIND_THP || hs_ops.arm_thp;
+    if (r->kind == HS_OS_KIND_THP) {
+        /* uffd_sync arms whole aligned 2 MiB units: the region must start on one. */
+        if (hs_ops.sync)
+            return (r->start & (HS_OS_HUGE_2M - 1)) == 0 && r->len >= HS_OS_HUGE_2M ? HS_BY_SYNC : HS_BY_NONE;
+        return hs_ops.arm && hs_ops.arm_thp ? HS_BY_ASYNC : HS_BY_NONE;
+    }
+    return hs_ops.arm ? HS_BY_ASYNC : HS_BY_NONE;
+}
+
+/* Whole 2 MiB units of a uffd_sync region (a short tail is never armed). */
+static size_t hs_sync_units(const hs_tracked_t *t)
+{
+    return t->heat.len >> HS_OS_HUGE_2M_SHIFT;
+}
+
+static hs_by_t hs_arm(const hs_region_t *r)
+{
+    hs_by_t by = hs_backend_for(r);
+    int err = 0;
+    if (by == HS_BY_ASYNC)
+        err = hs_ops.arm(hs_ops.ctx, r->start, r->len);
+    else if (by == HS_BY_SYNC)
+        err = hs_ops.sync->watch(hs_ops.sync->ctx, r->start, r->len & ~(size_t)(HS_OS_HUGE_2M - 1));
+    if (err) {
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+        hs_log(HS_LOG_DEBUG, "cannot watch %zu bytes at %#lx: errno %d", r->len, (unsigned long)r->start, -err);
+        return HS_BY_NONE;
+    }
+    return by;
 }
 
 static const hs_tracked_t *hs_find_same(const hs_track_table_t *t, const hs_region_t *r)
 {
-    /* Both lists are in address order, but a binary search keeps this simple. */
     size_t lo = 0, hi = t->count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -189,8 +311,25 @@ static const hs_tracked_t *hs_find_same(const hs_track_table_t *t, const hs_regi
     return NULL;
 }
 
+/* The tracked region holding addr. */
+static hs_tracked_t *hs_find_addr(uintptr_t addr)
+{
+    size_t lo = 0, hi = hs_table.count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const hs_heat_region_t *h = &hs_table.regions[mid].heat;
+        if (h->start + h->len <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < hs_table.count && hs_table.regions[lo].heat.start <= addr)
+        return &hs_table.regions[lo];
+    return NULL;
+}
+
 /* Follow the registry: a new table when regions appeared, vanished or were
- * cut; heat and arming carried over for regions that did not change. */
+ * cut; heat, attribution and arming carried over for unchanged regions. */
 static void hs_tracker_follow(void)
 {
     size_t n = hs_registry_snapshot(hs_snapshot, HS_REGISTRY_CAPACITY);
@@ -210,7 +349,7 @@ static void hs_tracker_follow(void)
     hs_track_table_t next = {mem, NULL, n, mem, n ? bytes : 0};
     next.heat = (const hs_heat_region_t **)((unsigned char *)mem + n * sizeof(hs_tracked_t));
     unsigned char *cursor = (unsigned char *)mem + n * (sizeof(hs_tracked_t) + sizeof(hs_heat_region_t *));
-    uint64_t tracked = 0, skipped_thp = 0;
+    uint64_t tracked = 0, unwatched_thp = 0;
     for (size_t i = 0; i < n; i++) {
         const hs_region_t *r = &hs_snapshot[i];
         hs_tracked_t *t = &next.regions[i];
@@ -221,31 +360,23 @@ static void hs_tracker_follow(void)
         t->kind = r->kind;
         const hs_tracked_t *old = hs_find_same(&hs_table, r);
         if (old) {
-            memcpy(t->heat.heat, old->heat.heat, t->heat.nunits);
-            memcpy(t->heat.node, old->heat.node, t->heat.nunits);
-            t->armed = old->armed;
-        } else if (!hs_may_arm(r->kind)) {
-            t->armed = false;
+            hs_heat_copy(&t->heat, &old->heat);
+            t->by = old->by;
         } else {
-            int err = hs_ops.arm(hs_ops.ctx, r->start, r->len);
-            t->armed = err == 0;
-            if (err) {
-                hs_count(HS_CTR_TRACK_ERRORS, 1);
-                hs_log(HS_LOG_DEBUG, "cannot watch %zu bytes at %#lx: errno %d", r->len, (unsigned long)r->start,
-                       -err);
-            }
+            t->by = (uint8_t)hs_arm(r);
+            /* uffd_sync watches nothing until the next re-arm protects units. */
+            if (t->by == HS_BY_SYNC)
+                hs_heat_observe_all(&t->heat, false);
         }
-        if (t->armed)
+        if (t->by != HS_BY_NONE)
             tracked += r->len;
-        else if (!hs_may_arm(r->kind))
-            skipped_thp += r->len;
+        else if (r->kind == HS_OS_KIND_THP)
+            unwatched_thp += r->len;
     }
-    if (skipped_thp)
-        hs_warn_once(hs_warned_thp_split,
-                     "tracking: %s would split THPs on write (kernel behaviour of userfaultfd async write-protect); "
-                     "THP regions are not watched: use HUGESHIM_TRACK=softdirty where the kernel has it, or "
-                     "HUGESHIM_BACKING=hugetlb", hs_track_backend_name(hs_backend));
-    hs_counter_set(HS_CTR_TRACK_UNWATCHED_THP_BYTES, skipped_thp);
+    if (unwatched_thp && hs_choice.async == HS_TRACK_PAGEMAP_SCAN && hs_choice.thp == HS_TRACK_OFF)
+        hs_log(HS_LOG_INFO, "tracking: THP regions are not watched: pagemap_scan would split their huge pages "
+                            "(userfaultfd async write-protect); uffd_sync or softdirty watch them where they work");
+    hs_counter_set(HS_CTR_TRACK_UNWATCHED_THP_BYTES, unwatched_thp);
     if (hs_table.mem)
         hs_os_munmap(hs_table.mem, hs_table.mem_len);
     hs_table = next;
@@ -254,36 +385,168 @@ static void hs_tracker_follow(void)
     hs_counter_set(HS_CTR_TRACK_METADATA_BYTES, next.mem_len);
 }
 
+typedef struct hs_mark_arg {
+    hs_heat_region_t *heat;
+    int node;
+} hs_mark_arg_t;
+
 static void hs_mark(void *arg, uintptr_t start, uintptr_t end)
 {
-    hs_heat_mark_written(arg, start, end);
+    hs_mark_arg_t *m = arg;
+    hs_heat_mark_written(m->heat, start, end, m->node);
+}
+
+static void hs_drain_sync(void)
+{
+    static hs_os_wp_fault_t buf[HS_DRAIN_BUF];
+    size_t n;
+    while ((n = hs_ops.sync->drain(hs_ops.sync->ctx, buf, HS_DRAIN_BUF)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            hs_tracked_t *t = hs_find_addr(buf[i].address);
+            if (!t || t->by != HS_BY_SYNC)
+                continue;
+            int node = hs_ops.sync->node_of_thread(hs_ops.sync->ctx, buf[i].tid, hs_epoch);
+            hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
+        }
+        if (n < HS_DRAIN_BUF)
+            break;
+    }
+}
+
+/* Hand the hot units with an accessor node to placement. */
+static void hs_place(void)
+{
+    size_t n = 0, shared = 0;
+    int process = hs_heat_accessor(&hs_process, 0);
+    for (size_t i = 0; i < hs_table.count; i++) {
+        hs_tracked_t *t = &hs_table.regions[i];
+        if (t->by == HS_BY_NONE)
+            continue;
+        for (size_t u = 0; u < t->heat.nunits; u++) {
+            if (!hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
+                continue;
+            int wanted = t->heat.node ? hs_heat_accessor(&t->heat, u) : process;
+            if (wanted == -2)
+                shared++;
+            if (wanted < 0 || n >= HS_UNITS_MAX)
+                continue;
+            hs_units[n++] = (hs_migrate_unit_t){t->heat.start + (u << t->heat.unit_shift),
+                                                (uint32_t)hs_heat_unit_bytes(&t->heat, u), t->kind, (int8_t)wanted};
+        }
+    }
+    hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
+    if (hs_ops.placement)
+        hs_migrate_epoch(hs_epoch, hs_units, n);
+}
+
+/* Protect the observed runs of one uffd_sync region. */
+static void hs_protect_observed(hs_tracked_t *t)
+{
+    size_t units = hs_sync_units(t), u = 0;
+    while (u < units) {
+        if (!hs_heat_observed(&t->heat, u)) {
+            u++;
+            continue;
+        }
+        size_t first = u;
+        while (u < units && hs_heat_observed(&t->heat, u))
+            u++;
+        if (hs_ops.sync->protect(hs_ops.sync->ctx, t->heat.start + (first << 21), (u - first) << 21) != 0) {
+            hs_count(HS_CTR_TRACK_ERRORS, 1);
+            for (size_t k = first; k < u; k++)
+                hs_heat_observe(&t->heat, k, false);
+        }
+    }
+}
+
+/* The next uffd_sync region at or after index i, or hs_table.count. */
+static size_t hs_next_sync(size_t i)
+{
+    while (i < hs_table.count && (hs_table.regions[i].by != HS_BY_SYNC || !hs_sync_units(&hs_table.regions[i])))
+        i++;
+    return i;
+}
+
+/* Choose what uffd_sync watches next epoch: every hot unit, then cold ones
+ * in address order from where the rotation stopped, up to the budget. */
+static void hs_rearm_sync(void)
+{
+    size_t budget = hs_budget, armed = 0, total = 0;
+    for (size_t i = hs_next_sync(0); i < hs_table.count; i = hs_next_sync(i + 1)) {
+        hs_tracked_t *t = &hs_table.regions[i];
+        hs_heat_observe_all(&t->heat, false);
+        total += hs_sync_units(t);
+        for (size_t u = 0; u < hs_sync_units(t) && armed < budget; u++)
+            if (hs_heat_is_hot(&t->heat, u, &hs_heat_cfg)) {
+                hs_heat_observe(&t->heat, u, true);
+                armed++;
+            }
+    }
+    /* The unit the rotation goes on from: the first at or after the cursor. */
+    size_t i = hs_next_sync(0), u = 0;
+    while (i < hs_table.count && hs_table.regions[i].heat.start + (hs_sync_units(&hs_table.regions[i]) << 21) <= hs_cursor)
+        i = hs_next_sync(i + 1);
+    if (i < hs_table.count && hs_cursor > hs_table.regions[i].heat.start)
+        u = (hs_cursor - hs_table.regions[i].heat.start) >> 21;
+    if (i >= hs_table.count)
+        i = hs_next_sync(0), u = 0;
+    for (size_t step = 0; step < total && armed < budget && i < hs_table.count; step++) {
+        hs_tracked_t *t = &hs_table.regions[i];
+        if (!hs_heat_observed(&t->heat, u)) {
+            hs_heat_observe(&t->heat, u, true);
+            armed++;
+        }
+        hs_cursor = t->heat.start + ((u + 1) << 21);
+        if (++u >= hs_sync_units(t)) {
+            u = 0;
+            i = hs_next_sync(i + 1);
+            if (i >= hs_table.count) {
+                /* Every unit had its turn: a sweep is complete. */
+                i = hs_next_sync(0);
+                hs_cursor = 0;
+                hs_counter_set(HS_CTR_TRACK_SWEEP_EPOCHS, hs_epoch - hs_sweep_started + 1);
+                hs_sweep_started = hs_epoch + 1;
+            }
+        }
+    }
+    for (size_t k = hs_next_sync(0); k < hs_table.count; k = hs_next_sync(k + 1))
+        hs_protect_observed(&hs_table.regions[k]);
+    hs_counter_set(HS_CTR_TRACK_REARMED_UNITS, armed);
 }
 
 size_t hs_tracker_epoch(void)
 {
-    if (hs_backend == HS_TRACK_OFF)
+    if (!hs_active)
         return 0;
     pthread_mutex_lock(&hs_tracker_lock);
     uint64_t t0 = hs_ops.now_ns(hs_ops.ctx), cpu0 = hs_os_thread_cpu_ns();
+    hs_epoch++;
     hs_tracker_follow();
-    size_t hot = 0;
+    int busiest = hs_ops.busiest_node ? hs_ops.busiest_node(hs_ops.ctx) : -1;
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        if (!t->armed)
+        if (t->by != HS_BY_ASYNC)
             continue;
-        int err = hs_ops.scan(hs_ops.ctx, t->heat.start, t->heat.len, hs_mark, &t->heat);
-        if (err) {
-            /* Unmapped since the snapshot (the registry will say so next
-             * epoch) or refused: count it, keep the heat as it was. */
+        hs_mark_arg_t m = {&t->heat, busiest};
+        /* Unmapped since the snapshot (the registry will say so next epoch)
+         * or refused: count it, keep the heat as it was. */
+        if (hs_ops.scan(hs_ops.ctx, t->heat.start, t->heat.len, hs_mark, &m) != 0)
             hs_count(HS_CTR_TRACK_ERRORS, 1);
-            continue;
-        }
     }
-    if (hs_ops.end_epoch(hs_ops.ctx) != 0)
+    if (hs_ops.end_epoch && hs_ops.end_epoch(hs_ops.ctx) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
+    if (hs_ops.sync)
+        hs_drain_sync();
+    size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++)
-        if (hs_table.regions[i].armed)
+        if (hs_table.regions[i].by != HS_BY_NONE)
             hot += hs_heat_end_epoch(&hs_table.regions[i].heat, &hs_heat_cfg);
+    if (busiest >= 0)
+        hs_heat_mark_written(&hs_process, 0, 1, busiest);
+    hs_heat_end_epoch(&hs_process, &hs_heat_cfg);
+    hs_place();
+    if (hs_ops.sync)
+        hs_rearm_sync();
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
     hs_count(HS_CTR_TRACK_EPOCHS, 1);
     hs_count(HS_CTR_TRACK_SCAN_NS, hs_ops.now_ns(hs_ops.ctx) - t0);
@@ -317,7 +580,7 @@ size_t hs_tracker_hot_ranges(uintptr_t *pairs, size_t max)
     hs_pairs_t p = {pairs, max, 0};
     pthread_mutex_lock(&hs_tracker_lock);
     for (size_t i = 0; i < hs_table.count; i++)
-        if (hs_table.regions[i].armed)
+        if (hs_table.regions[i].by != HS_BY_NONE)
             hs_heat_hot_ranges(&hs_table.regions[i].heat, &hs_heat_cfg, hs_collect, &p);
     pthread_mutex_unlock(&hs_tracker_lock);
     return p.n;
@@ -348,26 +611,34 @@ void hs_tracker_postfork_child(void)
 
 void hs_tracker_reopen_after_fork(void)
 {
-    /* /proc/self/pagemap was opened as the parent's pid. */
-    if (hs_backend == HS_TRACK_SOFTDIRTY && hs_ops.scan == hs_sd_scan) {
-        hs_os_close(hs_sd_pagemap);
-        hs_sd_pagemap = hs_os_softdirty_open();
+    if (!hs_active || !hs_real)
         return;
-    }
-    if (hs_backend != HS_TRACK_PAGEMAP_SCAN || hs_ops.arm != hs_wp_arm)
-        return;
-    /* The child's mappings lost the parent's write-protect registration. */
-    hs_os_wp_close(&hs_wp);
-    if (hs_os_wp_open(&hs_wp) != 0) {
-        hs_backend = HS_TRACK_OFF;
-        hs_count(HS_CTR_TRACK_ERRORS, 1);
-        return;
+    hs_where_forget_after_fork();
+    /* The child's mappings lost the parent's write-protect registrations, and
+     * its descriptors are the parent's (/proc/self/pagemap was opened as the
+     * parent's pid): open everything again and re-arm every region. */
+    hs_async_close(hs_choice.async);
+    bool async_ok = hs_async_open(hs_choice.async) == 0;
+    bool sync_ok = false;
+    if (hs_ops.sync) {
+        char why[300];
+        hs_wpsync_forget_after_fork();
+        sync_ok = hs_wpsync_start(why, sizeof why) == 0;
     }
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        if (hs_may_arm(t->kind))
-            t->armed = hs_os_wp_arm(&hs_wp, t->heat.start, t->heat.len) == 0;
+        hs_region_t r = {t->heat.start, t->heat.len, t->kind, 0, -1};
+        if ((t->by == HS_BY_ASYNC && !async_ok) || (t->by == HS_BY_SYNC && !sync_ok)) {
+            t->by = HS_BY_NONE;
+            hs_count(HS_CTR_TRACK_ERRORS, 1);
+        } else if (t->by != HS_BY_NONE) {
+            t->by = (uint8_t)hs_arm(&r);
+            if (t->by == HS_BY_SYNC)
+                hs_heat_observe_all(&t->heat, false);
+        }
     }
+    if (hs_ops.sync && !sync_ok)
+        hs_ops.sync = NULL;
 }
 
 void hs_tracker_reset_for_tests(void)
@@ -376,5 +647,8 @@ void hs_tracker_reset_for_tests(void)
     if (hs_table.mem)
         hs_os_munmap(hs_table.mem, hs_table.mem_len);
     memset(&hs_table, 0, sizeof hs_table);
+    hs_epoch = 0;
+    hs_cursor = 0;
+    hs_sweep_started = 0;
     pthread_mutex_unlock(&hs_tracker_lock);
 }

@@ -49,5 +49,10 @@ void hs_shim_report(void);
 void hs_shim_report_prepare(void);
 extern char hs_shim_program[256];
 extern bool hs_shim_fork_child;
+/* Placement: on or off in this process, why, and the nodes online. */
+extern bool hs_shim_placement;
+extern char hs_shim_placement_why[200];
+extern int hs_shim_nodes;
+void hs_shim_vmstat_deltas(void);
 
 #endif

@@ -16,7 +16,9 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "../policy/hs_migrate.h"
 #include "../policy/hs_tracker.h"
+#include "../policy/hs_where.h"
 #include "hs_shim.h"
 
 extern char **environ;
@@ -27,6 +29,9 @@ hs_options_t hs_shim_options;
 size_t hs_shim_mmap_min;
 char hs_shim_program[256];
 bool hs_shim_fork_child;
+bool hs_shim_placement;
+char hs_shim_placement_why[200] = "not decided";
+int hs_shim_nodes = 1;
 
 static __attribute__((tls_model("initial-exec"))) __thread int hs_in_init;
 static size_t (*hs_glibc_usable_size)(void *);
@@ -97,35 +102,117 @@ static uint64_t hs_interval_ns(void)
 }
 
 /* Registered after jemalloc's handlers, so it runs after jemalloc's child
- * handler: creating the child's epoch thread may allocate. */
+ * handler: creating the child's threads may allocate. */
 static void hs_postfork_child_late(void)
 {
     hs_epoch_forget_after_fork();
     hs_tracker_reopen_after_fork();
-    if (hs_tracker_backend() != HS_TRACK_OFF && hs_epoch_start(hs_interval_ns()) != 0)
+    if (hs_tracker_active() && hs_epoch_start(hs_interval_ns()) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
-/* Choose and open the tracker backend; the thread starts in the constructor. */
-static void hs_tracking_init(void)
+/* Whether placement runs here, and why (for the report and doctor). */
+static bool hs_placement_decide(void)
 {
     const hs_options_t *o = &hs_shim_options;
-    hs_track_backend_t requested = (hs_track_backend_t)o->value[HS_OPT_TRACK];
-    char why[256];
-    hs_track_backend_t backend = hs_tracker_choose(requested, why, sizeof why);
-    if (requested != HS_TRACK_OFF && backend == HS_TRACK_OFF)
-        hs_log(HS_LOG_WARN, "HUGESHIM_TRACK=%s: %s; tracking is off", hs_track_backend_name(requested), why);
-    else
-        hs_log(HS_LOG_INFO, "tracking: %s (%s)", hs_track_backend_name(backend), why);
-    if (backend == HS_TRACK_OFF)
+    const char *mode = o->text[HS_OPT_MIGRATE];
+    uint64_t online = 1;
+    hs_os_numa_nodes(&online);
+    hs_shim_nodes = __builtin_popcountll(online);
+    if (!strcmp(mode, "off")) {
+        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "HUGESHIM_MIGRATE=off");
+        return false;
+    }
+    /* One node online: nothing to place, and libnuma is not even asked. */
+    if (!strcmp(mode, "auto") && hs_shim_nodes <= 1) {
+        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "one NUMA node: nothing to move");
+        return false;
+    }
+    hs_where_init();
+    int usable = hs_where_usable_nodes();
+    if (!strcmp(mode, "auto") && usable < 2) {
+        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why,
+                 "%d node(s) online but only %d with both CPUs and memory", hs_shim_nodes, usable);
+        return false;
+    }
+    if (o->from_env[HS_OPT_TRACK] && !strcmp(o->text[HS_OPT_TRACK], "off")) {
+        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "HUGESHIM_TRACK=off: placement needs tracking");
+        if (!strcmp(mode, "on"))
+            hs_log(HS_LOG_WARN, "HUGESHIM_MIGRATE=on needs tracking, but HUGESHIM_TRACK=off: placement is off");
+        return false;
+    }
+    snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "%d nodes with CPUs and memory (HUGESHIM_MIGRATE=%.8s)",
+             usable, mode);
+    return true;
+}
+
+static const char *const hs_vmstat_names[] = {"numa_pte_updates",  "numa_hint_faults",       "numa_pages_migrated",
+                                              "pgmigrate_success", "thp_migration_success", "thp_migration_split"};
+static uint64_t hs_vmstat_start[6];
+
+/* kernel.numa_* and migration counters of /proc/vmstat, as deltas over the run. */
+void hs_shim_vmstat_deltas(void)
+{
+    uint64_t now[6];
+    if (hs_os_vmstat(hs_vmstat_names, now, 6) != 0)
         return;
+    static const hs_counter_id_t ids[6] = {HS_CTR_KERNEL_NUMA_PTE_UPDATES,    HS_CTR_KERNEL_NUMA_HINT_FAULTS,
+                                           HS_CTR_KERNEL_NUMA_PAGES_MIGRATED, HS_CTR_KERNEL_PGMIGRATE_SUCCESS,
+                                           HS_CTR_KERNEL_THP_MIGRATION_SUCCESS, HS_CTR_KERNEL_THP_MIGRATION_SPLIT};
+    for (int i = 0; i < 6; i++)
+        hs_counter_set(ids[i], now[i] >= hs_vmstat_start[i] ? now[i] - hs_vmstat_start[i] : 0);
+}
+
+/* Tracking and placement: chosen and started in the constructor, never
+ * inside malloc (probes map memory; libnuma allocates). */
+static void hs_tracking_start(void)
+{
+    const hs_options_t *o = &hs_shim_options;
+    hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, 6);
+    hs_shim_placement = hs_placement_decide();
+    hs_track_backend_t requested = hs_track_backend_from_name(o->text[HS_OPT_TRACK]);
+    if (hs_shim_placement && !o->from_env[HS_OPT_TRACK])
+        requested = HS_TRACK_AUTO;
+    if (requested == HS_TRACK_OFF)
+        return;
+    hs_track_choice_t choice;
+    hs_tracker_choose(requested, &choice);
+    bool none = choice.thp == HS_TRACK_OFF && choice.async == HS_TRACK_OFF;
+    /* auto is quiet: choosing per kind is not a problem.  A backend asked for
+     * by name that does not work here is. */
+    hs_log(none && requested != HS_TRACK_AUTO ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s",
+           hs_track_backend_name(requested), choice.why, none ? "; tracking is off" : "");
+    if (none) {
+        hs_shim_placement = false;
+        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "no tracking backend works here");
+        return;
+    }
     hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD]};
-    int err = hs_tracker_init(backend, &heat, NULL);
-    if (err)
-        hs_log(HS_LOG_WARN, "tracking with %s could not start (errno %d); tracking is off",
-               hs_track_backend_name(backend), -err);
-    else
-        pthread_atfork(NULL, NULL, hs_postfork_child_late);
+    if (hs_shim_placement) {
+        hs_migrate_config_t mc = {
+            .nodes = hs_where_topology()->nodes,
+            .min_epochs = (unsigned)o->value[HS_OPT_MIGRATE_EPOCHS],
+            .rate_bytes_per_s = (uint64_t)o->value[HS_OPT_MIGRATE_MBPS] << 20,
+            .interval_ns = hs_interval_ns(),
+        };
+        if (hs_migrate_init(&mc, NULL) != 0) {
+            hs_shim_placement = false;
+            snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "could not map placement's state");
+        }
+    }
+    int err = hs_tracker_init(&choice, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], hs_shim_placement, NULL);
+    if (err) {
+        hs_log(HS_LOG_WARN, "tracking could not start (errno %d); tracking and placement are off", -err);
+        hs_shim_placement = false;
+        return;
+    }
+    pthread_atfork(NULL, NULL, hs_postfork_child_late);
+    if (hs_epoch_start(hs_interval_ns()) != 0) {
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+        hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
+        hs_tracker_shutdown();
+        hs_shim_placement = false;
+    }
 }
 
 static void hs_dump_machine(void)
@@ -210,7 +297,6 @@ static hs_state_t hs_initialise(void)
     }
     if (hs_log_level() >= HS_LOG_INFO)
         hs_dump_machine();
-    hs_tracking_init();
     hs_shim_report_prepare();
     return HS_STATE_ACTIVE;
 }
@@ -237,15 +323,12 @@ hs_state_t hs_shim_init_slow(void)
     return (hs_state_t)s;
 }
 
-/* The epoch thread starts here, after initialisation (which may have run
- * inside an earlier malloc, where creating a thread would recurse). */
+/* Tracking and placement start here, after initialisation (which may have
+ * run inside an earlier malloc, where creating a thread would recurse). */
 __attribute__((constructor)) static void hs_shim_constructor(void)
 {
-    if (hs_shim_state_now() == HS_STATE_ACTIVE && hs_tracker_backend() != HS_TRACK_OFF &&
-        hs_epoch_start(hs_interval_ns()) != 0) {
-        hs_count(HS_CTR_TRACK_ERRORS, 1);
-        hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
-    }
+    if (hs_shim_state_now() == HS_STATE_ACTIVE)
+        hs_tracking_start();
 }
 
 __attribute__((destructor)) static void hs_shim_destructor(void)
@@ -253,6 +336,7 @@ __attribute__((destructor)) static void hs_shim_destructor(void)
     if (__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) != HS_STATE_ACTIVE)
         return;
     hs_epoch_stop();
+    hs_tracker_shutdown();
     hs_shim_report();
 }
 

@@ -7,10 +7,11 @@
 #include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
+#include "../policy/hs_migrate.h"
 #include "../policy/hs_tracker.h"
 #include "hs_shim.h"
 
-#define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + 8)
+#define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 16)
 
 static char hs_report_buf[64 * 1024];
 static int hs_report_fd = 2;
@@ -77,11 +78,20 @@ void hs_shim_report(void)
         hs_counter_set(HS_CTR_KERNEL_HUGETLB_BYTES, rollup.hugetlb_bytes);
         hs_counter_set(HS_CTR_KERNEL_RSS_BYTES, rollup.rss_bytes);
     }
+    hs_shim_vmstat_deltas();
     static hs_report_field_t fields[HS_REPORT_MAX_FIELDS];
     static char enum_names[HS_OPT_COUNT][32];
     static char option_keys[HS_OPT_COUNT][64];
     size_t n = 0;
-    char backing[32];
+    char backing[32], balancing[16];
+    int nb = hs_os_numa_balancing();
+    snprintf(balancing, sizeof balancing, "%s", nb < 0 ? "absent" : nb ? "on" : "off");
+    /* Tracking: the mode asked for (placement turns auto on by itself). */
+    const hs_track_choice_t *choice = hs_tracker_choice();
+    const char *tracking = !hs_tracker_active() && choice->thp == HS_TRACK_OFF && choice->async == HS_TRACK_OFF
+                               ? "off"
+                               : (hs_shim_placement && !hs_shim_options.from_env[HS_OPT_TRACK]) ? "auto"
+                                                                                               : hs_shim_options.text[HS_OPT_TRACK];
     hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
     fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
     fields[n++] = (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL};
@@ -90,13 +100,32 @@ void hs_shim_report(void)
         /* String facts go first in their counters' group. */
         if (id == HS_CTR_BACKING_THP_BYTES)
             fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
-        if (id == HS_CTR_TRACK_EPOCHS)
-            fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0,
-                                              hs_track_backend_name(hs_tracker_backend())};
+        if (id == HS_CTR_TRACK_EPOCHS) {
+            const hs_track_choice_t *c = hs_tracker_choice();
+            fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, tracking};
+            fields[n++] = (hs_report_field_t){"tracking.backends.thp", HS_FIELD_STRING, 0, hs_track_backend_name(c->thp)};
+            fields[n++] = (hs_report_field_t){"tracking.backends.hugetlb", HS_FIELD_STRING, 0,
+                                              hs_track_backend_name(c->hugetlb)};
+            fields[n++] = (hs_report_field_t){"tracking.backends.base", HS_FIELD_STRING, 0,
+                                              hs_track_backend_name(c->base)};
+        }
+        if (id == HS_CTR_MIG_EPOCHS) {
+            fields[n++] = (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_placement ? "on" : "off"};
+            fields[n++] = (hs_report_field_t){"migration.why", HS_FIELD_STRING, 0, hs_shim_placement_why};
+            fields[n++] = (hs_report_field_t){"migration.nodes", HS_FIELD_NUMBER, (uint64_t)hs_shim_nodes, NULL};
+            fields[n++] = (hs_report_field_t){"migration.numa_balancing", HS_FIELD_STRING, 0, balancing};
+        }
         fields[n++] = (hs_report_field_t){hs_counter_descs[id].key,
                                           hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
                                                                                      : HS_FIELD_NUMBER,
                                           hs_counter_get((hs_counter_id_t)id), NULL};
+        /* Hot bytes per node at the last epoch, after its moves. */
+        static char node_keys[HS_OS_MAX_NODES][48];
+        for (int node = 0; id == HS_CTR_MIG_HOT_BYTES_LOCAL && hs_shim_placement && node < hs_shim_nodes &&
+                           node < HS_OS_MAX_NODES; node++) {
+            snprintf(node_keys[node], sizeof node_keys[node], "migration.hot_bytes_on.node%d", node);
+            fields[n++] = (hs_report_field_t){node_keys[node], HS_FIELD_BYTES, hs_migrate_hot_bytes_on(node), NULL};
+        }
     }
     for (int id = 0; id < HS_OPT_COUNT; id++) {
         char flag[48];

@@ -26,6 +26,8 @@ struct HeatRegion {
     }
 };
 
+void hs_heat_mark_written_t(hs_heat_region_t *r, uintptr_t s, uintptr_t e) { hs_heat_mark_written(r, s, e, -1); }
+
 std::vector<std::pair<uintptr_t, uintptr_t>> hot_ranges(const hs_heat_region_t &r, const hs_heat_config_t &c)
 {
     std::vector<std::pair<uintptr_t, uintptr_t>> out;
@@ -45,10 +47,10 @@ TEST(Heat, DecayAndThresholdOverEpochs)
     hs_heat_config_t c = {50, 50};
     EXPECT_EQ(h.r.nunits, 8u);
     // Epoch 1: all written; then only unit 3 keeps being written.
-    hs_heat_mark_written(&h.r, 64 * M, 80 * M);
+    hs_heat_mark_written_t(&h.r, 64 * M, 80 * M);
     EXPECT_EQ(hs_heat_end_epoch(&h.r, &c), 16 * M);
     for (int epoch = 0; epoch < 2; epoch++) {
-        hs_heat_mark_written(&h.r, 64 * M + 3 * 2 * M + 100, 64 * M + 3 * 2 * M + 101);
+        hs_heat_mark_written_t(&h.r, 64 * M + 3 * 2 * M + 100, 64 * M + 3 * 2 * M + 101);
         hs_heat_end_epoch(&h.r, &c);
     }
     EXPECT_EQ(h.r.heat[3], 87);  // 50, 75, 87
@@ -63,8 +65,8 @@ TEST(Heat, WriteSpanningUnitsMarksEach)
 {
     HeatRegion h(0, 64 * 4096, 12);
     hs_heat_config_t c = {0, 100};  // no memory: hot = written this epoch
-    hs_heat_mark_written(&h.r, 4096 * 10 - 1, 4096 * 12 + 1);
-    hs_heat_mark_written(&h.r, 1ULL << 40, (1ULL << 40) + 1);  // outside: ignored
+    hs_heat_mark_written_t(&h.r, 4096 * 10 - 1, 4096 * 12 + 1);
+    hs_heat_mark_written_t(&h.r, 1ULL << 40, (1ULL << 40) + 1);  // outside: ignored
     EXPECT_EQ(hs_heat_end_epoch(&h.r, &c), 4u * 4096);
     auto hot = hot_ranges(h.r, c);
     ASSERT_EQ(hot.size(), 1u);
@@ -76,7 +78,7 @@ TEST(Heat, ShortLastUnitCountsItsBytes)
 {
     HeatRegion h(0, 5 * M, 21);  // units of 2, 2 and 1 MiB
     hs_heat_config_t c = {50, 50};
-    hs_heat_mark_written(&h.r, 4 * M, 5 * M);
+    hs_heat_mark_written_t(&h.r, 4 * M, 5 * M);
     EXPECT_EQ(hs_heat_end_epoch(&h.r, &c), 1 * M);
 }
 
@@ -143,8 +145,10 @@ protected:
     void start(bool arm_thp)
     {
         hs_heat_config_t heat = {50, 50};
-        hs_tracker_ops_t ops = {fake_arm, fake_scan, fake_end, fake_now, nullptr, arm_thp};
-        ASSERT_EQ(hs_tracker_init(HS_TRACK_PAGEMAP_SCAN, &heat, &ops), 0);
+        hs_tracker_ops_t ops = {fake_arm, fake_scan, fake_end, fake_now, nullptr, arm_thp, nullptr, nullptr, false};
+        hs_track_choice_t choice = {arm_thp ? HS_TRACK_SOFTDIRTY : HS_TRACK_OFF, HS_TRACK_PAGEMAP_SCAN,
+                                    HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, "fake"};
+        ASSERT_EQ(hs_tracker_init(&choice, &heat, 2048, false, &ops), 0);
     }
 };
 

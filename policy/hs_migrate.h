@@ -1,0 +1,69 @@
+/* hs_migrate.h: placement.  Each epoch the tracker hands over its hot units
+ * that have an accessor node (hs_heat.h); the migrator asks the kernel where
+ * they are, and moves those that sat on one remote node for `min_epochs`
+ * epochs in a row to that node, one address per unit (a THP or hugetlb page
+ * moves whole), batched per destination and bounded per call.
+ *
+ * Rules: a unit just moved cools down; one moved again soon after (it
+ * bounces between nodes) is frozen for a time that doubles with each bounce;
+ * bytes per second are limited by a token bucket whose rate halves on a storm
+ * of -ENOMEM/-EBUSY and recovers after clean epochs; a node whose free memory
+ * (or free hugetlb pages, for hugetlb units) cannot take a unit is not
+ * chosen; a unit under an explicit memory policy (mbind, numactl) is left
+ * where the program put it.  The kernel is reached only through
+ * hs_migrate_ops_t, so unit tests drive all of this with a fake topology,
+ * fake move_pages and a fake clock.  Never calls malloc. */
+#ifndef HS_MIGRATE_H
+#define HS_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../os/hs_os.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hs_migrate_ops {
+    /* As hs_os_move_pages: nodes NULL queries. */
+    long (*move_pages)(void *ctx, unsigned long n, void **pages, const int *nodes, int *status);
+    /* Bytes a node can still take for units of this kind, -1 unknown. */
+    int64_t (*node_room)(void *ctx, int node, hs_os_kind_t kind);
+    /* As hs_os_explicit_policy. */
+    int (*explicit_policy)(void *ctx, uintptr_t addr, bool *explicit_out);
+    void *ctx;
+} hs_migrate_ops_t;
+
+typedef struct hs_migrate_config {
+    int nodes;                 /* node ids are 0..nodes-1 */
+    unsigned min_epochs;       /* HUGESHIM_MIGRATE_EPOCHS */
+    uint64_t rate_bytes_per_s; /* HUGESHIM_MIGRATE_MBPS */
+    uint64_t interval_ns;      /* epoch length, for the token bucket */
+    unsigned cooldown_epochs;  /* after a move (0: default 4) */
+    uint64_t call_max_bytes;   /* per move_pages call (0: default 64 MiB) */
+} hs_migrate_config_t;
+
+/* One hot unit with an accessor node, as the tracker sees it. */
+typedef struct hs_migrate_unit {
+    uintptr_t addr;
+    uint32_t bytes;
+    uint8_t kind;   /* hs_os_kind_t */
+    int8_t wanted;  /* accessor node */
+} hs_migrate_unit_t;
+
+/* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */
+int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops);
+bool hs_migrate_enabled(void);
+/* One epoch over the hot units (any order).  Counters in counters.def. */
+void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n);
+/* Hot bytes on each node at the last epoch (after its moves). */
+uint64_t hs_migrate_hot_bytes_on(int node);
+/* Tests only. */
+void hs_migrate_reset_for_tests(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,185 @@
+/* wpsync.c: the uffd_sync backend's descriptor and fault thread (hs_wpsync.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "../common/hs_counters.h"
+#include "../common/hs_log.h"
+#include "hs_where.h"
+#include "hs_wpsync.h"
+
+#define HS_WP_RING (1u << 16) /* records between two epochs */
+
+static int hs_uffd = -1, hs_wake = -1;
+static pthread_t hs_thread;
+static bool hs_running;
+static bool hs_stopping;
+static hs_os_wp_fault_t *hs_ring;
+static uint64_t hs_head, hs_tail; /* producer: the fault thread; consumer: the epoch thread */
+
+static void hs_record(uintptr_t addr, int tid)
+{
+    uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_RELAXED);
+    if (head - __atomic_load_n(&hs_tail, __ATOMIC_ACQUIRE) >= HS_WP_RING) {
+        hs_count(HS_CTR_TRACK_FAULTS_DROPPED, 1);
+        return;
+    }
+    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid};
+    __atomic_store_n(&hs_head, head + 1, __ATOMIC_RELEASE);
+}
+
+static void hs_serve(const hs_os_wp_fault_t *f)
+{
+    uintptr_t unit = f->address & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
+    uintptr_t page = f->address & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
+    /* The unit, as armed; if the program cut it meanwhile, the page (the
+     * fault proves it is still registered); if even that fails, wake. */
+    if (hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, false) != 0 &&
+        hs_os_wpsync_protect(hs_uffd, page, HS_OS_PAGE_SIZE, false) != 0) {
+        hs_os_wpsync_wake(hs_uffd, page, HS_OS_PAGE_SIZE);
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+    }
+    hs_count(HS_CTR_TRACK_FAULTS, 1);
+    hs_record(unit, f->tid);
+}
+
+static void *hs_wpsync_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "hugeshim-wp");
+    hs_where_own_thread(hs_os_gettid(), true);
+    hs_os_wp_fault_t faults[64];
+    while (!__atomic_load_n(&hs_stopping, __ATOMIC_ACQUIRE)) {
+        int ready = hs_os_poll2(hs_uffd, hs_wake, -1);
+        if (ready == -EINTR)
+            continue;
+        if (ready < 0 || (ready & 2))
+            break;
+        int n = hs_os_wpsync_read(hs_uffd, faults, 64);
+        if (n < 0) {
+            /* The program closed our descriptor (close_range): nothing is
+             * armed any more, and nothing can block on it. */
+            hs_count(HS_CTR_TRACK_ERRORS, 1);
+            hs_log(HS_LOG_INFO, "uffd_sync: reading faults failed (errno %d); the fault thread stops", -n);
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            hs_serve(&faults[i]);
+    }
+    hs_where_own_thread(hs_os_gettid(), false);
+    return NULL;
+}
+
+/* ---- the ops the tracker calls ------------------------------------------------- */
+
+static int hs_op_watch(void *ctx, uintptr_t start, size_t len)
+{
+    (void)ctx;
+    return hs_os_wpsync_register(hs_uffd, start, len);
+}
+
+static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
+{
+    (void)ctx;
+    return hs_os_wpsync_protect(hs_uffd, start, len, true);
+}
+
+static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
+{
+    (void)ctx;
+    uint64_t tail = __atomic_load_n(&hs_tail, __ATOMIC_RELAXED);
+    uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_ACQUIRE);
+    size_t n = 0;
+    for (; tail < head && n < max; tail++, n++)
+        out[n] = hs_ring[tail % HS_WP_RING];
+    __atomic_store_n(&hs_tail, tail, __ATOMIC_RELEASE);
+    return n;
+}
+
+static int hs_op_node_of_thread(void *ctx, int tid, uint64_t epoch)
+{
+    (void)ctx;
+    return hs_where_node_of_thread(tid, epoch);
+}
+
+static const hs_wpsync_ops_t hs_ops = {hs_op_watch, hs_op_protect, hs_op_drain, hs_op_node_of_thread, NULL};
+
+const hs_wpsync_ops_t *hs_wpsync_ops(void)
+{
+    return &hs_ops;
+}
+
+int hs_wpsync_start(char *why, size_t cap)
+{
+    if (!hs_ring) {
+        void *mem;
+        int err = hs_os_map_plain(HS_WP_RING * sizeof(hs_os_wp_fault_t), &mem);
+        if (err) {
+            snprintf(why, cap, "cannot map the fault ring");
+            return err;
+        }
+        hs_ring = mem;
+    }
+    hs_head = hs_tail = 0;
+    hs_uffd = hs_os_wpsync_open(why, cap);
+    if (hs_uffd < 0) {
+        int err = hs_uffd;
+        hs_uffd = -1;
+        return err;
+    }
+    hs_wake = hs_os_eventfd();
+    if (hs_wake < 0) {
+        snprintf(why, cap, "eventfd: errno %d", -hs_wake);
+        hs_os_close(hs_uffd);
+        hs_uffd = hs_wake = -1;
+        return -EMFILE;
+    }
+    hs_stopping = false;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&hs_thread, NULL, hs_wpsync_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        snprintf(why, cap, "cannot start the fault thread (errno %d)", err);
+        hs_os_close(hs_uffd);
+        hs_os_close(hs_wake);
+        hs_uffd = hs_wake = -1;
+        return -err;
+    }
+    hs_running = true;
+    return 0;
+}
+
+bool hs_wpsync_running(void)
+{
+    return hs_running;
+}
+
+void hs_wpsync_stop(void)
+{
+    if (!hs_running)
+        return;
+    __atomic_store_n(&hs_stopping, true, __ATOMIC_RELEASE);
+    hs_os_eventfd_signal(hs_wake);
+    pthread_join(hs_thread, NULL);
+    hs_running = false;
+    /* Closing the descriptor drops every registration and wakes every
+     * writer still waiting. */
+    hs_os_close(hs_uffd);
+    hs_os_close(hs_wake);
+    hs_uffd = hs_wake = -1;
+}
+
+void hs_wpsync_forget_after_fork(void)
+{
+    if (hs_uffd >= 0)
+        hs_os_close(hs_uffd);
+    if (hs_wake >= 0)
+        hs_os_close(hs_wake);
+    hs_uffd = hs_wake = -1;
+    hs_running = false;
+    hs_head = hs_tail = 0;
+}
