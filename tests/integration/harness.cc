@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,13 +36,21 @@ Env shim_env(const Env &extra)
     return env;
 }
 
-static void drain(int out_fd, int err_fd, std::string &out, std::string &err)
+// Read both pipes until they close; false when the deadline passed first.
+static bool drain(int out_fd, int err_fd, std::string &out, std::string &err, int timeout_s)
 {
     struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
     int open_fds = 2;
     char buf[65536];
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left_ms = timeout_s * 1000L - ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
+        if (left_ms <= 0)
+            return false;
+        int ready = poll(fds, 2, static_cast<int>(left_ms));
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -57,9 +67,10 @@ static void drain(int out_fd, int err_fd, std::string &out, std::string &err)
             }
         }
     }
+    return true;
 }
 
-Result run(const std::vector<std::string> &argv, const Env &env, const std::string &stdin_file)
+Result run(const std::vector<std::string> &argv, const Env &env, const std::string &stdin_file, int timeout_s)
 {
     std::vector<std::string> env_strings;
     for (char **e = environ; *e; e++) {
@@ -101,11 +112,24 @@ Result run(const std::vector<std::string> &argv, const Env &env, const std::stri
         close(err_pipe[0]);
         return r;
     }
-    drain(out_pipe[0], err_pipe[0], r.out, r.err);
+    if (!drain(out_pipe[0], err_pipe[0], r.out, r.err, timeout_s)) {
+        r.timed_out = true;
+        kill(pid, SIGKILL);
+    }
     close(out_pipe[0]);
     close(err_pipe[0]);
     int status;
-    waitpid(pid, &status, 0);
+    // Output closed but the child may still linger (a hang after closing
+    // stdout): the deadline holds for it too.
+    for (int waited_ms = 0; waitpid(pid, &status, WNOHANG) == 0; waited_ms += 10) {
+        if (waited_ms >= timeout_s * 1000) {
+            r.timed_out = true;
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        usleep(10000);
+    }
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     std::istringstream lines(r.out);
     std::string line;

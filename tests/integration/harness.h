@@ -16,6 +16,7 @@ namespace hs_test {
 
 struct Result {
     int status = -1;  // exit code, or 128 + signal
+    bool timed_out = false;  // killed after the run's time limit
     std::string out, err;
     std::map<std::string, std::string> kv;  // key=value lines of out
     long long num(const std::string &key) const;
@@ -23,8 +24,10 @@ struct Result {
 
 using Env = std::map<std::string, std::string>;
 
-// Run argv with the current environment minus HUGESHIM_* and LD_PRELOAD, plus env.
-Result run(const std::vector<std::string> &argv, const Env &env = {}, const std::string &stdin_file = "");
+// Run argv with the current environment minus HUGESHIM_* and LD_PRELOAD, plus
+// env; a child still running after timeout_s seconds is killed (SIGKILL).
+Result run(const std::vector<std::string> &argv, const Env &env = {}, const std::string &stdin_file = "",
+           int timeout_s = 300);
 
 std::string build_dir();
 std::string lib_path();

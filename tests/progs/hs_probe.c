@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -572,6 +573,32 @@ static int cmd_foreign(void)
  * ranges with the units written continuously, over the units lying wholly
  * inside the objects.  Prints hot_exact, hot_units, expected_units and the
  * huge pages of the first object before and after. */
+/* Wait until hugeshim has run `more` epochs beyond `start`; dies after 30 s
+ * so that a tracker that stopped cannot hang the test. */
+static void wait_epochs(unsigned long (*hs_epochs)(void), unsigned long start, unsigned long more,
+                        void (*each)(void *), void *arg)
+{
+    for (int spins = 0; hs_epochs() < start + more; spins++) {
+        if (each)
+            each(arg);
+        usleep(1000);
+        if (spins > 30000)
+            die("no tracking epoch within 30 s");
+    }
+}
+
+struct hot_units {
+    uintptr_t *units;
+    size_t n;
+};
+
+static void write_every_7th(void *arg)
+{
+    struct hot_units *h = arg;
+    for (size_t k = 0; k < h->n; k += 7)
+        ((volatile unsigned char *)h->units[k])[0]++;
+}
+
 static int cmd_track_hot(int argc, char **argv)
 {
     CHECK(argc >= 4);
@@ -596,12 +623,8 @@ static int cmd_track_hot(int argc, char **argv)
         for (uintptr_t u = ((uintptr_t)obj[i] + unit - 1) & ~(uintptr_t)(unit - 1);
              u + unit <= (uintptr_t)obj[i] + size; u += unit)
             units[nunits++] = u;
-    unsigned long start = hs_epochs();
-    while (hs_epochs() < start + epochs) {
-        for (size_t k = 0; k < nunits; k += 7)
-            ((volatile unsigned char *)units[k])[0]++;
-        usleep(1000);
-    }
+    struct hot_units h = {units, nunits};
+    wait_epochs(hs_epochs, hs_epochs(), epochs, write_every_7th, &h);
     static uintptr_t pairs[2 * 65536];
     size_t nranges = hs_hot(pairs, 65536);
     CHECK(nranges <= 65536);
@@ -639,15 +662,147 @@ static int cmd_track_munmap(void)
             usleep(1000);
         }
         CHECK(munmap(p + 8 * MIB, 4096) == 0); /* a hole first */
-        start = hs_epochs();
-        while (hs_epochs() < start + 1)
-            usleep(1000);
+        wait_epochs(hs_epochs, hs_epochs(), 1, NULL, NULL);
         CHECK(munmap(p, n) == 0);
-        start = hs_epochs();
-        while (hs_epochs() < start + 2)
-            usleep(1000);
+        wait_epochs(hs_epochs, hs_epochs(), 2, NULL, NULL);
     }
     printf("track_munmap=ok\n");
+    return 0;
+}
+
+/* track-read: the kernel writes into watched heap memory (read(2) from a
+ * pipe into every 2 MiB unit of a 64 MiB array after it was re-armed): every
+ * read must complete with the data (a user-mode-only userfaultfd would make
+ * them fail with EFAULT). */
+static int cmd_track_read(void)
+{
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    size_t n = 64 * MIB;
+    unsigned char *p = malloc(n);
+    CHECK(p);
+    memset(p, 1, n);
+    wait_epochs(hs_epochs, hs_epochs(), 2, NULL, NULL);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    size_t ok = 0;
+    for (size_t off = 4096; off + 16 < n; off += 2 * MIB) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "unit%07zu", off / (2 * MIB));
+        CHECK(write(fds[1], msg, sizeof msg) == (ssize_t)sizeof msg);
+        ssize_t got = read(fds[0], p + off, sizeof msg);
+        if (got != (ssize_t)sizeof msg) {
+            printf("read_failed_at=%zu\nread_errno=%d\n", off, errno);
+            continue;
+        }
+        ok += memcmp(p + off, msg, sizeof msg) == 0;
+    }
+    printf("reads_ok=%zu\nreads=%zu\n", ok, (n - 4096 - 16) / (2 * MIB) + 1);
+    print_vma("", p + n / 2);
+    free(p);
+    return 0;
+}
+
+static void *brief_worker(void *arg)
+{
+    (void)arg;
+    unsigned char *p = malloc(32 * MIB);
+    CHECK(p);
+    memset(p, 2, 32 * MIB);
+    usleep(300000);
+    printf("worker=done\n");
+    free(p);
+    return NULL;
+}
+
+static void said_goodbye(void)
+{
+    printf("atexit=ran\n");
+}
+
+/* pthread-exit: main ends with pthread_exit while a worker still runs; the
+ * process must end when the worker does (as without hugeshim). */
+static int cmd_pthread_exit(void)
+{
+    atexit(said_goodbye);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, brief_worker, NULL) == 0);
+    pthread_exit(NULL);
+}
+
+static void *forking_thread(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* The child's only thread is this one: returning ends it, and with
+         * it the child process. */
+        unsigned char *p = malloc(8 * MIB);
+        CHECK(p);
+        memset(p, 3, 8 * MIB);
+        free(p);
+        return NULL;
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    printf("child_exit=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return NULL;
+}
+
+/* fork-from-thread: a non-main thread forks; the child returns from the
+ * thread function, which must end the child. */
+static int cmd_fork_from_thread(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, forking_thread, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    printf("fork_from_thread=ok\n");
+    return 0;
+}
+
+/* fork-track: a forked child tracks its own memory: its own epochs run and
+ * its hot set is what it writes. */
+static int cmd_fork_track(void)
+{
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    wait_epochs(hs_epochs, hs_epochs(), 1, NULL, NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        size_t n = 64 * MIB;
+        unsigned char *p = malloc(n);
+        CHECK(p);
+        memset(p, 1, n);
+        unsigned long start = hs_epochs();
+        uintptr_t unit = ((uintptr_t)p + 2 * MIB - 1) & ~(uintptr_t)(2 * MIB - 1);
+        uintptr_t hot[1] = {unit};
+        struct hot_units h = {hot, 1};
+        wait_epochs(hs_epochs, start, 3, write_every_7th, &h);
+        uintptr_t pairs[2 * 64];
+        size_t nranges = hs_hot(pairs, 64), covered = 0;
+        for (size_t r = 0; r < nranges && r < 64; r++)
+            covered += unit >= pairs[2 * r] && unit + 2 * MIB <= pairs[2 * r + 1];
+        printf("child_epochs=%lu\nchild_hot_unit_found=%zu\n", hs_epochs() - start, covered);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("fork_track=ok\n");
+    return 0;
+}
+
+/* lowest-fd: the descriptor a program gets next (hugeshim must not sit there). */
+static int cmd_lowest_fd(void)
+{
+    usleep(200000);
+    int fd = open("/dev/null", O_RDONLY);
+    CHECK(fd >= 0);
+    printf("lowest_fd=%d\n", fd);
     return 0;
 }
 
@@ -670,7 +825,8 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
-                        "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | threads-now\n");
+                        "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
+                        "fork-from-thread | fork-track | lowest-fd | threads-now\n");
         return 2;
     }
     const char *c = argv[1];
@@ -692,6 +848,11 @@ int main(int argc, char **argv)
     if (!strcmp(c, "foreign")) return cmd_foreign();
     if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
     if (!strcmp(c, "track-munmap")) return cmd_track_munmap();
+    if (!strcmp(c, "track-read")) return cmd_track_read();
+    if (!strcmp(c, "pthread-exit")) return cmd_pthread_exit();
+    if (!strcmp(c, "fork-from-thread")) return cmd_fork_from_thread();
+    if (!strcmp(c, "fork-track")) return cmd_fork_track();
+    if (!strcmp(c, "lowest-fd")) return cmd_lowest_fd();
     if (!strcmp(c, "threads-now")) {
         usleep(200000);
         printf("threads=%d\n", count_threads());
