@@ -29,7 +29,7 @@ LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install demo test test-deps test-unit test-integration test-numa numalab bench clean readme
+.PHONY: all deps install demo test test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
 all: $(LIB) $(LAUNCHER)
 
 deps:
@@ -139,6 +139,11 @@ bench: all $(BENCH_BIN)
 	@scripts/deps.sh bench
 	@bench/run.sh
 	@bench/track.sh
+
+# Placement against AutoNUMA, in the NUMA lab (bench/numa.sh).
+bench-numa: test-deps all $(NUMA_PROBE)
+	@scripts/deps.sh numalab
+	@bench/numa.sh
 
 # The README's option table is generated from common/options.def.
 readme: $(LAUNCHER)

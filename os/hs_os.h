@@ -200,8 +200,8 @@ int hs_os_poll2(int a, int b, int timeout_ms);
 int hs_os_live_threads(void);
 /* The CPU a thread of this process last ran on (field 39 of its stat). */
 int hs_os_thread_cpu(int tid);
-/* User+system CPU time of every thread, ns, by CPU last run on: calls
- * fn(arg, cpu, ns) per thread, skipping those in skip_tids. */
+/* Every thread of this process: its tid, the CPU it last ran on and its CPU
+ * time in ns (schedstat, else stat's clock ticks). */
 typedef void (*hs_os_thread_fn)(void *arg, int tid, int cpu, uint64_t cpu_ns);
 int hs_os_each_thread(hs_os_thread_fn fn, void *arg);
 

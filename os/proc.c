@@ -416,7 +416,7 @@ static char hs_os_stat_state(const char *stat, const char **after)
     if (!p || p[1] != ' ')
         return '?';
     if (after)
-        *after = p + 3;
+        *after = p + 2; /* the state itself: field 3 */
     return p[2];
 }
 
@@ -444,13 +444,13 @@ int hs_os_live_threads(void)
     return threads;
 }
 
-/* Field n (1-based, counted from the state as field 3) of a stat line. */
+/* Field n (1-based as in proc(5): the state is field 3) of a stat line. */
 static long long hs_os_stat_field(const char *stat, int n)
 {
     const char *p;
     if (hs_os_stat_state(stat, &p) == '?')
         return -1;
-    for (int field = 4; field < n && *p; field++) {
+    for (int field = 3; field < n && *p; field++) {
         while (*p && *p != ' ')
             p++;
         while (*p == ' ')
@@ -501,8 +501,19 @@ int hs_os_each_thread(hs_os_thread_fn fn, void *arg)
             snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
             if (hs_os_read_file(path, stat, sizeof stat) <= 0)
                 continue;
-            long long utime = hs_os_stat_field(stat, 14), stime = hs_os_stat_field(stat, 15);
-            fn(arg, tid, (int)hs_os_stat_field(stat, 39), (uint64_t)(utime + stime) * (uint64_t)ticks_ns);
+            /* schedstat's first field is the time on a CPU in ns; stat's
+             * utime+stime count 10 ms ticks, too coarse for light threads. */
+            uint64_t cpu_ns = 0;
+            char sched[128];
+            snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+            if (hs_os_read_file(path, sched, sizeof sched) > 0 && sched[0] >= '0' && sched[0] <= '9') {
+                for (const char *c = sched; *c >= '0' && *c <= '9'; c++)
+                    cpu_ns = cpu_ns * 10 + (uint64_t)(*c - '0');
+            } else {
+                long long utime = hs_os_stat_field(stat, 14), stime = hs_os_stat_field(stat, 15);
+                cpu_ns = (uint64_t)(utime + stime) * (uint64_t)ticks_ns;
+            }
+            fn(arg, tid, (int)hs_os_stat_field(stat, 39), cpu_ns);
         }
     }
     hs_os_close(dir);

@@ -416,7 +416,7 @@ static void hs_drain_sync(void)
 /* Hand the hot units with an accessor node to placement. */
 static void hs_place(void)
 {
-    size_t n = 0, shared = 0;
+    size_t n = 0, shared = 0, hot = 0, unknown = 0;
     int process = hs_heat_accessor(&hs_process, 0);
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
@@ -426,8 +426,9 @@ static void hs_place(void)
             if (!hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
                 continue;
             int wanted = t->heat.node ? hs_heat_accessor(&t->heat, u) : process;
-            if (wanted == -2)
-                shared++;
+            hot++;
+            shared += wanted == -2;
+            unknown += wanted == -1;
             if (wanted < 0 || n >= HS_UNITS_MAX)
                 continue;
             hs_units[n++] = (hs_migrate_unit_t){t->heat.start + (u << t->heat.unit_shift),
@@ -435,6 +436,8 @@ static void hs_place(void)
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
+    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu with an accessor node, %zu shared, %zu not attributed",
+           (unsigned long long)hs_epoch, hot, n, shared, unknown);
     if (hs_ops.placement)
         hs_migrate_epoch(hs_epoch, hs_units, n);
 }

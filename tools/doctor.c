@@ -55,7 +55,7 @@ static void hs_doctor_thp(void)
                "or check /sys/kernel/mm/transparent_hugepage/defrag");
 }
 
-static void hs_doctor_hugetlb(uint64_t kib, const char *name, int nodes_mask)
+static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mask)
 {
     hs_os_hugetlb_pool_t pool;
     char detail[256], knob[224];
@@ -78,7 +78,7 @@ static void hs_doctor_hugetlb(uint64_t kib, const char *name, int nodes_mask)
              probe);
     hs_line(name, pool.free ? "ok" : "empty", detail);
     for (int node = 0; node < 64; node++) {
-        if (!(nodes_mask >> node & 1))
+        if (!(nodes_mask >> node & 1ULL))
             continue;
         hs_os_hugetlb_pool_t np;
         if (hs_os_hugetlb_pool(kib, node, &np) == 0) {
@@ -118,8 +118,21 @@ static void hs_doctor_numa(uint64_t *mask_out)
                                  "%snode%d cpus %s", used ? "; " : "", node, cpus);
     }
     hs_line("NUMA nodes", n > 1 ? "ok" : "one", detail);
+    /* Placement under HUGESHIM_MIGRATE=auto: more than one node with CPUs and memory. */
+    hs_os_topology_t topo;
+    int usable = 1;
+    if (n > 1 && hs_os_topology_read(&topo) == 0)
+        usable = __builtin_popcountll(topo.nodes_with_cpus & topo.nodes_with_memory);
     if (n == 1)
-        printf("%-14s %-8s %s\n", "", "note:", "one node: placement has nothing to move (the NUMA lab emulates more)");
+        hs_line("placement", "off", "one node: HUGESHIM_MIGRATE=auto leaves placement off, nothing to move "
+                                    "(tests/numalab/lab.sh --with PROG -- PROG ARGS tries it on emulated nodes)");
+    else if (usable < 2)
+        hs_line("placement", "off", "fewer than two nodes have both CPUs and memory: HUGESHIM_MIGRATE=auto leaves it off");
+    else {
+        snprintf(detail, sizeof detail, "%d nodes with CPUs and memory: HUGESHIM_MIGRATE=auto turns placement on "
+                 "(and tracking with it)", usable);
+        hs_line("placement", "on", detail);
+    }
     uint64_t balancing = 0;
     if (hs_os_read_u64("/proc/sys/kernel/numa_balancing", &balancing) == 0) {
         snprintf(detail, sizeof detail, "kernel.numa_balancing=%llu%s", (unsigned long long)balancing,
@@ -139,13 +152,22 @@ static void hs_doctor_tracking(void)
                "sysctl vm.unprivileged_userfaultfd=1 (UFFD_USER_MODE_ONLY needs no privilege on 5.11+)");
     else
         printf("%-14s %-8s %s\n", "", "note:", "a write after async write-protect splits a THP, so this backend "
-               "leaves THP regions unwatched (hugetlb and base pages are watched)");
+               "watches hugetlb and base pages only (uffd_sync or soft-dirty watch THP regions)");
+    char sync_detail[400];
+    hs_os_probe_result_t ws = hs_os_probe_wpsync(sync_detail, sizeof sync_detail);
+    hs_line("uffd_sync", status[ws], sync_detail);
+    if (ws == HS_OS_PROBE_DENIED)
+        printf("%-14s %-8s %s\n", "", "fix:", "sysctl vm.unprivileged_userfaultfd=1 (as root), or give the user access to "
+               "/dev/userfaultfd: THP regions are then tracked whole, with the writer's node");
     hs_os_probe_result_t sd = hs_os_probe_softdirty(detail, sizeof detail);
     hs_line("soft-dirty", status[sd], detail);
     if (sd != HS_OS_PROBE_WORKS)
         printf("%-14s %-8s %s\n", "", "note:", "needs a kernel built with CONFIG_MEM_SOFT_DIRTY");
-    printf("%-14s %-8s HUGESHIM_TRACK=auto would use %s\n", "tracking", "",
-           r == HS_OS_PROBE_WORKS ? "pagemap_scan" : sd == HS_OS_PROBE_WORKS ? "softdirty" : "nothing (off)");
+    printf("%-14s %-8s HUGESHIM_TRACK=auto would use, for THP: %s; for hugetlb and base pages: %s\n", "tracking", "",
+           ws == HS_OS_PROBE_WORKS ? "uffd_sync" : sd == HS_OS_PROBE_WORKS ? "softdirty" : "nothing (unwatched)",
+           ws != HS_OS_PROBE_WORKS && sd == HS_OS_PROBE_WORKS ? "softdirty"
+           : r == HS_OS_PROBE_WORKS                           ? "pagemap_scan"
+                                                              : "nothing (unwatched)");
 }
 
 static void hs_doctor_program(const char *prog)
@@ -189,8 +211,8 @@ int hs_tool_doctor(int argc, char **argv)
     hs_doctor_thp();
     int thp_gaps = hs_gaps;
     hs_doctor_numa(&nodes);
-    hs_doctor_hugetlb(2048, "hugetlb 2M", (int)nodes);
-    hs_doctor_hugetlb(1048576, "hugetlb 1G", (int)nodes);
+    hs_doctor_hugetlb(2048, "hugetlb 2M", nodes);
+    hs_doctor_hugetlb(1048576, "hugetlb 1G", nodes);
     hs_doctor_tracking();
     printf("%-14s %-8s %s\n", "static", "note:",
            "statically linked programs are never affected (LD_PRELOAD needs the dynamic loader)");

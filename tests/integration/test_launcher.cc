@@ -54,7 +54,7 @@ TEST(Launcher, DoctorProbesTheMachine)
 {
     Result r = run({launcher(), "doctor", probe_path()});
     EXPECT_TRUE(r.status == 0 || r.status == 1) << r.err;
-    for (const char *topic : {"THP ", "hugetlb 2M", "hugetlb 1G", "NUMA nodes", "PAGEMAP_SCAN", "soft-dirty",
+    for (const char *topic : {"THP ", "hugetlb 2M", "hugetlb 1G", "NUMA nodes", "placement", "PAGEMAP_SCAN", "uffd_sync", "soft-dirty",
                               "program", "static"})
         EXPECT_NE(r.out.find(topic), std::string::npos) << topic << "\n" << r.out;
     EXPECT_NE(r.out.find("mode " + thp_mode()), std::string::npos) << r.out;

@@ -6,6 +6,10 @@
 #   tests/numalab/lab.sh --tests          run build/tests/numa_tests in the guest
 #   tests/numalab/lab.sh --shell          an interactive shell in the guest (make numalab)
 #   tests/numalab/lab.sh -- CMD [ARGS]    run one command in the guest
+#   tests/numalab/lab.sh --with PROG [--with FILE]... -- PROG ARGS
+#                                         the same with programs or files of
+#                                         your own (and the shared libraries
+#                                         ldd finds for them) at their paths
 #
 # Environment: NODES (2), CPUS_PER_NODE (2), MEM_PER_NODE in MiB (1024),
 # LAB_TIMEOUT in seconds (900), HS_LAB_CACHE (where the kernel is kept,
@@ -21,6 +25,11 @@ mem_per_node=${MEM_PER_NODE:-1024}
 timeout_s=${LAB_TIMEOUT:-900}
 cache=${HS_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/tmp}/.cache}/hugeshim-numalab}
 kernel_meta=linux-image-6.12-amd64
+extra=()
+while [ "${1:-}" = --with ]; do
+  [ -e "${2:-}" ] || { echo "numalab: --with ${2:-(nothing)}: no such file" >&2; exit 2; }
+  extra+=("$(realpath "$2")"); shift 2
+done
 mode=${1:---tests}
 [ "$mode" = "--" ] && shift
 mkdir -p "$lab" "$cache"
@@ -53,6 +62,17 @@ if [ ! -s "$cache/vmlinuz" ]; then
   rm -rf "$tmp"
 fi
 
+# Copy files and the shared libraries ldd finds for them into a root, at their paths.
+add_files() { # ROOT FILE...
+  local root=$1 f lib; shift
+  for f in "$@"; do
+    mkdir -p "$root$(dirname "$f")"; cp -L "$f" "$root$f"
+    for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do
+      mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
+    done
+  done
+}
+
 # ---- image: busybox, hugeshim, the test programs and the libraries they need --
 # Files keep their host paths, so the tests find each other as on the host.
 files=("$build/libhugeshim.so" "$build/hugeshim" "$build/tests/numa_tests" "$build/tests/hs_numa_probe"
@@ -68,12 +88,7 @@ if [ $stale = 1 ]; then
   cp /bin/busybox "$root/bin/busybox"
   cp "$here/tests/numalab/init" "$root/init"
   chmod +x "$root/init"
-  for f in "${files[@]}"; do
-    mkdir -p "$root$(dirname "$f")"; cp "$f" "$root$f"
-    for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do
-      mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
-    done
-  done
+  add_files "$root" "${files[@]}"
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$image.new"
   mv "$image.new" "$image"
   rm -rf "$root"
@@ -82,6 +97,7 @@ fi
 # ---- this run's command, as a second initramfs the kernel unpacks on top ------
 run_root=$(mktemp -d)
 mkdir -p "$run_root/lab"
+[ ${#extra[@]} -eq 0 ] || add_files "$run_root" "${extra[@]}"
 case "$mode" in
   --tests)
     cat > "$run_root/lab/cmd" <<EOF

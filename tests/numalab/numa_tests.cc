@@ -12,7 +12,7 @@
 #include <cstring>
 #include <set>
 
-#include "../../os/compat.h"
+#include "../../os/hs_os.h"
 #include "../integration/harness.h"
 
 using namespace hs_test;
@@ -102,30 +102,38 @@ TEST(Lab, HugetlbPagesComeFromTheBoundNode)
     }
 }
 
+// Both tests drive the kernel through os/track.c, the code the tracker runs.
+namespace {
+void collect_pages(void *arg, uintptr_t start, uintptr_t end)
+{
+    auto *seen = static_cast<std::pair<uintptr_t, std::set<size_t>> *>(arg);
+    for (uintptr_t a = start; a < end; a += kPage)
+        seen->second.insert((a - seen->first) / kPage);
+}
+}  // namespace
+
 TEST(Lab, SoftDirtySeesExactlyThePagesWritten)
 {
     char *mem = static_cast<char *>(mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(mem, MAP_FAILED);
     memset(mem, 1, kPages * kPage);
-    {
-        std::ofstream clear("/proc/self/clear_refs");
-        clear << "4";
-    }
+    int pagemap = hs_os_softdirty_open();
+    ASSERT_GE(pagemap, 0);
+    ASSERT_EQ(hs_os_softdirty_clear(), 0);
     for (size_t p : kWritten)
         mem[p * kPage] = 2;
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    ASSERT_GE(fd, 0);
-    std::set<size_t> seen;
-    for (size_t p = 0; p < kPages; p++) {
-        uint64_t entry;
-        ASSERT_EQ(pread(fd, &entry, 8, static_cast<off_t>((reinterpret_cast<uintptr_t>(mem) / kPage + p) * 8)), 8);
-        if (entry & HS_PM_SOFT_DIRTY)
-            seen.insert(p);
-    }
-    close(fd);
+    static uint64_t buf[kPages];
+    std::pair<uintptr_t, std::set<size_t>> seen{reinterpret_cast<uintptr_t>(mem), {}};
+    ASSERT_EQ(hs_os_softdirty_scan(pagemap, seen.first, kPages * kPage, buf, kPages, collect_pages, &seen), 0);
+    EXPECT_EQ(seen.second, kWritten);
+    // Cleared again: a second scan without writes sees none.
+    ASSERT_EQ(hs_os_softdirty_clear(), 0);
+    seen.second.clear();
+    ASSERT_EQ(hs_os_softdirty_scan(pagemap, seen.first, kPages * kPage, buf, kPages, collect_pages, &seen), 0);
+    EXPECT_TRUE(seen.second.empty());
+    hs_os_close(pagemap);
     munmap(mem, kPages * kPage);
-    EXPECT_EQ(seen, kWritten);
 }
 
 TEST(Lab, PagemapScanSeesExactlyThePagesWritten)
@@ -133,42 +141,19 @@ TEST(Lab, PagemapScanSeesExactlyThePagesWritten)
     size_t len = kPages * kPage;
     char *mem = static_cast<char *>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(mem, MAP_FAILED);
-    int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
-    ASSERT_GE(uffd, 0) << strerror(errno);
-    struct uffdio_api api = {UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, 0};
-    ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0) << strerror(errno);
-    struct uffdio_register reg = {};
-    reg.range = {reinterpret_cast<uintptr_t>(mem), len};
-    reg.mode = UFFDIO_REGISTER_MODE_WP;
-    ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0) << strerror(errno);
-    struct uffdio_writeprotect wp = {{reinterpret_cast<uintptr_t>(mem), len}, UFFDIO_WRITEPROTECT_MODE_WP};
-    ASSERT_EQ(ioctl(uffd, UFFDIO_WRITEPROTECT, &wp), 0) << strerror(errno);
+    hs_os_wp_t wp;
+    ASSERT_EQ(hs_os_wp_open(&wp), 0);
+    ASSERT_EQ(hs_os_wp_arm(&wp, reinterpret_cast<uintptr_t>(mem), len), 0);
     for (size_t p : kWritten)
         mem[p * kPage] = 2;
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    ASSERT_GE(fd, 0);
-    struct page_region regions[kPages];
-    struct pm_scan_arg arg = {};
-    arg.size = sizeof arg;
-    arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
-    arg.start = reinterpret_cast<uintptr_t>(mem);
-    arg.end = arg.start + len;
-    arg.vec = reinterpret_cast<uintptr_t>(regions);
-    arg.vec_len = kPages;
-    arg.category_mask = PAGE_IS_WRITTEN;
-    arg.return_mask = PAGE_IS_WRITTEN;
-    long n = ioctl(fd, PAGEMAP_SCAN, &arg);
-    ASSERT_GE(n, 0) << strerror(errno);
-    std::set<size_t> seen;
-    for (long i = 0; i < n; i++)
-        for (uint64_t a = regions[i].start; a < regions[i].end; a += kPage)
-            seen.insert((a - arg.start) / kPage);
-    EXPECT_EQ(seen, kWritten);
+    std::pair<uintptr_t, std::set<size_t>> seen{reinterpret_cast<uintptr_t>(mem), {}};
+    ASSERT_EQ(hs_os_wp_scan(&wp, seen.first, len, collect_pages, &seen), 0);
+    EXPECT_EQ(seen.second, kWritten);
     // The scan re-armed the pages: a second scan with no writes reports none.
-    n = ioctl(fd, PAGEMAP_SCAN, &arg);
-    EXPECT_EQ(n, 0);
-    close(fd);
-    close(uffd);
+    seen.second.clear();
+    ASSERT_EQ(hs_os_wp_scan(&wp, seen.first, len, collect_pages, &seen), 0);
+    EXPECT_TRUE(seen.second.empty());
+    hs_os_wp_close(&wp);
     munmap(mem, len);
 }
 
@@ -265,5 +250,149 @@ TEST(Lab, PagemapScanTrackerOn4KiBObjects)
     EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
     auto j = read_json(report);
     EXPECT_EQ(j["tracking"]["backend"], "pagemap_scan");
+    unlink(report.c_str());
+}
+
+// ---- placement: hugeshim moves hot units to their writers' node ---------------
+
+namespace {
+
+Env place_env(const std::string &report, const Env &extra = {})
+{
+    Env env = shim_env({{"HUGESHIM_MIGRATE", "on"}, {"HUGESHIM_INTERVAL_MS", "500"}, {"HUGESHIM_STATS", report}});
+    for (const auto &kv : extra)
+        env[kv.first] = kv.second;
+    return env;
+}
+
+// Runs f once with AutoNUMA off and once with it on (where the kernel has it).
+template <typename F> void with_and_without_autonuma(F f)
+{
+    for (const char *balancing : {"0", "1"}) {
+        SCOPED_TRACE(std::string("kernel.numa_balancing=") + balancing);
+        Setting s("/proc/sys/kernel/numa_balancing", balancing);
+        f(std::string(balancing) == "1");
+    }
+}
+
+Result place(const std::vector<std::string> &args, const Env &env)
+{
+    std::vector<std::string> argv = {numa_probe(), "place"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r = run(argv, env, "", 300);
+    EXPECT_FALSE(r.timed_out);
+    return r;
+}
+
+}  // namespace
+
+TEST(Lab, PlacementMovesAHotSetToItsWritersNodeWithinThreeEpochsAndLeavesColdUnits)
+{
+    for (const char *pattern : {"contig:16", "every:10"}) {
+        SCOPED_TRACE(pattern);
+        with_and_without_autonuma([&](bool autonuma) {
+            std::string report = temp_path("place.json");
+            Result r = place({"192", pattern, "node1", "heap", "5"}, place_env(report));
+            ASSERT_EQ(r.status, 0) << r.err;
+            EXPECT_GE(r.num("epochs_to_90"), 1) << r.out;
+            EXPECT_LE(r.num("epochs_to_90"), 3) << r.out;
+            EXPECT_EQ(r.num("hot_local"), r.num("hot_units")) << r.out;
+            EXPECT_EQ(r.num("cold_moved"), 0) << "a cold unit moved\n" << r.out;
+            // THPs arrive whole.
+            EXPECT_GE(r.num("before_anon_huge_kb"), 180 * 1024);
+            EXPECT_EQ(r.num("after_anon_huge_kb"), r.num("before_anon_huge_kb")) << r.out;
+            EXPECT_EQ(r.num("thp_migration_split"), 0);
+            EXPECT_GE(r.num("thp_migration_success"), r.num("hot_units") * 9 / 10);
+            auto j = read_json(report);
+            EXPECT_EQ(j["migration"]["enabled"], "on");
+            EXPECT_EQ(j["tracking"]["backends"]["thp"], "uffd_sync");
+            if (!autonuma) {
+                EXPECT_EQ(report_num(j, "migration.moved.thp_pages"), r.num("hot_units"));
+                EXPECT_EQ(j["migration"]["numa_balancing"], "off");
+            }
+            EXPECT_EQ(report_num(j, "kernel.thp_migration_split"), 0);
+            EXPECT_EQ(report_num(j, "tracking.errors"), 0);
+            unlink(report.c_str());
+        });
+    }
+}
+
+TEST(Lab, PlacementTwoThreadsOnTwoNodesEachGetTheirHalf)
+{
+    with_and_without_autonuma([&](bool) {
+        std::string report = temp_path("halves.json");
+        Result r = place({"128", "contig:24", "halves", "heap", "6"}, place_env(report));
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.num("hot_local"), r.num("hot_units")) << r.out;
+        EXPECT_EQ(r.num("cold_moved"), 0) << r.out;
+        auto j = read_json(report);
+        EXPECT_GE(report_num(j, "migration.moved.thp_pages"), 1);
+        unlink(report.c_str());
+    });
+}
+
+TEST(Lab, PlacementAUnitTwoNodesWriteInTurnsMovesABoundedNumberOfTimes)
+{
+    with_and_without_autonuma([&](bool) {
+        std::string report = temp_path("turns.json");
+        Result r = place({"32", "one", "alternate", "heap", "14"}, place_env(report));
+        ASSERT_EQ(r.status, 0) << r.err;
+        auto j = read_json(report);
+        EXPECT_LE(report_num(j, "migration.moved.thp_pages"), 2) << r.out;
+        unlink(report.c_str());
+    });
+}
+
+TEST(Lab, PlacementMovesHugetlbPagesOnlyWhereThePoolHasRoom)
+{
+    for (unsigned long room : {64UL, 0UL}) {
+        SCOPED_TRACE("free 2 MiB pages on node 1: " + std::to_string(room));
+        HugetlbPool node0(2048, 64, 0), node1(2048, room, 1);
+        HS_REQUIRE_POOL(node0);
+        HS_REQUIRE_POOL(node1);
+        std::string report = temp_path("placetlb.json");
+        Result r = place({"48", "contig:8", "node1", "heap", "5"},
+                         place_env(report, {{"HUGESHIM_BACKING", "hugetlb"}}));
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.num("before_kernel_page_kb"), 2048);
+        auto j = read_json(report);
+        EXPECT_EQ(j["tracking"]["backends"]["hugetlb"], "pagemap_scan");
+        if (room) {
+            EXPECT_EQ(r.num("hot_local"), r.num("hot_units")) << r.out;
+            EXPECT_GE(report_num(j, "migration.moved.hugetlb_pages"), 7);
+        } else {
+            EXPECT_EQ(r.num("hot_local"), 0) << r.out;
+            EXPECT_EQ(report_num(j, "migration.moved.hugetlb_pages"), 0);
+            EXPECT_GE(report_num(j, "migration.held.no_room"), 1) << "a full pool must be counted";
+        }
+        EXPECT_EQ(r.num("cold_moved"), 0);
+        unlink(report.c_str());
+    }
+}
+
+TEST(Lab, PlacementLeavesAnMbindRegionWhereTheProgramBoundIt)
+{
+    with_and_without_autonuma([&](bool) {
+        std::string report = temp_path("mbind.json");
+        Result r = place({"32", "contig:8", "node1", "mbind", "5"}, place_env(report));
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.num("units_changed_node"), 0) << r.out;
+        auto j = read_json(report);
+        EXPECT_EQ(report_num(j, "migration.moved.thp_pages"), 0);
+        EXPECT_GE(report_num(j, "migration.held.explicit_policy"), 1);
+        unlink(report.c_str());
+    });
+}
+
+TEST(Lab, PlacementIsOnByItselfWhereNodesHaveCpusAndMemory)
+{
+    std::string report = temp_path("auto.json");
+    Result r = run({probe_path(), "heap", "8M"}, shim_env({{"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "") << "auto placement must be quiet";
+    auto j = read_json(report);
+    EXPECT_EQ(j["migration"]["enabled"], "on");
+    EXPECT_EQ(report_num(j, "migration.nodes"), env_int("HS_LAB_NODES", 2));
+    EXPECT_EQ(j["tracking"]["backend"], "auto");
     unlink(report.c_str());
 }

@@ -4,15 +4,29 @@
  *   thp-move            mmap 8 MiB (a THP region), move all of it to node 1
  *   bind NODE SIZE      MPOL_BIND to NODE, malloc SIZE, report page size and node
  *   autonuma SECONDS    memory placed on node 0, the thread on node 1's CPUs:
- *                       touch it until AutoNUMA moves it (or time runs out) */
+ *                       touch it until AutoNUMA moves it (or time runs out)
+ *   place MIB PATTERN WRITERS KIND EPOCHS
+ *                       hugeshim's placement: MIB of memory (KIND heap: malloc;
+ *                       mmap; mbind: mmap bound to node 0 with mbind) first
+ *                       touched on node 0 (halves: interleaved over 0 and 1),
+ *                       then hot units (PATTERN contig:N, every:K, one) written
+ *                       by WRITERS (node1: a thread on node 1; halves: a thread
+ *                       on node 0 writes the first half, one on node 1 the
+ *                       second; alternate: both take turns each epoch) for
+ *                       EPOCHS epochs; prints how local the hot bytes were at
+ *                       each epoch and what moved */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +203,278 @@ static int cmd_autonuma(int seconds)
     return 0;
 }
 
+/* ---- placement ------------------------------------------------------------ */
+
+#define UNIT (2 * MIB)
+
+static void pin_to_node(int node)
+{
+    char cpus[64];
+    CHECK(hs_os_node_cpulist(node, cpus, sizeof cpus) == 0);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int a = atoi(cpus), b = strchr(cpus, '-') ? atoi(strchr(cpus, '-') + 1) : a;
+    for (int c = a; c <= b; c++)
+        CPU_SET(c, &set);
+    CHECK(sched_setaffinity(0, sizeof set, &set) == 0);
+}
+
+struct writer {
+    int node;
+    char *base;
+    const size_t *units; /* hot unit indexes */
+    size_t first, count;
+    int turn; /* alternate: writes only while *turn_now == turn; -1 always */
+};
+static volatile int stop_writers, turn_now;
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pin_to_node(w->node);
+    while (!stop_writers) {
+        if (w->turn < 0 || w->turn == turn_now)
+            for (size_t i = w->first; i < w->first + w->count; i++)
+                for (size_t off = 0; off < UNIT; off += 4096)
+                    ((volatile char *)w->base)[w->units[i] * UNIT + off]++;
+        usleep(1000);
+    }
+    return NULL;
+}
+
+static unsigned long (*hs_epochs)(void);
+
+static void wait_epoch(void)
+{
+    unsigned long start = hs_epochs();
+    for (int spins = 0; hs_epochs() == start; spins++) {
+        usleep(10000);
+        CHECK(spins < 12000); /* 120 s without an epoch */
+    }
+}
+
+/* Node of each unit's first page. */
+static void unit_nodes(char *base, size_t nunits, int *status)
+{
+    static void *pages[65536];
+    CHECK(nunits <= 65536);
+    for (size_t u = 0; u < nunits; u++)
+        pages[u] = base + u * UNIT;
+    CHECK(hs_os_move_pages(nunits, pages, NULL, status) == 0);
+}
+
+static int cmd_place(size_t mib, const char *pattern, const char *writers, const char *kind, int epochs)
+{
+    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    size_t nunits = mib * MIB / UNIT;
+    bool halves = !strcmp(writers, "halves");
+    /* First touch on node 0 (or both, interleaved), from a CPU of node 0. */
+    pin_to_node(0);
+    CHECK(hs_os_set_mempolicy(halves ? 3 /* MPOL_INTERLEAVE */ : 2 /* MPOL_BIND */, halves ? 3 : 1) == 0);
+    char *base;
+    if (!strcmp(kind, "heap")) {
+        char *raw = malloc(nunits * UNIT + UNIT);
+        CHECK(raw);
+        base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+        nunits = (size_t)(raw + nunits * UNIT + UNIT - base) / UNIT;
+    } else {
+        base = mmap(NULL, nunits * UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(base != MAP_FAILED);
+        CHECK(((uintptr_t)base & (UNIT - 1)) == 0);
+        if (!strcmp(kind, "mbind")) {
+            unsigned long mask = 1;
+            CHECK(syscall(SYS_mbind, base, nunits * UNIT, 2 /* MPOL_BIND */, &mask, 65, 0) == 0);
+        }
+    }
+    memset(base, 1, nunits * UNIT);
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    size_t *hot = calloc(nunits, sizeof *hot), nhot = 0;
+    char *is_hot = calloc(nunits, 1);
+    CHECK(hot && is_hot);
+    for (size_t u = 0; u < nunits; u++) {
+        bool h = !strncmp(pattern, "contig:", 7) ? u < (size_t)atoi(pattern + 7)
+                 : !strncmp(pattern, "every:", 6) ? u % (size_t)atoi(pattern + 6) == 0
+                                                   : u == 0;
+        if (h) {
+            hot[nhot++] = u;
+            is_hot[u] = 1;
+        }
+    }
+    int *status = calloc(nunits, sizeof *status), *start_node = calloc(nunits, sizeof *start_node);
+    CHECK(status && start_node);
+    unit_nodes(base, nunits, start_node);
+    print_vma("before_", base);
+    unsigned long thp_ok0 = vmstat("thp_migration_success"), thp_split0 = vmstat("thp_migration_split");
+    /* Two quiet epochs: the first touch's samples fade and the memory is armed. */
+    wait_epoch();
+    wait_epoch();
+    struct writer w[2];
+    pthread_t t[2];
+    int nthreads = 0;
+    if (!strcmp(writers, "node1")) {
+        w[0] = (struct writer){1, base, hot, 0, nhot, -1};
+        nthreads = 1;
+    } else {
+        w[0] = (struct writer){0, base, hot, 0, halves ? nhot / 2 : nhot, halves ? -1 : 0};
+        w[1] = (struct writer){1, base, hot, halves ? nhot / 2 : 0, halves ? nhot - nhot / 2 : nhot, halves ? -1 : 1};
+        nthreads = 2;
+    }
+    for (int i = 0; i < nthreads; i++)
+        CHECK(pthread_create(&t[i], NULL, writer_main, &w[i]) == 0);
+    int epochs_to_90 = -1;
+    size_t local = 0;
+    for (int e = 1; e <= epochs; e++) {
+        wait_epoch();
+        turn_now = e % 2;
+        unit_nodes(base, nunits, status);
+        local = 0;
+        for (size_t i = 0; i < nhot; i++) {
+            int want = halves ? (i < nhot / 2 ? 0 : 1) : 1;
+            local += status[hot[i]] == want;
+        }
+        printf("epoch_%d_hot_local=%zu\n", e, local);
+        if (epochs_to_90 < 0 && local * 10 >= nhot * 9)
+            epochs_to_90 = e;
+    }
+    stop_writers = 1;
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    unit_nodes(base, nunits, status);
+    size_t cold_moved = 0, cold = 0, changed = 0;
+    for (size_t u = 0; u < nunits; u++) {
+        changed += status[u] != start_node[u];
+        if (!is_hot[u]) {
+            cold++;
+            cold_moved += status[u] != start_node[u];
+        }
+    }
+    printf("hot_units=%zu\nhot_local=%zu\nepochs_to_90=%d\ncold_units=%zu\ncold_moved=%zu\nunits_changed_node=%zu\n",
+           nhot, local, epochs_to_90, cold, cold_moved, changed);
+    printf("thp_migration_success=%lu\nthp_migration_split=%lu\n", vmstat("thp_migration_success") - thp_ok0,
+           vmstat("thp_migration_split") - thp_split0);
+    print_vma("after_", base);
+    for (size_t u = 0; u < nunits; u++)
+        CHECK(base[u * UNIT + 4096] != 0); /* the data survived the moves */
+    return 0;
+}
+
+/* numa-bench MIB PATTERN WRITERS SECONDS: the placement benchmark's
+ * workload, timed without relying on hugeshim's epochs (the same program runs
+ * with placement off, AutoNUMA alone, both, neither).  Memory first touched on
+ * node 0 (interleaved for halves); writers update random words of the hot
+ * units; every 100 ms the hot units' nodes are queried.  Prints the seconds
+ * to 90% and 100% of hot bytes local, updates per second in the first and the
+ * last second, and the kernel's migration counters over the run. */
+struct bench_writer {
+    int node;
+    char *base;
+    const size_t *units;
+    size_t first, count;
+    unsigned long updates;
+};
+
+static void *bench_writer_main(void *arg)
+{
+    struct bench_writer *w = arg;
+    pin_to_node(w->node);
+    uint64_t x = 88172645463325252ULL + (uint64_t)w->node;
+    while (!stop_writers) {
+        for (int i = 0; i < 4096; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t u = w->units[w->first + x % w->count];
+            ((volatile uint64_t *)(w->base + u * UNIT))[(x >> 20) % (UNIT / 8)]++;
+        }
+        __atomic_add_fetch(&w->updates, 4096, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, double seconds)
+{
+    static const char *names[] = {"numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgmigrate_success",
+                                  "thp_migration_success", "thp_migration_split"};
+    size_t nunits = mib * MIB / UNIT;
+    bool halves = !strcmp(writers, "halves");
+    pin_to_node(0);
+    CHECK(hs_os_set_mempolicy(halves ? 3 : 2, halves ? 3 : 1) == 0);
+    char *raw = malloc(nunits * UNIT + UNIT);
+    CHECK(raw);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    memset(base, 1, nunits * UNIT);
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    size_t *hot = calloc(nunits, sizeof *hot), nhot = 0;
+    CHECK(hot);
+    for (size_t u = 0; u < nunits; u++)
+        if (!strncmp(pattern, "contig:", 7) ? u < (size_t)atoi(pattern + 7) : u % (size_t)atoi(pattern + 6) == 0)
+            hot[nhot++] = u;
+    int *status = calloc(nunits, sizeof *status), *start_node = calloc(nunits, sizeof *start_node);
+    CHECK(status && start_node);
+    unit_nodes(base, nunits, start_node);
+    size_t misplaced = 0;
+    for (size_t i = 0; i < nhot; i++)
+        misplaced += start_node[hot[i]] != (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+    unsigned long before[6];
+    for (int i = 0; i < 6; i++)
+        before[i] = vmstat(names[i]);
+    struct bench_writer w[2];
+    pthread_t t[2];
+    int nthreads = halves ? 2 : 1;
+    w[0] = (struct bench_writer){1, base, hot, 0, nhot, 0};
+    if (halves) {
+        w[0] = (struct bench_writer){0, base, hot, 0, nhot / 2, 0};
+        w[1] = (struct bench_writer){1, base, hot, nhot / 2, nhot - nhot / 2, 0};
+    }
+    for (int i = 0; i < nthreads; i++)
+        CHECK(pthread_create(&t[i], NULL, bench_writer_main, &w[i]) == 0);
+    double t0 = now(), t90 = -1, t100 = -1, first_rate = -1, last_rate = 0;
+    unsigned long last_updates = 0;
+    double last_t = t0, mark = t0;
+    while (now() - t0 < seconds) {
+        usleep(100000);
+        unit_nodes(base, nunits, status);
+        size_t local = 0;
+        for (size_t i = 0; i < nhot; i++)
+            local += status[hot[i]] == (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+        double el = now() - t0;
+        if (t90 < 0 && local * 10 >= nhot * 9)
+            t90 = el;
+        if (t100 < 0 && local == nhot)
+            t100 = el;
+        if (now() - mark >= 1.0) {
+            unsigned long u = 0;
+            for (int i = 0; i < nthreads; i++)
+                u += __atomic_load_n(&w[i].updates, __ATOMIC_RELAXED);
+            double rate = (double)(u - last_updates) / (now() - last_t) / 1e6;
+            if (first_rate < 0)
+                first_rate = rate;
+            last_rate = rate;
+            last_updates = u;
+            last_t = mark = now();
+        }
+    }
+    stop_writers = 1;
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    unit_nodes(base, nunits, status);
+    size_t cold_moved = 0, local = 0;
+    for (size_t u = 0, i = 0; u < nunits; u++) {
+        bool is_hot = i < nhot && hot[i] == u;
+        if (is_hot) {
+            local += status[u] == (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+            i++;
+        } else {
+            cold_moved += status[u] != start_node[u];
+        }
+    }
+    printf("hot_units=%zu\nmisplaced_units=%zu\nhot_local=%zu\ncold_moved=%zu\nt90_s=%.2f\nt100_s=%.2f\n"
+           "first_mups=%.3f\nlast_mups=%.3f\n",
+           nhot, misplaced, local, cold_moved, t90, t100, first_rate, last_rate);
+    for (int i = 0; i < 6; i++)
+        printf("%s=%lu\n", names[i], vmstat(names[i]) - before[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -200,6 +486,11 @@ int main(int argc, char **argv)
         return cmd_bind(atoi(argv[2]), strtoull(argv[3], NULL, 10) * MIB);
     if (argc >= 3 && !strcmp(argv[1], "autonuma"))
         return cmd_autonuma(atoi(argv[2]));
-    fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS\n");
+    if (argc >= 6 && !strcmp(argv[1], "numa-bench"))
+        return cmd_numa_bench(strtoull(argv[2], NULL, 10), argv[3], argv[4], atof(argv[5]));
+    if (argc >= 7 && !strcmp(argv[1], "place"))
+        return cmd_place(strtoull(argv[2], NULL, 10), argv[3], argv[4], argv[5], atoi(argv[6]));
+    fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS | "
+                    "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS\n");
     return 2;
 }
