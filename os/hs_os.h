@@ -144,7 +144,9 @@ long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *
 int hs_os_set_mempolicy(int mode, uint64_t nodemask);
 
 /* The machine's NUMA topology, from libnuma.  libnuma allocates (fopen,
- * bitmasks): call these outside every hugeshim lock, never inside malloc. */
+ * bitmasks): call hs_os_topology_read outside every hugeshim lock, never
+ * inside malloc.  hs_os_node_free_bytes reads sysfs raw and may be called
+ * anywhere. */
 #define HS_OS_MAX_NODES 64
 #define HS_OS_MAX_CPUS 1024
 typedef struct hs_os_topology {
@@ -172,7 +174,10 @@ bool hs_os_is_secure(void);
 
 /* ---- output and time ------------------------------------------------------ */
 int hs_os_write_all(int fd, const char *buf, size_t len);
-/* Write a file atomically: path.tmp.pid then rename. 0 or -errno. */
+/* Write a report file: a new one or one of ours atomically (path.tmp.pid
+ * then rename, its mode kept); one that belongs to another user or is a
+ * link is written in place (owner and links kept); a read-only one is left
+ * alone (-EROFS).  0 or -errno. */
 int hs_os_write_file_atomic(const char *path, const char *buf, size_t len);
 uint64_t hs_os_now_ns(void);
 /* CPU time of the calling thread, ns. */

@@ -63,14 +63,24 @@ int hs_os_topology_read(hs_os_topology_t *t)
     return 0;
 }
 
+/* Raw sysfs, not numa_node_size64 (fopen allocates): the migrator asks while
+ * the epoch thread holds the tracker lock, and a malloc there could wait on
+ * jemalloc's locks held by a forking thread that waits on the tracker lock. */
 int64_t hs_os_node_free_bytes(int node)
 {
-    int saved = errno;
-    long long free_bytes = -1;
-    if (numa_node_size64(node, &free_bytes) < 0)
-        free_bytes = -1;
-    errno = saved;
-    return free_bytes;
+    char path[96], buf[2048];
+    snprintf(path, sizeof path, "/sys/devices/system/node/node%d/meminfo", node);
+    if (hs_os_read_file(path, buf, sizeof buf) <= 0)
+        return -1;
+    const char *p = strstr(buf, "MemFree:");
+    if (!p)
+        return -1;
+    for (p += 8; *p == ' '; p++)
+        ;
+    int64_t kib = 0;
+    while (*p >= '0' && *p <= '9')
+        kib = kib * 10 + (*p++ - '0');
+    return kib * 1024;
 }
 
 int hs_os_explicit_policy(void *addr, bool *explicit_out)

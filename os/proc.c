@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,8 +76,35 @@ int hs_os_write_file(const char *path, const char *text)
     return err;
 }
 
+/* Truncate and write an existing file in place (keeps its owner, mode and links). */
+static int hs_os_write_in_place(const char *path, const char *buf, size_t len)
+{
+    int fd = hs_os_open(path, O_WRONLY | O_TRUNC, 0);
+    if (fd < 0)
+        return fd;
+    int err = hs_os_write_all(fd, buf, len);
+    if (!err)
+        err = hs_os_result(hs_os_syscall3(SYS_fsync, fd, 0, 0));
+    hs_os_close(fd);
+    return err;
+}
+
 int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
 {
+    /* An existing report is the user's file: one made read-only stays as it
+     * is (-EROFS); one that a rename would hand to another owner, or that is
+     * a link, is written in place; our own is replaced atomically with its
+     * mode kept. */
+    struct stat st;
+    unsigned mode = 0644;
+    if (hs_os_syscall6(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0) == 0) {
+        bool regular = S_ISREG(st.st_mode);
+        if (regular && !(st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
+            return -EROFS;
+        if (!regular || st.st_nlink > 1 || st.st_uid != (uid_t)hs_os_syscall3(SYS_geteuid, 0, 0, 0))
+            return hs_os_write_in_place(path, buf, len);
+        mode = st.st_mode & 07777;
+    }
     char tmp[4200];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, hs_os_getpid());
     if (n < 0 || (size_t)n >= sizeof tmp)
@@ -84,6 +112,8 @@ int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
     int fd = hs_os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
+    if (mode != 0644)
+        hs_os_syscall3(SYS_fchmod, fd, mode, 0);
     int err = hs_os_write_all(fd, buf, len);
     if (!err)
         err = hs_os_result(hs_os_syscall3(SYS_fsync, fd, 0, 0));

@@ -67,6 +67,7 @@ static void *hs_wpsync_main(void *arg)
         }
         for (int i = 0; i < n; i++)
             hs_serve(&faults[i]);
+        hs_counter_set(HS_CTR_TRACK_WP_CPU_NS, hs_os_thread_cpu_ns());
     }
     hs_where_own_thread(hs_os_gettid(), false);
     return NULL;

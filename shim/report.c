@@ -1,6 +1,7 @@
 /* report.c: what hugeshim did, at exit: HUGESHIM_STATS=stderr prints it,
  * HUGESHIM_STATS=path writes JSON atomically.  The kernel.* values are read
  * from smaps_rollup now, so the report says what the kernel really gave. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -153,6 +154,7 @@ void hs_shim_report(void)
     int err = len ? hs_os_write_file_atomic(path, hs_report_buf, len) : -1;
     if (err) {
         hs_count(HS_CTR_ERRORS_REPORT, 1);
-        hs_log(HS_LOG_WARN, "could not write the report to %s (errno %d): check HUGESHIM_STATS", path, -err);
+        hs_log(HS_LOG_WARN, "could not write the report to %s: %s; check HUGESHIM_STATS", path,
+               err == -EROFS ? "the file is read-only, left as it is" : err < 0 ? strerror(-err) : "report too large");
     }
 }
