@@ -90,7 +90,11 @@ static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
     default:
         break;
     }
-    __atomic_store_n(&hs_retry_after[kind], hs_ops.now_ns(hs_ops.ctx) + hs_config.retry_ns, __ATOMIC_RELAXED);
+    /* Only a hugetlb pool's failure says the kind is out for a while; a THP
+     * or base map that fails (one request beyond the commit limit) says
+     * nothing about the next, smaller one. */
+    if (kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M)
+        __atomic_store_n(&hs_retry_after[kind], hs_ops.now_ns(hs_ops.ctx) + hs_config.retry_ns, __ATOMIC_RELAXED);
     if (kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M) {
         hs_warn_once(hs_warned_hugetlb,
                      "%s pages could not be had for %zu bytes (%s); falling back and retrying after %llu ms. "

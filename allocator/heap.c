@@ -197,6 +197,24 @@ static extent_hooks_t hs_heap_hooks = {
     hs_heap_purge_lazy, hs_heap_purge_forced, hs_heap_split,   hs_heap_merge,
 };
 
+/* With retain on, jemalloc grows an arena's virtual memory in a geometric
+ * series with no limit by default: after enough growth a single request to
+ * the hooks reaches tens of GiB, the kernel refuses it (more than RAM and
+ * swap), and since the series only advances on success every later growth
+ * asks again: thousands of failing 24 GiB mmaps in malloc-heavy programs
+ * (stress-ng's malloc stressor ran 8x slower).  jemalloc's documented knob:
+ * arena.<i>.retain_grow_limit. */
+#define HS_HEAP_GROW_LIMIT ((size_t)1 << 30)
+
+static void hs_heap_limit_growth(unsigned arena)
+{
+    char name[64];
+    size_t limit = HS_HEAP_GROW_LIMIT;
+    snprintf(name, sizeof name, "arena.%u.retain_grow_limit", arena);
+    if (hs_je_mallctl(name, NULL, NULL, &limit, sizeof limit) != 0)
+        hs_log(HS_LOG_DEBUG, "%s could not be set", name);
+}
+
 int hs_heap_init(void)
 {
     unsigned narenas = 0;
@@ -210,8 +228,10 @@ int hs_heap_init(void)
         snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
         /* Writing the hooks of an automatic arena not yet created creates it
          * with these hooks. */
-        if (hs_je_mallctl(name, NULL, NULL, &hooks, sizeof hooks) == 0)
+        if (hs_je_mallctl(name, NULL, NULL, &hooks, sizeof hooks) == 0) {
             hooked++;
+            hs_heap_limit_growth(i);
+        }
     }
     hs_log(HS_LOG_DEBUG, "extent hooks installed on %u of %u arenas", hooked, narenas);
     if (hooked != narenas)
@@ -222,6 +242,7 @@ int hs_heap_init(void)
     char name[64];
     if (hs_je_mallctl("arenas.create", &large, &len, &hooks, sizeof hooks) != 0)
         return -1;
+    hs_heap_limit_growth(large);
     snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", large);
     hs_je_mallctl(name, NULL, NULL, &no_decay, sizeof no_decay);
     snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", large);

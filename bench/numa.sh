@@ -17,10 +17,10 @@ raw=$(mktemp)
 LAB_TIMEOUT=$((rounds * 12 * (secs + 60) + 120)) NODES=2 MEM_PER_NODE=3072 \
   "$here/tests/numalab/lab.sh" --with "$here/bench/numa-guest.sh" -- \
   sh "$here/bench/numa-guest.sh" "$build/libhugeshim.so" "$build/tests/hs_numa_probe" "$secs" "$rounds" |
-  tee "$raw" | grep --line-buffered '^RESULT' >&2 || true
+  tee "$raw" | grep --line-buffered -o 'RESULT .*' >&2 || true
 {
   echo "machine: NUMA lab, 2 nodes x 2 CPUs x 3 GiB under QEMU TCG on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $secs s per run, $rounds round(s); medians"
-  grep '^RESULT' "$raw" | python3 -c '
+  grep -o 'RESULT .*' "$raw" | python3 -c '
 import sys, statistics as st
 rows = {}
 for line in sys.stdin:

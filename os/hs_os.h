@@ -75,6 +75,17 @@ typedef enum hs_os_kind {
 int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
                    bool populate, void **out, bool *advised);
 
+/* MADV_DONTFORK (true) or MADV_DOFORK (false). */
+int hs_os_dontfork(void *addr, size_t len, bool dontfork);
+/* Move a whole mapping to `to`, replacing what is there (mremap FIXED). */
+int hs_os_move_mapping(void *from, size_t len, void *to);
+/* Whether the page at addr is resident (mincore). */
+bool hs_os_resident(void *addr);
+/* A shared anonymous page (seen by every process forked from this one). */
+int hs_os_map_shared_page(void **out);
+/* Whether process pid still holds memory: alive and not a zombie. */
+bool hs_os_process_holds_memory(int pid);
+
 /* MADV_FREE (lazy) or MADV_DONTNEED (forced) over a range. */
 int hs_os_purge(void *addr, size_t len, bool forced);
 

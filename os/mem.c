@@ -135,3 +135,26 @@ int hs_os_purge(void *addr, size_t len, bool forced)
 {
     return hs_os_madvise(addr, len, forced ? MADV_DONTNEED : MADV_FREE);
 }
+
+int hs_os_dontfork(void *addr, size_t len, bool dontfork)
+{
+    return hs_os_madvise(addr, len, dontfork ? MADV_DONTFORK : MADV_DOFORK);
+}
+
+int hs_os_move_mapping(void *from, size_t len, void *to)
+{
+    void *out;
+    return hs_os_mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, &out);
+}
+
+bool hs_os_resident(void *addr)
+{
+    unsigned char vec = 0;
+    long rc = hs_os_syscall3(SYS_mincore, (long)((uintptr_t)addr & ~(HS_OS_PAGE_SIZE - 1)), HS_OS_PAGE_SIZE, (long)&vec);
+    return rc == 0 && (vec & 1);
+}
+
+int hs_os_map_shared_page(void **out)
+{
+    return hs_os_mmap(NULL, HS_OS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0, out);
+}

@@ -495,6 +495,16 @@ static long long hs_os_stat_field(const char *stat, int n)
     return negative ? -v : v;
 }
 
+bool hs_os_process_holds_memory(int pid)
+{
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (hs_os_read_file(path, stat, sizeof stat) <= 0)
+        return false;
+    char state = hs_os_stat_state(stat, NULL);
+    return state != 'Z' && state != 'X' && state != '?';
+}
+
 int hs_os_thread_cpu(int tid)
 {
     char path[64], stat[1024];

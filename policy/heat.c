@@ -21,7 +21,7 @@ static bool hs_heat_attributed(unsigned shift)
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift)
 {
     size_t n = hs_heat_units(len, unit_shift);
-    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 5 : 1);
+    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 6 : 1);
 }
 
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem)
@@ -35,15 +35,16 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
     r->observed = r->written + words;
     r->heat = (uint8_t *)(r->observed + words);
     memset(r->observed, 0xff, words * sizeof(uint64_t));
-    r->node = r->sample = NULL;
+    r->node = r->sample = r->last = NULL;
     r->score = r->total = NULL;
     if (hs_heat_attributed(unit_shift)) {
         r->node = (int8_t *)(r->heat + r->nunits);
         r->score = (uint8_t *)(r->node + r->nunits);
         r->total = r->score + r->nunits;
         r->sample = (int8_t *)(r->total + r->nunits);
+        r->last = r->sample + r->nunits;
         memset(r->node, -1, r->nunits);
-        memset(r->sample, -1, r->nunits);
+        memset(r->sample, -1, 2 * r->nunits);
     }
 }
 
@@ -56,6 +57,7 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
         memcpy(to->node, from->node, n);
         memcpy(to->score, from->score, n);
         memcpy(to->total, from->total, n);
+        memcpy(to->last, from->last, n);
     }
 }
 
@@ -122,6 +124,7 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
     }
     r->total[u] = (uint8_t)(total > HS_HEAT_MAX ? HS_HEAT_MAX : total);
     r->score[u] = (uint8_t)(score > r->total[u] ? r->total[u] : score);
+    r->last[u] = (int8_t)sample;
     r->sample[u] = -1;
 }
 
@@ -148,7 +151,12 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
 {
     if (!r->node || r->total[unit] == 0 || r->node[unit] < 0)
         return -1;
-    return r->score[unit] * 3 >= r->total[unit] * 2 ? r->node[unit] : -2;
+    return r->score[unit] * 3 > r->total[unit] * 2 ? r->node[unit] : -2;
+}
+
+int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit)
+{
+    return r->last ? r->last[unit] : -1;
 }
 
 void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs_heat_range_fn fn, void *arg)

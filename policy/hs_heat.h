@@ -13,14 +13,16 @@
  *
  * Attribution (2 MiB units only): each epoch a watched unit that was written
  * gives one sample, the NUMA node of its first writer.  The unit keeps a
- * decayed vote (attribution decay 75%): a candidate node, its score and the
+ * decayed vote (attribution decay 50%): a candidate node, its score and the
  * total of all samples.  A sample for another node replaces the candidate
  * once the candidate holds less than half of the total.  The candidate is the
- * unit's accessor when it holds at least 2/3 of the total; a unit written
+ * unit's accessor when it holds more than 2/3 of the total; a unit written
  * from several nodes with none dominating is "shared" and has no accessor.
+ * Nodes taking turns every epoch settle at 1/2 and 2/3 at most: shared.
  *
  * Memory per unit: heat (1 byte) and two bits (written, observed); 2 MiB
- * units add node, score, total and this epoch's sample (4 bytes). */
+ * units add node, score, total, this epoch's sample and the last epoch's
+ * writer (5 bytes). */
 #ifndef HS_HEAT_H
 #define HS_HEAT_H
 
@@ -34,7 +36,7 @@ extern "C" {
 
 #define HS_HEAT_MAX 100
 #define HS_HEAT_ATTR_SHIFT 21 /* units of this size and up carry attribution */
-#define HS_HEAT_ATTR_DECAY 75
+#define HS_HEAT_ATTR_DECAY 50
 
 typedef struct hs_heat_config {
     unsigned decay_pct;     /* 0..99: how much of the old heat is kept per epoch */
@@ -54,6 +56,7 @@ typedef struct hs_heat_region {
     uint8_t *score;  /* decayed samples for node */
     uint8_t *total;  /* decayed samples for every node */
     int8_t *sample;  /* this epoch's writer node, -1 none */
+    int8_t *last;    /* the writer node of the last epoch closed, -1 none */
 } hs_heat_region_t;
 
 /* Bytes of metadata a region of len bytes with units of 1 << shift needs. */
@@ -74,9 +77,11 @@ bool hs_heat_observed(const hs_heat_region_t *r, size_t unit);
  * Returns the bytes of the region that are hot afterwards. */
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c);
 bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config_t *c);
-/* The unit's accessor node (>= 2/3 of its samples), or -1: unknown when it
+/* The unit's accessor node (> 2/3 of its samples), or -1: unknown when it
  * has no samples, -2 when shared among nodes. */
 int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
+/* The node that wrote the unit in the last epoch closed, -1 none or unknown. */
+int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);
 /* Bytes of one unit (the last may be short). */
 size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit);
 

@@ -1,8 +1,9 @@
 /* hs_migrate.h: placement.  Each epoch the tracker hands over its hot units
  * that have an accessor node (hs_heat.h); the migrator asks the kernel where
- * they are, and moves those that sat on one remote node for `min_epochs`
- * epochs in a row to that node, one address per unit (a THP or hugetlb page
- * moves whole), batched per destination and bounded per call.
+ * they are, and moves a unit to its accessor's node once it was written from
+ * that remote node in `min_epochs` epochs in a row, one address per unit (a
+ * THP or hugetlb page moves whole), batched per destination and bounded per
+ * call.
  *
  * Rules: a unit just moved cools down; one moved again soon after (it
  * bounces between nodes) is frozen for a time that doubles with each bounce;
@@ -45,12 +46,13 @@ typedef struct hs_migrate_config {
     uint64_t call_max_bytes;   /* per move_pages call (0: default 64 MiB) */
 } hs_migrate_config_t;
 
-/* One hot unit with an accessor node, as the tracker sees it. */
+/* One hot unit as the tracker sees it. */
 typedef struct hs_migrate_unit {
     uintptr_t addr;
     uint32_t bytes;
     uint8_t kind;   /* hs_os_kind_t */
-    int8_t wanted;  /* accessor node */
+    int8_t wanted;  /* accessor node (a clear majority of its writers), -1 none */
+    int8_t writer;  /* the node that wrote it in the epoch just closed, -1 none */
 } hs_migrate_unit_t;
 
 /* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */

@@ -259,27 +259,29 @@ static uint64_t hs_move_planned(uint64_t epoch, size_t planned, unsigned *storm,
     return arrived;
 }
 
-/* Decide for one queried unit; true when it joins the moves. */
+/* Decide for one queried unit; true when it joins the moves.  The streak:
+ * epochs in a row the unit was written from one remote node (an epoch
+ * without a write keeps it, a write from here ends it). */
 static bool hs_decide(uint64_t epoch, const hs_migrate_unit_t *u, int current, int64_t *room)
 {
-    hs_mig_rec_t *r = hs_find(u->addr, current != u->wanted);
-    if (current == u->wanted) {
-        if (r) {
+    bool remote_write = u->writer >= 0 && u->writer != current;
+    hs_mig_rec_t *r = hs_find(u->addr, remote_write);
+    if (r) {
+        r->last_seen = (uint32_t)epoch;
+        if (u->writer == current) {
             r->remote_epochs = 0;
-            r->last_seen = (uint32_t)epoch;
+        } else if (remote_write) {
+            if (r->remote_node != u->writer) {
+                r->remote_node = u->writer;
+                r->remote_epochs = 0;
+            }
+            if (r->remote_epochs < 255)
+                r->remote_epochs++;
         }
-        return false;
     }
-    if (!r)
+    if (u->wanted < 0 || u->wanted == current)
         return false;
-    if (r->remote_node != u->wanted) {
-        r->remote_node = u->wanted;
-        r->remote_epochs = 0;
-    }
-    if (r->remote_epochs < 255)
-        r->remote_epochs++;
-    r->last_seen = (uint32_t)epoch;
-    if (r->remote_epochs < hs_cfg.min_epochs) {
+    if (!r || r->remote_node != u->wanted || r->remote_epochs < hs_cfg.min_epochs) {
         hs_count(HS_CTR_MIG_HELD_HYSTERESIS, 1);
         return false;
     }
@@ -335,12 +337,13 @@ void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n)
         for (size_t i = 0; i < count; i++) {
             const hs_migrate_unit_t *u = &units[at + i];
             int current = hs_batch_status[i];
-            if (current < 0 || current >= hs_cfg.nodes || u->wanted < 0 || u->wanted >= hs_cfg.nodes)
+            if (current < 0 || current >= hs_cfg.nodes || u->wanted >= hs_cfg.nodes || u->writer >= hs_cfg.nodes)
                 continue;
-            known += u->bytes;
-            hs_hot_on[current] += u->bytes;
-            if (current == u->wanted)
-                local += u->bytes;
+            if (u->wanted >= 0) {
+                known += u->bytes;
+                hs_hot_on[current] += u->bytes;
+                local += current == u->wanted ? u->bytes : 0;
+            }
             if (planned < HS_MIG_BATCH && hs_decide(epoch, u, current, room)) {
                 hs_moves_from[planned] = (int8_t)current;
                 hs_moves[planned++] = *u;

@@ -417,7 +417,7 @@ static void hs_drain_sync(void)
 static void hs_place(void)
 {
     size_t n = 0, shared = 0, hot = 0, unknown = 0;
-    int process = hs_heat_accessor(&hs_process, 0);
+    int process = hs_heat_accessor(&hs_process, 0), process_writer = hs_heat_last_writer(&hs_process, 0);
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
         if (t->by == HS_BY_NONE)
@@ -426,18 +426,20 @@ static void hs_place(void)
             if (!hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
                 continue;
             int wanted = t->heat.node ? hs_heat_accessor(&t->heat, u) : process;
+            int writer = t->heat.node ? hs_heat_last_writer(&t->heat, u) : process_writer;
             hot++;
             shared += wanted == -2;
             unknown += wanted == -1;
-            if (wanted < 0 || n >= HS_UNITS_MAX)
+            if ((wanted < 0 && writer < 0) || n >= HS_UNITS_MAX)
                 continue;
             hs_units[n++] = (hs_migrate_unit_t){t->heat.start + (u << t->heat.unit_shift),
-                                                (uint32_t)hs_heat_unit_bytes(&t->heat, u), t->kind, (int8_t)wanted};
+                                                (uint32_t)hs_heat_unit_bytes(&t->heat, u), t->kind,
+                                                (int8_t)(wanted < 0 ? -1 : wanted), (int8_t)writer};
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
-    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu with an accessor node, %zu shared, %zu not attributed",
-           (unsigned long long)hs_epoch, hot, n, shared, unknown);
+    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed",
+           (unsigned long long)hs_epoch, hot, shared, unknown);
     if (hs_ops.placement)
         hs_migrate_epoch(hs_epoch, hs_units, n);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../allocator/hs_backing.h"
+#include "../allocator/hs_forkguard.h"
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
@@ -76,6 +77,8 @@ static bool hs_program_selected(const char *list)
  * thread snapshots the registry; extent hooks map through the backing). */
 static void hs_prefork(void)
 {
+    /* Before the locks: it snapshots the registry and may copy the hugetlb heap. */
+    hs_forkguard_prefork();
     hs_tracker_prefork();
     hs_backing_prefork();
     hs_registry_prefork();
@@ -86,6 +89,7 @@ static void hs_postfork_parent(void)
     hs_registry_postfork_parent();
     hs_backing_postfork_parent();
     hs_tracker_postfork_parent();
+    hs_forkguard_postfork_parent();
 }
 
 static void hs_postfork_child(void)
@@ -93,6 +97,7 @@ static void hs_postfork_child(void)
     hs_registry_postfork_child();
     hs_backing_postfork_child();
     hs_tracker_postfork_child();
+    hs_forkguard_postfork_child();
     hs_shim_fork_child = true;
 }
 

@@ -806,6 +806,45 @@ static int cmd_lowest_fd(void)
     return 0;
 }
 
+/* fork-write SIZE CHILDREN: malloc SIZE and fill it, fork CHILDREN children
+ * that each check and rewrite all of it (copy-on-write of every page) while
+ * the parent rewrites it too; prints how each child ended. */
+static int cmd_fork_write(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t n = parse_size(argv[0]);
+    int children = atoi(argv[1]);
+    unsigned char *p = malloc(n);
+    CHECK(p);
+    fill(p, n, 21);
+    pid_t pids[16];
+    CHECK(children >= 1 && children <= 16);
+    for (int c = 0; c < children; c++) {
+        pids[c] = fork();
+        CHECK(pids[c] >= 0);
+        if (pids[c] == 0) {
+            if (!verify(p, n, 21))
+                _exit(2);
+            fill(p, n, (unsigned)(40 + c));
+            _exit(verify(p, n, (unsigned)(40 + c)) ? 0 : 3);
+        }
+    }
+    fill(p, n, 33);
+    int dead = 0;
+    for (int c = 0; c < children; c++) {
+        int status;
+        CHECK(waitpid(pids[c], &status, 0) == pids[c]);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        printf("child_%d_status=%d\n", c, code);
+        dead += code != 0;
+    }
+    CHECK(verify(p, n, 33));
+    printf("children_failed=%d\n", dead);
+    print_vma("", p + n / 2);
+    free(p);
+    return 0;
+}
+
 static int count_threads(void)
 {
     char line[256];
@@ -826,7 +865,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
-                        "fork-from-thread | fork-track | lowest-fd | threads-now\n");
+                        "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | threads-now\n");
         return 2;
     }
     const char *c = argv[1];
@@ -853,6 +892,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "fork-from-thread")) return cmd_fork_from_thread();
     if (!strcmp(c, "fork-track")) return cmd_fork_track();
     if (!strcmp(c, "lowest-fd")) return cmd_lowest_fd();
+    if (!strcmp(c, "fork-write")) return cmd_fork_write(n, rest);
     if (!strcmp(c, "threads-now")) {
         usleep(200000);
         printf("threads=%d\n", count_threads());

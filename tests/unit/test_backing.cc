@@ -205,3 +205,15 @@ TEST_F(Backing, EverythingFailingIsENOMEMAndCounted)
     EXPECT_EQ(hs_backing_heap_alloc(2 * M, 4096, false, &p, &kind), -ENOMEM);
     EXPECT_EQ(hs_counter_get(HS_CTR_BACKING_MAP_FAILED), 1u);
 }
+
+TEST_F(Backing, AThpMapRefusedOnceDoesNotSendTheNextRequestToBasePages)
+{
+    // One request beyond the commit limit fails; the next, smaller one must
+    // still get THP (the remembered-failure skip is for hugetlb pools only).
+    start(HS_OS_KIND_THP, /*retry_ns=*/1000000000ULL);
+    kernel.fail[HS_OS_KIND_THP] = -ENOMEM;
+    EXPECT_EQ(alloc(64 * M), HS_OS_KIND_BASE);
+    kernel.fail[HS_OS_KIND_THP] = 0;
+    EXPECT_EQ(alloc(2 * M), HS_OS_KIND_THP);
+    EXPECT_EQ(hs_counter_get(HS_CTR_FALLBACK_SKIPPED), 0u);
+}
