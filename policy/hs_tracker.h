@@ -11,8 +11,10 @@
  *     a written unit's sample is the node where the program's threads ran
  *     most this epoch;
  *   - uffd_sync (THP regions): synchronous write-protect, one fault per unit
- *     re-armed and written, naming the writer's thread.  Re-arming is
- *     budgeted: hot units every epoch, cold ones in a rotating sample.
+ *     re-armed and written, naming the writer's thread.
+ * Every write to a re-armed unit costs a fault (about 12 us on base pages of
+ * the dev host's kernel), so re-arming is budgeted for uffd_sync and
+ * PAGEMAP_SCAN: hot units every epoch, cold ones in a rotating sample.
  * The kernel is reached only through hs_tracker_ops_t: unit tests drive
  * everything with fakes and a fake clock.  No function here calls malloc. */
 #ifndef HS_TRACKER_H
@@ -72,6 +74,10 @@ typedef struct hs_tracker_ops {
     int (*busiest_node)(void *ctx);
     /* Whether hs_tracker_epoch calls the migrator. */
     bool placement;
+    /* Whether the async backend re-arms only what it scans (PAGEMAP_SCAN):
+     * then it scans hot units every epoch and cold ones in rotation, within
+     * the budget, as uffd_sync does.  Soft-dirty re-arms the whole process. */
+    bool scan_budgeted;
 } hs_tracker_ops_t;
 
 /* The backends chosen per page kind, and why. */

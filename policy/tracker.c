@@ -45,8 +45,10 @@ static hs_track_table_t hs_table;
 static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
 static hs_migrate_unit_t *hs_units; /* scratch for placement */
 static uint64_t hs_epoch;
-static uintptr_t hs_cursor;       /* where the rotation over cold uffd_sync units goes on */
-static uint64_t hs_sweep_started; /* epoch the current rotation began */
+/* Where the rotation over cold units goes on, per budgeted backend (0:
+ * uffd_sync, 1: PAGEMAP_SCAN), and the epoch its current sweep began. */
+static uintptr_t hs_cursor[2];
+static uint64_t hs_sweep_started[2];
 static uint64_t hs_process_mem[8];
 static hs_heat_region_t hs_process; /* one unit: the process's own decayed vote */
 static pthread_mutex_t hs_tracker_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -208,10 +210,11 @@ int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *hea
         int err = hs_async_open(choice->async);
         if (err)
             return err;
-        hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false};
+        hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false, false};
         if (choice->async == HS_TRACK_PAGEMAP_SCAN) {
             hs_ops.arm = hs_wp_arm;
             hs_ops.scan = hs_wp_scan;
+            hs_ops.scan_budgeted = true;
         } else if (choice->async == HS_TRACK_SOFTDIRTY) {
             hs_ops.arm = hs_sd_arm;
             hs_ops.scan = hs_sd_scan;
@@ -273,10 +276,19 @@ static hs_by_t hs_backend_for(const hs_region_t *r)
     return hs_ops.arm ? HS_BY_ASYNC : HS_BY_NONE;
 }
 
-/* Whole 2 MiB units of a uffd_sync region (a short tail is never armed). */
+/* Units a budgeted backend can watch: whole 2 MiB units for uffd_sync (a
+ * short tail is never armed), every unit for PAGEMAP_SCAN. */
 static size_t hs_sync_units(const hs_tracked_t *t)
 {
-    return t->heat.len >> HS_OS_HUGE_2M_SHIFT;
+    return t->by == HS_BY_SYNC ? t->heat.len >> HS_OS_HUGE_2M_SHIFT : t->heat.nunits;
+}
+
+/* Budget class of a region: 0 uffd_sync, 1 budgeted scan, -1 not budgeted. */
+static int hs_budget_class(const hs_tracked_t *t)
+{
+    if (t->by == HS_BY_SYNC)
+        return 0;
+    return t->by == HS_BY_ASYNC && hs_ops.scan_budgeted ? 1 : -1;
 }
 
 static hs_by_t hs_arm(const hs_region_t *r)
@@ -364,7 +376,9 @@ static void hs_tracker_follow(void)
             t->by = old->by;
         } else {
             t->by = (uint8_t)hs_arm(r);
-            /* uffd_sync watches nothing until the next re-arm protects units. */
+            /* uffd_sync protects nothing until the next selection.  A new
+             * PAGEMAP_SCAN region is scanned whole once: armed a moment ago,
+             * it re-protects nothing, so it costs no fault. */
             if (t->by == HS_BY_SYNC)
                 hs_heat_observe_all(&t->heat, false);
         }
@@ -444,10 +458,11 @@ static void hs_place(void)
         hs_migrate_epoch(hs_epoch, hs_units, n);
 }
 
-/* Protect the observed runs of one uffd_sync region. */
-static void hs_protect_observed(hs_tracked_t *t)
+/* Call fn for each run of observed units of a region (in whole units). */
+static void hs_each_observed_run(hs_tracked_t *t, void (*fn)(hs_tracked_t *, uintptr_t, size_t, void *), void *arg)
 {
     size_t units = hs_sync_units(t), u = 0;
+    unsigned shift = t->heat.unit_shift;
     while (u < units) {
         if (!hs_heat_observed(&t->heat, u)) {
             u++;
@@ -456,66 +471,102 @@ static void hs_protect_observed(hs_tracked_t *t)
         size_t first = u;
         while (u < units && hs_heat_observed(&t->heat, u))
             u++;
-        if (hs_ops.sync->protect(hs_ops.sync->ctx, t->heat.start + (first << 21), (u - first) << 21) != 0) {
-            hs_count(HS_CTR_TRACK_ERRORS, 1);
-            for (size_t k = first; k < u; k++)
-                hs_heat_observe(&t->heat, k, false);
-        }
+        uintptr_t start = t->heat.start + (first << shift), end = t->heat.start + (u << shift);
+        if (end > t->heat.start + t->heat.len)
+            end = t->heat.start + t->heat.len;
+        fn(t, start, end - start, arg);
     }
 }
 
-/* The next uffd_sync region at or after index i, or hs_table.count. */
-static size_t hs_next_sync(size_t i)
+static void hs_protect_run(hs_tracked_t *t, uintptr_t start, size_t len, void *arg)
 {
-    while (i < hs_table.count && (hs_table.regions[i].by != HS_BY_SYNC || !hs_sync_units(&hs_table.regions[i])))
+    (void)arg;
+    if (hs_ops.sync->protect(hs_ops.sync->ctx, start, len) != 0) {
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+        for (uintptr_t a = start; a < start + len; a += (uintptr_t)1 << t->heat.unit_shift)
+            hs_heat_observe(&t->heat, (a - t->heat.start) >> t->heat.unit_shift, false);
+    }
+}
+
+static void hs_scan_run(hs_tracked_t *t, uintptr_t start, size_t len, void *arg)
+{
+    /* Unmapped since the snapshot (the registry will say so next epoch) or
+     * refused: count it, keep the heat as it was. */
+    if (hs_ops.scan(hs_ops.ctx, start, len, hs_mark, arg) != 0)
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+    (void)t;
+}
+
+/* The next region of budget class c at or after index i, or hs_table.count. */
+static size_t hs_next_in(size_t i, int c)
+{
+    while (i < hs_table.count && (hs_budget_class(&hs_table.regions[i]) != c || !hs_sync_units(&hs_table.regions[i])))
         i++;
     return i;
 }
 
-/* Choose what uffd_sync watches next epoch: every hot unit, then cold ones
- * in address order from where the rotation stopped, up to the budget. */
-static void hs_rearm_sync(void)
+/* Choose what a budgeted backend watches next epoch: hot units (up to three
+ * quarters of the budget), then others in address order from where the
+ * rotation stopped, up to the budget: the rotation always moves, so cold
+ * units are sampled and hot ones beyond the budget get their turn.
+ * Returns the units chosen. */
+static size_t hs_select(int c)
 {
-    size_t budget = hs_budget, armed = 0, total = 0;
-    for (size_t i = hs_next_sync(0); i < hs_table.count; i = hs_next_sync(i + 1)) {
+    size_t budget = hs_budget, armed = 0, total = 0, hot_budget = budget - budget / 4;
+    for (size_t i = hs_next_in(0, c); i < hs_table.count; i = hs_next_in(i + 1, c)) {
         hs_tracked_t *t = &hs_table.regions[i];
         hs_heat_observe_all(&t->heat, false);
         total += hs_sync_units(t);
-        for (size_t u = 0; u < hs_sync_units(t) && armed < budget; u++)
+        for (size_t u = 0; u < hs_sync_units(t) && armed < hot_budget; u++)
             if (hs_heat_is_hot(&t->heat, u, &hs_heat_cfg)) {
                 hs_heat_observe(&t->heat, u, true);
                 armed++;
             }
     }
     /* The unit the rotation goes on from: the first at or after the cursor. */
-    size_t i = hs_next_sync(0), u = 0;
-    while (i < hs_table.count && hs_table.regions[i].heat.start + (hs_sync_units(&hs_table.regions[i]) << 21) <= hs_cursor)
-        i = hs_next_sync(i + 1);
-    if (i < hs_table.count && hs_cursor > hs_table.regions[i].heat.start)
-        u = (hs_cursor - hs_table.regions[i].heat.start) >> 21;
+    size_t i = hs_next_in(0, c), u = 0;
+    while (i < hs_table.count &&
+           hs_table.regions[i].heat.start + (hs_sync_units(&hs_table.regions[i]) << hs_table.regions[i].heat.unit_shift) <=
+               hs_cursor[c])
+        i = hs_next_in(i + 1, c);
+    if (i < hs_table.count && hs_cursor[c] > hs_table.regions[i].heat.start)
+        u = (hs_cursor[c] - hs_table.regions[i].heat.start) >> hs_table.regions[i].heat.unit_shift;
     if (i >= hs_table.count)
-        i = hs_next_sync(0), u = 0;
+        i = hs_next_in(0, c), u = 0;
     for (size_t step = 0; step < total && armed < budget && i < hs_table.count; step++) {
         hs_tracked_t *t = &hs_table.regions[i];
         if (!hs_heat_observed(&t->heat, u)) {
             hs_heat_observe(&t->heat, u, true);
             armed++;
         }
-        hs_cursor = t->heat.start + ((u + 1) << 21);
+        hs_cursor[c] = t->heat.start + ((u + 1) << t->heat.unit_shift);
         if (++u >= hs_sync_units(t)) {
             u = 0;
-            i = hs_next_sync(i + 1);
+            i = hs_next_in(i + 1, c);
             if (i >= hs_table.count) {
                 /* Every unit had its turn: a sweep is complete. */
-                i = hs_next_sync(0);
-                hs_cursor = 0;
-                hs_counter_set(HS_CTR_TRACK_SWEEP_EPOCHS, hs_epoch - hs_sweep_started + 1);
-                hs_sweep_started = hs_epoch + 1;
+                i = hs_next_in(0, c);
+                hs_cursor[c] = 0;
+                hs_counter_set(HS_CTR_TRACK_SWEEP_EPOCHS, hs_epoch - hs_sweep_started[c] + 1);
+                hs_sweep_started[c] = hs_epoch + 1;
             }
         }
     }
-    for (size_t k = hs_next_sync(0); k < hs_table.count; k = hs_next_sync(k + 1))
-        hs_protect_observed(&hs_table.regions[k]);
+    return armed;
+}
+
+/* uffd_sync: protect what was chosen; PAGEMAP_SCAN: the next scan covers
+ * exactly what was chosen (it re-protects what it reports). */
+static void hs_rearm(void)
+{
+    size_t armed = 0;
+    if (hs_ops.sync) {
+        armed += hs_select(0);
+        for (size_t k = hs_next_in(0, 0); k < hs_table.count; k = hs_next_in(k + 1, 0))
+            hs_each_observed_run(&hs_table.regions[k], hs_protect_run, NULL);
+    }
+    if (hs_ops.scan_budgeted)
+        armed += hs_select(1);
     hs_counter_set(HS_CTR_TRACK_REARMED_UNITS, armed);
 }
 
@@ -533,10 +584,10 @@ size_t hs_tracker_epoch(void)
         if (t->by != HS_BY_ASYNC)
             continue;
         hs_mark_arg_t m = {&t->heat, busiest};
-        /* Unmapped since the snapshot (the registry will say so next epoch)
-         * or refused: count it, keep the heat as it was. */
-        if (hs_ops.scan(hs_ops.ctx, t->heat.start, t->heat.len, hs_mark, &m) != 0)
-            hs_count(HS_CTR_TRACK_ERRORS, 1);
+        if (hs_ops.scan_budgeted)
+            hs_each_observed_run(t, hs_scan_run, &m);
+        else
+            hs_scan_run(t, t->heat.start, t->heat.len, &m);
     }
     if (hs_ops.end_epoch && hs_ops.end_epoch(hs_ops.ctx) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
@@ -550,8 +601,7 @@ size_t hs_tracker_epoch(void)
         hs_heat_mark_written(&hs_process, 0, 1, busiest);
     hs_heat_end_epoch(&hs_process, &hs_heat_cfg);
     hs_place();
-    if (hs_ops.sync)
-        hs_rearm_sync();
+    hs_rearm();
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
     hs_count(HS_CTR_TRACK_EPOCHS, 1);
     hs_count(HS_CTR_TRACK_SCAN_NS, hs_ops.now_ns(hs_ops.ctx) - t0);
@@ -638,7 +688,7 @@ void hs_tracker_reopen_after_fork(void)
             hs_count(HS_CTR_TRACK_ERRORS, 1);
         } else if (t->by != HS_BY_NONE) {
             t->by = (uint8_t)hs_arm(&r);
-            if (t->by == HS_BY_SYNC)
+            if (hs_budget_class(t) >= 0)
                 hs_heat_observe_all(&t->heat, false);
         }
     }
@@ -653,7 +703,7 @@ void hs_tracker_reset_for_tests(void)
         hs_os_munmap(hs_table.mem, hs_table.mem_len);
     memset(&hs_table, 0, sizeof hs_table);
     hs_epoch = 0;
-    hs_cursor = 0;
-    hs_sweep_started = 0;
+    memset(hs_cursor, 0, sizeof hs_cursor);
+    memset(hs_sweep_started, 0, sizeof hs_sweep_started);
     pthread_mutex_unlock(&hs_tracker_lock);
 }

@@ -209,9 +209,11 @@ TEST(Lab, AutoNumaMovesPagesTowardTheThreadThatTouchesThem)
 namespace {
 Env track_env(const std::string &backend, const std::string &backing, const std::string &report)
 {
+    // Every unit every epoch: these tests assert the exact hot set.
     return shim_env({{"HUGESHIM_TRACK", backend},
                      {"HUGESHIM_BACKING", backing},
                      {"HUGESHIM_INTERVAL_MS", "300"},
+                     {"HUGESHIM_TRACK_BUDGET", "65536"},
                      {"HUGESHIM_STATS", report}});
 }
 }  // namespace
@@ -245,7 +247,8 @@ TEST(Lab, SoftDirtyTrackerOn4KiBObjects)
 TEST(Lab, PagemapScanTrackerOn4KiBObjects)
 {
     std::string report = temp_path("pms4k.json");
-    Result r = run({probe_path(), "track-hot", "4096", "4096", "4096", "3"}, track_env("pagemap_scan", "none", report));
+    Env env = track_env("pagemap_scan", "none", report);
+    Result r = run({probe_path(), "track-hot", "4096", "4096", "4096", "3"}, env);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
     auto j = read_json(report);
@@ -351,8 +354,11 @@ TEST(Lab, PlacementMovesHugetlbPagesOnlyWhereThePoolHasRoom)
         HS_REQUIRE_POOL(node0);
         HS_REQUIRE_POOL(node1);
         std::string report = temp_path("placetlb.json");
+        // hugetlb units are watched by PAGEMAP_SCAN, whose budget they share
+        // with every base-page region of the process: a budget covering them
+        // all, so that the epochs counted are placement's, not the rotation's.
         Result r = place({"48", "contig:8", "node1", "heap", "5"},
-                         place_env(report, {{"HUGESHIM_BACKING", "hugetlb"}}));
+                         place_env(report, {{"HUGESHIM_BACKING", "hugetlb"}, {"HUGESHIM_TRACK_BUDGET", "65536"}}));
         ASSERT_EQ(r.status, 0) << r.err;
         EXPECT_EQ(r.num("before_kernel_page_kb"), 2048);
         auto j = read_json(report);

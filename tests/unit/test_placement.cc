@@ -506,3 +506,55 @@ TEST_F(SyncTracker, AUnitTwoNodesTakeTurnsWritingIsSharedAndStays)
     EXPECT_LE(numa.moves, 1) << "a shared unit stays where it is";
     EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_SHARED_UNITS), 1u);
 }
+
+// ---- PAGEMAP_SCAN within the budget ----------------------------------------------
+
+namespace {
+std::vector<std::pair<uintptr_t, size_t>> *scanned;
+int budget_arm(void *, uintptr_t, size_t) { return 0; }
+int budget_scan(void *, uintptr_t s, size_t l, hs_os_range_fn written, void *arg)
+{
+    scanned->push_back({s, l});
+    uintptr_t hot = 64 * M + 5 * 4096;  // unit 5 is written all the time
+    if (s <= hot && hot < s + l)
+        written(arg, hot, hot + 1);
+    return 0;
+}
+int budget_end(void *) { return 0; }
+}  // namespace
+
+TEST(BudgetedScan, ScansHotUnitsAndARotationOfColdOnesWithinTheBudget)
+{
+    std::vector<std::pair<uintptr_t, size_t>> runs;
+    scanned = &runs;
+    hs_log_set_level(-1);
+    ASSERT_EQ(hs_registry_init(), 0);
+    hs_registry_reset_for_tests();
+    hs_tracker_reset_for_tests();
+    reset_counters();
+    hs_heat_config_t heat = {50, 50};
+    hs_tracker_ops_t ops = {budget_arm, budget_scan, budget_end, fs_now, nullptr, false, nullptr, nullptr, false, true};
+    hs_track_choice_t choice = {HS_TRACK_OFF, HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, "fake"};
+    ASSERT_EQ(hs_tracker_init(&choice, &heat, 16, false, &ops), 0);
+    hs_registry_add(64 * M, 256 * 4096, HS_OS_KIND_BASE, HS_ORIGIN_MMAP);  // 256 units of 4 KiB
+    hs_tracker_epoch();  // arms, and scans the new region whole once (nothing to re-arm yet)
+    std::set<uintptr_t> seen;
+    int hot_scanned = 0;
+    for (int e = 0; e < 20; e++) {
+        runs.clear();
+        hs_tracker_epoch();
+        size_t pages = 0;
+        bool hot = false;
+        for (auto &r : runs) {
+            pages += r.second / 4096;
+            for (uintptr_t a = r.first; a < r.first + r.second; a += 4096) {
+                seen.insert(a);
+                hot |= a == 64 * M + 5 * 4096;
+            }
+        }
+        hot_scanned += hot;
+        EXPECT_LE(pages, 16u) << "epoch " << e << ": more scanned (re-armed) than the budget";
+    }
+    EXPECT_EQ(seen.size(), 256u) << "the rotation covers every unit";
+    EXPECT_EQ(hot_scanned, 20) << "the hot unit is watched every epoch";
+}
