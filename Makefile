@@ -22,8 +22,8 @@ CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
-SHIM_OBJ := $(call obj,$(SHIM_SRC) allocator/heap.c os/libc_compat.c)
-TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c)
+SHIM_OBJ := $(call obj,$(SHIM_SRC) allocator/heap.c)
+TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c tools/elf.c)
 
 LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim

@@ -1,6 +1,7 @@
 /* backing.c: the fallback chain, failure memory and heap chunk carving. */
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -52,6 +53,23 @@ size_t hs_backing_page_size(hs_os_kind_t kind)
     case HS_OS_KIND_THP: return HS_OS_HUGE_2M;
     default: return HS_OS_PAGE_SIZE;
     }
+}
+
+bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out)
+{
+    static const struct {
+        const char *name;
+        hs_os_kind_t kind;
+    } names[] = {{"thp", HS_OS_KIND_THP},
+                 {"hugetlb", HS_OS_KIND_HUGETLB_2M},
+                 {"hugetlb1g", HS_OS_KIND_HUGETLB_1G},
+                 {"none", HS_OS_KIND_BASE}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].kind;
+            return true;
+        }
+    return false;
 }
 
 const char *hs_backing_kind_name(hs_os_kind_t kind)

@@ -9,6 +9,7 @@
 #include <jemalloc/jemalloc.h>
 
 #include "../common/hs_counters.h"
+#include "../common/hs_errno.h"
 #include "../common/hs_log.h"
 #include "hs_backing.h"
 #include "hs_heap.h"
@@ -37,7 +38,7 @@ static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE *
 __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, size_t len, int prot, int flags,
                                                                    int fd, off_t offset)
 {
-    void *out;
+    void *out = NULL;
     int err;
     if (addr == NULL && fd == -1) {
         size_t rounded = (len + HS_OS_HUGE_2M - 1) & ~(HS_OS_HUGE_2M - 1);
@@ -55,11 +56,7 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
     } else {
         err = hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
     }
-    if (err) {
-        errno = -err;
-        return (void *)-1;
-    }
-    return out;
+    return hs_errno_ptr(err, out);
 }
 
 static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, size_t alignment, bool *zero,
@@ -273,10 +270,19 @@ void *hs_heap_large_realloc(void *ptr, size_t size)
 __attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, size_t len)
 {
     int err = hs_os_munmap(addr, len);
-    if (err) {
-        errno = -err;
-        return -1;
-    }
-    hs_registry_remove((uintptr_t)addr, len);
-    return 0;
+    if (!err)
+        hs_registry_remove((uintptr_t)addr, len);
+    return hs_errno_int(err);
+}
+
+/* jemalloc's madvise and mprotect (renamed at build time), with libc's
+ * convention, so that jemalloc's calls never reach hugeshim's interposers. */
+__attribute__((visibility("hidden"))) int hs_os_libc_madvise(void *addr, size_t len, int advice)
+{
+    return hs_errno_int(hs_os_madvise(addr, len, advice));
+}
+
+__attribute__((visibility("hidden"))) int hs_os_libc_mprotect(void *addr, size_t len, int prot)
+{
+    return hs_errno_int(hs_os_mprotect(addr, len, prot));
 }

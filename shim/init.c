@@ -276,11 +276,12 @@ static hs_state_t hs_initialise(void)
         hs_log(HS_LOG_WARN, "could not map the region registry: running %s without hugeshim", hs_shim_program);
         return HS_STATE_PASSTHROUGH;
     }
-    static const hs_os_kind_t first_kind[] = {HS_OS_KIND_THP, HS_OS_KIND_HUGETLB_2M, HS_OS_KIND_HUGETLB_1G,
-                                              HS_OS_KIND_BASE};
+    hs_os_kind_t first_kind = HS_OS_KIND_THP;
+    if (!hs_backing_kind_of_option(o->text[HS_OPT_BACKING], &first_kind))
+        hs_log(HS_LOG_WARN, "HUGESHIM_BACKING=%s names no page kind: using thp", o->text[HS_OPT_BACKING]);
     hs_os_thp_mode_t thp = hs_os_thp_mode();
     hs_backing_config_t config = {
-        .first_kind = first_kind[o->value[HS_OPT_BACKING]],
+        .first_kind = first_kind,
         .retry_ns = (uint64_t)o->value[HS_OPT_RETRY_MS] * 1000000ULL,
         .thp_available = thp == HS_OS_THP_ALWAYS || thp == HS_OS_THP_MADVISE,
     };

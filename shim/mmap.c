@@ -13,6 +13,7 @@
 #include "../allocator/hs_backing.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
+#include "../common/hs_errno.h"
 #include "hs_shim.h"
 
 #define HS_MAP_FAILED ((void *)-1)
@@ -25,13 +26,9 @@ static bool hs_active(void)
 /* The kernel's mmap, with libc's result convention. */
 static void *hs_mmap_plain(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
 {
-    void *out;
+    void *out = NULL;
     int err = hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
-    if (err) {
-        errno = -err;
-        return HS_MAP_FAILED;
-    }
-    return out;
+    return hs_errno_ptr(err, out);
 }
 
 HS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
@@ -66,10 +63,8 @@ HS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 HS_EXPORT int munmap(void *addr, size_t len)
 {
     int err = hs_os_munmap(addr, len);
-    if (err) {
-        errno = -err;
-        return -1;
-    }
+    if (err)
+        return hs_errno_int(err);
     if (hs_active()) {
         size_t forgotten = hs_registry_remove((uintptr_t)addr, len);
         if (forgotten)
@@ -89,10 +84,8 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
     hs_region_t region;
     bool tracked = hs_active() && hs_registry_find((uintptr_t)old_addr, &region);
     int err = hs_os_mremap(old_addr, old_len, new_len, flags, new_addr, &out);
-    if (err) {
-        errno = -err;
-        return HS_MAP_FAILED;
-    }
+    if (err)
+        return hs_errno_ptr(err, NULL);
     /* The VMA keeps its MADV_HUGEPAGE advice when moved or grown; follow it. */
     if (tracked && old_len) {
         hs_registry_remove((uintptr_t)old_addr, old_len);

@@ -4,7 +4,6 @@
  *   hugeshim stats FILE
  *   hugeshim options [--markdown]
  * Every --OPTION of `run` comes from the option table (common/options.def). */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -89,30 +88,6 @@ static int hs_which(const char *prog, char *out, size_t cap)
         p = colon + 1;
     }
     return -1;
-}
-
-/* 1: dynamically linked ELF, 0: static ELF, -1: not ELF (a script: its
- * interpreter decides). */
-int hs_tool_elf_is_dynamic(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    Elf64_Ehdr eh;
-    int result = -1;
-    if (read(fd, &eh, sizeof eh) == (ssize_t)sizeof eh && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
-        eh.e_ident[EI_CLASS] == ELFCLASS64) {
-        result = 0;
-        for (int i = 0; i < eh.e_phnum; i++) {
-            Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != (ssize_t)sizeof ph)
-                break;
-            if (ph.p_type == PT_INTERP)
-                result = 1;
-        }
-    }
-    close(fd);
-    return result;
 }
 
 static int hs_tool_run(int argc, char **argv)

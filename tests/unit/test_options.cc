@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "../../allocator/hs_backing.h"
 #include "../../common/hs_options.h"
+#include "../../policy/hs_tracker.h"
 
 namespace {
 
@@ -125,4 +127,21 @@ TEST(Options, FlagNames)
     EXPECT_STREQ(buf, "backing");
     EXPECT_STREQ(hs_option_enum_name(HS_OPT_BACKING, 3, buf, sizeof buf), "none");
     EXPECT_EQ(hs_option_enum_name(HS_OPT_BACKING, 4, buf, sizeof buf), nullptr);
+}
+
+TEST(Options, EveryEnumChoiceIsDecodedByName)
+{
+    // A new choice in options.def must be taught to its decoder: these are
+    // matched by name, never by position.
+    char name[64];
+    for (long long i = 0; hs_option_enum_name(HS_OPT_BACKING, i, name, sizeof name); i++) {
+        hs_os_kind_t kind;
+        EXPECT_TRUE(hs_backing_kind_of_option(name, &kind)) << name;
+    }
+    for (long long i = 0; hs_option_enum_name(HS_OPT_TRACK, i, name, sizeof name); i++)
+        EXPECT_EQ(hs_track_backend_name(hs_track_backend_from_name(name)), std::string(name)) << name;
+    hs_os_kind_t kind;
+    ASSERT_TRUE(hs_backing_kind_of_option("hugetlb1g", &kind));
+    EXPECT_EQ(kind, HS_OS_KIND_HUGETLB_1G);
+    EXPECT_FALSE(hs_backing_kind_of_option("banana", &kind));
 }
