@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: glibc's malloc, glibc with its own THP tunable
-# (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), hugeshim none, hugeshim thp and
-# hugeshim hugetlb side by side on two workloads (gups: one large array;
+# (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), the peers (stock jemalloc with
+# MALLOC_CONF=thp:always, mimalloc with MIMALLOC_LARGE_OS_PAGES=1, TCMalloc,
+# all Debian packages, preloaded), hugeshim none, hugeshim thp and hugeshim
+# hugetlb side by side on two workloads (gups: one large array;
 # smallobj: many small objects, BENCH_OBJECTS default 40000000), alternating A B C D for RUNS rounds so
 # that machine noise hits every variant alike; prints medians and ratios to
 # glibc.  BENCH_SIZE (default 4G), BENCH_UPDATES (default 200000000),
@@ -19,7 +21,12 @@ out="$build/bench/results-$(date +%Y%m%d-%H%M%S).txt"
 
 bytes=$(numfmt --from=iec "$size")
 . "$here/bench/lib.sh"
-variants=(glibc glibc-thp none thp)
+libdir=/usr/lib/x86_64-linux-gnu
+variants=(glibc glibc-thp)
+[ -e "$libdir/libjemalloc.so.2" ] && variants+=(jemalloc-thp)
+[ -e "$libdir/libmimalloc.so.2" ] && variants+=(mimalloc-large)
+[ -e "$libdir/libtcmalloc_minimal.so.4" ] && variants+=(tcmalloc)
+variants+=(none thp)
 reserve_pool "$bytes" && variants+=(hugetlb)
 
 # side_by_side TIME_KEY TIME_LABEL DESCRIPTION PROGRAM ARGS...: every variant in
@@ -30,9 +37,16 @@ side_by_side() {
   local round v res t m h
   for round in $(seq 1 "$runs"); do
     for v in "${variants[@]}"; do
+      # The same history for every variant: this VM backs freed memory again
+      # only when it is touched, so first-touch times depend on what ran
+      # before.  Touch and free the same size right before each run (warm).
+      "$gups" "$size" 0 >/dev/null
       case $v in
         glibc) res=$("$@") ;;
         glibc-thp) res=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$@") ;;
+        jemalloc-thp) res=$(LD_PRELOAD="$libdir/libjemalloc.so.2" MALLOC_CONF=thp:always,metadata_thp:auto "$@") ;;
+        mimalloc-large) res=$(LD_PRELOAD="$libdir/libmimalloc.so.2" MIMALLOC_LARGE_OS_PAGES=1 "$@") ;;
+        tcmalloc) res=$(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4" "$@") ;;
         *) res=$(LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$@") ;;
       esac
       t=$(sed -n "s/^$key=//p" <<<"$res"); m=$(sed -n 's/^mups=//p' <<<"$res"); h=$(sed -n 's/^vmhwm_kb=//p' <<<"$res")
@@ -46,7 +60,8 @@ side_by_side() {
   base_t=$(median <<<"${tm[glibc]}"); base_m=$(median <<<"${mups[glibc]}")
   for v in "${variants[@]}"; do
     t=$(median <<<"${tm[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
-    name=$v; [ "${v#glibc}" = "$v" ] && name="hugeshim $v"
+    name=$v
+    case $v in none|thp|hugetlb) name="hugeshim $v" ;; esac
     awk -v n="$name" -v f="$t" -v bf="$base_t" -v m="$m" -v bm="$base_m" -v h="$h" \
       'BEGIN { printf "%-16s %14.2f %8.2f %14.2f %8.2f %14d\n", n, f, f / bf, m, m / bm, h / 1024 }'
   done

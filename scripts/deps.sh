@@ -5,7 +5,7 @@ set -euo pipefail
 want=(gcc g++ make binutils libc6-dev libjemalloc-dev libjansson-dev libnuma-dev)
 case "${1:-build}" in
   test)    want+=(libgtest-dev nlohmann-json3-dev sqlite3 xz-utils bzip2 gzip python3 perl gawk coreutils) ;;
-  bench)   want+=(python3) ;;
+  bench)   want+=(python3 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) ;;
   numalab) want+=(qemu-system-x86 busybox-static cpio) ;;
 esac
 missing=()
