@@ -81,14 +81,20 @@ int hs_epoch_start(uint64_t interval_ns)
     pthread_condattr_destroy(&ca);
     hs_epoch_interval_ns = interval_ns;
     hs_epoch_stopping = false;
+    int err = hs_thread_start(&hs_epoch_thread, hs_epoch_main);
+    hs_epoch_started = err == 0;
+    return -err;
+}
+
+int hs_thread_start(pthread_t *thread, void *(*main_fn)(void *))
+{
     /* The thread inherits this mask: block everything while creating it. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&hs_epoch_thread, NULL, hs_epoch_main, NULL);
+    int err = pthread_create(thread, NULL, main_fn, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    hs_epoch_started = err == 0;
-    return -err;
+    return err;
 }
 
 void hs_epoch_stop(void)

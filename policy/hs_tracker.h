@@ -20,6 +20,7 @@
 #ifndef HS_TRACKER_H
 #define HS_TRACKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +125,11 @@ int hs_epoch_start(uint64_t interval_ns);
 void hs_epoch_stop(void);
 /* In a forked child: the thread is gone (the shim starts a new one). */
 void hs_epoch_forget_after_fork(void);
+
+/* Start one of hugeshim's threads: every signal blocked (the program's
+ * handlers never run on it, and signals meant for the program go to the
+ * program's threads).  0 or a pthread error number. */
+int hs_thread_start(pthread_t *thread, void *(*main_fn)(void *));
 
 /* Tests only: forget every region. */
 void hs_tracker_reset_for_tests(void);

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 
 #include "../common/hs_counters.h"
@@ -138,11 +137,7 @@ int hs_wpsync_start(char *why, size_t cap)
         return -EMFILE;
     }
     hs_stopping = false;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&hs_thread, NULL, hs_wpsync_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int err = hs_thread_start(&hs_thread, hs_wpsync_main);
     if (err) {
         snprintf(why, cap, "cannot start the fault thread (errno %d)", err);
         hs_os_close(hs_uffd);

@@ -155,6 +155,18 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static void pin_to_node(int node)
+{
+    char cpus[64];
+    CHECK(hs_os_node_cpulist(node, cpus, sizeof cpus) == 0);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int a = atoi(cpus), b = strchr(cpus, '-') ? atoi(strchr(cpus, '-') + 1) : a;
+    for (int c = a; c <= b; c++)
+        CPU_SET(c, &set);
+    CHECK(sched_setaffinity(0, sizeof set, &set) == 0);
+}
+
 static int cmd_autonuma(int seconds)
 {
     size_t len = 32 * MIB, n = len / PAGE;
@@ -166,14 +178,7 @@ static int cmd_autonuma(int seconds)
     for (size_t i = 0; i < len; i += PAGE)
         p[i] = 1;
     CHECK(hs_os_set_mempolicy(0, 0) == 0);
-    char cpus[64];
-    CHECK(hs_os_node_cpulist(1, cpus, sizeof cpus) == 0);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    int a = atoi(cpus), b = strchr(cpus, '-') ? atoi(strchr(cpus, '-') + 1) : a;
-    for (int c = a; c <= b; c++)
-        CPU_SET(c, &set);
-    CHECK(sched_setaffinity(0, sizeof set, &set) == 0);
+    pin_to_node(1);
     void **pages = calloc(n, sizeof *pages);
     int *status = calloc(n, sizeof *status);
     CHECK(pages && status);
@@ -206,18 +211,6 @@ static int cmd_autonuma(int seconds)
 /* ---- placement ------------------------------------------------------------ */
 
 #define UNIT (2 * MIB)
-
-static void pin_to_node(int node)
-{
-    char cpus[64];
-    CHECK(hs_os_node_cpulist(node, cpus, sizeof cpus) == 0);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    int a = atoi(cpus), b = strchr(cpus, '-') ? atoi(strchr(cpus, '-') + 1) : a;
-    for (int c = a; c <= b; c++)
-        CPU_SET(c, &set);
-    CHECK(sched_setaffinity(0, sizeof set, &set) == 0);
-}
 
 struct writer {
     int node;
