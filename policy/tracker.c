@@ -278,7 +278,7 @@ static hs_by_t hs_backend_for(const hs_region_t *r)
 
 /* Units a budgeted backend can watch: whole 2 MiB units for uffd_sync (a
  * short tail is never armed), every unit for PAGEMAP_SCAN. */
-static size_t hs_sync_units(const hs_tracked_t *t)
+static size_t hs_watch_units(const hs_tracked_t *t)
 {
     return t->by == HS_BY_SYNC ? t->heat.len >> HS_OS_HUGE_2M_SHIFT : t->heat.nunits;
 }
@@ -461,7 +461,7 @@ static void hs_place(void)
 /* Call fn for each run of observed units of a region (in whole units). */
 static void hs_each_observed_run(hs_tracked_t *t, void (*fn)(hs_tracked_t *, uintptr_t, size_t, void *), void *arg)
 {
-    size_t units = hs_sync_units(t), u = 0;
+    size_t units = hs_watch_units(t), u = 0;
     unsigned shift = t->heat.unit_shift;
     while (u < units) {
         if (!hs_heat_observed(&t->heat, u)) {
@@ -500,7 +500,7 @@ static void hs_scan_run(hs_tracked_t *t, uintptr_t start, size_t len, void *arg)
 /* The next region of budget class c at or after index i, or hs_table.count. */
 static size_t hs_next_in(size_t i, int c)
 {
-    while (i < hs_table.count && (hs_budget_class(&hs_table.regions[i]) != c || !hs_sync_units(&hs_table.regions[i])))
+    while (i < hs_table.count && (hs_budget_class(&hs_table.regions[i]) != c || !hs_watch_units(&hs_table.regions[i])))
         i++;
     return i;
 }
@@ -516,8 +516,8 @@ static size_t hs_select(int c)
     for (size_t i = hs_next_in(0, c); i < hs_table.count; i = hs_next_in(i + 1, c)) {
         hs_tracked_t *t = &hs_table.regions[i];
         hs_heat_observe_all(&t->heat, false);
-        total += hs_sync_units(t);
-        for (size_t u = 0; u < hs_sync_units(t) && armed < hot_budget; u++)
+        total += hs_watch_units(t);
+        for (size_t u = 0; u < hs_watch_units(t) && armed < hot_budget; u++)
             if (hs_heat_is_hot(&t->heat, u, &hs_heat_cfg)) {
                 hs_heat_observe(&t->heat, u, true);
                 armed++;
@@ -526,7 +526,7 @@ static size_t hs_select(int c)
     /* The unit the rotation goes on from: the first at or after the cursor. */
     size_t i = hs_next_in(0, c), u = 0;
     while (i < hs_table.count &&
-           hs_table.regions[i].heat.start + (hs_sync_units(&hs_table.regions[i]) << hs_table.regions[i].heat.unit_shift) <=
+           hs_table.regions[i].heat.start + (hs_watch_units(&hs_table.regions[i]) << hs_table.regions[i].heat.unit_shift) <=
                hs_cursor[c])
         i = hs_next_in(i + 1, c);
     if (i < hs_table.count && hs_cursor[c] > hs_table.regions[i].heat.start)
@@ -540,7 +540,7 @@ static size_t hs_select(int c)
             armed++;
         }
         hs_cursor[c] = t->heat.start + ((u + 1) << t->heat.unit_shift);
-        if (++u >= hs_sync_units(t)) {
+        if (++u >= hs_watch_units(t)) {
             u = 0;
             i = hs_next_in(i + 1, c);
             if (i >= hs_table.count) {

@@ -133,9 +133,9 @@ static void hs_doctor_numa(uint64_t *mask_out)
                  "(and tracking with it)", usable);
         hs_line("placement", "on", detail);
     }
-    uint64_t balancing = 0;
-    if (hs_os_read_u64("/proc/sys/kernel/numa_balancing", &balancing) == 0) {
-        snprintf(detail, sizeof detail, "kernel.numa_balancing=%llu%s", (unsigned long long)balancing,
+    int balancing = hs_os_numa_balancing();
+    if (balancing >= 0) {
+        snprintf(detail, sizeof detail, "kernel.numa_balancing=%d%s", balancing,
                  balancing ? " (AutoNUMA migrates pages too)" : "");
         hs_line("AutoNUMA", balancing ? "on" : "off", detail);
     }
