@@ -14,16 +14,17 @@ CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c
-COMMON_SRC    := common/options.c common/report.c common/log.c
+COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c
-POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c
+POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c \
+                 policy/sites.c policy/symbols.c policy/trace.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
 CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
 SHIM_OBJ := $(call obj,$(SHIM_SRC) allocator/heap.c)
-TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c tools/elf.c)
+TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c tools/elf.c tools/heatmap.c)
 
 LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
@@ -56,7 +57,7 @@ $(LIB): $(SHIM_OBJ) $(BUILD)/libhscore.a $(JE_LIB) shim/hugeshim.map
 	    -Wl,--version-script=shim/hugeshim.map -Wl,-z,defs -Wl,-z,now -lnuma -lpthread -ldl -lm
 
 $(LAUNCHER): $(TOOL_OBJ) $(BUILD)/libhscore.a
-	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lnuma -lpthread
+	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lcairo $(CORE_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
@@ -77,18 +78,21 @@ $(BUILD)/tests/%.o: tests/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
+# What libhscore.a needs: libnuma, and dlopen/libm for sites (policy/sites.c, symbols.c).
+CORE_LIBS := -lnuma -lpthread -ldl -lm
+
 $(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest $(CORE_LIBS)
 
 $(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest -lcairo $(CORE_LIBS)
 
 $(NUMA_BIN): $(BUILD)/tests/numalab/numa_tests.o $(BUILD)/tests/integration/harness.o $(BUILD)/libhscore.a
-	$(CXX) -o $@ $^ -lgtest_main -lgtest -lnuma -lpthread
+	$(CXX) -o $@ $^ -lgtest_main -lgtest $(CORE_LIBS)
 
 $(NUMA_PROBE): tests/progs/hs_numa_probe.c $(BUILD)/libhscore.a
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^ -lnuma -lpthread
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^ $(CORE_LIBS)
 
 $(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
 	@mkdir -p $(dir $@)

@@ -42,7 +42,8 @@ static inline uint64_t hs_counter_get(hs_counter_id_t id)
 }
 
 /* One line of a report: a dotted key and a number or a string. */
-typedef enum hs_field_kind { HS_FIELD_NUMBER, HS_FIELD_BYTES, HS_FIELD_STRING } hs_field_kind_t;
+/* RAW: string is JSON text put as it is (text reports leave it out). */
+typedef enum hs_field_kind { HS_FIELD_NUMBER, HS_FIELD_BYTES, HS_FIELD_STRING, HS_FIELD_RAW } hs_field_kind_t;
 typedef struct hs_report_field {
     const char *key;
     hs_field_kind_t kind;

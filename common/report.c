@@ -104,6 +104,8 @@ size_t hs_report_json(const hs_report_field_t *fields, size_t n, char *buf, size
                       seg[nseg - 1]);
         if (fields[i].kind == HS_FIELD_STRING)
             hs_out_json_string(&o, fields[i].string ? fields[i].string : "");
+        else if (fields[i].kind == HS_FIELD_RAW)
+            hs_out_printf(&o, "%s", fields[i].string && fields[i].string[0] ? fields[i].string : "null");
         else
             hs_out_printf(&o, "%llu", (unsigned long long)fields[i].number);
         first = false;
@@ -140,6 +142,8 @@ size_t hs_report_text(const hs_report_field_t *fields, size_t n, char *buf, size
             width = strlen(fields[i].key);
     for (size_t i = 0; i < n; i++) {
         const hs_report_field_t *f = &fields[i];
+        if (f->kind == HS_FIELD_RAW)
+            continue;
         hs_out_printf(&o, "  %-*s  ", (int)width, f->key);
         if (f->kind == HS_FIELD_STRING) {
             hs_out_printf(&o, "%s\n", f->string ? f->string : "");

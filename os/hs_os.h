@@ -190,6 +190,8 @@ int hs_os_write_all(int fd, const char *buf, size_t len);
  * link is written in place (owner and links kept); a read-only one is left
  * alone (-EROFS).  0 or -errno. */
 int hs_os_write_file_atomic(const char *path, const char *buf, size_t len);
+/* Create or truncate a file for writing (0644, close-on-exec, a high fd). */
+int hs_os_create_file(const char *path);
 uint64_t hs_os_now_ns(void);
 /* CPU time of the calling thread, ns. */
 uint64_t hs_os_thread_cpu_ns(void);

@@ -125,6 +125,12 @@ int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
     return err;
 }
 
+int hs_os_create_file(const char *path)
+{
+    int fd = hs_os_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    return fd < 0 ? fd : hs_os_fd_high(fd);
+}
+
 int hs_os_read_u64(const char *path, uint64_t *out)
 {
     char buf[64];

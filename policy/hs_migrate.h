@@ -53,13 +53,22 @@ typedef struct hs_migrate_unit {
     uint8_t kind;   /* hs_os_kind_t */
     int8_t wanted;  /* accessor node (a clear majority of its writers), -1 none */
     int8_t writer;  /* the node that wrote it in the epoch just closed, -1 none */
+    /* Written by hs_migrate_epoch: */
+    int8_t now;     /* the node it is on after this epoch's moves, -1 unknown */
+    uint8_t moved;  /* 1: moved this epoch */
+    uint32_t index; /* scratch */
 } hs_migrate_unit_t;
 
 /* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops);
 bool hs_migrate_enabled(void);
-/* One epoch over the hot units (any order).  Counters in counters.def. */
-void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n);
+/* One epoch over the hot units (any order); fills each unit's `now` and
+ * `moved`.  Units with neither an accessor nor a writer are only located.
+ * Counters in counters.def. */
+void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n);
+/* Only where the units are (`now`), moving nothing: for sites and the
+ * trace when placement is off. */
+void hs_migrate_locate(hs_migrate_unit_t *units, size_t n);
 /* Hot bytes on each node at the last epoch (after its moves). */
 uint64_t hs_migrate_hot_bytes_on(int node);
 /* Tests only. */

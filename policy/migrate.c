@@ -36,6 +36,7 @@ static uint64_t hs_hot_on[HS_OS_MAX_NODES];
 static void *hs_batch_pages[HS_MIG_BATCH];
 static int hs_batch_nodes[HS_MIG_BATCH], hs_batch_status[HS_MIG_BATCH];
 static hs_migrate_unit_t hs_moves[HS_MIG_BATCH];
+static hs_migrate_unit_t *hs_epoch_units; /* this epoch's units: now and moved written back */
 static int8_t hs_moves_from[HS_MIG_BATCH];
 
 static long hs_real_move_pages(void *ctx, unsigned long n, void **pages, const int *nodes, int *status)
@@ -210,6 +211,8 @@ static uint64_t hs_move_batch(uint64_t epoch, hs_migrate_unit_t *units, const in
             hs_hot_on[from[i]] -= units[i].bytes;
             hs_hot_on[st] += units[i].bytes;
             hs_count_moved(&units[i]);
+            hs_epoch_units[units[i].index].now = (int8_t)st;
+            hs_epoch_units[units[i].index].moved = 1;
             hs_mig_rec_t *r = hs_find(units[i].addr, true);
             if (r) {
                 /* A move soon after the unit was free to move again is a
@@ -311,10 +314,16 @@ static bool hs_decide(uint64_t epoch, const hs_migrate_unit_t *u, int current, i
     return true;
 }
 
-void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n)
+void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        units[i].now = -1;
+        units[i].moved = 0;
+        units[i].index = (uint32_t)i;
+    }
     if (!hs_enabled)
         return;
+    hs_epoch_units = units;
     /* Refill: one epoch's worth at the current rate, banked up to one second. */
     uint64_t refill = (uint64_t)((__uint128_t)hs_rate * hs_cfg.interval_ns / 1000000000u);
     uint64_t cap = hs_rate > refill ? hs_rate : refill;
@@ -335,10 +344,11 @@ void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n)
             continue;
         }
         for (size_t i = 0; i < count; i++) {
-            const hs_migrate_unit_t *u = &units[at + i];
+            hs_migrate_unit_t *u = &units[at + i];
             int current = hs_batch_status[i];
             if (current < 0 || current >= hs_cfg.nodes || u->wanted >= hs_cfg.nodes || u->writer >= hs_cfg.nodes)
                 continue;
+            u->now = (int8_t)current;
             if (u->wanted >= 0) {
                 known += u->bytes;
                 hs_hot_on[current] += u->bytes;
@@ -373,6 +383,24 @@ void hs_migrate_epoch(uint64_t epoch, const hs_migrate_unit_t *units, size_t n)
     hs_count(HS_CTR_MIG_EPOCHS, 1);
     hs_log(HS_LOG_DEBUG, "placement epoch %llu: %zu hot units, %zu moved toward their node, %llu of %llu hot bytes local",
            (unsigned long long)epoch, n, planned, (unsigned long long)local, (unsigned long long)known);
+}
+
+void hs_migrate_locate(hs_migrate_unit_t *units, size_t n)
+{
+    const hs_migrate_ops_t *ops = hs_ops.move_pages ? &hs_ops : &hs_real_ops;
+    for (size_t at = 0; at < n; at += HS_MIG_BATCH) {
+        size_t count = n - at < HS_MIG_BATCH ? n - at : HS_MIG_BATCH;
+        for (size_t i = 0; i < count; i++) {
+            hs_batch_pages[i] = (void *)units[at + i].addr;
+            units[at + i].now = -1;
+            units[at + i].moved = 0;
+        }
+        if (ops->move_pages(ops->ctx, count, hs_batch_pages, NULL, hs_batch_status) < 0)
+            continue;
+        for (size_t i = 0; i < count; i++)
+            if (hs_batch_status[i] >= 0 && hs_batch_status[i] < HS_OS_MAX_NODES)
+                units[at + i].now = (int8_t)hs_batch_status[i];
+    }
 }
 
 void hs_migrate_reset_for_tests(void)

@@ -9,6 +9,8 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "hs_migrate.h"
+#include "hs_sites.h"
+#include "hs_trace.h"
 #include "hs_tracker.h"
 #include "hs_where.h"
 #include "hs_wpsync.h"
@@ -427,7 +429,7 @@ static void hs_drain_sync(void)
     }
 }
 
-/* Hand the hot units with an accessor node to placement. */
+/* Hand the hot units to placement, sites and the trace. */
 static void hs_place(void)
 {
     size_t n = 0, shared = 0, hot = 0, unknown = 0;
@@ -444,18 +446,33 @@ static void hs_place(void)
             hot++;
             shared += wanted == -2;
             unknown += wanted == -1;
-            if ((wanted < 0 && writer < 0) || n >= HS_UNITS_MAX)
+            if (n >= HS_UNITS_MAX)
                 continue;
             hs_units[n++] = (hs_migrate_unit_t){t->heat.start + (u << t->heat.unit_shift),
                                                 (uint32_t)hs_heat_unit_bytes(&t->heat, u), t->kind,
-                                                (int8_t)(wanted < 0 ? -1 : wanted), (int8_t)writer};
+                                                (int8_t)(wanted < 0 ? -1 : wanted), (int8_t)writer, -1, 0, 0};
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
     hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed",
            (unsigned long long)hs_epoch, hot, shared, unknown);
+    /* Every hot unit, in address order: placement locates them (and moves
+     * those with an accessor), then sites and the trace see where they are. */
     if (hs_ops.placement)
         hs_migrate_epoch(hs_epoch, hs_units, n);
+    else if (hs_sites_enabled() || hs_trace_on())
+        hs_migrate_locate(hs_units, n);
+    hs_sites_epoch(hs_units, n);
+    if (hs_trace_on()) {
+        static hs_trace_region_t regions[HS_REGISTRY_CAPACITY];
+        size_t nr = 0;
+        for (size_t i = 0; i < hs_table.count && nr < HS_REGISTRY_CAPACITY; i++) {
+            const hs_tracked_t *t = &hs_table.regions[i];
+            regions[nr++] = (hs_trace_region_t){t->heat.start, t->heat.len, t->heat.unit_shift, t->kind,
+                                                t->by != HS_BY_NONE ? t->heat.heat : NULL};
+        }
+        hs_trace_write_epoch(hs_epoch, regions, nr, hs_units, n);
+    }
 }
 
 /* Call fn for each run of observed units of a region (in whole units). */

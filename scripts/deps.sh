@@ -2,7 +2,7 @@
 # Install the Debian packages hugeshim needs that are missing; prints what it does.
 # Usage: scripts/deps.sh build|test|bench|numalab
 set -euo pipefail
-want=(gcc g++ make binutils libc6-dev libjemalloc-dev libjansson-dev libnuma-dev)
+want=(gcc g++ make binutils libc6-dev libjemalloc-dev libjansson-dev libnuma-dev libunwind-dev libdw-dev libcairo2-dev)
 case "${1:-build}" in
   test)    want+=(libgtest-dev nlohmann-json3-dev sqlite3 xz-utils bzip2 gzip python3 perl gawk coreutils) ;;
   bench)   want+=(python3 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) ;;

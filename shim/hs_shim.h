@@ -47,6 +47,8 @@ size_t hs_shim_foreign_usable_size(void *ptr);
 /* Report at exit (HUGESHIM_STATS), and the program name for it. */
 void hs_shim_report(void);
 void hs_shim_report_prepare(void);
+/* Expand %p to the pid and %% to %; false when the result does not fit. */
+bool hs_shim_expand_path(const char *in, char *out, size_t cap, bool *had_pid);
 extern char hs_shim_program[256];
 extern bool hs_shim_fork_child;
 /* Placement: on or off in this process, why, and the nodes online. */

@@ -18,6 +18,8 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../policy/hs_migrate.h"
+#include "../policy/hs_sites.h"
+#include "../policy/hs_trace.h"
 #include "../policy/hs_tracker.h"
 #include "../policy/hs_where.h"
 #include "hs_shim.h"
@@ -112,6 +114,12 @@ static void hs_postfork_child_late(void)
 {
     hs_epoch_forget_after_fork();
     hs_tracker_reopen_after_fork();
+    if (hs_trace_on()) {
+        char path[HS_OPT_TEXT_MAX + 32];
+        bool had_pid = false;
+        bool ok = hs_shim_expand_path(hs_shim_options.text[HS_OPT_TRACE], path, sizeof path, &had_pid);
+        hs_trace_after_fork(ok && had_pid ? path : NULL);
+    }
     if (hs_tracker_active() && hs_epoch_start(hs_interval_ns()) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
@@ -176,8 +184,13 @@ static void hs_tracking_start(void)
     hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, 6);
     hs_shim_placement = hs_placement_decide();
     hs_track_backend_t requested = hs_track_backend_from_name(o->text[HS_OPT_TRACK]);
-    if (hs_shim_placement && !o->from_env[HS_OPT_TRACK])
+    /* Placement, sites and the trace need tracking: auto unless told. */
+    bool wants_tracking = hs_shim_placement || o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0];
+    if (wants_tracking && !o->from_env[HS_OPT_TRACK])
         requested = HS_TRACK_AUTO;
+    if (requested == HS_TRACK_OFF && o->text[HS_OPT_TRACE][0])
+        hs_log(HS_LOG_WARN, "HUGESHIM_TRACE=%s: HUGESHIM_TRACK=off, so there is nothing to trace; no trace written",
+               o->text[HS_OPT_TRACE]);
     if (requested == HS_TRACK_OFF)
         return;
     hs_track_choice_t choice;
@@ -210,6 +223,15 @@ static void hs_tracking_start(void)
         hs_log(HS_LOG_WARN, "tracking could not start (errno %d); tracking and placement are off", -err);
         hs_shim_placement = false;
         return;
+    }
+    if (o->text[HS_OPT_TRACE][0]) {
+        char path[HS_OPT_TEXT_MAX + 32], why[300];
+        bool had_pid;
+        if (!hs_shim_expand_path(o->text[HS_OPT_TRACE], path, sizeof path, &had_pid))
+            hs_log(HS_LOG_WARN, "HUGESHIM_TRACE path too long after expanding %%p: no trace written");
+        else if (hs_trace_open(path, (uint64_t)o->value[HS_OPT_TRACE_MAX], (uint64_t)o->value[HS_OPT_INTERVAL_MS],
+                               why, sizeof why) != 0)
+            hs_log(HS_LOG_WARN, "HUGESHIM_TRACE: %s; no trace written", why);
     }
     pthread_atfork(NULL, NULL, hs_postfork_child_late);
     if (hs_epoch_start(hs_interval_ns()) != 0) {
@@ -331,10 +353,28 @@ hs_state_t hs_shim_init_slow(void)
 
 /* Tracking and placement start here, after initialisation (which may have
  * run inside an earlier malloc, where creating a thread would recurse). */
+/* Sites: the sampler loads libunwind (dlopen allocates), so never in malloc. */
+static void hs_sites_start(void)
+{
+    const hs_options_t *o = &hs_shim_options;
+    if (!o->value[HS_OPT_SITES])
+        return;
+    hs_sites_config_t sc = {
+        .interval_bytes = (uint64_t)o->value[HS_OPT_SITES_INTERVAL],
+        .max_sites = (unsigned)o->value[HS_OPT_SITES_MAX],
+        .nodes = hs_where_topology()->nodes,
+    };
+    char why[300];
+    if (hs_sites_init(&sc, why, sizeof why) != 0)
+        hs_log(HS_LOG_WARN, "HUGESHIM_SITES=1: %s; allocation sites are off", why);
+}
+
 __attribute__((constructor)) static void hs_shim_constructor(void)
 {
-    if (hs_shim_state_now() == HS_STATE_ACTIVE)
+    if (hs_shim_state_now() == HS_STATE_ACTIVE) {
+        hs_sites_start();
         hs_tracking_start();
+    }
 }
 
 __attribute__((destructor)) static void hs_shim_destructor(void)
@@ -343,6 +383,7 @@ __attribute__((destructor)) static void hs_shim_destructor(void)
         return;
     hs_epoch_stop();
     hs_tracker_shutdown();
+    hs_trace_close();
     hs_shim_report();
 }
 

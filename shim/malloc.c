@@ -11,6 +11,7 @@
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
+#include "../policy/hs_sites.h"
 #include "hs_shim.h"
 
 #define HS_PAGE 4096
@@ -30,10 +31,17 @@ static void *hs_early_or_enomem(size_t size, size_t align)
     return p;
 }
 
+static inline void *hs_active_malloc(size_t size)
+{
+    void *p = hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
+    hs_sites_note_alloc(p, size);
+    return p;
+}
+
 static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE: return size < HS_HEAP_LARGE ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
+    case HS_STATE_ACTIVE: return hs_active_malloc(size);
     case HS_STATE_PASSTHROUGH: return __libc_malloc(size);
     default: return hs_early_or_enomem(size, 16);
     }
@@ -42,7 +50,7 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 HS_EXPORT void *malloc(size_t size)
 {
     if (hs_likely(__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) == HS_STATE_ACTIVE))
-        return hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
+        return hs_active_malloc(size);
     return hs_malloc_slow(size);
 }
 
@@ -51,6 +59,7 @@ HS_EXPORT void free(void *ptr)
     if (!ptr)
         return;
     if (hs_likely(hs_registry_owns(ptr))) {
+        hs_sites_note_free(ptr);
         hs_je_free(ptr);
         return;
     }
@@ -69,7 +78,9 @@ HS_EXPORT void *calloc(size_t n, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        return total < HS_HEAP_LARGE ? hs_je_calloc(n, size) : hs_heap_large_alloc(total, 0, true);
+        void *p = total < HS_HEAP_LARGE ? hs_je_calloc(n, size) : hs_heap_large_alloc(total, 0, true);
+        hs_sites_note_alloc(p, total);
+        return p;
     }
     case HS_STATE_PASSTHROUGH: return __libc_calloc(n, size);
     default: {
@@ -88,9 +99,11 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
     if (!ptr)
         return malloc(size);
     if (hs_likely(hs_registry_owns(ptr))) {
-        if (hs_likely(size < HS_HEAP_LARGE))
-            return hs_je_realloc(ptr, size);
-        return hs_heap_large_realloc(ptr, size);
+        /* For sites, a realloc is a free and a new allocation. */
+        hs_sites_note_free(ptr);
+        void *p = hs_likely(size < HS_HEAP_LARGE) ? hs_je_realloc(ptr, size) : hs_heap_large_realloc(ptr, size);
+        hs_sites_note_alloc(p, size);
+        return p;
     }
     if (hs_early_owns(ptr)) {
         /* Moved out of the early buffer, whose blocks are never reused. */
@@ -123,8 +136,11 @@ static bool hs_valid_alignment(size_t align)
 static void *hs_aligned(size_t align, size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE:
-        return size < HS_HEAP_LARGE ? hs_je_aligned_alloc(align, size) : hs_heap_large_alloc(size, align, false);
+    case HS_STATE_ACTIVE: {
+        void *p = size < HS_HEAP_LARGE ? hs_je_aligned_alloc(align, size) : hs_heap_large_alloc(size, align, false);
+        hs_sites_note_alloc(p, size);
+        return p;
+    }
     case HS_STATE_PASSTHROUGH: return __libc_memalign(align, size);
     default: return hs_early_or_enomem(size, align);
     }

@@ -14,6 +14,7 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_errno.h"
+#include "../policy/hs_sites.h"
 #include "hs_shim.h"
 
 #define HS_MAP_FAILED ((void *)-1)
@@ -45,6 +46,7 @@ HS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
             if (hs_backing_map_region(len, prot, req.noreserve, req.populate, &out, &kind) == 0) {
                 hs_count(HS_CTR_MMAP_INTERCEPTED, 1);
                 hs_count(HS_CTR_MMAP_INTERCEPTED_BYTES, len);
+                hs_sites_note_alloc(out, len);
                 errno = saved;
                 return out;
             }
@@ -62,6 +64,9 @@ HS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 HS_EXPORT int munmap(void *addr, size_t len)
 {
+    /* Before the kernel call: after it, another thread may map and sample
+     * the same address. */
+    hs_sites_note_free(addr);
     int err = hs_os_munmap(addr, len);
     if (err)
         return hs_errno_int(err);
@@ -88,6 +93,7 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
         return hs_errno_ptr(err, NULL);
     /* The VMA keeps its MADV_HUGEPAGE advice when moved or grown; follow it. */
     if (tracked && old_len) {
+        hs_sites_note_free(old_addr);
         hs_registry_remove((uintptr_t)old_addr, old_len);
         if (hs_registry_add((uintptr_t)out, new_len, (hs_os_kind_t)region.kind, (hs_origin_t)region.origin) != 0)
             hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);

@@ -9,12 +9,14 @@
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
 #include "../policy/hs_migrate.h"
+#include "../policy/hs_sites.h"
 #include "../policy/hs_tracker.h"
 #include "hs_shim.h"
 
 #define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 16)
 
-static char hs_report_buf[64 * 1024];
+static char hs_report_buf[512 * 1024];
+static char hs_sites_buf[256 * 1024];
 static int hs_report_fd = 2;
 
 void hs_shim_report_prepare(void)
@@ -28,8 +30,7 @@ void hs_shim_report_prepare(void)
     }
 }
 
-/* Expand %p to the pid and %% to %; false when the result does not fit. */
-static bool hs_expand_path(const char *in, char *out, size_t cap, bool *had_pid)
+bool hs_shim_expand_path(const char *in, char *out, size_t cap, bool *had_pid)
 {
     size_t n = 0;
     *had_pid = false;
@@ -64,7 +65,7 @@ void hs_shim_report(void)
     bool to_stderr = !strcmp(target, "stderr");
     char path[HS_OPT_TEXT_MAX + 32];
     bool had_pid = false;
-    if (!to_stderr && !hs_expand_path(target, path, sizeof path, &had_pid)) {
+    if (!to_stderr && !hs_shim_expand_path(target, path, sizeof path, &had_pid)) {
         hs_log(HS_LOG_WARN, "HUGESHIM_STATS path too long after expanding %%p: no report written");
         return;
     }
@@ -91,7 +92,9 @@ void hs_shim_report(void)
     const hs_track_choice_t *choice = hs_tracker_choice();
     const char *tracking = !hs_tracker_active() && choice->thp == HS_TRACK_OFF && choice->async == HS_TRACK_OFF
                                ? "off"
-                               : (hs_shim_placement && !hs_shim_options.from_env[HS_OPT_TRACK]) ? "auto"
+                               : ((hs_shim_placement || hs_shim_options.value[HS_OPT_SITES] ||
+                                   hs_shim_options.text[HS_OPT_TRACE][0]) && !hs_shim_options.from_env[HS_OPT_TRACK])
+                                     ? "auto"
                                                                                                : hs_shim_options.text[HS_OPT_TRACK];
     hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
     fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
@@ -128,6 +131,12 @@ void hs_shim_report(void)
             fields[n++] = (hs_report_field_t){node_keys[node], HS_FIELD_BYTES, hs_migrate_hot_bytes_on(node), NULL};
         }
     }
+    if (hs_sites_enabled()) {
+        hs_sites_refresh_live();
+        size_t len = hs_sites_render(!to_stderr, 10, hs_sites_buf, sizeof hs_sites_buf);
+        if (!to_stderr)
+            fields[n++] = (hs_report_field_t){"sites", HS_FIELD_RAW, 0, len ? hs_sites_buf : NULL};
+    }
     for (int id = 0; id < HS_OPT_COUNT; id++) {
         char flag[48];
         hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
@@ -146,7 +155,16 @@ void hs_shim_report(void)
         int head = snprintf(hs_report_buf, sizeof hs_report_buf, "hugeshim report: %s (pid %d)\n", hs_shim_program,
                             hs_os_getpid());
         size_t len = hs_report_text(fields, n, hs_report_buf + head, sizeof hs_report_buf - (size_t)head);
-        if (!len || hs_os_write_all(hs_report_fd, hs_report_buf, (size_t)head + len) != 0)
+        /* The sites table after the fields. */
+        size_t sites = 0;
+        if (len && hs_sites_enabled()) {
+            sites = strlen(hs_sites_buf);
+            if ((size_t)head + len + sites < sizeof hs_report_buf)
+                memcpy(hs_report_buf + head + len, hs_sites_buf, sites);
+            else
+                sites = 0;
+        }
+        if (!len || hs_os_write_all(hs_report_fd, hs_report_buf, (size_t)head + len + sites) != 0)
             hs_count(HS_CTR_ERRORS_REPORT, 1);
         return;
     }

@@ -2,6 +2,7 @@
  *   hugeshim run [--OPTION VALUE]... [--] PROGRAM [ARGS]
  *   hugeshim doctor [PROGRAM]
  *   hugeshim stats FILE
+ *   hugeshim heatmap TRACE -o OUT.png|OUT.svg
  *   hugeshim options [--markdown]
  * Every --OPTION of `run` comes from the option table (common/options.def). */
 #include <errno.h>
@@ -23,6 +24,7 @@ static void hs_usage(FILE *out)
             "  run [--OPTION VALUE]... [--] PROGRAM [ARGS]  run PROGRAM with libhugeshim.so preloaded\n"
             "  doctor [PROGRAM]                            what this machine (and PROGRAM) offers, and fixes\n"
             "  stats FILE                                  print a JSON report (HUGESHIM_STATS=FILE) readably\n"
+            "  heatmap TRACE -o OUT.png|OUT.svg            draw a trace (HUGESHIM_TRACE=FILE): heat, nodes, moves\n"
             "  options [--markdown]                        every option, its default and what it accepts\n"
             "  COMMAND --help                              help for one command\n");
 }
@@ -217,6 +219,8 @@ int main(int argc, char **argv)
         return hs_tool_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats"))
         return hs_tool_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "heatmap"))
+        return hs_tool_heatmap(argc - 1, argv + 1);
     if (!strcmp(cmd, "options"))
         return hs_tool_options(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -599,6 +599,113 @@ static void write_every_7th(void *arg)
         ((volatile unsigned char *)h->units[k])[0]++;
 }
 
+/* sites MODE EPOCHS: allocation sites as HUGESHIM_SITES sees them.  Each
+ * site function allocates 32 MiB; the "hot" one is written every
+ * millisecond for EPOCHS epochs, the "cold" one never.  MODE main: both in
+ * the main thread; thread: the hot one in a thread (probe_thread_site);
+ * child: the hot one in a forked child (probe_child_site), which runs the
+ * epochs and exits normally; many: 64 distinct stacks (recursion depths)
+ * allocating 4 MiB each, to fill a small stack table. */
+#define SITE_BYTES (32 * MIB)
+static unsigned long (*sites_epochs)(void);
+static unsigned long sites_wait;
+
+static __attribute__((noinline)) unsigned char *probe_cold_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory"); /* no tail call: keep this frame */
+    return p;
+}
+
+static __attribute__((noinline)) unsigned char *probe_hot_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
+static void write_units(void *arg)
+{
+    unsigned char *p = arg;
+    for (size_t off = 0; off < SITE_BYTES; off += 2 * MIB)
+        ((volatile unsigned char *)p)[off]++;
+}
+
+static void run_hot(unsigned char *hot)
+{
+    CHECK(hot);
+    memset(hot, 1, SITE_BYTES);
+    wait_epochs(sites_epochs, sites_epochs(), sites_wait, write_units, hot);
+}
+
+static __attribute__((noinline)) void *probe_thread_site(void *arg)
+{
+    (void)arg;
+    unsigned char *p = malloc(SITE_BYTES);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    run_hot(p);
+    return p;
+}
+
+static __attribute__((noinline)) unsigned char *probe_child_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
+static __attribute__((noinline)) void probe_deep(int depth, void **out)
+{
+    if (depth > 0) {
+        probe_deep(depth - 1, out);
+        __asm__ volatile("" : : : "memory");
+        return;
+    }
+    *out = malloc(4 * MIB);
+    __asm__ volatile("" : : "r"(*out) : "memory");
+}
+
+static int cmd_sites(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    const char *mode = argv[0];
+    sites_wait = strtoul(argv[1], NULL, 10);
+    sites_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(sites_epochs);
+    unsigned char *cold = probe_cold_site(SITE_BYTES);
+    CHECK(cold);
+    if (!strcmp(mode, "main")) {
+        run_hot(probe_hot_site(SITE_BYTES));
+    } else if (!strcmp(mode, "thread")) {
+        pthread_t t;
+        void *hot;
+        CHECK(pthread_create(&t, NULL, probe_thread_site, NULL) == 0);
+        CHECK(pthread_join(t, &hot) == 0);
+    } else if (!strcmp(mode, "child")) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            run_hot(probe_child_site(SITE_BYTES));
+            printf("child ok\n");
+            exit(0);
+        }
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    } else if (!strcmp(mode, "many")) {
+        for (int d = 0; d < 64; d++) {
+            void *p;
+            probe_deep(d, &p);
+            CHECK(p);
+            memset(p, 1, 4096);
+            free(p);
+        }
+    } else {
+        die("sites: unknown mode");
+    }
+    printf("ok\n");
+    return 0;
+}
+
 static int cmd_track_hot(int argc, char **argv)
 {
     CHECK(argc >= 4);
@@ -886,6 +993,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "api")) return cmd_api();
     if (!strcmp(c, "foreign")) return cmd_foreign();
     if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
+    if (!strcmp(c, "sites")) return cmd_sites(n, rest);
     if (!strcmp(c, "track-munmap")) return cmd_track_munmap();
     if (!strcmp(c, "track-read")) return cmd_track_read();
     if (!strcmp(c, "pthread-exit")) return cmd_pthread_exit();
