@@ -600,8 +600,8 @@ static void write_every_7th(void *arg)
 }
 
 /* sites MODE EPOCHS: allocation sites as HUGESHIM_SITES sees them.  Each
- * site function allocates 32 MiB; the "hot" one is written every
- * millisecond for EPOCHS epochs, the "cold" one never.  MODE main: both in
+ * site function allocates 32 MiB; every page of the "hot" one is written
+ * every millisecond for EPOCHS epochs, the "cold" one never.  MODE main: both in
  * the main thread; thread: the hot one in a thread (probe_thread_site);
  * child: the hot one in a forked child (probe_child_site), which runs the
  * epochs and exits normally; many: 64 distinct stacks (recursion depths)
@@ -627,7 +627,7 @@ static __attribute__((noinline)) unsigned char *probe_hot_site(size_t n)
 static void write_units(void *arg)
 {
     unsigned char *p = arg;
-    for (size_t off = 0; off < SITE_BYTES; off += 2 * MIB)
+    for (size_t off = 0; off < SITE_BYTES; off += 4096)
         ((volatile unsigned char *)p)[off]++;
 }
 
