@@ -107,7 +107,7 @@ typedef struct hs_sites_totals {
     uint64_t samples, sites, table_full, live_full, reentered, epochs;
     uint64_t interval;
 } hs_sites_totals_t;
-void hs_sites_totals(hs_sites_totals_t *out);
+void hs_sites_get_totals(hs_sites_totals_t *out);
 
 /* Render the report's `sites` section: JSON (an object) or a text table. */
 size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap);

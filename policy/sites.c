@@ -433,7 +433,7 @@ bool hs_sites_get(unsigned id, hs_site_stats_t *out)
     return true;
 }
 
-void hs_sites_totals(hs_sites_totals_t *out)
+void hs_sites_get_totals(hs_sites_totals_t *out)
 {
     out->samples = __atomic_load_n(&hs_samples, __ATOMIC_RELAXED);
     out->sites = __atomic_load_n(&hs_used, __ATOMIC_RELAXED);
@@ -542,7 +542,7 @@ size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap)
         top = 32;
     size_t nh = hs_sites_top(true, by_hot, top), nl = hs_sites_top(false, by_live, top);
     hs_sites_totals_t t;
-    hs_sites_totals(&t);
+    hs_sites_get_totals(&t);
     if (json) {
         hs_put(&b, "{\n    \"interval_bytes\": %llu,\n    \"samples\": %llu,\n    \"sites\": %llu,\n",
                (unsigned long long)t.interval, (unsigned long long)t.samples, (unsigned long long)t.sites);
