@@ -143,6 +143,7 @@ bench: all $(BENCH_BIN)
 	@scripts/deps.sh bench
 	@bench/run.sh
 	@bench/track.sh
+	@bench/sites.sh
 
 # Placement against AutoNUMA, in the NUMA lab (bench/numa.sh).
 bench-numa: test-deps all $(NUMA_PROBE)
