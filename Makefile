@@ -70,7 +70,7 @@ INTEG_SRC := $(wildcard tests/integration/*.cc)
 UNIT_BIN  := $(BUILD)/tests/unit_tests
 INTEG_BIN := $(BUILD)/tests/integration_tests
 PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static
-BENCH_BIN := $(BUILD)/bench/gups $(BUILD)/bench/smallobj
+BENCH_BIN := $(BUILD)/bench/gups $(BUILD)/bench/smallobj $(BUILD)/bench/phases $(BUILD)/bench/mloop
 NUMA_BIN  := $(BUILD)/tests/numa_tests
 NUMA_PROBE := $(BUILD)/tests/hs_numa_probe
 

@@ -74,12 +74,25 @@ typedef struct hs_site_stats {
 int hs_sites_init(const hs_sites_config_t *config, char *why, size_t why_len);
 bool hs_sites_enabled(void);
 
-/* The allocation path (shim/malloc.c, shim/mmap.c). */
-extern bool hs_sites_on;
-extern __thread int64_t hs_sites_left __attribute__((tls_model("initial-exec")));
+/* The allocation path (shim/malloc.c, shim/mmap.c).  Hidden: reached
+ * without the GOT. */
+#define HS_SITES_FILTER_BITS 16
+#define HS_SITES_HIDDEN __attribute__((visibility("hidden")))
+extern HS_SITES_HIDDEN bool hs_sites_on;
+extern HS_SITES_HIDDEN uint16_t *hs_sites_filter; /* counts of live samples per address hash */
+extern HS_SITES_HIDDEN __thread int64_t hs_sites_left __attribute__((tls_model("initial-exec")));
 void hs_sites_sample(void *ptr, size_t size);
-bool hs_sites_maybe_live(const void *ptr);
 void hs_sites_forget(const void *ptr);
+
+static inline size_t hs_sites_filter_index(const void *p)
+{
+    return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> (64 - HS_SITES_FILTER_BITS));
+}
+/* Whether ptr may be a live sample: one load for almost every free. */
+static inline bool hs_sites_maybe_live(const void *ptr)
+{
+    return ptr && __atomic_load_n(&hs_sites_filter[hs_sites_filter_index(ptr)], __ATOMIC_RELAXED) != 0;
+}
 
 static inline void hs_sites_note_alloc(void *ptr, size_t size)
 {

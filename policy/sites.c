@@ -17,7 +17,6 @@
 #define HS_LIVE_EMPTY 0
 #define HS_LIVE_GONE 1 /* tombstone: reusable, lookups go on past it */
 #define HS_LIVE_BUSY 2 /* being filled */
-#define HS_FILTER_BITS 16
 #define HS_SITE_OVERFLOW 0 /* stands for samples whose stack found no slot */
 
 typedef struct hs_site {
@@ -54,7 +53,7 @@ static hs_sites_config_t hs_cfg;
 static hs_site_t *hs_sites;
 static size_t hs_sites_mask;
 static hs_live_t *hs_live;
-static uint16_t *hs_filter;
+uint16_t *hs_sites_filter;
 static uintptr_t hs_self_lo, hs_self_hi; /* hugeshim's own code: frames skipped */
 static uint64_t hs_epochs;
 static uint64_t hs_table_full, hs_live_full, hs_reentered, hs_samples, hs_used;
@@ -107,8 +106,8 @@ int hs_sites_init(const hs_sites_config_t *config, char *why, size_t why_len)
         slots <<= 1;
     hs_sites = hs_map_zeroed(slots * sizeof(hs_site_t));
     hs_live = hs_map_zeroed(HS_SITES_LIVE * sizeof(hs_live_t));
-    hs_filter = hs_map_zeroed(sizeof(uint16_t) << HS_FILTER_BITS);
-    if (!hs_sites || !hs_live || !hs_filter) {
+    hs_sites_filter = hs_map_zeroed(sizeof(uint16_t) << HS_SITES_FILTER_BITS);
+    if (!hs_sites || !hs_live || !hs_sites_filter) {
         snprintf(why, why_len, "cannot map the site tables (%zu sites)", slots);
         return -ENOMEM;
     }
@@ -155,11 +154,6 @@ static uint64_t hs_hash_frames(const uintptr_t *f, unsigned n)
     return h | 2; /* never 0 (empty) nor 1 (the overflow site) */
 }
 
-static size_t hs_filter_index(const void *p)
-{
-    return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> (64 - HS_FILTER_BITS));
-}
-
 static uint32_t hs_site_intern(const uintptr_t *f, unsigned n)
 {
     uint64_t h = hs_hash_frames(f, n);
@@ -192,7 +186,7 @@ static uint32_t hs_site_intern(const uintptr_t *f, unsigned n)
 
 static void hs_live_insert(void *p, uint64_t size, uint64_t weight, uint32_t site)
 {
-    size_t home = hs_filter_index(p) & (HS_SITES_LIVE - 1);
+    size_t home = hs_sites_filter_index(p) & (HS_SITES_LIVE - 1);
     for (unsigned probe = 0; probe < HS_SITES_PROBES; probe++) {
         hs_live_t *e = &hs_live[(home + probe) & (HS_SITES_LIVE - 1)];
         uintptr_t seen = __atomic_load_n(&e->ptr, __ATOMIC_ACQUIRE);
@@ -203,7 +197,7 @@ static void hs_live_insert(void *p, uint64_t size, uint64_t weight, uint32_t sit
         e->size = size;
         e->weight = weight;
         e->site = site;
-        __atomic_fetch_add(&hs_filter[hs_filter_index(p)], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&hs_sites_filter[hs_sites_filter_index(p)], 1, __ATOMIC_RELAXED);
         __atomic_store_n(&e->ptr, (uintptr_t)p, __ATOMIC_RELEASE);
         return;
     }
@@ -255,14 +249,9 @@ void hs_sites_sample(void *ptr, size_t size)
     me->busy = 0;
 }
 
-bool hs_sites_maybe_live(const void *ptr)
-{
-    return ptr && __atomic_load_n(&hs_filter[hs_filter_index(ptr)], __ATOMIC_RELAXED) != 0;
-}
-
 void hs_sites_forget(const void *ptr)
 {
-    size_t home = hs_filter_index(ptr) & (HS_SITES_LIVE - 1);
+    size_t home = hs_sites_filter_index(ptr) & (HS_SITES_LIVE - 1);
     for (unsigned probe = 0; probe < HS_SITES_PROBES; probe++) {
         hs_live_t *e = &hs_live[(home + probe) & (HS_SITES_LIVE - 1)];
         uintptr_t seen = __atomic_load_n(&e->ptr, __ATOMIC_ACQUIRE);
@@ -271,7 +260,7 @@ void hs_sites_forget(const void *ptr)
         if (seen != (uintptr_t)ptr)
             continue;
         if (__atomic_compare_exchange_n(&e->ptr, &seen, HS_LIVE_GONE, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            __atomic_fetch_sub(&hs_filter[hs_filter_index(ptr)], 1, __ATOMIC_RELAXED);
+            __atomic_fetch_sub(&hs_sites_filter[hs_sites_filter_index(ptr)], 1, __ATOMIC_RELAXED);
         return;
     }
 }
@@ -588,11 +577,11 @@ void hs_sites_reset_for_tests(void)
         hs_os_munmap(hs_sites, (hs_sites_mask + 1) * sizeof(hs_site_t));
     if (hs_live)
         hs_os_munmap(hs_live, HS_SITES_LIVE * sizeof(hs_live_t));
-    if (hs_filter)
-        hs_os_munmap(hs_filter, sizeof(uint16_t) << HS_FILTER_BITS);
+    if (hs_sites_filter)
+        hs_os_munmap(hs_sites_filter, sizeof(uint16_t) << HS_SITES_FILTER_BITS);
     hs_sites = NULL;
     hs_live = NULL;
-    hs_filter = NULL;
+    hs_sites_filter = NULL;
     hs_sites_mask = 0;
     hs_epochs = hs_table_full = hs_live_full = hs_reentered = hs_samples = hs_used = 0;
     hs_me.seeded = 0;

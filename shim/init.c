@@ -28,6 +28,7 @@ extern char **environ;
 extern char *program_invocation_short_name;
 
 int hs_shim_state;
+int hs_shim_malloc_fast;
 hs_options_t hs_shim_options;
 size_t hs_shim_mmap_min;
 char hs_shim_program[256];
@@ -341,6 +342,7 @@ hs_state_t hs_shim_init_slow(void)
         hs_state_t s = hs_initialise();
         hs_in_init = 0;
         __atomic_store_n(&hs_shim_state, s, __ATOMIC_RELEASE);
+        __atomic_store_n(&hs_shim_malloc_fast, s == HS_STATE_ACTIVE && !hs_sites_on, __ATOMIC_RELEASE);
         errno = saved;
         return s;
     }
@@ -367,6 +369,8 @@ static void hs_sites_start(void)
     char why[300];
     if (hs_sites_init(&sc, why, sizeof why) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_SITES=1: %s; allocation sites are off", why);
+    else
+        __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void hs_shim_constructor(void)

@@ -33,15 +33,27 @@ static void *hs_early_or_enomem(size_t size, size_t align)
 
 static inline void *hs_active_malloc(size_t size)
 {
-    void *p = hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
-    hs_sites_note_alloc(p, size);
+    return hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
+}
+
+/* The count crossed zero: this allocation is sampled. */
+static __attribute__((noinline)) void *hs_malloc_sampled(size_t size)
+{
+    void *p = hs_active_malloc(size);
+    if (p)
+        hs_sites_sample(p, size);
     return p;
 }
 
+/* Not active yet, or passthrough. */
 static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 {
     switch (hs_shim_state_now()) {
-    case HS_STATE_ACTIVE: return hs_active_malloc(size);
+    case HS_STATE_ACTIVE: {
+        void *p = hs_active_malloc(size);
+        hs_sites_note_alloc(p, size);
+        return p;
+    }
     case HS_STATE_PASSTHROUGH: return __libc_malloc(size);
     default: return hs_early_or_enomem(size, 16);
     }
@@ -49,8 +61,16 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 
 HS_EXPORT void *malloc(size_t size)
 {
-    if (hs_likely(__atomic_load_n(&hs_shim_state, __ATOMIC_ACQUIRE) == HS_STATE_ACTIVE))
+    /* One word says ACTIVE and not sampling: the fast path tail-calls jemalloc. */
+    if (hs_likely(__atomic_load_n(&hs_shim_malloc_fast, __ATOMIC_ACQUIRE)))
         return hs_active_malloc(size);
+    /* Sampling (hs_sites_on is set only once ACTIVE): count down first, so
+     * that an allocation not sampled still tail-calls jemalloc. */
+    if (hs_likely(hs_sites_on)) {
+        if (hs_likely((hs_sites_left -= (int64_t)size) >= 0))
+            return hs_active_malloc(size);
+        return hs_malloc_sampled(size);
+    }
     return hs_malloc_slow(size);
 }
 

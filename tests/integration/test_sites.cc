@@ -22,14 +22,16 @@ namespace {
     } while (0)
 
 // Base pages watched by PAGEMAP_SCAN (works without root), every unit every
-// epoch, short epochs.
+// epoch.  Epochs of 250 ms: each first write to a page in an epoch faults
+// (~12 us on this host's kernel), so one pass over the hot site's 8192 pages
+// takes ~100 ms, and every page is written in every epoch.
 Env sites_env(const std::string &report, const Env &extra = {})
 {
     Env e = shim_env({{"HUGESHIM_SITES", "1"},
                       {"HUGESHIM_BACKING", "none"},
                       {"HUGESHIM_TRACK", "pagemap_scan"},
                       {"HUGESHIM_TRACK_BUDGET", "65536"},
-                      {"HUGESHIM_INTERVAL_MS", "100"},
+                      {"HUGESHIM_INTERVAL_MS", "250"},
                       {"HUGESHIM_STATS", report}});
     for (auto &kv : extra)
         e[kv.first] = kv.second;
@@ -72,7 +74,7 @@ TEST(Sites, HotSiteRanksFirstWithItsFunctionAndTheColdOneHasNoHotBytes)
 {
     REQUIRE_PAGEMAP_SCAN();
     std::string report = temp_path("sites.json");
-    Result r = run({probe_path(), "sites", "main", "8"}, sites_env(report), "", 120);
+    Result r = run({probe_path(), "sites", "main", "6"}, sites_env(report), "", 120);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
     auto j = read_json(report);
@@ -84,10 +86,8 @@ TEST(Sites, HotSiteRanksFirstWithItsFunctionAndTheColdOneHasNoHotBytes)
     EXPECT_TRUE(frames_have(top, "probe_hot_site")) << top.dump(2);
     // Frames carry the object and, with debug info, file:line.
     EXPECT_NE(top["frames"][0].get<std::string>().find("(hs_probe) hs_probe.c:"), std::string::npos) << top.dump(2);
-    // The tracker found the 32 MiB hot (PAGEMAP_SCAN on base pages): most of
-    // it in the last epoch (each first write in an epoch faults, ~12 us here,
-    // so a pass over 8192 pages takes about an epoch and a few pages miss
-    // one), and move_pages located it on node 0.
+    // The tracker found the 32 MiB hot (PAGEMAP_SCAN on base pages) and
+    // move_pages located it on node 0.
     EXPECT_GE(top["hot_peak_bytes"].get<long long>(), kSite * 3 / 4);
     EXPECT_GE(top["hot_bytes"].get<long long>(), kSite / 2);
     EXPECT_EQ(top["hot_bytes_on"]["node0"].get<long long>(), top["hot_bytes"].get<long long>());
@@ -134,7 +134,7 @@ TEST(Sites, MemoryAllocatedInAThreadIsAttributedToTheThreadsFunction)
 {
     REQUIRE_PAGEMAP_SCAN();
     std::string report = temp_path("sites_thread.json");
-    Result r = run({probe_path(), "sites", "thread", "8"}, sites_env(report), "", 120);
+    Result r = run({probe_path(), "sites", "thread", "6"}, sites_env(report), "", 120);
     ASSERT_EQ(r.status, 0) << r.err;
     auto j = read_json(report);
     auto &top = j["sites"]["by_hot"][0];
@@ -147,7 +147,7 @@ TEST(Sites, AForkedChildReportsItsOwnHotSiteAndTheParentDoesNot)
 {
     REQUIRE_PAGEMAP_SCAN();
     std::string stem = temp_path("sites_fork");
-    Result r = run({probe_path(), "sites", "child", "8"},
+    Result r = run({probe_path(), "sites", "child", "6"},
                    sites_env(stem + ".%p.json", {{"HUGESHIM_TRACE", stem + ".%p.trace"}}), "", 120);
     ASSERT_EQ(r.status, 0) << r.err;
     auto reports = glob_paths(stem + ".*.json");
@@ -195,13 +195,6 @@ TEST(Sites, AFullStackTableIsCountedAndTheProgramRunsOn)
     // slots (one stands for the overflow).
     EXPECT_EQ(s["sites"].get<long long>(), 15) << s.dump(2);
     EXPECT_GT(s["table_full"].get<long long>(), 30) << s.dump(2);
-    bool overflow_listed = false;
-    for (auto &site : s["by_live"])
-        for (auto &f : site["frames"])
-            overflow_listed |= f.get<std::string>().find("stack table full") != std::string::npos;
-    // Everything was freed: nothing live, so the overflow site ranks nowhere;
-    // its allocations still count.
-    EXPECT_FALSE(overflow_listed);
     unlink(report.c_str());
 }
 
