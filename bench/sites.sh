@@ -7,9 +7,9 @@
 #   sampling HUGESHIM_SITES=1 HUGESHIM_TRACK=off: the sampler alone
 #   sites    HUGESHIM_SITES=1: the sampler, tracking auto (uffd_sync on THP,
 #            as root) and the per-epoch attribution, 1 s epochs
-# on smallobj (SITES_OBJECTS, default 20000000 objects of 48 bytes: malloc
-# heavy) and gups (SITES_SIZE, default 2G: one large array).  Medians and
-# ratios to `off`.
+# on mloop (100 M malloc/free pairs of 16-256 bytes: the allocation path
+# alone), smallobj (SITES_OBJECTS, default 20000000 objects of 48 bytes) and
+# gups (SITES_SIZE, default 2G: one large array).  Medians and ratios to `off`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -54,11 +54,12 @@ bench_one() { # NAME TIME_KEY PROGRAM ARGS...
     done
   done
 }
+bench_one mloop ns_per_pair "$build/bench/mloop" 100000000
 bench_one smallobj alloc_s "$build/bench/smallobj" "$objects" "$updates"
 bench_one gups first_touch_s "$build/bench/gups" "$size" "$updates"
 echo "sites cost: THP backing, $runs rounds alternating ${variants[*]}; medians, ratios to off"
 printf '%-9s %-9s %10s %8s %12s %8s\n' workload variant time_s ratio Mupdates/s ratio
-for w in smallobj gups; do
+for w in mloop smallobj gups; do
   bt=$(median <<<"${t1[$w/off]}"); bm=$(median <<<"${m1[$w/off]}")
   for v in "${variants[@]}"; do
     t=$(median <<<"${t1[$w/$v]}"); m=$(median <<<"${m1[$w/$v]}")
@@ -66,4 +67,4 @@ for w in smallobj gups; do
       'BEGIN { printf "%-9s %-9s %10.2f %8.3f %12.2f %8.3f\n", w, v, t, t / bt, m, m / bm }'
   done
 done
-echo "time_s: smallobj allocation, gups first touch; Mupdates/s: random updates after."
+echo "time_s: mloop ns per malloc/free pair, smallobj allocation s, gups first touch s; Mupdates/s: random updates after."
