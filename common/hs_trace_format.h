@@ -15,8 +15,9 @@
  *                heat (0-100) | 0x80 when the unit moved this epoch,
  *                node + 1 (0: unknown).  Cold memory is one run.
  *   'S' sites:   count, then per site: id, name (string).
- *   'L' labels:  count (the regions of the last 'R'), then per region the
- *                id + 1 of the site with the most live bytes in it (0: none).
+ *   'L' labels:  count, then per region labelled: start page, length in pages,
+ *                the id of the site with the most live sampled bytes in it
+ *                (at the last epoch it had any).
  *   'Z' end:     epochs written, epochs dropped (HUGESHIM_TRACE_MAX reached).
  * A 64 GiB heap of 2 MiB units whose heat changes in a hundred places costs a
  * few hundred bytes per epoch. */

@@ -46,6 +46,7 @@ extern "C" {
 #define HS_SITES_DEPTH 24      /* frames kept per stack */
 #define HS_SITES_PROBES 64     /* slots tried from a key's home slot */
 #define HS_SITES_LIVE (1u << 16)
+#define HS_SITES_LABELS 1024   /* ranges hs_sites_label labels */
 
 typedef struct hs_sites_config {
     uint64_t interval_bytes; /* mean bytes between samples */
@@ -112,8 +113,10 @@ void hs_sites_refresh_live(void);
 /* Site ids ranked by hot_sum (by_hot) or live_peak; returns how many. */
 size_t hs_sites_top(bool by_hot, unsigned *out, size_t max);
 bool hs_sites_get(unsigned id, hs_site_stats_t *out);
-/* The site with the most live bytes in [start, end), or -1. */
-int hs_sites_top_in(uintptr_t start, uintptr_t end);
+/* For each of n ranges (at most HS_SITES_LABELS are labelled) (sorted by address, disjoint), the site with the
+ * most live sampled bytes starting in it (-1: none), and those bytes.  One
+ * pass over the live samples. */
+void hs_sites_label(const uintptr_t *starts, const size_t *lens, size_t n, int *site, uint64_t *bytes);
 /* Samples, sites in use, samples lost to a full stack table / live table,
  * samples skipped because the thread was already sampling. */
 typedef struct hs_sites_totals {

@@ -353,23 +353,51 @@ void hs_sites_refresh_live(void)
         hs_attribute(NULL, 0, false);
 }
 
-int hs_sites_top_in(uintptr_t start, uintptr_t end)
+void hs_sites_label(const uintptr_t *starts, const size_t *lens, size_t n, int *site, uint64_t *bytes)
 {
+    /* A few candidate sites per range (a range holds few sites' big
+     * allocations; small objects of many sites share the arenas' ranges,
+     * where the leader among the candidates seen is good enough). */
+    enum { K = 8 };
+    static struct { uint32_t site; uint64_t bytes; } cand[HS_SITES_LABELS][K];
+    size_t m = n < HS_SITES_LABELS ? n : HS_SITES_LABELS;
+    memset(cand, 0, m * sizeof cand[0]);
+    for (size_t i = 0; i < m; i++) {
+        site[i] = -1;
+        bytes[i] = 0;
+    }
     if (!hs_sites_on)
-        return -1;
-    /* Small: regions are few and this runs once, at exit. */
-    static uint64_t bytes_of[1u << 12];
-    int best = -1;
-    memset(bytes_of, 0, sizeof bytes_of);
+        return;
     for (size_t i = 0; i < HS_SITES_LIVE; i++) {
         hs_live_t e;
-        if (!hs_live_read(i, &e) || e.ptr < start || e.ptr >= end || e.site >= (1u << 12))
+        if (!hs_live_read(i, &e))
             continue;
-        bytes_of[e.site] += e.weight;
-        if (best < 0 || bytes_of[e.site] > bytes_of[best])
-            best = (int)e.site;
+        size_t lo = 0, hi = m;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (starts[mid] + lens[mid] <= e.ptr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= m || e.ptr < starts[lo])
+            continue;
+        int k, weakest = 0;
+        for (k = 0; k < K && cand[lo][k].bytes && cand[lo][k].site != e.site; k++)
+            if (cand[lo][k].bytes < cand[lo][weakest].bytes)
+                weakest = k;
+        if (k == K)
+            k = weakest; /* replaced: a rough count, enough for a label */
+        if (cand[lo][k].site != e.site || !cand[lo][k].bytes)
+            cand[lo][k].site = e.site, cand[lo][k].bytes = 0;
+        cand[lo][k].bytes += e.weight;
     }
-    return best;
+    for (size_t i = 0; i < m; i++)
+        for (int k = 0; k < K; k++)
+            if (cand[i][k].bytes > bytes[i]) {
+                bytes[i] = cand[i][k].bytes;
+                site[i] = (int)cand[i][k].site;
+            }
 }
 
 static uint64_t hs_rank_key(const hs_site_t *s, bool by_hot)

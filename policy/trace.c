@@ -12,7 +12,7 @@
 #include "hs_trace.h"
 
 #define HS_TRACE_TAIL (256u << 10) /* kept free for the closing records */
-#define HS_TRACE_LABEL_SITES 64
+#define HS_TRACE_TOP_SITES 16
 
 static int hs_fd = -1;
 static uint64_t hs_max, hs_written, hs_epochs, hs_dropped, hs_interval_ms, hs_t0;
@@ -22,6 +22,42 @@ static size_t hs_buf_cap;
 static hs_trace_region_t hs_last[HS_REGISTRY_CAPACITY];
 static size_t hs_last_n;
 static bool hs_have_regions;
+/* Each region's top allocation site, kept from the last epoch it had live
+ * samples (a program frees its memory before it exits). */
+typedef struct hs_label {
+    uintptr_t start;
+    size_t len;
+    int site;
+} hs_label_t;
+static hs_label_t hs_labels[HS_SITES_LABELS];
+static size_t hs_nlabels;
+
+static void hs_update_labels(const hs_trace_region_t *regions, size_t n)
+{
+    static uintptr_t starts[HS_SITES_LABELS];
+    static size_t lens[HS_SITES_LABELS];
+    static int site[HS_SITES_LABELS];
+    static uint64_t bytes[HS_SITES_LABELS];
+    size_t m = n < HS_SITES_LABELS ? n : HS_SITES_LABELS;
+    for (size_t i = 0; i < m; i++) {
+        starts[i] = regions[i].start;
+        lens[i] = regions[i].len;
+    }
+    hs_sites_label(starts, lens, m, site, bytes);
+    for (size_t i = 0; i < m; i++) {
+        if (site[i] < 0)
+            continue;
+        size_t k = 0;
+        while (k < hs_nlabels && (hs_labels[k].start != starts[i] || hs_labels[k].len != lens[i]))
+            k++;
+        if (k == hs_nlabels) {
+            if (hs_nlabels == HS_SITES_LABELS)
+                continue;
+            hs_nlabels++;
+        }
+        hs_labels[k] = (hs_label_t){starts[i], lens[i], site[i]};
+    }
+}
 
 static int hs_write(const uint8_t *p, size_t n)
 {
@@ -81,6 +117,7 @@ int hs_trace_open(const char *path, uint64_t max_bytes, uint64_t interval_ms, ch
     hs_interval_ms = interval_ms;
     hs_written = hs_epochs = hs_dropped = 0;
     hs_have_regions = false;
+    hs_nlabels = 0;
     hs_t0 = hs_os_now_ns();
     hs_header();
     return 0;
@@ -174,6 +211,8 @@ void hs_trace_write_epoch(uint64_t epoch, const hs_trace_region_t *regions, size
         hs_have_regions = true;
     }
     hs_epochs++;
+    if (hs_sites_enabled())
+        hs_update_labels(regions, nregions);
     hs_count(HS_CTR_TRACE_EPOCHS, 1);
     hs_counter_set(HS_CTR_TRACE_BYTES, hs_written);
 }
@@ -184,30 +223,22 @@ void hs_trace_close(void)
         return;
     hs_tenc_t e = {hs_buf, hs_buf_cap, 0, false};
     /* Sites: the top ones and each region's own, named by their first frame. */
-    unsigned ids[HS_TRACE_LABEL_SITES + HS_REGISTRY_CAPACITY];
-    size_t nids = hs_sites_top(true, ids, 16);
-    nids += hs_sites_top(false, ids + nids, 16);
-    int label[HS_REGISTRY_CAPACITY];
-    for (size_t i = 0; i < hs_last_n; i++) {
-        label[i] = hs_sites_top_in(hs_last[i].start, hs_last[i].start + hs_last[i].len);
-        if (label[i] >= 0)
-            ids[nids++] = (unsigned)label[i];
-    }
-    size_t at = hs_tenc_begin(&e, 'S');
+    static unsigned ids[2 * HS_TRACE_TOP_SITES + HS_SITES_LABELS];
+    size_t nids = hs_sites_top(true, ids, HS_TRACE_TOP_SITES);
+    nids += hs_sites_top(false, ids + nids, HS_TRACE_TOP_SITES);
+    for (size_t i = 0; i < hs_nlabels; i++)
+        ids[nids++] = (unsigned)hs_labels[i].site;
     size_t distinct = 0;
     for (size_t i = 0; i < nids; i++) {
         bool seen = false;
-        for (size_t k = 0; k < i && !seen; k++)
+        for (size_t k = 0; k < distinct && !seen; k++)
             seen = ids[k] == ids[i];
-        distinct += !seen;
+        if (!seen)
+            ids[distinct++] = ids[i];
     }
+    size_t at = hs_tenc_begin(&e, 'S');
     hs_tenc_varint(&e, distinct);
-    for (size_t i = 0; i < nids; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < i && !seen; k++)
-            seen = ids[k] == ids[i];
-        if (seen)
-            continue;
+    for (size_t i = 0; i < distinct; i++) {
         hs_site_stats_t s;
         char name[512] = "(stack table full)";
         if (hs_sites_get(ids[i], &s) && s.depth)
@@ -217,9 +248,12 @@ void hs_trace_close(void)
     }
     hs_tenc_end(&e, at);
     at = hs_tenc_begin(&e, 'L');
-    hs_tenc_varint(&e, hs_last_n);
-    for (size_t i = 0; i < hs_last_n; i++)
-        hs_tenc_varint(&e, (uint64_t)(label[i] + 1));
+    hs_tenc_varint(&e, hs_nlabels);
+    for (size_t i = 0; i < hs_nlabels; i++) {
+        hs_tenc_varint(&e, hs_labels[i].start / HS_OS_PAGE_SIZE);
+        hs_tenc_varint(&e, (hs_labels[i].len + HS_OS_PAGE_SIZE - 1) / HS_OS_PAGE_SIZE);
+        hs_tenc_varint(&e, (uint64_t)hs_labels[i].site);
+    }
     hs_tenc_end(&e, at);
     at = hs_tenc_begin(&e, 'Z');
     hs_tenc_varint(&e, hs_epochs);

@@ -24,7 +24,7 @@
 #define HS_BOTTOM 64
 #define HS_RIGHT 16
 #define HS_PLOT_H 600
-#define HS_PLOT_W 900
+#define HS_PLOT_W 640
 
 typedef struct hm_region {
     uint64_t start, len;
@@ -239,12 +239,13 @@ static int hm_load(const char *path, hm_trace_t *t)
         }
         case 'L': {
             uint64_t n = hs_tdec_varint(&d);
-            const hm_table_t *tab = t->ntables ? &t->tables[t->ntables - 1] : NULL;
-            if (d.bad || (tab ? n != tab->count : n != 0))
+            if (d.bad || n > 1000000)
                 return hm_fail(path, "corrupt label record at byte %zu%s", at, "");
             for (uint64_t i = 0; i < n; i++) {
-                uint64_t label = hs_tdec_varint(&d);
-                t->regions[t->table_regions[tab->first + i]].label = (int)label - 1;
+                uint64_t start = hs_tdec_varint(&d) * 4096, len = hs_tdec_varint(&d) * 4096, id = hs_tdec_varint(&d);
+                for (size_t k = 0; !d.bad && k < t->nregions; k++)
+                    if (t->regions[k].start == start && t->regions[k].len == len)
+                        t->regions[k].label = (int)id;
             }
             if (d.bad)
                 return hm_fail(path, "corrupt label record at byte %zu%s", at, "");

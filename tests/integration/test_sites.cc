@@ -266,9 +266,10 @@ std::string write_known_trace(const std::string &path, size_t cut = 0)
     hs_tenc_string(&e, "hot_function+0x10 (prog)");
     hs_tenc_end(&e, at);
     at = hs_tenc_begin(&e, 'L');
-    hs_tenc_varint(&e, 2);
-    hs_tenc_varint(&e, 8);
-    hs_tenc_varint(&e, 0);
+    hs_tenc_varint(&e, 1);
+    hs_tenc_varint(&e, 0x100000000ULL / 4096);  // A: site 7
+    hs_tenc_varint(&e, (8u << 20) / 4096);
+    hs_tenc_varint(&e, 7);
     hs_tenc_end(&e, at);
     at = hs_tenc_begin(&e, 'Z');
     hs_tenc_varint(&e, 5);
@@ -335,6 +336,7 @@ TEST(Heatmap, AKnownTraceDrawsTheRightColoursAtTheRightCells)
     ASSERT_GT(l.cell_w, 0) << r.out;
     ASSERT_GT(l.cell_h, 0) << r.out;
     EXPECT_EQ(l.cell_w, 40);  // five epochs: the widest cells
+    EXPECT_EQ(l.x0, 300);
     EXPECT_EQ(l.cell_h, 24);  // eight 2 MiB units: the tallest
     cairo_surface_t *s = cairo_image_surface_create_from_png(png.c_str());
     ASSERT_EQ(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
