@@ -30,7 +30,7 @@ LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install demo test test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
+.PHONY: all deps install demo test compat test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
 all: $(LIB) $(LAUNCHER)
 
 deps:
@@ -69,7 +69,8 @@ UNIT_SRC  := $(wildcard tests/unit/*.cc)
 INTEG_SRC := $(wildcard tests/integration/*.cc)
 UNIT_BIN  := $(BUILD)/tests/unit_tests
 INTEG_BIN := $(BUILD)/tests/integration_tests
-PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static
+PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static $(BUILD)/tests/hs_stress
+COMPAT_BIN := $(BUILD)/tests/compat_tests
 BENCH_BIN := $(BUILD)/bench/gups $(BUILD)/bench/smallobj $(BUILD)/bench/phases $(BUILD)/bench/mloop
 NUMA_BIN  := $(BUILD)/tests/numa_tests
 NUMA_PROBE := $(BUILD)/tests/hs_numa_probe
@@ -86,6 +87,13 @@ $(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libh
 
 $(INTEG_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(INTEG_SRC)) $(BUILD)/libhscore.a
 	$(CXX) -o $@ $^ -lgtest_main -lgtest -lcairo $(CORE_LIBS)
+
+$(COMPAT_BIN): $(BUILD)/tests/compat/test_compat.o $(BUILD)/tests/integration/harness.o $(BUILD)/libhscore.a
+	$(CXX) -o $@ $^ -lgtest_main -lgtest $(CORE_LIBS)
+
+$(BUILD)/tests/hs_stress: tests/progs/hs_stress.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $< -lpthread
 
 $(NUMA_BIN): $(BUILD)/tests/numalab/numa_tests.o $(BUILD)/tests/integration/harness.o $(BUILD)/libhscore.a
 	$(CXX) -o $@ $^ -lgtest_main -lgtest $(CORE_LIBS)
@@ -129,10 +137,15 @@ numalab: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
 	@scripts/deps.sh numalab
 	@tests/numalab/lab.sh --shell
 
+# Real programs (redis, sqlite, stress-ng, python's own tests, a threaded
+# malloc/fork/exec stress) plain and under every configuration: tests/compat.
+compat: test-deps all $(COMPAT_BIN) $(PROBES)
+	@scripts/run-tests.sh $(COMPAT_BIN)
+
 test: test-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
 	@scripts/deps.sh numalab || echo "test: could not install the NUMA lab's packages; its set will be skipped"
-	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) --numalab 2 --numalab 4
+	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4
 
 # ---- demo and bench ------------------------------------------------------------
 demo: all $(BENCH_BIN)

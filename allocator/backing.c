@@ -113,8 +113,12 @@ static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
      * nothing about the next, smaller one. */
     if (kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M)
         __atomic_store_n(&hs_retry_after[kind], hs_ops.now_ns(hs_ops.ctx) + hs_config.retry_ns, __ATOMIC_RELAXED);
+    /* Counted in the report (backing.fallbacks.*) and said by `hugeshim run`
+     * and `hugeshim doctor`; on stderr only when asked (HUGESHIM_VERBOSE=1):
+     * every process of a program tree would print it, and programs whose
+     * tests expect an empty stderr fail on it. */
     if (kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M) {
-        hs_warn_once(hs_warned_hugetlb,
+        hs_info_once(hs_warned_hugetlb,
                      "%s pages could not be had for %zu bytes (%s); falling back and retrying after %llu ms. "
                      "`hugeshim doctor` shows how to reserve pages",
                      hs_backing_kind_name(kind), len, exhausted ? "pool empty or used up" : "unsupported here",

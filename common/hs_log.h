@@ -27,6 +27,15 @@ __attribute__((format(printf, 2, 3))) void hs_log(hs_log_level_t level, const ch
             hs_log(HS_LOG_WARN, __VA_ARGS__);                                                      \
     } while (0)
 
+/* The same at HS_LOG_INFO: news a user asked for with HUGESHIM_VERBOSE=1
+ * but that every process of a program tree must not print by default. */
+#define hs_info_once(flag, ...)                                                                    \
+    do {                                                                                           \
+        static int flag;                                                                           \
+        if (hs_log_level() >= HS_LOG_INFO && !__atomic_exchange_n(&flag, 1, __ATOMIC_RELAXED))     \
+            hs_log(HS_LOG_INFO, __VA_ARGS__);                                                      \
+    } while (0)
+
 /* Write a complete line to stderr as it is (used for option problems, which
  * are formatted by the option parser). */
 void hs_log_line(const char *line);

@@ -126,7 +126,7 @@ static uint64_t hm_runs_units(const uint8_t *p, const uint8_t *end)
     return units;
 }
 
-static int hm_load(const char *path, hm_trace_t *t)
+static int hm_load(const char *path, hm_trace_t *t, bool partial)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -165,9 +165,15 @@ static int hm_load(const char *path, hm_trace_t *t)
         int rc = hs_trace_next_record(t->data, t->len, &pos, &tag, &d);
         if (rc == 0)
             break;
+        if (rc < 0 && partial && t->nepochs) {
+            fprintf(stderr, "hugeshim heatmap: note: %s: the record at byte %zu is cut short; drawing the %zu epochs "
+                            "before it\n", path, at, t->nepochs);
+            break;
+        }
         if (rc < 0)
             return hm_fail(path, "truncated: the record at byte %zu runs past the end of the file (%s)", at,
-                           "the program was killed while writing, or the file was cut");
+                           "the program was killed while writing, or the file was cut; --partial draws the "
+                           "epochs before it");
         if (t->ended)
             return hm_fail(path, "corrupt: data after the end record, at byte %zu%s", at, "");
         char what[2] = {(char)tag, 0};
@@ -515,15 +521,19 @@ static bool hm_ends_with(const char *s, const char *suffix)
 int hs_tool_heatmap(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
+    bool partial = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: hugeshim heatmap TRACE -o OUT.png|OUT.svg\n"
+            printf("usage: hugeshim heatmap [--partial] TRACE -o OUT.png|OUT.svg\n"
                    "Draws a trace written with HUGESHIM_TRACE=FILE: address (regions stacked) against epoch,\n"
-                   "colour = heat, with a panel of the node each hot unit was on and marks where units moved.\n");
+                   "colour = heat, with a panel of the node each hot unit was on and marks where units moved.\n"
+                   "--partial: a trace cut short (its program killed while writing) draws the epochs before the cut.\n");
             return 0;
         }
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--partial"))
+            partial = true;
         else if (!in && argv[i][0] != '-')
             in = argv[i];
         else {
@@ -542,7 +552,7 @@ int hs_tool_heatmap(int argc, char **argv)
         return 2;
     }
     static hm_trace_t t;
-    int rc = hm_load(in, &t);
+    int rc = hm_load(in, &t, partial);
     if (rc)
         return rc;
     if (!t.ended)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/hs_options.h"
+#include "../os/hs_os.h"
 #include "hs_tools.h"
 
 static void hs_usage(FILE *out)
@@ -160,6 +161,17 @@ static int hs_tool_run(int argc, char **argv)
         if (stat(prog, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
             fprintf(stderr, "hugeshim run: warning: %s is setuid/setgid: the loader ignores LD_PRELOAD for it\n",
                     prog);
+    }
+    /* hugetlb asked for with no free pages: said once here, not by every
+     * process (the library keeps quiet at the default verbosity). */
+    const char *backing = getenv("HUGESHIM_BACKING");
+    if (backing && !strncmp(backing, "hugetlb", 7)) {
+        bool big = !strcmp(backing, "hugetlb1g");
+        hs_os_hugetlb_pool_t pool;
+        if (hs_os_hugetlb_pool(big ? 1048576 : 2048, -1, &pool) != 0 || pool.free == 0)
+            fprintf(stderr, "hugeshim run: warning: HUGESHIM_BACKING=%s but the %s hugetlb pool has no free pages: "
+                            "the heap falls back to THP; `hugeshim doctor` shows how to reserve pages\n",
+                    backing, big ? "1 GiB" : "2 MiB");
     }
     const char *old = getenv("LD_PRELOAD");
     char preload[2 * PATH_MAX + 2];

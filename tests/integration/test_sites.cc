@@ -401,6 +401,17 @@ TEST(Heatmap, TruncatedCorruptOrForeignFilesGiveOneClearError)
         EXPECT_NE(access(png.c_str(), F_OK), 0) << c.name << ": a picture was written";
         unlink(png.c_str());
     }
+    // With --partial, a trace cut inside a record draws the epochs before it.
+    {
+        FILE *pf = fopen(trace.c_str(), "wb");
+        fwrite(whole.data(), 1, whole.size() * 2 / 3, pf);
+        fclose(pf);
+        Result r = run({build_dir() + "/hugeshim", "heatmap", "--partial", trace, "-o", png});
+        EXPECT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.err.find("cut short"), std::string::npos) << r.err;
+        EXPECT_EQ(access(png.c_str(), F_OK), 0);
+        unlink(png.c_str());
+    }
     // Cut at a record boundary (the program was killed): draws, with a note.
     size_t end_of_epochs = whole.find('S', whole.rfind('E'));
     FILE *f = fopen(trace.c_str(), "wb");
