@@ -104,7 +104,10 @@ void check_workload(const Workload &w, const std::vector<std::string> &which)
     mkdir(base.c_str(), 0755);
     std::string plain_dir = base + "/plain";
     mkdir(plain_dir.c_str(), 0755);
+    auto p0 = std::chrono::steady_clock::now();
     Result plain = run(w.argv(plain_dir), {}, "", w.timeout_s);
+    std::cout << "[ compat   ] " << w.name << " plain: "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count() << " s\n";
     ASSERT_FALSE(plain.timed_out) << w.name << " plain: timed out";
     ASSERT_EQ(plain.status, 0) << w.name << " plain:\n" << plain.out << plain.err;
     std::string expected = w.fingerprint(plain);
