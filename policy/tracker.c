@@ -42,7 +42,9 @@ static hs_track_choice_t hs_choice = {HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, 
 static hs_heat_config_t hs_heat_cfg = {50, 50};
 static unsigned hs_budget = 2048;
 static hs_tracker_ops_t hs_ops;
-static bool hs_real; /* the real backends, opened here */
+static bool hs_real;     /* the real backends, opened here */
+static bool hs_opened;   /* ... and opened already (at the first epoch) */
+static bool hs_placement;
 static hs_track_table_t hs_table;
 static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
 static hs_migrate_unit_t *hs_units; /* scratch for placement */
@@ -205,39 +207,55 @@ int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *hea
         hs_units = units;
     }
     hs_heat_region_init(&hs_process, 0, HS_OS_HUGE_2M, HS_HEAT_ATTR_SHIFT, hs_process_mem);
+    hs_placement = placement;
     if (ops) {
         hs_ops = *ops;
         hs_real = false;
-    } else {
-        int err = hs_async_open(choice->async);
-        if (err)
-            return err;
-        hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false, false};
-        if (choice->async == HS_TRACK_PAGEMAP_SCAN) {
-            hs_ops.arm = hs_wp_arm;
-            hs_ops.scan = hs_wp_scan;
-            hs_ops.scan_budgeted = true;
-        } else if (choice->async == HS_TRACK_SOFTDIRTY) {
-            hs_ops.arm = hs_sd_arm;
-            hs_ops.scan = hs_sd_scan;
-            hs_ops.end_epoch = hs_sd_end;
-            hs_ops.arm_thp = true;
-        }
-        if (choice->thp == HS_TRACK_UFFD_SYNC) {
-            char why[300];
-            err = hs_wpsync_start(why, sizeof why);
-            if (err) {
-                hs_log(HS_LOG_INFO, "uffd_sync could not start (%s): THP regions unwatched", why);
-                hs_choice.thp = HS_TRACK_OFF;
-            } else {
-                hs_ops.sync = hs_wpsync_ops();
-            }
-        }
-        hs_real = true;
+        hs_ops.placement = placement;
+        hs_active = hs_ops.arm || hs_ops.sync;
+        return hs_active ? 0 : -ENOSYS;
     }
-    hs_ops.placement = placement;
-    hs_active = hs_ops.arm || hs_ops.sync;
+    /* The real backends open at the first epoch, on the epoch thread: a
+     * process that ends (or lists its descriptors, as python's subprocess
+     * tests do in the programs they start) within the first interval never
+     * holds a userfaultfd, a pagemap or the fault thread. */
+    hs_real = true;
+    hs_opened = false;
+    hs_active = choice->async != HS_TRACK_OFF || choice->thp == HS_TRACK_UFFD_SYNC;
     return hs_active ? 0 : -ENOSYS;
+}
+
+/* The real backends, at the first epoch: false when none opened. */
+static bool hs_open_real(void)
+{
+    hs_opened = true;
+    hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false, false};
+    int err = hs_async_open(hs_choice.async);
+    if (err) {
+        hs_log(HS_LOG_INFO, "tracking: %s could not open (errno %d)", hs_track_backend_name(hs_choice.async), -err);
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+    } else if (hs_choice.async == HS_TRACK_PAGEMAP_SCAN) {
+        hs_ops.arm = hs_wp_arm;
+        hs_ops.scan = hs_wp_scan;
+        hs_ops.scan_budgeted = true;
+    } else if (hs_choice.async == HS_TRACK_SOFTDIRTY) {
+        hs_ops.arm = hs_sd_arm;
+        hs_ops.scan = hs_sd_scan;
+        hs_ops.end_epoch = hs_sd_end;
+        hs_ops.arm_thp = true;
+    }
+    if (hs_choice.thp == HS_TRACK_UFFD_SYNC) {
+        char why[300];
+        err = hs_wpsync_start(why, sizeof why);
+        if (err) {
+            hs_log(HS_LOG_INFO, "uffd_sync could not start (%s): THP regions unwatched", why);
+            hs_choice.thp = HS_TRACK_OFF;
+        } else {
+            hs_ops.sync = hs_wpsync_ops();
+        }
+    }
+    hs_ops.placement = hs_placement;
+    return hs_ops.arm || hs_ops.sync;
 }
 
 bool hs_tracker_active(void)
@@ -254,7 +272,7 @@ void hs_tracker_shutdown(void)
 {
     pthread_mutex_lock(&hs_tracker_lock);
     hs_active = false;
-    if (hs_real) {
+    if (hs_real && hs_opened) {
         hs_wpsync_stop();
         hs_async_close(hs_choice.async);
     }
@@ -592,6 +610,11 @@ size_t hs_tracker_epoch(void)
     if (!hs_active)
         return 0;
     pthread_mutex_lock(&hs_tracker_lock);
+    if (hs_real && !hs_opened && !hs_open_real()) {
+        hs_active = false;
+        pthread_mutex_unlock(&hs_tracker_lock);
+        return 0;
+    }
     uint64_t t0 = hs_ops.now_ns(hs_ops.ctx), cpu0 = hs_os_thread_cpu_ns();
     hs_epoch++;
     hs_tracker_follow();
@@ -686,6 +709,8 @@ void hs_tracker_reopen_after_fork(void)
     if (!hs_active || !hs_real)
         return;
     hs_where_forget_after_fork();
+    if (!hs_opened)
+        return; /* the child's first epoch opens its own */
     /* The child's mappings lost the parent's write-protect registrations, and
      * its descriptors are the parent's (/proc/self/pagemap was opened as the
      * parent's pid): open everything again and re-arm every region. */
