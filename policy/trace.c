@@ -15,6 +15,7 @@
 #define HS_TRACE_TOP_SITES 16
 
 static int hs_fd = -1;
+static int hs_owner; /* the pid that opened hs_fd: a child made by a raw clone() (no fork handlers ran) must not write into its parent's trace */
 static uint64_t hs_max, hs_written, hs_epochs, hs_dropped, hs_interval_ms, hs_t0;
 static uint8_t *hs_buf;
 static size_t hs_buf_cap;
@@ -113,6 +114,7 @@ int hs_trace_open(const char *path, uint64_t max_bytes, uint64_t interval_ms, ch
         return fd;
     }
     hs_fd = fd;
+    hs_owner = hs_os_getpid();
     hs_max = max_bytes;
     hs_interval_ms = interval_ms;
     hs_written = hs_epochs = hs_dropped = 0;
@@ -157,7 +159,7 @@ static void hs_encode_regions(hs_tenc_t *e, const hs_trace_region_t *r, size_t n
 void hs_trace_write_epoch(uint64_t epoch, const hs_trace_region_t *regions, size_t nregions,
                           const hs_migrate_unit_t *hot, size_t n)
 {
-    if (hs_fd < 0)
+    if (hs_fd < 0 || hs_os_getpid() != hs_owner)
         return;
     size_t units = 0;
     for (size_t i = 0; i < nregions; i++)
@@ -221,6 +223,11 @@ void hs_trace_close(void)
 {
     if (hs_fd < 0)
         return;
+    if (hs_os_getpid() != hs_owner) {
+        hs_os_close(hs_fd);
+        hs_fd = -1;
+        return;
+    }
     hs_tenc_t e = {hs_buf, hs_buf_cap, 0, false};
     /* Sites: the top ones and each region's own, named by their first frame. */
     static unsigned ids[2 * HS_TRACE_TOP_SITES + HS_SITES_LABELS];

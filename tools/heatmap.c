@@ -17,7 +17,8 @@
 #include "../os/hs_os.h"
 #include "hs_tools.h"
 
-#define HS_MAX_REGIONS 4096
+#define HS_MAX_REGIONS 65536 /* the registry's capacity */
+#define HS_REGION_HASH (2 * HS_MAX_REGIONS)
 #define HS_LEFT 300
 #define HS_TOP 46
 #define HS_GAP 24
@@ -97,17 +98,27 @@ static bool hm_grow(void **p, size_t *cap, size_t need, size_t size)
     return true;
 }
 
+/* Distinct regions by (start, len, kind, shift): an open-addressing index
+ * of slot + 1 (0: empty). */
+static uint32_t hm_region_slots[HS_REGION_HASH];
+
 static size_t hm_region_index(hm_trace_t *t, uint64_t start, uint64_t len, unsigned kind, unsigned shift)
 {
-    for (size_t i = 0; i < t->nregions; i++)
-        if (t->regions[i].start == start && t->regions[i].len == len && t->regions[i].kind == kind &&
-            t->regions[i].shift == shift)
-            return i;
-    if (t->nregions >= HS_MAX_REGIONS)
-        return SIZE_MAX;
-    hm_region_t *r = &t->regions[t->nregions];
-    *r = (hm_region_t){start, len, kind, shift, (len + (1ull << shift) - 1) >> shift, -1, 0, 0};
-    return t->nregions++;
+    uint64_t h = (start * 0x9E3779B97F4A7C15ULL) ^ (len * 0xC2B2AE3D27D4EB4FULL) ^ ((uint64_t)kind << 8 | shift);
+    for (size_t k = (size_t)(h >> 20) % HS_REGION_HASH;; k = (k + 1) % HS_REGION_HASH) {
+        uint32_t slot = hm_region_slots[k];
+        if (!slot) {
+            if (t->nregions >= HS_MAX_REGIONS)
+                return SIZE_MAX;
+            hm_region_t *r = &t->regions[t->nregions];
+            *r = (hm_region_t){start, len, kind, shift, (len + (1ull << shift) - 1) >> shift, -1, 0, 0};
+            hm_region_slots[k] = (uint32_t)++t->nregions;
+            return t->nregions - 1;
+        }
+        const hm_region_t *r = &t->regions[slot - 1];
+        if (r->start == start && r->len == len && r->kind == kind && r->shift == shift)
+            return slot - 1;
+    }
 }
 
 /* Units an epoch's runs cover, or UINT64_MAX when they are malformed. */
@@ -187,7 +198,8 @@ static int hm_load(const char *path, hm_trace_t *t, bool partial)
         case 'R': {
             uint64_t n = hs_tdec_varint(&d), prev_end = 0;
             if (d.bad || n > HS_MAX_REGIONS)
-                return hm_fail(path, "corrupt region record at byte %zu%s", at, "");
+                return hm_fail(path, "corrupt region record at byte %zu%s", at,
+                               d.bad ? " (cut short)" : " (more regions than hugeshim's registry holds)");
             if (!hm_grow((void **)&t->tables, &t->tables_cap, t->ntables + 1, sizeof *t->tables) ||
                 !hm_grow((void **)&t->table_regions, &t->table_regions_cap, t->table_regions_len + n,
                          sizeof *t->table_regions))
@@ -196,11 +208,12 @@ static int hm_load(const char *path, hm_trace_t *t, bool partial)
             for (uint64_t i = 0; i < n; i++) {
                 uint64_t start = prev_end + hs_tdec_varint(&d) * 4096, len = hs_tdec_varint(&d) * 4096;
                 unsigned kind = hs_tdec_u8(&d), shift = hs_tdec_u8(&d);
-                if (d.bad || shift < 12 || shift > 30 || !len)
-                    return hm_fail(path, "corrupt region record at byte %zu%s", at, "");
+                if (d.bad || shift < 12 || shift > 30 || !len || kind > 3)
+                    return hm_fail(path, "corrupt region record at byte %zu%s", at,
+                                   d.bad ? " (cut short)" : " (a region with an impossible size, unit or kind)");
                 size_t idx = hm_region_index(t, start, len, kind, shift);
                 if (idx == SIZE_MAX)
-                    return hm_fail(path, "more than 4096 distinct regions (at byte %zu)%s", at, "");
+                    return hm_fail(path, "more than 65536 distinct regions (at byte %zu)%s", at, "");
                 t->table_regions[t->table_regions_len++] = idx;
                 prev_end = start + len;
             }
