@@ -1,6 +1,8 @@
 // The launcher: run, doctor, stats, options, and the README's option table.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "harness.h"
 
 using namespace hs_test;
@@ -39,9 +41,21 @@ TEST(Launcher, RunWarnsAboutStaticPrograms)
     EXPECT_NE(r.err.find("statically linked"), std::string::npos) << r.err;
 }
 
+TEST(Launcher, RunSaysOnceThatTheHugetlbPoolIsEmpty)
+{
+    HugetlbPool pool(2048, 0);
+    HS_REQUIRE_POOL(pool);
+    // The launcher says it once; the library, in every process, stays quiet
+    // at the default verbosity and counts the fallback.
+    Result r = run({launcher(), "run", "--backing", "hugetlb", "--", "sh", "-c", "ls / >/dev/null; true"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("hugetlb pool has no free pages"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST(Launcher, HelpForEveryCommand)
 {
-    for (const char *cmd : {"run", "doctor", "stats", "options"}) {
+    for (const char *cmd : {"run", "doctor", "stats", "options", "heatmap"}) {
         Result r = run({launcher(), cmd, "--help"});
         EXPECT_EQ(r.status, 0) << cmd;
         EXPECT_NE(r.out.find("usage: hugeshim"), std::string::npos) << cmd << r.out;
