@@ -69,11 +69,18 @@ std::vector<std::string> lines(const std::string &text)
 // differs only in numbers, a pid or a time, counts as the same).
 std::vector<std::string> new_stderr(const std::string &plain, const std::string &shim)
 {
-    auto shape = [](std::string s) {
-        for (auto &c : s)
-            if (isdigit((unsigned char)c))
-                c = '0';
-        return s;
+    // Every run of digits becomes one '0': pids and times differ in length too.
+    auto shape = [](const std::string &s) {
+        std::string out;
+        for (size_t i = 0; i < s.size(); i++) {
+            if (isdigit((unsigned char)s[i])) {
+                if (out.empty() || out.back() != '0' || (i > 0 && !isdigit((unsigned char)s[i - 1])))
+                    out.push_back('0');
+                continue;
+            }
+            out.push_back(s[i]);
+        }
+        return out;
     };
     std::set<std::string> seen;
     for (auto &l : lines(plain))
