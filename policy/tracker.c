@@ -225,10 +225,13 @@ int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *hea
     return hs_active ? 0 : -ENOSYS;
 }
 
-/* The real backends, at the first epoch: false when none opened. */
+/* The real backends, at the first epoch, on the epoch thread and outside
+ * the tracker lock: starting the fault thread allocates (pthread_create's
+ * TLS), and a fork on another thread takes jemalloc's locks before ours, so
+ * holding ours here would deadlock against it (measured: stress-ng's fork
+ * stressor).  False when none opened. */
 static bool hs_open_real(void)
 {
-    hs_opened = true;
     hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false, false};
     int err = hs_async_open(hs_choice.async);
     if (err) {
@@ -255,6 +258,8 @@ static bool hs_open_real(void)
         }
     }
     hs_ops.placement = hs_placement;
+    /* Last: a child forked meanwhile opens its own at its first epoch. */
+    __atomic_store_n(&hs_opened, true, __ATOMIC_RELEASE);
     return hs_ops.arm || hs_ops.sync;
 }
 
@@ -609,12 +614,11 @@ size_t hs_tracker_epoch(void)
 {
     if (!hs_active)
         return 0;
-    pthread_mutex_lock(&hs_tracker_lock);
-    if (hs_real && !hs_opened && !hs_open_real()) {
+    if (hs_real && !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE) && !hs_open_real()) {
         hs_active = false;
-        pthread_mutex_unlock(&hs_tracker_lock);
         return 0;
     }
+    pthread_mutex_lock(&hs_tracker_lock);
     uint64_t t0 = hs_ops.now_ns(hs_ops.ctx), cpu0 = hs_os_thread_cpu_ns();
     hs_epoch++;
     hs_tracker_follow();
@@ -709,7 +713,7 @@ void hs_tracker_reopen_after_fork(void)
     if (!hs_active || !hs_real)
         return;
     hs_where_forget_after_fork();
-    if (!hs_opened)
+    if (!__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
         return; /* the child's first epoch opens its own */
     /* The child's mappings lost the parent's write-protect registrations, and
      * its descriptors are the parent's (/proc/self/pagemap was opened as the
