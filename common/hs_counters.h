@@ -3,6 +3,7 @@
 #ifndef HS_COUNTERS_H
 #define HS_COUNTERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,17 @@ typedef struct hs_report_field {
     uint64_t number;
     const char *string;
 } hs_report_field_t;
+
+/* Formatting into caller memory, for report writers: never allocates;
+ * overflow is sticky. */
+typedef struct hs_out {
+    char *buf;
+    size_t cap, len;
+    bool overflow;
+} hs_out_t;
+__attribute__((format(printf, 2, 3))) void hs_out_printf(hs_out_t *o, const char *fmt, ...);
+/* s as a JSON string, quoted and escaped. */
+void hs_out_json_string(hs_out_t *o, const char *s);
 
 /* Write fields as nested JSON / as aligned text into buf.  Returns the length
  * written, or 0 when buf was too small. */

@@ -16,13 +16,7 @@ const hs_counter_desc_t hs_counter_descs[HS_CTR_COUNT] = {
 
 uint64_t hs_counters[HS_CTR_COUNT];
 
-typedef struct hs_out {
-    char *buf;
-    size_t cap, len;
-    bool overflow;
-} hs_out_t;
-
-__attribute__((format(printf, 2, 3))) static void hs_out_printf(hs_out_t *o, const char *fmt, ...)
+void hs_out_printf(hs_out_t *o, const char *fmt, ...)
 {
     if (o->overflow)
         return;
@@ -37,7 +31,7 @@ __attribute__((format(printf, 2, 3))) static void hs_out_printf(hs_out_t *o, con
     o->len += (size_t)n;
 }
 
-static void hs_out_json_string(hs_out_t *o, const char *s)
+void hs_out_json_string(hs_out_t *o, const char *s)
 {
     hs_out_printf(o, "\"");
     for (; *s; s++) {

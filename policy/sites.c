@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <link.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -463,75 +462,40 @@ void hs_sites_get_totals(hs_sites_totals_t *out)
 
 /* ---- the report ----------------------------------------------------------------- */
 
-typedef struct hs_buf {
-    char *p;
-    size_t cap, len;
-    bool overflow;
-} hs_buf_t;
-
-__attribute__((format(printf, 2, 3))) static void hs_put(hs_buf_t *b, const char *fmt, ...)
-{
-    if (b->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= b->cap - b->len)
-        b->overflow = true;
-    else
-        b->len += (size_t)n;
-}
-
-static void hs_put_json_string(hs_buf_t *b, const char *s)
-{
-    hs_put(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            hs_put(b, "\\%c", c);
-        else if (c < 0x20)
-            hs_put(b, "\\u%04x", c);
-        else
-            hs_put(b, "%c", c);
-    }
-    hs_put(b, "\"");
-}
-
-static void hs_render_site_json(hs_buf_t *b, unsigned id, const char *indent)
+static void hs_render_site_json(hs_out_t *b, unsigned id, const char *indent)
 {
     hs_site_stats_t s;
     if (!hs_sites_get(id, &s))
         return;
-    hs_put(b, "{\n%s  \"id\": %u,\n", indent, id);
-    hs_put(b, "%s  \"hot_bytes\": %llu,\n%s  \"hot_avg_bytes\": %llu,\n%s  \"hot_peak_bytes\": %llu,\n", indent,
+    hs_out_printf(b, "{\n%s  \"id\": %u,\n", indent, id);
+    hs_out_printf(b, "%s  \"hot_bytes\": %llu,\n%s  \"hot_avg_bytes\": %llu,\n%s  \"hot_peak_bytes\": %llu,\n", indent,
            (unsigned long long)s.hot, indent, (unsigned long long)(hs_epochs ? s.hot_sum / hs_epochs : 0), indent,
            (unsigned long long)s.hot_peak);
-    hs_put(b, "%s  \"live_bytes\": %llu,\n%s  \"live_peak_bytes\": %llu,\n", indent, (unsigned long long)s.live,
+    hs_out_printf(b, "%s  \"live_bytes\": %llu,\n%s  \"live_peak_bytes\": %llu,\n", indent, (unsigned long long)s.live,
            indent, (unsigned long long)s.live_peak);
-    hs_put(b, "%s  \"allocated_bytes\": %llu,\n%s  \"allocations\": %llu,\n%s  \"samples\": %llu,\n", indent,
+    hs_out_printf(b, "%s  \"allocated_bytes\": %llu,\n%s  \"allocations\": %llu,\n%s  \"samples\": %llu,\n", indent,
            (unsigned long long)s.allocated, indent, (unsigned long long)s.allocations, indent,
            (unsigned long long)s.samples);
-    hs_put(b, "%s  \"moved_bytes\": %llu,\n%s  \"hot_bytes_on\": {", indent, (unsigned long long)s.moved, indent);
+    hs_out_printf(b, "%s  \"moved_bytes\": %llu,\n%s  \"hot_bytes_on\": {", indent, (unsigned long long)s.moved, indent);
     bool first = true;
     for (int node = 0; node < hs_cfg.nodes && node < HS_OS_MAX_NODES; node++) {
-        hs_put(b, "%s\"node%d\": %llu", first ? "" : ", ", node, (unsigned long long)s.on_node[node]);
+        hs_out_printf(b, "%s\"node%d\": %llu", first ? "" : ", ", node, (unsigned long long)s.on_node[node]);
         first = false;
     }
-    hs_put(b, "},\n%s  \"frames\": [", indent);
+    hs_out_printf(b, "},\n%s  \"frames\": [", indent);
     if (id == HS_SITE_OVERFLOW) {
-        hs_put(b, "\"(stack table full: HUGESHIM_SITES_MAX)\"");
+        hs_out_printf(b, "\"(stack table full: HUGESHIM_SITES_MAX)\"");
     }
     for (unsigned f = 0; f < s.depth; f++) {
         char text[512];
         hs_symbolize(s.frames[f], text, sizeof text);
-        hs_put(b, "%s\n%s    ", f ? "," : "", indent);
-        hs_put_json_string(b, text);
+        hs_out_printf(b, "%s\n%s    ", f ? "," : "", indent);
+        hs_out_json_string(b, text);
     }
-    hs_put(b, "]\n%s}", indent);
+    hs_out_printf(b, "]\n%s}", indent);
 }
 
-static void hs_render_site_text(hs_buf_t *b, unsigned rank, unsigned id)
+static void hs_render_site_text(hs_out_t *b, unsigned rank, unsigned id)
 {
     hs_site_stats_t s;
     char hot[32], live[32], alloc[32];
@@ -543,17 +507,17 @@ static void hs_render_site_text(hs_buf_t *b, unsigned rank, unsigned id)
     char first[512] = "(stack table full: HUGESHIM_SITES_MAX)";
     if (s.depth)
         hs_symbolize(s.frames[0], first, sizeof first);
-    hs_put(b, "  %2u  %10s %10s %10s  %s\n", rank, hot, live, alloc, first);
+    hs_out_printf(b, "  %2u  %10s %10s %10s  %s\n", rank, hot, live, alloc, first);
     for (unsigned f = 1; f < s.depth && f < 6; f++) {
         char text[512];
         hs_symbolize(s.frames[f], text, sizeof text);
-        hs_put(b, "  %38s  %s\n", "", text);
+        hs_out_printf(b, "  %38s  %s\n", "", text);
     }
 }
 
 size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap)
 {
-    hs_buf_t b = {buf, cap, 0, false};
+    hs_out_t b = {buf, cap, 0, false};
     unsigned by_hot[32], by_live[32];
     if (top > 32)
         top = 32;
@@ -561,32 +525,32 @@ size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap)
     hs_sites_totals_t t;
     hs_sites_get_totals(&t);
     if (json) {
-        hs_put(&b, "{\n    \"interval_bytes\": %llu,\n    \"samples\": %llu,\n    \"sites\": %llu,\n",
+        hs_out_printf(&b, "{\n    \"interval_bytes\": %llu,\n    \"samples\": %llu,\n    \"sites\": %llu,\n",
                (unsigned long long)t.interval, (unsigned long long)t.samples, (unsigned long long)t.sites);
-        hs_put(&b, "    \"table_full\": %llu,\n    \"live_table_full\": %llu,\n    \"reentered\": %llu,\n",
+        hs_out_printf(&b, "    \"table_full\": %llu,\n    \"live_table_full\": %llu,\n    \"reentered\": %llu,\n",
                (unsigned long long)t.table_full, (unsigned long long)t.live_full, (unsigned long long)t.reentered);
-        hs_put(&b, "    \"symbolizer\": \"%s\",\n    \"by_hot\": [", hs_symbolizer_name());
+        hs_out_printf(&b, "    \"symbolizer\": \"%s\",\n    \"by_hot\": [", hs_symbolizer_name());
         for (size_t i = 0; i < nh; i++) {
-            hs_put(&b, "%s\n      ", i ? "," : "");
+            hs_out_printf(&b, "%s\n      ", i ? "," : "");
             hs_render_site_json(&b, by_hot[i], "      ");
         }
-        hs_put(&b, "],\n    \"by_live\": [");
+        hs_out_printf(&b, "],\n    \"by_live\": [");
         for (size_t i = 0; i < nl; i++) {
-            hs_put(&b, "%s\n      ", i ? "," : "");
+            hs_out_printf(&b, "%s\n      ", i ? "," : "");
             hs_render_site_json(&b, by_live[i], "      ");
         }
-        hs_put(&b, "]\n  }");
+        hs_out_printf(&b, "]\n  }");
     } else {
-        hs_put(&b, "allocation sites: %llu samples (one per %llu bytes on average), %llu sites, %llu lost to a full "
+        hs_out_printf(&b, "allocation sites: %llu samples (one per %llu bytes on average), %llu sites, %llu lost to a full "
                    "table\n",
                (unsigned long long)t.samples, (unsigned long long)t.interval, (unsigned long long)t.sites,
                (unsigned long long)(t.table_full + t.live_full));
-        hs_put(&b, "  top sites by hot bytes (average over %llu epochs):\n   #    hot avg  live peak  allocated  "
+        hs_out_printf(&b, "  top sites by hot bytes (average over %llu epochs):\n   #    hot avg  live peak  allocated  "
                    "frames\n",
                (unsigned long long)hs_epochs);
         for (size_t i = 0; i < nh; i++)
             hs_render_site_text(&b, (unsigned)i + 1, by_hot[i]);
-        hs_put(&b, "  top sites by live bytes (peak):\n   #    hot avg  live peak  allocated  frames\n");
+        hs_out_printf(&b, "  top sites by live bytes (peak):\n   #    hot avg  live peak  allocated  frames\n");
         for (size_t i = 0; i < nl; i++)
             hs_render_site_text(&b, (unsigned)i + 1, by_live[i]);
     }
