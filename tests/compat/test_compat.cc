@@ -10,7 +10,6 @@
 // and a trace; placement forced on (one node here: it locates, moves
 // nothing).  hugetlb pools are set for the run and restored (root only; the
 // hugetlb configurations are skipped without root, and say so).
-#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,17 +42,6 @@ std::vector<Config> configs()
 }
 
 std::string scripts() { return std::string(HS_SOURCE_DIR) + "/tests/compat"; }
-
-std::vector<std::string> glob_paths(const std::string &pattern)
-{
-    std::vector<std::string> out;
-    glob_t g;
-    if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            out.push_back(g.gl_pathv[i]);
-    globfree(&g);
-    return out;
-}
 
 std::vector<std::string> lines(const std::string &text)
 {

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
@@ -157,6 +158,17 @@ std::string temp_path(const std::string &stem)
 {
     static int counter;
     return "/tmp/hs_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + stem;
+}
+
+std::vector<std::string> glob_paths(const std::string &pattern)
+{
+    std::vector<std::string> out;
+    glob_t g;
+    if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            out.push_back(g.gl_pathv[i]);
+    globfree(&g);
+    return out;
 }
 
 std::string read_file(const std::string &path)

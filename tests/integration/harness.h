@@ -39,6 +39,8 @@ Env shim_env(const Env &extra = {});  // LD_PRELOAD=libhugeshim.so + extra
 std::string temp_path(const std::string &stem);
 nlohmann::json read_json(const std::string &path);
 std::string read_file(const std::string &path);
+// The paths matching a shell pattern, sorted.
+std::vector<std::string> glob_paths(const std::string &pattern);
 // A dotted key ("backing.thp_bytes") of a report.
 long long report_num(const nlohmann::json &j, const std::string &dotted);
 

@@ -1,7 +1,6 @@
 // Allocation sites (HUGESHIM_SITES) and traces (HUGESHIM_TRACE, hugeshim
 // heatmap) on real runs of the probe: which function allocated the memory the
 // tracker found hot, in the main thread, a thread and a forked child.
-#include <glob.h>
 #include <unistd.h>
 
 #include <cairo/cairo.h>
@@ -53,17 +52,6 @@ nlohmann::json find_site(const nlohmann::json &list, const std::string &fn)
         if (frames_have(s, fn))
             return s;
     return nullptr;
-}
-
-std::vector<std::string> glob_paths(const std::string &pattern)
-{
-    std::vector<std::string> out;
-    glob_t g;
-    if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            out.push_back(g.gl_pathv[i]);
-    globfree(&g);
-    return out;
 }
 
 const long long kSite = 32LL << 20;
