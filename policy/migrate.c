@@ -314,15 +314,40 @@ static bool hs_decide(uint64_t epoch, const hs_migrate_unit_t *u, int current, i
     return true;
 }
 
+/* Where each unit is (`now`, -1 unknown; `moved` cleared), with batched
+ * move_pages queries; returns the queries that failed. */
+static unsigned hs_locate(const hs_migrate_ops_t *ops, hs_migrate_unit_t *units, size_t n)
+{
+    unsigned failed = 0;
+    for (size_t at = 0; at < n; at += HS_MIG_BATCH) {
+        size_t count = n - at < HS_MIG_BATCH ? n - at : HS_MIG_BATCH;
+        for (size_t i = 0; i < count; i++) {
+            hs_batch_pages[i] = (void *)units[at + i].addr;
+            units[at + i].now = -1;
+            units[at + i].moved = 0;
+        }
+        if (ops->move_pages(ops->ctx, count, hs_batch_pages, NULL, hs_batch_status) < 0) {
+            failed++;
+            continue;
+        }
+        for (size_t i = 0; i < count; i++)
+            if (hs_batch_status[i] >= 0 && hs_batch_status[i] < HS_OS_MAX_NODES)
+                units[at + i].now = (int8_t)hs_batch_status[i];
+    }
+    return failed;
+}
+
 void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        units[i].now = -1;
-        units[i].moved = 0;
-        units[i].index = (uint32_t)i;
-    }
-    if (!hs_enabled)
+    if (!hs_enabled) {
+        for (size_t i = 0; i < n; i++) {
+            units[i].now = -1;
+            units[i].moved = 0;
+        }
         return;
+    }
+    for (size_t i = 0; i < n; i++)
+        units[i].index = (uint32_t)i;
     hs_epoch_units = units;
     /* Refill: one epoch's worth at the current rate, banked up to one second. */
     uint64_t refill = (uint64_t)((__uint128_t)hs_rate * hs_cfg.interval_ns / 1000000000u);
@@ -334,30 +359,22 @@ void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
         room[i] = INT64_MIN;
     uint64_t local = 0, known = 0;
     size_t planned = 0;
-    for (size_t at = 0; at < n; at += HS_MIG_BATCH) {
-        size_t count = n - at < HS_MIG_BATCH ? n - at : HS_MIG_BATCH;
-        for (size_t i = 0; i < count; i++)
-            hs_batch_pages[i] = (void *)units[at + i].addr;
-        long rc = hs_ops.move_pages(hs_ops.ctx, count, hs_batch_pages, NULL, hs_batch_status);
-        if (rc < 0) {
-            hs_count(HS_CTR_MIG_QUERY_FAILED, 1);
+    hs_count(HS_CTR_MIG_QUERY_FAILED, hs_locate(&hs_ops, units, n));
+    for (size_t i = 0; i < n; i++) {
+        hs_migrate_unit_t *u = &units[i];
+        int current = u->now;
+        if (current < 0 || current >= hs_cfg.nodes || u->wanted >= hs_cfg.nodes || u->writer >= hs_cfg.nodes) {
+            u->now = -1;
             continue;
         }
-        for (size_t i = 0; i < count; i++) {
-            hs_migrate_unit_t *u = &units[at + i];
-            int current = hs_batch_status[i];
-            if (current < 0 || current >= hs_cfg.nodes || u->wanted >= hs_cfg.nodes || u->writer >= hs_cfg.nodes)
-                continue;
-            u->now = (int8_t)current;
-            if (u->wanted >= 0) {
-                known += u->bytes;
-                hs_hot_on[current] += u->bytes;
-                local += current == u->wanted ? u->bytes : 0;
-            }
-            if (planned < HS_MIG_BATCH && hs_decide(epoch, u, current, room)) {
-                hs_moves_from[planned] = (int8_t)current;
-                hs_moves[planned++] = *u;
-            }
+        if (u->wanted >= 0) {
+            known += u->bytes;
+            hs_hot_on[current] += u->bytes;
+            local += current == u->wanted ? u->bytes : 0;
+        }
+        if (planned < HS_MIG_BATCH && hs_decide(epoch, u, current, room)) {
+            hs_moves_from[planned] = (int8_t)current;
+            hs_moves[planned++] = *u;
         }
     }
     unsigned storm = 0, tried = 0;
@@ -387,20 +404,7 @@ void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
 
 void hs_migrate_locate(hs_migrate_unit_t *units, size_t n)
 {
-    const hs_migrate_ops_t *ops = hs_ops.move_pages ? &hs_ops : &hs_real_ops;
-    for (size_t at = 0; at < n; at += HS_MIG_BATCH) {
-        size_t count = n - at < HS_MIG_BATCH ? n - at : HS_MIG_BATCH;
-        for (size_t i = 0; i < count; i++) {
-            hs_batch_pages[i] = (void *)units[at + i].addr;
-            units[at + i].now = -1;
-            units[at + i].moved = 0;
-        }
-        if (ops->move_pages(ops->ctx, count, hs_batch_pages, NULL, hs_batch_status) < 0)
-            continue;
-        for (size_t i = 0; i < count; i++)
-            if (hs_batch_status[i] >= 0 && hs_batch_status[i] < HS_OS_MAX_NODES)
-                units[at + i].now = (int8_t)hs_batch_status[i];
-    }
+    hs_locate(hs_ops.move_pages ? &hs_ops : &hs_real_ops, units, n);
 }
 
 void hs_migrate_reset_for_tests(void)
