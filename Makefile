@@ -13,7 +13,7 @@ CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION=
 CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
-OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c
+OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c
 POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c \
@@ -157,6 +157,7 @@ bench: all $(BENCH_BIN)
 	@bench/run.sh
 	@bench/track.sh
 	@bench/sites.sh
+	@bench/malloc.sh
 
 # Placement against AutoNUMA, in the NUMA lab (bench/numa.sh).
 bench-numa: test-deps all $(NUMA_PROBE)

@@ -24,7 +24,7 @@
  * object's extent is one page longer than the object, so a 4 GiB array asks
  * the hooks for the next page size class, 5 GiB.  With hugetlb that whole
  * extent is reserved from the pool; the rest serves later objects. */
-const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false";
+const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false,trust_madvise:true";
 
 static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE */
 
@@ -216,8 +216,9 @@ int hs_heap_init(void)
 {
     unsigned narenas = 0;
     size_t len = sizeof narenas;
+    /* The first mallctl boots jemalloc: it fails when its first mappings do. */
     if (hs_je_mallctl("arenas.narenas", &narenas, &len, NULL, 0) != 0)
-        return -1;
+        return -ENOMEM;
     extent_hooks_t *hooks = &hs_heap_hooks;
     unsigned hooked = 0;
     for (unsigned i = 0; i < narenas; i++) {

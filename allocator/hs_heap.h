@@ -33,8 +33,9 @@ void *hs_je_rallocx(void *ptr, size_t size, int flags);
 void *hs_heap_large_alloc(size_t size, size_t align, bool zero);
 void *hs_heap_large_realloc(void *ptr, size_t size);
 
-/* Create the hooks and install them on every automatic arena.  0, or -1 when
- * jemalloc refused (the caller then runs without hugeshim's heap). */
+/* Create the hooks and install them on every automatic arena.  0; -ENOMEM
+ * when jemalloc could not boot (its first mappings failed); -1 when it
+ * refused the hooks.  The caller then runs without hugeshim's heap. */
 int hs_heap_init(void);
 
 /* The static start-up buffer: memory handed out while hugeshim initialises

@@ -268,6 +268,10 @@ int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len);
 /* Protect (true) or un-protect and wake the writers (false). */
 int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect);
 int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len);
+/* Gives up the descriptor's every registration at once, waking every writer
+ * it holds: /dev/null is put in its place (dup3), so the number stays taken
+ * and a call still using it fails (ENOTTY) instead of reaching a reused one. */
+int hs_os_wpsync_release(int uffd);
 typedef struct hs_os_wp_fault {
     uintptr_t address;
     int tid;
@@ -292,6 +296,38 @@ hs_os_probe_result_t hs_os_probe_pagemap_scan(char *detail, size_t cap);
  * userfaultfd with THREAD_ID, a 4 MiB THP region registered, protected and
  * un-protected in whole 2 MiB units, still huge afterwards. */
 hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap);
+
+/* ---- fault injection (fault.c) ------------------------------------------ */
+
+/* Calls that can be made to fail, for tests and HUGESHIM_FAULTS. */
+typedef enum {
+    HS_OS_FAULT_MAP_HUGETLB, /* "map_hugetlb": hugetlb mappings, ENOMEM by default (an emptied pool) */
+    HS_OS_FAULT_MAP_THP,     /* "map_thp": aligned THP mappings */
+    HS_OS_FAULT_MAP_BASE,    /* "map_base": the backing's base-page mappings */
+    HS_OS_FAULT_SCAN,        /* "scan": PAGEMAP_SCAN and soft-dirty pagemap reads, EIO */
+    HS_OS_FAULT_UFFD,        /* "uffd": userfaultfd register, write-protect, fault reads, EIO */
+    HS_OS_FAULT_MOVE_PAGES,  /* "move_pages": every move_pages call as a whole, EIO */
+    HS_OS_FAULT_REPORT,      /* "report": writing the report file, ENOSPC */
+    HS_OS_FAULT_COUNT
+} hs_os_fault_t;
+
+/* Make call point f fail with -err after `after` calls succeed, for `times`
+ * calls (0: every later call).  err 0 disarms it. */
+void hs_os_fault_set(hs_os_fault_t f, uint64_t after, uint64_t times, int err);
+void hs_os_fault_clear(void);
+/* A comma-separated list of name[:after[:times[:ERRNO]]]: arms each, returns
+ * how many; -EINVAL with a one-line reason in why (nothing armed). */
+int hs_os_fault_parse(const char *spec, char *why, size_t cap);
+const char *hs_os_fault_name(hs_os_fault_t f);
+uint64_t hs_os_fault_injected(hs_os_fault_t f);
+
+extern int hs_os_faults_on;
+int hs_os_fault_hit(hs_os_fault_t f);
+/* 0, or the injected -errno the call point must return. */
+static inline int hs_os_fault(hs_os_fault_t f)
+{
+    return __builtin_expect(__atomic_load_n(&hs_os_faults_on, __ATOMIC_RELAXED), 0) ? hs_os_fault_hit(f) : 0;
+}
 
 #ifdef __cplusplus
 }

@@ -92,8 +92,12 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
                    bool populate, void **out, bool *advised)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-    int err;
+    int err = hs_os_fault(kind == HS_OS_KIND_THP    ? HS_OS_FAULT_MAP_THP
+                          : kind == HS_OS_KIND_BASE ? HS_OS_FAULT_MAP_BASE
+                                                    : HS_OS_FAULT_MAP_HUGETLB);
     *advised = false;
+    if (err)
+        return err;
     switch (kind) {
     case HS_OS_KIND_HUGETLB_1G:
     case HS_OS_KIND_HUGETLB_2M: {

@@ -17,8 +17,11 @@
 
 long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *status)
 {
+    long rc = hs_os_fault(HS_OS_FAULT_MOVE_PAGES);
+    if (rc)
+        return rc;
     int saved = errno;
-    long rc = numa_move_pages(0, count, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
+    rc = numa_move_pages(0, count, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
     if (rc < 0)
         rc = -errno;
     errno = saved;

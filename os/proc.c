@@ -95,6 +95,9 @@ int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
      * is (-EROFS); one that a rename would hand to another owner, or that is
      * a link, is written in place; our own is replaced atomically with its
      * mode kept. */
+    int injected = hs_os_fault(HS_OS_FAULT_REPORT);
+    if (injected)
+        return injected;
     struct stat st;
     unsigned mode = 0644;
     if (hs_os_syscall6(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0) == 0) {

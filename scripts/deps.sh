@@ -6,7 +6,7 @@ want=(gcc g++ make binutils libc6-dev libjemalloc-dev libjansson-dev libnuma-dev
 case "${1:-build}" in
   test)    want+=(libgtest-dev nlohmann-json3-dev sqlite3 xz-utils bzip2 gzip python3 perl gawk coreutils
              redis-server redis-tools stress-ng libpython3.11-testsuite) ;;
-  bench)   want+=(python3 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) ;;
+  bench)   want+=(python3 stress-ng libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) ;;
   numalab) want+=(qemu-system-x86 busybox-static cpio) ;;
 esac
 missing=()

@@ -299,6 +299,15 @@ static hs_state_t hs_initialise(void)
         hs_log(HS_LOG_WARN, "could not map the region registry: running %s without hugeshim", hs_shim_program);
         return HS_STATE_PASSTHROUGH;
     }
+    if (o->text[HS_OPT_FAULTS][0]) {
+        char why[300];
+        if (hs_os_fault_parse(o->text[HS_OPT_FAULTS], why, sizeof why) < 0) {
+            hs_count(HS_CTR_ERRORS_OPTIONS, 1);
+            hs_log(HS_LOG_WARN, "HUGESHIM_FAULTS: %s; no fault injected", why);
+        } else {
+            hs_log(HS_LOG_INFO, "HUGESHIM_FAULTS=%s: these kernel calls will fail on purpose", o->text[HS_OPT_FAULTS]);
+        }
+    }
     hs_os_kind_t first_kind = HS_OS_KIND_THP;
     if (!hs_backing_kind_of_option(o->text[HS_OPT_BACKING], &first_kind))
         hs_log(HS_LOG_WARN, "HUGESHIM_BACKING=%s names no page kind: using thp", o->text[HS_OPT_BACKING]);
@@ -319,8 +328,11 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    if (hs_heap_init() != 0) {
-        hs_log(HS_LOG_WARN, "jemalloc refused hugeshim's extent hooks: running %s without hugeshim",
+    int heap = hs_heap_init();
+    if (heap != 0) {
+        hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",
+               heap == -ENOMEM ? "jemalloc could not start (its first mappings failed)"
+                               : "jemalloc refused hugeshim's extent hooks",
                hs_shim_program);
         return HS_STATE_PASSTHROUGH;
     }

@@ -57,6 +57,24 @@ bool hs_shim_expand_path(const char *in, char *out, size_t cap, bool *had_pid)
     return true;
 }
 
+/* The text report (and the sites table after it) on the saved stderr. */
+static void hs_report_to_stderr(hs_report_field_t *fields, size_t n)
+{
+    int head = snprintf(hs_report_buf, sizeof hs_report_buf, "hugeshim report: %s (pid %d)\n", hs_shim_program,
+                        hs_os_getpid());
+    size_t len = hs_report_text(fields, n, hs_report_buf + head, sizeof hs_report_buf - (size_t)head);
+    size_t sites = 0;
+    if (len && hs_sites_enabled()) {
+        sites = hs_sites_render(false, 10, hs_sites_buf, sizeof hs_sites_buf);
+        if ((size_t)head + len + sites < sizeof hs_report_buf)
+            memcpy(hs_report_buf + head + len, hs_sites_buf, sites);
+        else
+            sites = 0;
+    }
+    if (!len || hs_os_write_all(hs_report_fd, hs_report_buf, (size_t)head + len + sites) != 0)
+        hs_count(HS_CTR_ERRORS_REPORT, 1);
+}
+
 void hs_shim_report(void)
 {
     const char *target = hs_shim_options.text[HS_OPT_STATS];
@@ -81,6 +99,10 @@ void hs_shim_report(void)
         hs_counter_set(HS_CTR_KERNEL_RSS_BYTES, rollup.rss_bytes);
     }
     hs_shim_vmstat_deltas();
+    uint64_t injected = 0;
+    for (int f = 0; f < HS_OS_FAULT_COUNT; f++)
+        injected += hs_os_fault_injected((hs_os_fault_t)f);
+    hs_counter_set(HS_CTR_ERRORS_INJECTED, injected);
     static hs_report_field_t fields[HS_REPORT_MAX_FIELDS];
     static char enum_names[HS_OPT_COUNT][32];
     static char option_keys[HS_OPT_COUNT][64];
@@ -133,9 +155,10 @@ void hs_shim_report(void)
     }
     if (hs_sites_enabled()) {
         hs_sites_refresh_live();
-        size_t len = hs_sites_render(!to_stderr, 10, hs_sites_buf, sizeof hs_sites_buf);
-        if (!to_stderr)
+        if (!to_stderr) {
+            size_t len = hs_sites_render(true, 10, hs_sites_buf, sizeof hs_sites_buf);
             fields[n++] = (hs_report_field_t){"sites", HS_FIELD_RAW, 0, len ? hs_sites_buf : NULL};
+        }
     }
     for (int id = 0; id < HS_OPT_COUNT; id++) {
         char flag[48];
@@ -152,20 +175,7 @@ void hs_shim_report(void)
     }
 
     if (to_stderr) {
-        int head = snprintf(hs_report_buf, sizeof hs_report_buf, "hugeshim report: %s (pid %d)\n", hs_shim_program,
-                            hs_os_getpid());
-        size_t len = hs_report_text(fields, n, hs_report_buf + head, sizeof hs_report_buf - (size_t)head);
-        /* The sites table after the fields. */
-        size_t sites = 0;
-        if (len && hs_sites_enabled()) {
-            sites = strlen(hs_sites_buf);
-            if ((size_t)head + len + sites < sizeof hs_report_buf)
-                memcpy(hs_report_buf + head + len, hs_sites_buf, sites);
-            else
-                sites = 0;
-        }
-        if (!len || hs_os_write_all(hs_report_fd, hs_report_buf, (size_t)head + len + sites) != 0)
-            hs_count(HS_CTR_ERRORS_REPORT, 1);
+        hs_report_to_stderr(fields, n);
         return;
     }
     size_t len = hs_report_json(fields, n, hs_report_buf, sizeof hs_report_buf);
@@ -174,9 +184,18 @@ void hs_shim_report(void)
         hs_count(HS_CTR_ERRORS_REPORT, 1);
         /* A process that dropped its privileges (python's subprocess tests
          * run children as nobody) cannot write where its parent could: not
-         * news worth a line on every such child's stderr. */
+         * news worth a line on every such child's stderr.  Any other failure
+         * (the directory vanished, a full disk, a read-only file) would lose
+         * the report: it goes to stderr instead, counting the failure. */
         bool other_user = err == -EACCES || err == -EPERM;
-        hs_log(other_user ? HS_LOG_INFO : HS_LOG_WARN, "could not write the report to %s: %s; check HUGESHIM_STATS", path,
-               err == -EROFS ? "the file is read-only, left as it is" : err < 0 ? strerror(-err) : "report too large");
+        hs_log(other_user ? HS_LOG_INFO : HS_LOG_WARN, "could not write the report to %s: %s; %s", path,
+               err == -EROFS ? "the file is read-only, left as it is" : err < 0 ? strerror(-err) : "report too large",
+               other_user ? "check HUGESHIM_STATS" : "the report follows on stderr");
+        if (!other_user) {
+            for (size_t i = 0; i < n; i++)
+                if (fields[i].key && !strcmp(fields[i].key, hs_counter_descs[HS_CTR_ERRORS_REPORT].key))
+                    fields[i].number = hs_counter_get(HS_CTR_ERRORS_REPORT);
+            hs_report_to_stderr(fields, n);
+        }
     }
 }

@@ -1,5 +1,6 @@
 // harness.cc: child processes with pipes, report parsing, pool fixtures.
 #include "harness.h"
+#include "../../os/hs_os.h"
 
 #include <fcntl.h>
 #include <glob.h>
@@ -212,6 +213,22 @@ std::string thp_mode()
 }
 
 bool is_root() { return geteuid() == 0; }
+
+bool pagemap_scan_works(std::string &why)
+{
+    char detail[256];
+    bool ok = hs_os_probe_pagemap_scan(detail, sizeof detail) == HS_OS_PROBE_WORKS;
+    why = detail;
+    return ok;
+}
+
+bool uffd_sync_works(std::string &why)
+{
+    char detail[512];
+    bool ok = hs_os_probe_wpsync(detail, sizeof detail) == HS_OS_PROBE_WORKS;
+    why = detail;
+    return ok;
+}
 
 static std::string hugetlb_knob(unsigned long page_kib, int node)
 {

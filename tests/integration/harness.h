@@ -47,6 +47,9 @@ long long report_num(const nlohmann::json &j, const std::string &dotted);
 // Kernel facts for skips.
 std::string thp_mode();
 bool is_root();
+// Whether a tracking backend works on this kernel (os/probe.c), and why not.
+bool pagemap_scan_works(std::string &why);
+bool uffd_sync_works(std::string &why);
 
 // Sets a hugetlb pool (global, or one NUMA node's) for the test's lifetime
 // and restores it afterwards.
@@ -72,4 +75,17 @@ private:
     do {                                                                                               \
         if (!(pool).ok())                                                                              \
             GTEST_SKIP() << (pool).why();                                                              \
+    } while (0)
+
+#define REQUIRE_PAGEMAP_SCAN()                                                                         \
+    do {                                                                                               \
+        std::string why;                                                                               \
+        if (!hs_test::pagemap_scan_works(why))                                                         \
+            GTEST_SKIP() << "PAGEMAP_SCAN does not work here: " << why;                                \
+    } while (0)
+#define REQUIRE_UFFD_SYNC()                                                                            \
+    do {                                                                                               \
+        std::string why;                                                                               \
+        if (!hs_test::uffd_sync_works(why))                                                            \
+            GTEST_SKIP() << "uffd_sync does not work here: " << why;                                   \
     } while (0)

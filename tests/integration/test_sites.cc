@@ -13,13 +13,6 @@ using namespace hs_test;
 
 namespace {
 
-#define REQUIRE_PAGEMAP_SCAN()                                                                         \
-    do {                                                                                               \
-        char detail[256];                                                                              \
-        if (hs_os_probe_pagemap_scan(detail, sizeof detail) != HS_OS_PROBE_WORKS)                      \
-            GTEST_SKIP() << "PAGEMAP_SCAN does not work here: " << detail;                             \
-    } while (0)
-
 // Base pages watched by PAGEMAP_SCAN (works without root), every unit every
 // epoch.  Epochs of 250 ms: each first write to a page in an epoch faults
 // (~12 us on this host's kernel), so one pass over the hot site's 8192 pages

@@ -9,21 +9,6 @@ using namespace hs_test;
 
 namespace {
 
-bool pagemap_scan_works(std::string &why)
-{
-    char detail[256];
-    bool ok = hs_os_probe_pagemap_scan(detail, sizeof detail) == HS_OS_PROBE_WORKS;
-    why = detail;
-    return ok;
-}
-
-#define REQUIRE_PAGEMAP_SCAN()                                                                         \
-    do {                                                                                               \
-        std::string why;                                                                               \
-        if (!pagemap_scan_works(why))                                                                  \
-            GTEST_SKIP() << "PAGEMAP_SCAN does not work here: " << why;                                \
-    } while (0)
-
 // A budget that covers every unit: these tests assert the exact hot set after
 // 3 epochs, which needs every unit watched every epoch (with a smaller budget
 // a unit is found when the rotation reaches it: the budget test covers that).
@@ -100,21 +85,6 @@ TEST(Tracking, ThpRegionsAreNotSplitByPagemapScan)
     unlink(report.c_str());
 }
 
-namespace {
-bool uffd_sync_works(std::string &why)
-{
-    char detail[512];
-    bool ok = hs_os_probe_wpsync(detail, sizeof detail) == HS_OS_PROBE_WORKS;
-    why = detail;
-    return ok;
-}
-#define REQUIRE_UFFD_SYNC()                                                                            \
-    do {                                                                                               \
-        std::string why;                                                                               \
-        if (!uffd_sync_works(why))                                                                     \
-            GTEST_SKIP() << "uffd_sync does not work here: " << why;                                   \
-    } while (0)
-}  // namespace
 
 TEST(Tracking, ThpHeapHotSetIsExactWithUffdSyncAndPagesStayHuge)
 {

@@ -9,11 +9,13 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,7 +100,10 @@ static void print_totals(void)
 {
     char line[256];
     FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    CHECK(f);
+    if (!f) { /* no memory left for stdio (churn under a lowered RLIMIT_AS) */
+        printf("totals_unavailable=1\n");
+        return;
+    }
     unsigned long anon_huge = 0, hugetlb = 0, v;
     while (fgets(line, sizeof line, f)) {
         if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
@@ -110,7 +115,10 @@ static void print_totals(void)
     }
     fclose(f);
     f = fopen("/proc/meminfo", "r");
-    CHECK(f);
+    if (!f) {
+        printf("totals_unavailable=1\n");
+        return;
+    }
     unsigned long free_pages = 0;
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, "HugePages_Free:", 15))
@@ -952,6 +960,134 @@ static int cmd_fork_write(int argc, char **argv)
     return 0;
 }
 
+/* churn SECONDS [SYNC]: a program that keeps working while the kernel starts
+ * saying no.  For SECONDS it mallocs, reallocs and frees objects of 64 B to
+ * 12 MiB in 96 slots (each filled with its own marks, checked before every
+ * free and after every realloc) and rewrites a 64 MiB mmap'd array (checked
+ * at the end).  With SYNC (not "-"), halfway it writes its pid to SYNC.mid
+ * and waits (up to 60 s) for SYNC.go, so that a test can change the world
+ * mid-run; with "closefds" it then closes every descriptor from 3 up, as
+ * daemons do; then it mallocs 64 MiB more, checked at the end.  A malloc that returns NULL is counted, not fatal; a mark that
+ * changed is corruption.  The totals of smaps_rollup are printed at the end,
+ * while the objects are still live. */
+static int cmd_churn(int argc, char **argv)
+{
+    CHECK(argc >= 1);
+    double seconds = atof(argv[0]);
+    const char *sync = argc >= 2 && strcmp(argv[1], "-") ? argv[1] : NULL;
+    bool closefds = argc >= 3 && !strcmp(argv[2], "closefds");
+    enum { SLOTS = 96 };
+    static unsigned char *ptr[SLOTS];
+    static size_t len[SLOTS];
+    static unsigned seed[SLOTS];
+    size_t array_len = 64 * MIB;
+    unsigned char *array = mmap(NULL, array_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(array != MAP_FAILED);
+    unsigned long long iterations = 0, verified = 0, nulls = 0, corrupt = 0;
+    unsigned stamp[8] = {0}; /* passes over each eighth of the array */
+    uint64_t rnd = 88172645463325252ULL;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool synced = sync == NULL;
+    unsigned char *late = NULL;
+    size_t late_len = 64 * MIB;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double elapsed = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (elapsed >= seconds)
+            break;
+        if (!synced && elapsed >= seconds / 2) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s.mid", sync);
+            FILE *f = fopen(path, "w");
+            CHECK(f);
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+            snprintf(path, sizeof path, "%s.go", sync);
+            for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++)
+                usleep(10000);
+            synced = true;
+            printf("synced_at_iteration=%llu\n", iterations);
+            if (closefds)
+                CHECK(syscall(SYS_close_range, 3u, ~0u, 0) == 0);
+            /* New memory after the change: 64 MiB more, kept to the end. */
+            late = malloc(late_len);
+            if (late)
+                fill(late, late_len, 77);
+            else
+                nulls++;
+        }
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        unsigned s = (unsigned)(rnd % SLOTS);
+        if (ptr[s]) {
+            if (verify_prefix(ptr[s], len[s], seed[s]))
+                verified++;
+            else
+                corrupt++;
+            if (rnd & (1u << 20)) {
+                free(ptr[s]);
+                ptr[s] = NULL;
+            } else {
+                size_t n = (rnd >> 32) % (12 * MIB) + 1;
+                unsigned char *q = realloc(ptr[s], n);
+                if (!q) {
+                    nulls++; /* the old object is untouched and still ours */
+                } else {
+                    size_t kept = n < len[s] ? n : len[s];
+                    if (!verify_prefix(q, kept & ~(size_t)511, seed[s]))
+                        corrupt++;
+                    ptr[s] = q;
+                    len[s] = n;
+                    seed[s] = (unsigned)(rnd >> 8);
+                    fill(q, n, seed[s]);
+                }
+            }
+        } else {
+            size_t n = rnd & (1u << 21) ? (rnd >> 32) % (12 * MIB) + 1 : (rnd >> 40) % 65536 + 64;
+            ptr[s] = (rnd & (1u << 22)) ? calloc(1, n) : malloc(n);
+            if (!ptr[s]) {
+                nulls++;
+            } else {
+                len[s] = n;
+                seed[s] = (unsigned)(rnd >> 8);
+                fill(ptr[s], n, seed[s]);
+            }
+        }
+        /* A hot eighth of the array, a different one each 8 iterations. */
+        unsigned e = (unsigned)((iterations / 8) % 8);
+        size_t part = array_len / 8;
+        stamp[e]++;
+        for (size_t i = 0; i < part; i += 4096)
+            array[e * part + i] = (unsigned char)(i / 4096 + stamp[e]);
+        iterations++;
+    }
+    /* The array: each page holds what the last pass over its eighth wrote. */
+    unsigned long long array_bad = 0;
+    for (unsigned e = 0; e < 8; e++)
+        for (size_t i = 0; stamp[e] && i < array_len / 8; i += 4096)
+            array_bad += array[e * (array_len / 8) + i] != (unsigned char)(i / 4096 + stamp[e]);
+    corrupt += array_bad;
+    if (late && !verify_prefix(late, late_len, 77))
+        corrupt++;
+    if (late)
+        print_vma("late_", late + late_len / 2);
+    print_totals();
+    free(late);
+    for (int s = 0; s < SLOTS; s++)
+        if (ptr[s]) {
+            if (verify_prefix(ptr[s], len[s], seed[s]))
+                verified++;
+            else
+                corrupt++;
+            free(ptr[s]);
+        }
+    munmap(array, array_len);
+    printf("iterations=%llu\nverified=%llu\nnulls=%llu\ncorrupt=%llu\narray_bad_pages=%llu\n", iterations,
+           verified, nulls, corrupt, array_bad);
+    printf("ok\n");
+    return corrupt ? 1 : 0;
+}
+
 static int count_threads(void)
 {
     char line[256];
@@ -972,7 +1108,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
-                        "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | threads-now\n");
+                        "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | threads-now\n");
         return 2;
     }
     const char *c = argv[1];
@@ -1001,6 +1137,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "fork-track")) return cmd_fork_track();
     if (!strcmp(c, "lowest-fd")) return cmd_lowest_fd();
     if (!strcmp(c, "fork-write")) return cmd_fork_write(n, rest);
+    if (!strcmp(c, "churn")) return cmd_churn(n, rest);
     if (!strcmp(c, "threads-now")) {
         usleep(200000);
         printf("threads=%d\n", count_threads());
