@@ -23,6 +23,7 @@ int hs_wpsync_start(char *why, size_t cap);
 /* Stop the thread and close the descriptor: every protection goes with it
  * and every blocked writer wakes. */
 void hs_wpsync_stop(void);
+/* The fault thread is alive (it ends by itself after giving up). */
 bool hs_wpsync_running(void);
 /* The ops the tracker uses (valid after a successful start). */
 const hs_wpsync_ops_t *hs_wpsync_ops(void);

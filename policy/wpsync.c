@@ -13,8 +13,10 @@
 
 static int hs_uffd = -1, hs_wake = -1;
 static pthread_t hs_thread;
-static bool hs_running;
+static bool hs_running; /* started and not yet joined */
+static bool hs_alive;   /* the fault thread has not returned */
 static bool hs_stopping;
+static bool hs_dead; /* registrations given up after a failure */
 static hs_os_wp_fault_t *hs_ring;
 static uint64_t hs_head, hs_tail; /* producer: the fault thread; consumer: the epoch thread */
 
@@ -29,16 +31,31 @@ static void hs_record(uintptr_t addr, int tid)
     __atomic_store_n(&hs_head, head + 1, __ATOMIC_RELEASE);
 }
 
+/* Every registration dropped and every blocked writer woken; the fault
+ * thread then ends, and the epoch thread's calls fail (counted as errors). */
+static void hs_give_up(const char *why)
+{
+    if (__atomic_exchange_n(&hs_dead, true, __ATOMIC_ACQ_REL))
+        return;
+    hs_os_wpsync_release(hs_uffd);
+    hs_log(HS_LOG_WARN, "uffd_sync: %s; THP regions are no longer tracked", why);
+}
+
 static void hs_serve(const hs_os_wp_fault_t *f)
 {
     uintptr_t unit = f->address & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
     uintptr_t page = f->address & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     /* The unit, as armed; if the program cut it meanwhile, the page (the
-     * fault proves it is still registered); if even that fails, wake. */
+     * fault proves it is still registered).  If the protection cannot be
+     * lifted, the unit is no longer watched (unregistered, or every
+     * registration given up), then the writer woken: a wake alone would
+     * only make it fault again. */
     if (hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, false) != 0 &&
         hs_os_wpsync_protect(hs_uffd, page, HS_OS_PAGE_SIZE, false) != 0) {
-        hs_os_wpsync_wake(hs_uffd, page, HS_OS_PAGE_SIZE);
         hs_count(HS_CTR_TRACK_ERRORS, 1);
+        if (hs_os_wpsync_unregister(hs_uffd, page, HS_OS_PAGE_SIZE) != 0 ||
+            hs_os_wpsync_wake(hs_uffd, page, HS_OS_PAGE_SIZE) != 0)
+            hs_give_up("lifting a write-protection failed");
     }
     hs_count(HS_CTR_TRACK_FAULTS, 1);
     hs_record(unit, f->tid);
@@ -58,17 +75,24 @@ static void *hs_wpsync_main(void *arg)
             break;
         int n = hs_os_wpsync_read(hs_uffd, faults, 64);
         if (n < 0) {
-            /* The program closed our descriptor (close_range): nothing is
-             * armed any more, and nothing can block on it. */
+            /* EBADF: the program closed our descriptor (close_range), so
+             * nothing is armed any more and nothing can block on it.  Else
+             * writers may wait on faults no one will read: give up. */
             hs_count(HS_CTR_TRACK_ERRORS, 1);
-            hs_log(HS_LOG_INFO, "uffd_sync: reading faults failed (errno %d); the fault thread stops", -n);
+            if (n == -EBADF)
+                hs_log(HS_LOG_INFO, "uffd_sync: the program closed the userfaultfd; the fault thread stops");
+            else
+                hs_give_up("reading write faults failed");
             break;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n && !__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE); i++)
             hs_serve(&faults[i]);
+        if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
+            break;
         hs_counter_set(HS_CTR_TRACK_WP_CPU_NS, hs_os_thread_cpu_ns());
     }
     hs_where_own_thread(hs_os_gettid(), false);
+    __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -77,12 +101,16 @@ static void *hs_wpsync_main(void *arg)
 static int hs_op_watch(void *ctx, uintptr_t start, size_t len)
 {
     (void)ctx;
+    if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
+        return -ENOTCONN;
     return hs_os_wpsync_register(hs_uffd, start, len);
 }
 
 static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
 {
     (void)ctx;
+    if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
+        return -ENOTCONN;
     return hs_os_wpsync_protect(hs_uffd, start, len, true);
 }
 
@@ -137,9 +165,12 @@ int hs_wpsync_start(char *why, size_t cap)
         return -EMFILE;
     }
     hs_stopping = false;
+    hs_dead = false;
+    __atomic_store_n(&hs_alive, true, __ATOMIC_RELEASE);
     int err = hs_thread_start(&hs_thread, hs_wpsync_main);
     if (err) {
         snprintf(why, cap, "cannot start the fault thread (errno %d)", err);
+        __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
         hs_os_close(hs_uffd);
         hs_os_close(hs_wake);
         hs_uffd = hs_wake = -1;
@@ -151,7 +182,7 @@ int hs_wpsync_start(char *why, size_t cap)
 
 bool hs_wpsync_running(void)
 {
-    return hs_running;
+    return __atomic_load_n(&hs_alive, __ATOMIC_ACQUIRE);
 }
 
 void hs_wpsync_stop(void)
@@ -177,5 +208,6 @@ void hs_wpsync_forget_after_fork(void)
         hs_os_close(hs_wake);
     hs_uffd = hs_wake = -1;
     hs_running = false;
+    __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
     hs_head = hs_tail = 0;
 }
