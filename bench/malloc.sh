@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make bench (malloc part): stress-ng's malloc stressor (malloc, calloc,
+# realloc and free of random sizes over 65536 slots, every page touched), bogo
+# ops per second, under glibc, stock jemalloc, stock jemalloc with
+# MALLOC_CONF=thp:always, and hugeshim with its default backing and with
+# `none`; alternating for MALLOC_RUNS rounds (default 5), medians and ratios to
+# stock jemalloc.  Two sizes: stress-ng's default (objects up to 64 KiB: the
+# small-object paths) and MALLOC_BIG_BYTES (default 1G: objects of hundreds of
+# MiB, each freed one returned to the kernel and faulted again).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+lib="$here/build/libhugeshim.so"
+runs=${MALLOC_RUNS:-5}
+secs=${MALLOC_SECONDS:-4}
+big=${MALLOC_BIG_BYTES:-1G}
+. "$here/bench/lib.sh"
+
+command -v stress-ng >/dev/null || { echo "bench: stress-ng is missing (scripts/deps.sh bench installs it)" >&2; exit 1; }
+je=$(ldconfig -p | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
+variants=(glibc)
+[ -n "$je" ] && variants+=(jemalloc jemalloc-thp)
+variants+=(hugeshim hugeshim-none)
+
+ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stressor
+  local v=$1; shift
+  local -a env=()
+  case $v in
+    jemalloc) env=(LD_PRELOAD="$je") ;;
+    jemalloc-thp) env=(LD_PRELOAD="$je" MALLOC_CONF=thp:always) ;;
+    hugeshim) env=(LD_PRELOAD="$lib") ;;
+    hugeshim-none) env=(LD_PRELOAD="$lib" HUGESHIM_BACKING=none) ;;
+  esac
+  env "${env[@]}" stress-ng --malloc 1 -t "$secs" --metrics-brief "$@" 2>&1 |
+    awk '$4 == "malloc" && $5 ~ /^[0-9]+$/ {print $(NF-1)}'
+}
+
+echo "machine: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) CPUs, kernel $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
+for sizes in default "$big"; do
+  args=()
+  [ "$sizes" != default ] && args=(--malloc-bytes "$sizes")
+  declare -A r=()
+  for ((i = 0; i < runs; i++)); do
+    for v in "${variants[@]}"; do r[$v]+="$(ops "$v" "${args[@]}") "; done
+  done
+  ref=$(echo "${r[jemalloc]:-${r[glibc]}}" | median)
+  echo "stress-ng --malloc 1 -t $secs${args[*]:+ ${args[*]}}: $runs rounds alternating ${variants[*]}; medians, ratio to $([ -n "$je" ] && echo stock jemalloc || echo glibc)"
+  printf '%-16s %14s %8s\n' variant ops/s ratio
+  for v in "${variants[@]}"; do
+    m=$(echo "${r[$v]}" | median)
+    printf '%-16s %14.0f %8.2f\n' "$v" "$m" "$(awk -v a="$m" -v b="$ref" 'BEGIN{print (b > 0) ? a / b : 0}')"
+  done
+  unset r
+done
