@@ -243,6 +243,27 @@ int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, v
     return err;
 }
 
+int hs_backing_map_owned_base(size_t len, int prot, void **out)
+{
+    size_t rounded = hs_align_up(len, HS_OS_HUGE_2M);
+    if (rounded < len)
+        return -ENOMEM;
+    bool advised = false;
+    void *mem;
+    int err = hs_ops.map ? hs_ops.map(hs_ops.ctx, HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem,
+                                      &advised)
+                         : hs_os_map_kind(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem,
+                                          &advised);
+    if (err) {
+        hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
+        return err;
+    }
+    hs_registry_mark_owned((uintptr_t)mem, rounded);
+    hs_backing_mapped(mem, rounded, HS_OS_KIND_BASE, false, HS_ORIGIN_HEAP);
+    *out = mem;
+    return 0;
+}
+
 void hs_backing_prefork(void)
 {
     pthread_mutex_lock(&hs_backing_lock);

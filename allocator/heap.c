@@ -31,31 +31,17 @@ static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE *
 /* jemalloc's own mmap calls (the build renames its references to mmap to
  * this): base metadata, and the extents arena 0 takes through its default
  * hooks while jemalloc initialises, before hugeshim's hooks are installed.
- * Those extents may later hold user objects, so they must be owned too: the
- * mapping is 2 MiB-aligned and whole 2 MiB granules, so an ownership granule
- * never holds anyone else's memory.  A tail jemalloc never asked for stays
- * mapped; jemalloc retains and rarely unmaps. */
+ * Those extents may later hold user objects, so they are owned too
+ * (hs_backing_map_owned_base).  A tail jemalloc never asked for stays mapped;
+ * jemalloc retains and rarely unmaps. */
 __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, size_t len, int prot, int flags,
                                                                    int fd, off_t offset)
 {
     void *out = NULL;
-    int err;
-    if (addr == NULL && fd == -1) {
-        size_t rounded = (len + HS_OS_HUGE_2M - 1) & ~(HS_OS_HUGE_2M - 1);
-        bool advised;
-        err = rounded < len ? -ENOMEM
-                            : hs_os_map_kind(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &out,
-                                             &advised);
-        if (!err) {
-            hs_registry_mark_owned((uintptr_t)out, rounded);
-            /* Recorded like every region hugeshim owns, so the tracker sees
-             * the objects jemalloc places there too. */
-            if (hs_registry_add((uintptr_t)out, rounded, HS_OS_KIND_BASE, HS_ORIGIN_HEAP) != 0)
-                hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);
-        }
-    } else {
-        err = hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
-    }
+    /* Owned and recorded like every region hugeshim maps, so the tracker
+     * sees the objects jemalloc places there too. */
+    int err = addr == NULL && fd == -1 ? hs_backing_map_owned_base(len, prot, &out)
+                                       : hs_os_mmap(addr, len, prot, flags, fd, offset, &out);
     return hs_errno_ptr(err, out);
 }
 

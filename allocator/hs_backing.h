@@ -53,6 +53,13 @@ int hs_backing_heap_alloc(size_t size, size_t align, bool metadata, void **out, 
  * THP is unavailable.  Recorded in the registry with origin mmap.  0 or -errno. */
 int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind);
 
+/* jemalloc's own mappings (its boot, and the extents arena 0 takes through
+ * its default hooks before hugeshim's are installed): base pages in whole
+ * 2 MiB granules, so an ownership granule never holds anyone else's memory;
+ * owned, recorded and counted (backing.base_bytes, backing.regions) like
+ * every region hugeshim maps.  0 or -errno. */
+int hs_backing_map_owned_base(size_t len, int prot, void **out);
+
 void hs_backing_prefork(void);
 void hs_backing_postfork_parent(void);
 void hs_backing_postfork_child(void);

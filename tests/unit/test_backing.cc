@@ -217,3 +217,24 @@ TEST_F(Backing, AThpMapRefusedOnceDoesNotSendTheNextRequestToBasePages)
     EXPECT_EQ(alloc(2 * M), HS_OS_KIND_THP);
     EXPECT_EQ(hs_counter_get(HS_CTR_FALLBACK_SKIPPED), 0u);
 }
+
+// jemalloc's own mappings go through the backing too: whole 2 MiB granules of
+// base pages, owned, and counted with the rest.
+TEST_F(Backing, JemallocsOwnMappingsAreOwnedAndCounted)
+{
+    start(HS_OS_KIND_THP);
+    void *p = nullptr;
+    ASSERT_EQ(hs_backing_map_owned_base(12345, HS_OS_PROT_READ | HS_OS_PROT_WRITE, &p), 0);
+    ASSERT_EQ(kernel.maps.size(), 1u);
+    EXPECT_EQ(kernel.maps[0].first, HS_OS_KIND_BASE);
+    EXPECT_EQ(kernel.maps[0].second, 2 * M);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (2 * M), 0u);
+    EXPECT_TRUE(hs_registry_owns(p));
+    EXPECT_TRUE(hs_registry_owns(static_cast<char *>(p) + 2 * M - 1));
+    EXPECT_EQ(hs_counter_get(HS_CTR_BACKING_BASE_BYTES), 2 * M);
+    EXPECT_EQ(hs_counter_get(HS_CTR_BACKING_REGIONS), 1u);
+
+    kernel.fail[HS_OS_KIND_BASE] = -ENOMEM;
+    EXPECT_EQ(hs_backing_map_owned_base(M, HS_OS_PROT_READ, &p), -ENOMEM);
+    EXPECT_EQ(hs_counter_get(HS_CTR_BACKING_MAP_FAILED), 1u);
+}
