@@ -57,16 +57,9 @@ size_t hs_backing_page_size(hs_os_kind_t kind)
 
 bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out)
 {
-    static const struct {
-        const char *name;
-        hs_os_kind_t kind;
-    } names[] = {{"thp", HS_OS_KIND_THP},
-                 {"hugetlb", HS_OS_KIND_HUGETLB_2M},
-                 {"hugetlb1g", HS_OS_KIND_HUGETLB_1G},
-                 {"none", HS_OS_KIND_BASE}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i].name)) {
-            *out = names[i].kind;
+    for (int k = 0; k < HS_KIND_COUNT; k++)
+        if (!strcmp(name, hs_backing_kind_name((hs_os_kind_t)k))) {
+            *out = (hs_os_kind_t)k;
             return true;
         }
     return false;

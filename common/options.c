@@ -68,16 +68,22 @@ static bool hs_parse_int(const char *text, long long *out)
     return true;
 }
 
-/* Find `word` as one of the '|'-separated choices; its index, or -1. */
+/* Find `word` as one of the '|'-separated choices; its index, or -1.  A
+ * choice may have older spellings after '/' ("base/none"): each finds it. */
 static long long hs_enum_index(const char *choices, const char *word)
 {
     size_t len = strlen(word);
     long long index = 0;
     for (const char *p = choices; *p; index++) {
         const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == len && strncmp(p, word, n) == 0)
-            return index;
+        const char *end = bar ? bar : p + strlen(p);
+        for (const char *name = p; name < end;) {
+            const char *slash = memchr(name, '/', (size_t)(end - name));
+            const char *name_end = slash ? slash : end;
+            if ((size_t)(name_end - name) == len && strncmp(name, word, len) == 0)
+                return index;
+            name = slash ? slash + 1 : end;
+        }
         if (!bar)
             break;
         p = bar + 1;
@@ -90,7 +96,7 @@ const char *hs_option_enum_name(hs_opt_id_t id, long long index, char *buf, size
     const char *p = hs_opt_descs[id].choices;
     for (long long i = 0; p && *p; i++) {
         const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        size_t n = strcspn(p, "|/"); /* the choice's name, without its older spellings */
         if (i == index) {
             snprintf(buf, cap, "%.*s", (int)n, p);
             return buf;
@@ -132,9 +138,27 @@ void hs_option_accepted(hs_opt_id_t id, char *buf, size_t cap)
         hs_format_size(d->max, hi, sizeof hi);
         snprintf(buf, cap, "a size from %s to %s bytes, with an optional k/M/G/T suffix", lo, hi);
         break;
-    case HS_OPT_ENUM:
-        snprintf(buf, cap, "one of %s", d->choices);
+    case HS_OPT_ENUM: {
+        /* "one of thp|hugetlb_2m|base (also hugetlb, none)" */
+        size_t at = (size_t)snprintf(buf, cap, "one of ");
+        for (const char *c = d->choices; *c && at < cap; c++) {
+            if (*c == '/')
+                c += strcspn(c, "|") - 1; /* skip the older spellings here */
+            else
+                buf[at++] = *c;
+        }
+        const char *sep = " (also ";
+        for (const char *c = strchr(d->choices, '/'); c && at < cap; c = strchr(c, '/')) {
+            size_t n = strcspn(c + 1, "|/");
+            at += (size_t)snprintf(buf + at, cap - at, "%s%.*s", sep, (int)n, c + 1);
+            sep = ", ";
+            c += 1 + n;
+        }
+        if (at < cap && strchr(d->choices, '/'))
+            at += (size_t)snprintf(buf + at, cap - at, ")");
+        buf[at < cap ? at : cap - 1] = '\0';
         break;
+    }
     case HS_OPT_STRING:
     default:
         snprintf(buf, cap, "any text up to %d bytes", HS_OPT_TEXT_MAX - 1);

@@ -309,7 +309,9 @@ static hs_state_t hs_initialise(void)
         }
     }
     hs_os_kind_t first_kind = HS_OS_KIND_THP;
-    if (!hs_backing_kind_of_option(o->text[HS_OPT_BACKING], &first_kind))
+    char kind_name[32];
+    if (!hs_option_enum_name(HS_OPT_BACKING, o->value[HS_OPT_BACKING], kind_name, sizeof kind_name) ||
+        !hs_backing_kind_of_option(kind_name, &first_kind))
         hs_log(HS_LOG_WARN, "HUGESHIM_BACKING=%s names no page kind: using thp", o->text[HS_OPT_BACKING]);
     hs_os_thp_mode_t thp = hs_os_thp_mode();
     hs_backing_config_t config = {

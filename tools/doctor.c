@@ -94,7 +94,7 @@ static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mas
         snprintf(fix, sizeof fix, "echo %d > %s   (as root; %s; with HUGESHIM_BACKING=%s, else it falls back)",
                  kib == 2048 ? 512 : 2, knob, kib == 2048 ? "512 pages = 1 GiB" : "2 pages = 2 GiB, "
                  "or hugepagesz=1G hugepages=2 on the kernel command line if memory is fragmented",
-                 kib == 2048 ? "hugetlb" : "hugetlb1g");
+                 kib == 2048 ? "hugetlb_2m" : "hugetlb_1g");
         hs_fix(fix);
     }
 }

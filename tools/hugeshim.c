@@ -166,7 +166,7 @@ static int hs_tool_run(int argc, char **argv)
      * process (the library keeps quiet at the default verbosity). */
     const char *backing = getenv("HUGESHIM_BACKING");
     if (backing && !strncmp(backing, "hugetlb", 7)) {
-        bool big = !strcmp(backing, "hugetlb1g");
+        bool big = !strcmp(backing, "hugetlb1g") || !strcmp(backing, "hugetlb_1g");
         hs_os_hugetlb_pool_t pool;
         if (hs_os_hugetlb_pool(big ? 1048576 : 2048, -1, &pool) != 0 || pool.free == 0)
             fprintf(stderr, "hugeshim run: warning: HUGESHIM_BACKING=%s but the %s hugetlb pool has no free pages: "

@@ -58,7 +58,7 @@ TEST(Backing, NoneIsTheControlWithBasePages)
     Result r = run_probe({{"HUGESHIM_BACKING", "none"}}, {"heap", "256M"}, report);
     EXPECT_EQ(r.num("anon_huge_kb"), 0);
     auto j = read_json(report);
-    EXPECT_EQ(j["backing"]["requested"], "none");
+    EXPECT_EQ(j["backing"]["requested"], "base");
     EXPECT_EQ(report_num(j, "backing.thp_bytes"), 0);
     EXPECT_GE(report_num(j, "backing.base_bytes"), 256 * kMiB);
     EXPECT_EQ(report_num(j, "kernel.anon_huge_bytes"), 0);

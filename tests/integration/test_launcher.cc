@@ -17,7 +17,7 @@ TEST(Launcher, RunSetsPreloadAndOptionsForTheProgram)
     Result r = run({launcher(), "run", "--backing", "none", "--stats=" + report, "--", probe_path(), "heap", "32M"});
     ASSERT_EQ(r.status, 0) << r.err;
     auto j = read_json(report);
-    EXPECT_EQ(j["backing"]["requested"], "none");
+    EXPECT_EQ(j["backing"]["requested"], "base");
     EXPECT_GE(report_num(j, "backing.base_bytes"), 32 * 1024 * 1024);
     unlink(report.c_str());
 }
@@ -26,7 +26,7 @@ TEST(Launcher, RunRejectsBadValuesWithWhatIsAccepted)
 {
     Result r = run({launcher(), "run", "--backing", "banana", "--", "true"});
     EXPECT_EQ(r.status, 2);
-    EXPECT_NE(r.err.find("--backing banana is not valid: expected one of thp|hugetlb|hugetlb1g|none"),
+    EXPECT_NE(r.err.find("--backing banana is not valid: expected one of thp|hugetlb_2m|hugetlb_1g|base (also hugetlb, hugetlb1g, none)"),
               std::string::npos)
         << r.err;
     r = run({launcher(), "run", "--no-such-option", "1", "--", "true"});

@@ -92,7 +92,7 @@ TEST(Options, BadValuesKeepDefaultsAndSayWhatIsAccepted)
     EXPECT_EQ(p.problems, 5);
     ASSERT_EQ(p.lines.size(), 5u);
     EXPECT_EQ(p.lines[0], "hugeshim: HUGESHIM_BACKING=\"banana\" is not a known value: expected one of "
-                          "thp|hugetlb|hugetlb1g|none; using the default \"thp\"");
+                          "thp|hugetlb_2m|hugetlb_1g|base (also hugetlb, hugetlb1g, none); using the default \"thp\"");
     EXPECT_NE(p.lines[1].find("HUGESHIM_MMAP_MIN=\"-5\" is negative: expected a size from 4k to 1T"),
               std::string::npos)
         << p.lines[1];
@@ -125,7 +125,7 @@ TEST(Options, FlagNames)
     EXPECT_STREQ(buf, "mmap-min");
     hs_option_flag_name(HS_OPT_BACKING, buf, sizeof buf);
     EXPECT_STREQ(buf, "backing");
-    EXPECT_STREQ(hs_option_enum_name(HS_OPT_BACKING, 3, buf, sizeof buf), "none");
+    EXPECT_STREQ(hs_option_enum_name(HS_OPT_BACKING, 3, buf, sizeof buf), "base");
     EXPECT_EQ(hs_option_enum_name(HS_OPT_BACKING, 4, buf, sizeof buf), nullptr);
 }
 
@@ -141,7 +141,26 @@ TEST(Options, EveryEnumChoiceIsDecodedByName)
     for (long long i = 0; hs_option_enum_name(HS_OPT_TRACK, i, name, sizeof name); i++)
         EXPECT_EQ(hs_track_backend_name(hs_track_backend_from_name(name)), std::string(name)) << name;
     hs_os_kind_t kind;
-    ASSERT_TRUE(hs_backing_kind_of_option("hugetlb1g", &kind));
+    ASSERT_TRUE(hs_backing_kind_of_option("hugetlb_1g", &kind));
     EXPECT_EQ(kind, HS_OS_KIND_HUGETLB_1G);
     EXPECT_FALSE(hs_backing_kind_of_option("banana", &kind));
+}
+
+// One vocabulary: HUGESHIM_BACKING takes the report's kind names, and the
+// older spellings still mean the same kinds.
+TEST(Options, BackingTakesTheReportsKindNamesAndTheOlderSpellings)
+{
+    const std::pair<const char *, const char *> cases[] = {
+        {"thp", "thp"},         {"hugetlb_2m", "hugetlb_2m"}, {"hugetlb", "hugetlb_2m"},
+        {"hugetlb_1g", "hugetlb_1g"}, {"hugetlb1g", "hugetlb_1g"}, {"base", "base"}, {"none", "base"}};
+    for (auto [given, canonical] : cases) {
+        Parsed p = parse({std::string("HUGESHIM_BACKING=") + given});
+        EXPECT_EQ(p.problems, 0) << given;
+        char name[32];
+        ASSERT_NE(hs_option_enum_name(HS_OPT_BACKING, p.o.value[HS_OPT_BACKING], name, sizeof name), nullptr);
+        EXPECT_STREQ(name, canonical) << given;
+        hs_os_kind_t kind;
+        ASSERT_TRUE(hs_backing_kind_of_option(name, &kind)) << given;
+        EXPECT_STREQ(hs_backing_kind_name(kind), canonical) << given;
+    }
 }
