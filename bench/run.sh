@@ -9,6 +9,10 @@
 # glibc.  BENCH_SIZE (default 4G), BENCH_UPDATES (default 200000000),
 # BENCH_RUNS (default 5).  The hugetlb pool is reserved for the run and
 # restored on exit; without root the hugetlb variant is left out.
+# First touch is measured twice per variant and round: warm (the same size
+# touched and freed right before, as for the update runs) and cold (after
+# BENCH_COLD_IDLE seconds idle, default 5, long enough for this VM to hand
+# freed memory back to its host).  BENCH_ONLY=gups|smallobj runs one workload.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -29,49 +33,69 @@ variants=(glibc glibc-thp)
 variants+=(none thp)
 reserve_pool "$bytes" && variants+=(hugetlb)
 
+cold_idle=${BENCH_COLD_IDLE:-5}
+
+# run_variant VARIANT PROGRAM ARGS...: the program under that allocator.
+run_variant() {
+  local v=$1; shift
+  case $v in
+    glibc) "$@" ;;
+    glibc-thp) GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$@" ;;
+    jemalloc-thp) LD_PRELOAD="$libdir/libjemalloc.so.2" MALLOC_CONF=thp:always,metadata_thp:auto "$@" ;;
+    mimalloc-large) LD_PRELOAD="$libdir/libmimalloc.so.2" MIMALLOC_LARGE_OS_PAGES=1 "$@" ;;
+    tcmalloc) LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4" "$@" ;;
+    *) LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$@" ;;
+  esac
+}
+
 # side_by_side TIME_KEY TIME_LABEL DESCRIPTION PROGRAM ARGS...: every variant in
-# turn for $runs rounds; one table of medians and ratios to glibc.
+# turn for $runs rounds; one table of medians and ratios to glibc.  Each
+# round also takes the time cold: the program with no updates after
+# $cold_idle s idle.
 side_by_side() {
   local key=$1 label=$2 desc=$3; shift 3
-  local -A tm mups hwm
-  local round v res t m h
+  local -A tm cold mups hwm
+  local round v res t c m h
+  local -a cold_cmd=("$@")
+  cold_cmd[2]=0 # no updates: the time to allocate and touch is all it measures
   for round in $(seq 1 "$runs"); do
     for v in "${variants[@]}"; do
+      sleep "$cold_idle"
+      c=$(run_variant "$v" "${cold_cmd[@]}" | sed -n "s/^$key=//p")
       # The same history for every variant: this VM backs freed memory again
       # only when it is touched, so first-touch times depend on what ran
       # before.  Touch and free the same size right before each run (warm).
       "$gups" "$size" 0 >/dev/null
-      case $v in
-        glibc) res=$("$@") ;;
-        glibc-thp) res=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$@") ;;
-        jemalloc-thp) res=$(LD_PRELOAD="$libdir/libjemalloc.so.2" MALLOC_CONF=thp:always,metadata_thp:auto "$@") ;;
-        mimalloc-large) res=$(LD_PRELOAD="$libdir/libmimalloc.so.2" MIMALLOC_LARGE_OS_PAGES=1 "$@") ;;
-        tcmalloc) res=$(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4" "$@") ;;
-        *) res=$(LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$@") ;;
-      esac
+      res=$(run_variant "$v" "$@")
       t=$(sed -n "s/^$key=//p" <<<"$res"); m=$(sed -n 's/^mups=//p' <<<"$res"); h=$(sed -n 's/^vmhwm_kb=//p' <<<"$res")
-      tm[$v]="${tm[$v]:-} $t"; mups[$v]="${mups[$v]:-} $m"; hwm[$v]="${hwm[$v]:-} $h"
-      printf 'round %d %-9s %s %6.2f s  %6.2f M updates/s  peak RSS %d MiB\n' "$round" "$v" "$label" "$t" "$m" $((h / 1024)) >&2
+      tm[$v]="${tm[$v]:-} $t"; cold[$v]="${cold[$v]:-} $c"; mups[$v]="${mups[$v]:-} $m"; hwm[$v]="${hwm[$v]:-} $h"
+      printf 'round %d %-9s %s %6.2f s warm, %6.2f s cold  %6.2f M updates/s  peak RSS %d MiB\n' "$round" "$v" \
+        "$label" "$t" "$c" "$m" $((h / 1024)) >&2
     done
   done
-  echo "workload: $desc, $runs rounds alternating ${variants[*]}; medians"
-  printf '%-16s %14s %8s %14s %8s %14s\n' variant "${label}_s" ratio Mupdates/s ratio peak_RSS_MiB
-  local base_t base_m name
-  base_t=$(median <<<"${tm[glibc]}"); base_m=$(median <<<"${mups[glibc]}")
+  echo "workload: $desc, $runs rounds alternating ${variants[*]}; medians; cold: after ${cold_idle} s idle"
+  printf '%-16s %11s %6s %11s %6s %11s %6s %12s\n' variant "${label}_warm" ratio "${label}_cold" ratio Mupdates/s ratio \
+    peak_RSS_MiB
+  local base_t base_c base_m name
+  base_t=$(median <<<"${tm[glibc]}"); base_c=$(median <<<"${cold[glibc]}"); base_m=$(median <<<"${mups[glibc]}")
   for v in "${variants[@]}"; do
-    t=$(median <<<"${tm[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
+    t=$(median <<<"${tm[$v]}"); c=$(median <<<"${cold[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
     name=$v
     case $v in none|thp|hugetlb) name="hugeshim $v" ;; esac
-    awk -v n="$name" -v f="$t" -v bf="$base_t" -v m="$m" -v bm="$base_m" -v h="$h" \
-      'BEGIN { printf "%-16s %14.2f %8.2f %14.2f %8.2f %14d\n", n, f, f / bf, m, m / bm, h / 1024 }'
+    awk -v n="$name" -v f="$t" -v bf="$base_t" -v c="$c" -v bc="$base_c" -v m="$m" -v bm="$base_m" -v h="$h" \
+      'BEGIN { printf "%-16s %11.2f %6.2f %11.2f %6.2f %11.2f %6.2f %12d\n", n, f, f / bf, c, c / bc, m, m / bm, h / 1024 }'
   done
 }
 
 objects=${BENCH_OBJECTS:-40000000}
 {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
-  side_by_side first_touch_s first_touch "gups $size array, $updates random updates" "$gups" "$size" "$updates"
-  side_by_side alloc_s alloc "smallobj $objects objects of 48 bytes, $updates random updates" \
-    "$build/bench/smallobj" "$objects" "$updates"
+  if [ "${BENCH_ONLY:-gups}" = gups ]; then
+    side_by_side first_touch_s first_touch "gups $size array, $updates random updates" "$gups" "$size" "$updates"
+  fi
+  if [ "${BENCH_ONLY:-smallobj}" = smallobj ]; then
+    side_by_side alloc_s alloc "smallobj $objects objects of 48 bytes, $updates random updates" \
+      "$build/bench/smallobj" "$objects" "$updates"
+  fi
 } | tee "$out"
 echo "(saved in $out)"
