@@ -18,9 +18,11 @@
 static char hs_report_buf[512 * 1024];
 static char hs_sites_buf[256 * 1024];
 static int hs_report_fd = 2;
+static int hs_report_pid; /* the process that started hugeshim */
 
 void hs_shim_report_prepare(void)
 {
+    hs_report_pid = hs_os_getpid();
     /* Programs may close stderr before exit (coreutils' close_stdout does):
      * keep a duplicate to print the report on. */
     if (!strcmp(hs_shim_options.text[HS_OPT_STATS], "stderr")) {
@@ -88,8 +90,9 @@ void hs_shim_report(void)
         return;
     }
     /* A forked child that never exec'd would overwrite its parent's report:
-     * it reports only where the path tells processes apart. */
-    if (hs_shim_fork_child && !had_pid)
+     * it reports only where the path tells processes apart.  A child made by
+     * a raw clone() runs no fork handler: its pid tells it apart. */
+    if ((hs_shim_fork_child || hs_os_getpid() != hs_report_pid) && !had_pid)
         return;
 
     hs_os_rollup_t rollup;

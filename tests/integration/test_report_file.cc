@@ -52,3 +52,26 @@ TEST(ReportFile, OurOwnReportIsReplacedWithItsModeKept)
     EXPECT_EQ(read_json(path)["program"], "hs_probe");
     unlink(path.c_str());
 }
+
+// A child made by a raw clone() runs no fork handler; without %p in the
+// path it must still not report over (or beside, on stderr) its parent.
+TEST(ReportFile, ARawCloneChildDoesNotReportOverItsParent)
+{
+    Result r = run({probe_path(), "raw-clone"}, shim_env({{"HUGESHIM_STATS", "stderr"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    size_t reports = 0;
+    for (size_t at = r.err.find("hugeshim report:"); at != std::string::npos; at = r.err.find("hugeshim report:", at + 1))
+        reports++;
+    EXPECT_EQ(reports, 1u) << r.err;
+    EXPECT_NE(r.err.find("(pid " + r.kv["parent_pid"] + ")"), std::string::npos) << r.err;
+
+    std::string pattern = temp_path("clone-report") + "-%p.json";
+    r = run({probe_path(), "raw-clone"}, shim_env({{"HUGESHIM_STATS", pattern}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::string base = pattern.substr(0, pattern.size() - 8);  // without "-%p.json"
+    for (const char *who : {"parent_pid", "child_pid"}) {
+        std::string path = base + "-" + r.kv[who] + ".json";
+        EXPECT_EQ(report_num(read_json(path), "pid"), std::stoll(r.kv[who])) << "with %p each writes its own";
+        unlink(path.c_str());
+    }
+}

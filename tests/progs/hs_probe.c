@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1108,7 +1109,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
-                        "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | threads-now\n");
+                        "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
         return 2;
     }
     const char *c = argv[1];
@@ -1138,6 +1139,23 @@ int main(int argc, char **argv)
     if (!strcmp(c, "lowest-fd")) return cmd_lowest_fd();
     if (!strcmp(c, "fork-write")) return cmd_fork_write(n, rest);
     if (!strcmp(c, "churn")) return cmd_churn(n, rest);
+    if (!strcmp(c, "raw-clone")) {
+        /* A child made by the clone system call itself, as some runtimes do:
+         * no fork handler runs in it.  It allocates and exits normally. */
+        void *p = malloc(4 * MIB);
+        CHECK(p);
+        long pid = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            memset(p, 3, 4 * MIB);
+            exit(0);
+        }
+        int status;
+        CHECK(waitpid((pid_t)pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        printf("parent_pid=%d\nchild_pid=%ld\nok\n", (int)getpid(), pid);
+        free(p);
+        return 0;
+    }
     if (!strcmp(c, "threads-now")) {
         usleep(200000);
         printf("threads=%d\n", count_threads());
