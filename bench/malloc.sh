@@ -3,14 +3,17 @@
 # realloc and free of random sizes over 65536 slots, every page touched), bogo
 # ops per second, under glibc, stock jemalloc, stock jemalloc with
 # MALLOC_CONF=thp:always, and hugeshim with its default backing and with
-# `none`; alternating for MALLOC_RUNS rounds (default 5), medians and ratios to
-# stock jemalloc.  Two sizes: stress-ng's default (objects up to 64 KiB: the
+# `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios to
+# stock jemalloc.  Each variant runs twice per round: cold, after
+# MALLOC_COLD_IDLE seconds idle (default 8: this VM's host takes freed memory
+# back, and zeroing it again is slow), and warm, right after.  Two sizes: stress-ng's default (objects up to 64 KiB: the
 # small-object paths) and MALLOC_BIG_BYTES (default 1G: objects of hundreds of
 # MiB, each freed one returned to the kernel and faulted again).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 lib="$here/build/libhugeshim.so"
-runs=${MALLOC_RUNS:-5}
+runs=${MALLOC_RUNS:-3}
+idle=${MALLOC_COLD_IDLE:-8}
 secs=${MALLOC_SECONDS:-4}
 big=${MALLOC_BIG_BYTES:-1G}
 . "$here/bench/lib.sh"
@@ -38,16 +41,23 @@ echo "machine: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(npr
 for sizes in default "$big"; do
   args=()
   [ "$sizes" != default ] && args=(--malloc-bytes "$sizes")
-  declare -A r=()
+  declare -A cold=() warm=()
   for ((i = 0; i < runs; i++)); do
-    for v in "${variants[@]}"; do r[$v]+="$(ops "$v" "${args[@]}") "; done
+    for v in "${variants[@]}"; do
+      sleep "$idle"
+      cold[$v]+="$(ops "$v" "${args[@]}") "
+      warm[$v]+="$(ops "$v" "${args[@]}") "
+    done
   done
-  ref=$(echo "${r[jemalloc]:-${r[glibc]}}" | median)
-  echo "stress-ng --malloc 1 -t $secs${args[*]:+ ${args[*]}}: $runs rounds alternating ${variants[*]}; medians, ratio to $([ -n "$je" ] && echo stock jemalloc || echo glibc)"
-  printf '%-16s %14s %8s\n' variant ops/s ratio
+  ref=${cold[jemalloc]:-${cold[glibc]}}
+  refw=${warm[jemalloc]:-${warm[glibc]}}
+  ref=$(echo "$ref" | median); refw=$(echo "$refw" | median)
+  echo "stress-ng --malloc 1 -t $secs${args[*]:+ ${args[*]}}: $runs rounds alternating ${variants[*]}, each cold (after $idle s idle) then warm; medians, ratios to $([ -n "$je" ] && echo stock jemalloc || echo glibc)"
+  printf '%-16s %12s %7s %12s %7s\n' variant cold_ops/s ratio warm_ops/s ratio
   for v in "${variants[@]}"; do
-    m=$(echo "${r[$v]}" | median)
-    printf '%-16s %14.0f %8.2f\n' "$v" "$m" "$(awk -v a="$m" -v b="$ref" 'BEGIN{print (b > 0) ? a / b : 0}')"
+    c=$(echo "${cold[$v]}" | median); w=$(echo "${warm[$v]}" | median)
+    awk -v n="$v" -v c="$c" -v w="$w" -v rc="$ref" -v rw="$refw" \
+      'BEGIN { printf "%-16s %12.0f %7.2f %12.0f %7.2f\n", n, c, (rc > 0) ? c / rc : 0, w, (rw > 0) ? w / rw : 0 }'
   done
-  unset r
+  unset cold warm
 done
