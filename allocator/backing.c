@@ -25,7 +25,9 @@ static uint64_t hs_backing_real_now(void *ctx)
 
 static const hs_backing_ops_t hs_backing_real_ops = {hs_backing_real_map, hs_backing_real_now, NULL};
 
-static hs_backing_ops_t hs_ops;
+/* The real kernel until hs_backing_init says otherwise: jemalloc's own
+ * mappings (hs_backing_map_owned_base) may come first. */
+static hs_backing_ops_t hs_ops = {hs_backing_real_map, hs_backing_real_now, NULL};
 static hs_backing_config_t hs_config = {HS_OS_KIND_THP, 1000000000ULL, true};
 /* When a kind may be tried again after a failure (ns, hs_ops.now_ns clock). */
 static uint64_t hs_retry_after[HS_KIND_COUNT];
@@ -243,10 +245,7 @@ int hs_backing_map_owned_base(size_t len, int prot, void **out)
         return -ENOMEM;
     bool advised = false;
     void *mem;
-    int err = hs_ops.map ? hs_ops.map(hs_ops.ctx, HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem,
-                                      &advised)
-                         : hs_os_map_kind(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem,
-                                          &advised);
+    int err = hs_ops.map(hs_ops.ctx, HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem, &advised);
     if (err) {
         hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
         return err;
