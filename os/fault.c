@@ -23,30 +23,42 @@ typedef struct hs_os_fault_state {
 
 static hs_os_fault_state_t hs_faults[HS_OS_FAULT_COUNT];
 
-static const struct {
+/* A name and an errno: a call point with its default errno, or an errno's
+ * name.  Both tables are searched and listed by the same two helpers. */
+typedef struct hs_fault_name {
     const char *name;
     int err;
-    const char *what;
-} hs_fault_points[HS_OS_FAULT_COUNT] = {
-    [HS_OS_FAULT_MAP_HUGETLB] = {"map_hugetlb", ENOMEM, "hugetlb mappings (as an emptied pool)"},
-    [HS_OS_FAULT_MAP_THP] = {"map_thp", ENOMEM, "aligned THP mappings"},
-    [HS_OS_FAULT_MAP_BASE] = {"map_base", ENOMEM, "base-page mappings of the backing"},
-    [HS_OS_FAULT_SCAN] = {"scan", EIO, "PAGEMAP_SCAN and soft-dirty pagemap reads"},
-    [HS_OS_FAULT_UFFD] = {"uffd", EIO, "userfaultfd register, write-protect and fault reads"},
-    [HS_OS_FAULT_MOVE_PAGES] = {"move_pages", EIO, "move_pages queries and moves, as a whole"},
-    [HS_OS_FAULT_REPORT] = {"report", ENOSPC, "writing the report file"},
+} hs_fault_name_t;
+
+static const hs_fault_name_t hs_fault_points[HS_OS_FAULT_COUNT] = {
+    [HS_OS_FAULT_MAP_HUGETLB] = {"map_hugetlb", ENOMEM}, [HS_OS_FAULT_MAP_THP] = {"map_thp", ENOMEM},
+    [HS_OS_FAULT_MAP_BASE] = {"map_base", ENOMEM},       [HS_OS_FAULT_SCAN] = {"scan", EIO},
+    [HS_OS_FAULT_UFFD] = {"uffd", EIO},                  [HS_OS_FAULT_MOVE_PAGES] = {"move_pages", EIO},
+    [HS_OS_FAULT_REPORT] = {"report", ENOSPC},
 };
 
-static const struct {
-    const char *name;
-    int err;
-} hs_errnos[] = {{"ENOMEM", ENOMEM}, {"EIO", EIO},       {"EINVAL", EINVAL}, {"EFAULT", EFAULT},
-                 {"EBUSY", EBUSY},   {"ENOSPC", ENOSPC}, {"EACCES", EACCES}, {"EPERM", EPERM},
-                 {"ENOENT", ENOENT}, {"EAGAIN", EAGAIN}, {"EBADF", EBADF},   {"ENOTTY", ENOTTY}};
+static const hs_fault_name_t hs_errnos[] = {
+    {"ENOMEM", ENOMEM}, {"EIO", EIO},       {"EINVAL", EINVAL}, {"EFAULT", EFAULT}, {"EBUSY", EBUSY}, {"ENOSPC", ENOSPC},
+    {"EACCES", EACCES}, {"EPERM", EPERM}, {"ENOENT", ENOENT}, {"EAGAIN", EAGAIN}, {"EBADF", EBADF}, {"ENOTTY", ENOTTY}};
+#define HS_ERRNO_NAMES (sizeof hs_errnos / sizeof hs_errnos[0])
 
-const char *hs_os_fault_name(hs_os_fault_t f)
+/* The entry whose name is the len bytes at word, or count. */
+static size_t hs_fault_find(const hs_fault_name_t *table, size_t count, const char *word, size_t len)
 {
-    return (unsigned)f < HS_OS_FAULT_COUNT ? hs_fault_points[f].name : "?";
+    size_t i = 0;
+    while (i < count && !(strlen(table[i].name) == len && !strncmp(word, table[i].name, len)))
+        i++;
+    return i;
+}
+
+/* The table's names, comma-separated, into buf. */
+static const char *hs_fault_list(const hs_fault_name_t *table, size_t count, char *buf, size_t cap)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < count && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", table[i].name);
+    return buf;
 }
 
 void hs_os_fault_set(hs_os_fault_t f, uint64_t after, uint64_t times, int err)
@@ -121,17 +133,15 @@ int hs_os_fault_parse(const char *spec, char *why, size_t cap)
     hs_os_fault_t point[HS_OS_FAULT_COUNT];
     uint64_t after[HS_OS_FAULT_COUNT], times[HS_OS_FAULT_COUNT];
     int err[HS_OS_FAULT_COUNT];
+    char names[160];
     int n = 0;
     const char *p = spec;
     while (*p) {
         size_t len = hs_fault_word(p);
-        int f = 0;
-        while (f < HS_OS_FAULT_COUNT &&
-               !(strlen(hs_fault_points[f].name) == len && !strncmp(p, hs_fault_points[f].name, len)))
-            f++;
+        size_t f = hs_fault_find(hs_fault_points, HS_OS_FAULT_COUNT, p, len);
         if (f == HS_OS_FAULT_COUNT || n == HS_OS_FAULT_COUNT) {
-            snprintf(why, cap, "'%.*s' is not a call that can fail here: accepted are map_hugetlb, map_thp, "
-                     "map_base, scan, uffd, move_pages, report (each at most once)", (int)len, p);
+            snprintf(why, cap, "'%.*s' is not a call that can fail here: accepted are %s (each at most once)",
+                     (int)len, p, hs_fault_list(hs_fault_points, HS_OS_FAULT_COUNT, names, sizeof names));
             return -EINVAL;
         }
         point[n] = (hs_os_fault_t)f;
@@ -146,11 +156,8 @@ int hs_os_fault_parse(const char *spec, char *why, size_t cap)
                 ok = hs_fault_number(&p, field ? &times[n] : &after[n]);
             } else {
                 size_t elen = hs_fault_word(p);
-                size_t e = 0;
-                while (e < sizeof hs_errnos / sizeof hs_errnos[0] &&
-                       !(strlen(hs_errnos[e].name) == elen && !strncmp(p, hs_errnos[e].name, elen)))
-                    e++;
-                ok = e < sizeof hs_errnos / sizeof hs_errnos[0];
+                size_t e = hs_fault_find(hs_errnos, HS_ERRNO_NAMES, p, elen);
+                ok = e < HS_ERRNO_NAMES;
                 if (ok)
                     err[n] = hs_errnos[e].err;
                 p += elen;
@@ -161,8 +168,8 @@ int hs_os_fault_parse(const char *spec, char *why, size_t cap)
             }
         }
         if (!p || (*p && *p != ',')) {
-            snprintf(why, cap, "'%s': each entry is name[:after[:times[:ERRNO]]] (numbers; ERRNO one of ENOMEM, "
-                     "EIO, EINVAL, EFAULT, EBUSY, ENOSPC, EACCES, EPERM, ENOENT, EAGAIN, EBADF, ENOTTY)", spec);
+            snprintf(why, cap, "'%s': each entry is name[:after[:times[:ERRNO]]] (numbers; ERRNO one of %s)", spec,
+                     hs_fault_list(hs_errnos, HS_ERRNO_NAMES, names, sizeof names));
             return -EINVAL;
         }
         for (int i = 0; i < n; i++)

@@ -318,7 +318,6 @@ void hs_os_fault_clear(void);
 /* A comma-separated list of name[:after[:times[:ERRNO]]]: arms each, returns
  * how many; -EINVAL with a one-line reason in why (nothing armed). */
 int hs_os_fault_parse(const char *spec, char *why, size_t cap);
-const char *hs_os_fault_name(hs_os_fault_t f);
 uint64_t hs_os_fault_injected(hs_os_fault_t f);
 
 extern int hs_os_faults_on;
