@@ -18,6 +18,13 @@
 
 #define HS_SCAN_VEC 256
 
+/* A system call that fault point f can make fail (fault.c). */
+static long hs_os_faultable(hs_os_fault_t f, long nr, long a, long b, long c, long d)
+{
+    long err = hs_os_fault(f);
+    return err ? err : hs_os_syscall6(nr, a, b, c, d, 0, 0);
+}
+
 static int hs_os_open_pagemap(void)
 {
     int fd = (int)hs_os_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -75,14 +82,9 @@ void hs_os_wp_close(hs_os_wp_t *t)
 
 int hs_os_wp_arm(hs_os_wp_t *t, uintptr_t start, size_t len)
 {
-    struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
-    int err = hs_os_fault(HS_OS_FAULT_UFFD);
-    if (!err)
-        err = hs_os_result(hs_os_syscall3(SYS_ioctl, t->uffd, UFFDIO_REGISTER, (long)&reg));
-    if (err)
-        return err;
-    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-    return hs_os_result(hs_os_syscall3(SYS_ioctl, t->uffd, UFFDIO_WRITEPROTECT, (long)&wp));
+    /* The same two calls as the synchronous backend's, on the async descriptor. */
+    int err = hs_os_wpsync_register(t->uffd, start, len);
+    return err ? err : hs_os_wpsync_protect(t->uffd, start, len, true);
 }
 
 int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn written, void *arg)
@@ -100,9 +102,7 @@ int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn wri
             .category_mask = PAGE_IS_WRITTEN,
             .return_mask = PAGE_IS_WRITTEN,
         };
-        long n = hs_os_fault(HS_OS_FAULT_SCAN);
-        if (!n)
-            n = hs_os_syscall3(SYS_ioctl, t->pagemap, PAGEMAP_SCAN, (long)&a);
+        long n = hs_os_faultable(HS_OS_FAULT_SCAN, SYS_ioctl, t->pagemap, PAGEMAP_SCAN, (long)&a, 0);
         if (n < 0)
             return (int)n;
         for (long i = 0; i < n; i++)
@@ -131,10 +131,8 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
     uintptr_t first = start / HS_OS_PAGE_SIZE, last = (start + len + HS_OS_PAGE_SIZE - 1) / HS_OS_PAGE_SIZE;
     for (uintptr_t page = first; page < last;) {
         size_t want = last - page < cap ? last - page : cap;
-        long n = hs_os_fault(HS_OS_FAULT_SCAN);
-        if (!n)
-            n = hs_os_syscall6(SYS_pread64, pagemap, (long)buf, (long)(want * sizeof *buf),
-                                (long)(page * sizeof *buf), 0, 0);
+        long n = hs_os_faultable(HS_OS_FAULT_SCAN, SYS_pread64, pagemap, (long)buf, (long)(want * sizeof *buf),
+                                 (long)(page * sizeof *buf));
         if (n < 0)
             return (int)n;
         size_t got = (size_t)n / sizeof *buf;
@@ -209,8 +207,7 @@ int hs_os_wpsync_open(char *why, size_t cap)
 int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len)
 {
     struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
-    int err = hs_os_fault(HS_OS_FAULT_UFFD);
-    return err ? err : hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg));
+    return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
 }
 
 int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len)
@@ -223,8 +220,7 @@ int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect)
 {
     struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
                                      .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-    int err = hs_os_fault(HS_OS_FAULT_UFFD);
-    return err ? err : hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_WRITEPROTECT, (long)&wp));
+    return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_WRITEPROTECT, (long)&wp, 0));
 }
 
 int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len)
@@ -250,9 +246,7 @@ int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max)
     struct uffd_msg msgs[64];
     if (max > 64)
         max = 64;
-    long n = hs_os_fault(HS_OS_FAULT_UFFD);
-    if (!n)
-        n = hs_os_syscall3(SYS_read, uffd, (long)msgs, (long)(max * (int)sizeof msgs[0]));
+    long n = hs_os_faultable(HS_OS_FAULT_UFFD, SYS_read, uffd, (long)msgs, (long)(max * (int)sizeof msgs[0]), 0);
     if (n == -EAGAIN)
         return 0;
     if (n < 0)
