@@ -47,9 +47,9 @@ static void hs_serve(const hs_os_wp_fault_t *f)
     uintptr_t page = f->address & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     /* The unit, as armed; if the program cut it meanwhile, the page (the
      * fault proves it is still registered).  If the protection cannot be
-     * lifted, the unit is no longer watched (unregistered, or every
-     * registration given up), then the writer woken: a wake alone would
-     * only make it fault again. */
+     * lifted, the page is unregistered and the writer woken (a wake alone
+     * would only make it fault again); if even that fails, every
+     * registration is given up. */
     if (hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, false) != 0 &&
         hs_os_wpsync_protect(hs_uffd, page, HS_OS_PAGE_SIZE, false) != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
