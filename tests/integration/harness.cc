@@ -214,21 +214,16 @@ std::string thp_mode()
 
 bool is_root() { return geteuid() == 0; }
 
-bool pagemap_scan_works(std::string &why)
+static bool probe_works(hs_os_probe_result_t (*probe)(char *, size_t), std::string &why)
 {
-    char detail[256];
-    bool ok = hs_os_probe_pagemap_scan(detail, sizeof detail) == HS_OS_PROBE_WORKS;
+    char detail[512];
+    bool ok = probe(detail, sizeof detail) == HS_OS_PROBE_WORKS;
     why = detail;
     return ok;
 }
 
-bool uffd_sync_works(std::string &why)
-{
-    char detail[512];
-    bool ok = hs_os_probe_wpsync(detail, sizeof detail) == HS_OS_PROBE_WORKS;
-    why = detail;
-    return ok;
-}
+bool pagemap_scan_works(std::string &why) { return probe_works(hs_os_probe_pagemap_scan, why); }
+bool uffd_sync_works(std::string &why) { return probe_works(hs_os_probe_wpsync, why); }
 
 static std::string hugetlb_knob(unsigned long page_kib, int node)
 {

@@ -77,15 +77,12 @@ private:
             GTEST_SKIP() << (pool).why();                                                              \
     } while (0)
 
-#define REQUIRE_PAGEMAP_SCAN()                                                                         \
+// Skip the test, saying why, when a tracking backend does not work here.
+#define HS_REQUIRE_BACKEND(works, name)                                                                \
     do {                                                                                               \
         std::string why;                                                                               \
-        if (!hs_test::pagemap_scan_works(why))                                                         \
-            GTEST_SKIP() << "PAGEMAP_SCAN does not work here: " << why;                                \
+        if (!hs_test::works(why))                                                                      \
+            GTEST_SKIP() << name " does not work here: " << why;                                       \
     } while (0)
-#define REQUIRE_UFFD_SYNC()                                                                            \
-    do {                                                                                               \
-        std::string why;                                                                               \
-        if (!hs_test::uffd_sync_works(why))                                                            \
-            GTEST_SKIP() << "uffd_sync does not work here: " << why;                                   \
-    } while (0)
+#define REQUIRE_PAGEMAP_SCAN() HS_REQUIRE_BACKEND(pagemap_scan_works, "PAGEMAP_SCAN")
+#define REQUIRE_UFFD_SYNC() HS_REQUIRE_BACKEND(uffd_sync_works, "uffd_sync")
