@@ -968,9 +968,10 @@ static int cmd_fork_write(int argc, char **argv)
  * at the end).  With SYNC (not "-"), halfway it writes its pid to SYNC.mid
  * and waits (up to 60 s) for SYNC.go, so that a test can change the world
  * mid-run; with "closefds" it then closes every descriptor from 3 up, as
- * daemons do; then it mallocs 64 MiB more, checked at the end.  A malloc that returns NULL is counted, not fatal; a mark that
- * changed is corruption.  The totals of smaps_rollup are printed at the end,
- * while the objects are still live. */
+ * daemons do; then it mallocs 64 MiB more, checked at the end.  A malloc
+ * that returns NULL is counted, not fatal; a mark that changed is
+ * corruption.  The totals of smaps_rollup are printed at the end, while the
+ * objects are still live. */
 static int cmd_churn(int argc, char **argv)
 {
     CHECK(argc >= 1);
