@@ -12,7 +12,9 @@
 #                                         ldd finds for them) at their paths
 #
 # Environment: NODES (2), CPUS_PER_NODE (2), MEM_PER_NODE in MiB (1024),
-# LAB_TIMEOUT in seconds (900), HS_LAB_CACHE (where the kernel is kept,
+# LAB_TIMEOUT in seconds (900), LAB_TCG_THREAD (single: multi-threaded TCG
+# sometimes kills the guest kernel while it patches its own code, see the
+# README), HS_LAB_CACHE (where the kernel is kept,
 # default ~/.cache/hugeshim-numalab).  Exit 77: the lab cannot run here (the
 # reason is printed); the caller reports the NUMA set as skipped.
 set -euo pipefail
@@ -127,7 +129,7 @@ for ((n = 0; n < nodes; n++)); do
   numa+=(-object "memory-backend-ram,id=m$n,size=${mem_per_node}M"
          -numa "node,nodeid=$n,cpus=$first-$last,memdev=m$n")
 done
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -m "$((nodes * mem_per_node))M" -smp "$((nodes * cpus_per_node))"
+qemu=(qemu-system-x86_64 -accel "tcg,thread=${LAB_TCG_THREAD:-single}" -cpu max -m "$((nodes * mem_per_node))M" -smp "$((nodes * cpus_per_node))"
       "${numa[@]}" -kernel "$cache/vmlinuz" -initrd "$initrd" -nographic -no-reboot -nic none
       -append "console=ttyS0 quiet panic=-1 rdinit=/init transparent_hugepage=madvise hs_nodes=$nodes hs_cpus_per_node=$cpus_per_node")
 if [ "$mode" = --shell ]; then
@@ -143,10 +145,13 @@ qemu_rc=${PIPESTATUS[0]}
 set -e
 sed -n '/^HS_LAB_XML_BEGIN$/,/^HS_LAB_XML_END$/p' "$log" | sed '1d;$d' > "$lab/results-$nodes.xml"
 [ -s "$lab/results-$nodes.xml" ] || rm -f "$lab/results-$nodes.xml"
-rc=$(sed -n 's/^HS_LAB_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -1)
+# (the firmware's terminal escapes may share the line when the command printed nothing)
+rc=$(sed -n 's/^.*HS_LAB_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -1)
 if [ -z "$rc" ]; then
   if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
     echo "numalab: the guest did not finish within ${timeout_s}s and was killed; last console lines:" >&2
+  elif grep -q 'Kernel panic' "$log"; then
+    echo "numalab: the guest kernel panicked before the command ended (its first oops: $(grep -m1 -o 'Oops: .*\|BUG: .*' "$log")); last console lines:" >&2
   else
     echo "numalab: the guest stopped without an exit status (qemu exit $qemu_rc); last console lines:" >&2
   fi
