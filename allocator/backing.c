@@ -165,14 +165,16 @@ static void *hs_backing_carve(hs_os_kind_t kind, size_t size, size_t align)
     return (void *)at;
 }
 
-int hs_backing_heap_alloc(size_t size, size_t align, bool metadata, void **out, hs_os_kind_t *kind_out)
+int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **out, hs_os_kind_t *kind_out)
 {
     if (align < HS_OS_PAGE_SIZE)
         align = HS_OS_PAGE_SIZE;
     int result = -ENOMEM;
     pthread_mutex_lock(&hs_backing_lock);
-    for (int k = metadata ? HS_OS_KIND_BASE : hs_config.first_kind; k < HS_KIND_COUNT; k++) {
+    for (int k = use == HS_HEAP_USE_METADATA ? HS_OS_KIND_BASE : hs_config.first_kind; k < HS_KIND_COUNT; k++) {
         hs_os_kind_t kind = (hs_os_kind_t)k;
+        if (kind == HS_OS_KIND_THP && use == HS_HEAP_USE_MEDIUM)
+            continue;
         /* Heap chunks are mapped in 2 MiB granules at least, so that the
          * ownership bitmap never shares a granule with foreign memory. */
         size_t grain = hs_backing_page_size(kind) < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : hs_backing_page_size(kind);

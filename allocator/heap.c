@@ -27,6 +27,10 @@
 const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false,trust_madvise:true";
 
 static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE */
+size_t hs_heap_small_max = HS_HEAP_LARGE - 1; /* see hs_heap.h */
+/* The medium arenas are [hs_medium_first, hs_medium_first + hs_medium_count). */
+static unsigned hs_medium_first, hs_medium_count, hs_medium_next;
+static __thread unsigned hs_medium_mine __attribute__((tls_model("initial-exec"))); /* index + 1; 0: none yet */
 
 /* jemalloc's own mmap calls (the build renames its references to mmap to
  * this): base metadata, and the extents arena 0 takes through its default
@@ -61,13 +65,18 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
      * jemalloc's own default (metadata_thp:disabled) does: one huge page per
      * arena's first metadata block would cost 2 MiB of RSS for each arena. */
     bool metadata = alignment == HS_OS_HUGE_2M;
-    int err = hs_backing_heap_alloc(size, alignment, metadata, &mem, &kind);
+    bool medium = arena_ind - hs_medium_first < hs_medium_count;
+    int err = hs_backing_heap_alloc(size, alignment,
+                                    metadata ? HS_HEAP_USE_METADATA : medium ? HS_HEAP_USE_MEDIUM : HS_HEAP_USE_OBJECTS,
+                                    &mem, &kind);
     errno = saved;
     if (err)
         return NULL;
     hs_log(HS_LOG_DEBUG, "extent hook: %zu bytes, alignment %zu, arena %u%s", size, alignment, arena_ind,
            metadata ? " (metadata)" : "");
     hs_count(metadata ? HS_CTR_HEAP_METADATA_BYTES : HS_CTR_HEAP_EXTENT_BYTES, size);
+    if (medium && !metadata)
+        hs_count(HS_CTR_HEAP_MEDIUM_BYTES, size);
     hs_count(HS_CTR_HEAP_EXTENT_ALLOCS, 1);
     /* Carved chunks are handed out once, never reused: fresh memory is zero. */
     *zero = true;
@@ -198,7 +207,37 @@ static void hs_heap_limit_growth(unsigned arena)
         hs_log(HS_LOG_DEBUG, "%s could not be set", name);
 }
 
-int hs_heap_init(void)
+/* Create the medium arenas (HUGESHIM_HEAP_MEDIUM=base): one per 4 automatic
+ * arenas (jemalloc makes 4 per CPU), numbered in a row.  0 or -1. */
+static int hs_heap_create_medium(unsigned narenas, extent_hooks_t *hooks)
+{
+    char name[64];
+    unsigned nbins = 0;
+    size_t len = sizeof nbins, small_max = 0, small_len = sizeof small_max;
+    if (hs_je_mallctl("arenas.nbins", &nbins, &len, NULL, 0) != 0 || nbins == 0)
+        return -1;
+    snprintf(name, sizeof name, "arenas.bin.%u.size", nbins - 1);
+    if (hs_je_mallctl(name, &small_max, &small_len, NULL, 0) != 0 || small_max == 0)
+        return -1;
+    unsigned want = narenas / 4 ? narenas / 4 : 1, first = 0;
+    for (unsigned i = 0; i < want; i++) {
+        unsigned ind = 0;
+        len = sizeof ind;
+        if (hs_je_mallctl("arenas.create", &ind, &len, &hooks, sizeof hooks) != 0)
+            return -1;
+        if (i == 0)
+            first = ind;
+        else if (ind != first + i)
+            return -1;
+        hs_heap_limit_growth(ind);
+    }
+    hs_medium_first = first;
+    hs_medium_count = want;
+    hs_heap_small_max = small_max;
+    return 0;
+}
+
+int hs_heap_init(bool medium_on_base)
 {
     unsigned narenas = 0;
     size_t len = sizeof narenas;
@@ -220,10 +259,12 @@ int hs_heap_init(void)
     hs_log(HS_LOG_DEBUG, "extent hooks installed on %u of %u arenas", hooked, narenas);
     if (hooked != narenas)
         return -1;
+    char name[64];
+    if (medium_on_base && hs_heap_create_medium(narenas, hooks) != 0)
+        return -1;
     unsigned large = 0;
     len = sizeof large;
     ssize_t no_decay = 0;
-    char name[64];
     if (hs_je_mallctl("arenas.create", &large, &len, &hooks, sizeof hooks) != 0)
         return -1;
     hs_heap_limit_growth(large);
@@ -235,18 +276,31 @@ int hs_heap_init(void)
     return 0;
 }
 
-void *hs_heap_large_alloc(size_t size, size_t align, bool zero)
+/* The arena flags for an object of size > hs_heap_small_max. */
+static int hs_heap_big_flags(size_t size)
 {
-    int flags = hs_large_flags | (zero ? MALLOCX_ZERO : 0) | (align ? MALLOCX_ALIGN(align) : 0);
+    if (size >= HS_HEAP_LARGE)
+        return hs_large_flags;
+    unsigned mine = hs_medium_mine;
+    if (!mine) {
+        mine = 1 + __atomic_fetch_add(&hs_medium_next, 1, __ATOMIC_RELAXED) % hs_medium_count;
+        hs_medium_mine = mine;
+    }
+    return MALLOCX_ARENA(hs_medium_first + mine - 1);
+}
+
+void *hs_heap_big_alloc(size_t size, size_t align, bool zero)
+{
+    int flags = hs_heap_big_flags(size) | (zero ? MALLOCX_ZERO : 0) | (align ? MALLOCX_ALIGN(align) : 0);
     void *p = hs_je_mallocx(size, flags);
     if (!p)
         errno = ENOMEM;
     return p;
 }
 
-void *hs_heap_large_realloc(void *ptr, size_t size)
+void *hs_heap_big_realloc(void *ptr, size_t size)
 {
-    void *p = hs_je_rallocx(ptr, size, hs_large_flags);
+    void *p = hs_je_rallocx(ptr, size, hs_heap_big_flags(size));
     if (!p)
         errno = ENOMEM;
     return p;

@@ -45,11 +45,18 @@ bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out);
 size_t hs_backing_page_size(hs_os_kind_t kind);
 const char *hs_backing_kind_name(hs_os_kind_t kind);
 
+/* What heap memory is for, which decides the kinds it may take. */
+typedef enum {
+    HS_HEAP_USE_OBJECTS,  /* small objects: every kind, from the first asked for */
+    HS_HEAP_USE_MEDIUM,   /* medium objects: every kind but THP (see hs_heap.h) */
+    HS_HEAP_USE_METADATA, /* jemalloc's metadata: base pages only */
+} hs_heap_use_t;
+
 /* Heap memory for jemalloc: `size` bytes aligned to `align`, carved from
- * chunks mapped in whole huge pages of the first kind that works (base pages
- * for metadata).  The memory is new (zero) and owned for good: records are
- * added to the registry and the ownership bitmap.  0 or -ENOMEM. */
-int hs_backing_heap_alloc(size_t size, size_t align, bool metadata, void **out, hs_os_kind_t *kind);
+ * chunks mapped in whole huge pages of the first kind that works and `use`
+ * allows.  The memory is new (zero) and owned for good: records are added to
+ * the registry and the ownership bitmap.  0 or -ENOMEM. */
+int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **out, hs_os_kind_t *kind);
 
 /* A program mmap of len bytes: a THP region 2 MiB-aligned, or base pages when
  * THP is unavailable.  Recorded in the registry with origin mmap.  0 or -errno. */

@@ -24,19 +24,35 @@ int hs_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, siz
 void *hs_je_mallocx(size_t size, int flags);
 void *hs_je_rallocx(void *ptr, size_t size, int flags);
 
-/* Objects of this size and up live in one arena of their own that returns
- * freed memory at once (decay 0), as jemalloc's own oversize arena would if
- * it could take custom hooks.  Without it, freed large buffers would wait 10 s
- * of decay and the program's RSS would balloon past a plain run's. */
+/* Objects by size, each class in arenas of its own:
+ * - up to hs_heap_small_max: jemalloc's automatic arenas, on the backing's
+ *   first kind (THP by default);
+ * - medium, with HUGESHIM_HEAP_MEDIUM=base only: above jemalloc's largest
+ *   slab class (14 KiB) and below HS_HEAP_LARGE, arenas whose memory never
+ *   takes THP regions (hugetlb still, when asked for).  Programs may leave
+ *   much of such objects unwritten (buffers reserved bigger than filled, holes
+ *   between live ones) and a THP region zeroes and keeps a whole 2 MiB page
+ *   for the first byte written: stress-ng's malloc stressor held 1.2 GB there
+ *   where stock jemalloc held 0.43 GB.  One arena per 4 automatic ones; a
+ *   thread keeps the one it first got.  With the default (huge), medium
+ *   objects are small ones: hs_heap_small_max is HS_HEAP_LARGE - 1.
+ * - large (HS_HEAP_LARGE and up): one arena that returns freed memory at once
+ *   (decay 0), as jemalloc's own oversize arena would if it could take custom
+ *   hooks (without it, freed large buffers would wait 10 s of decay and RSS
+ *   would balloon past a plain run's); on the first kind: such objects are
+ *   mostly arrays, written whole. */
 #define HS_HEAP_LARGE ((size_t)8 << 20)
-/* align 0: natural alignment. */
-void *hs_heap_large_alloc(size_t size, size_t align, bool zero);
-void *hs_heap_large_realloc(void *ptr, size_t size);
+extern __attribute__((visibility("hidden"))) size_t hs_heap_small_max;
+/* Medium or large objects, size > hs_heap_small_max; align 0: natural. */
+void *hs_heap_big_alloc(size_t size, size_t align, bool zero);
+/* A live object resized to size > hs_heap_small_max. */
+void *hs_heap_big_realloc(void *ptr, size_t size);
 
-/* Create the hooks and install them on every automatic arena.  0; -ENOMEM
+/* Create the hooks and install them on every automatic arena, and create
+ * the large arena and, when medium_on_base, the medium ones.  0; -ENOMEM
  * when jemalloc could not boot (its first mappings failed); -1 when it
  * refused the hooks.  The caller then runs without hugeshim's heap. */
-int hs_heap_init(void);
+int hs_heap_init(bool medium_on_base);
 
 /* The static start-up buffer: memory handed out while hugeshim initialises
  * (a recursive malloc from a libc call made by init).  Never freed. */

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # make bench (malloc part): stress-ng's malloc stressor (malloc, calloc,
-# realloc and free of random sizes over 65536 slots, every page touched), bogo
-# ops per second, under glibc, stock jemalloc, stock jemalloc with
-# MALLOC_CONF=thp:always, and hugeshim with its default backing and with
-# `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios to
-# stock jemalloc.  Each variant runs twice per round: cold, after
+# realloc and free of random sizes over 65536 slots), bogo ops per second,
+# under glibc, stock jemalloc, stock jemalloc with MALLOC_CONF=thp:always, and
+# hugeshim with its default backing, with HUGESHIM_HEAP_MEDIUM=base and with
+# `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios
+# to stock jemalloc.  Each variant runs twice per round: cold, after
 # MALLOC_COLD_IDLE seconds idle (default 8: this VM's host takes freed memory
-# back, and zeroing it again is slow), and warm, right after.  Two sizes: stress-ng's default (objects up to 64 KiB: the
-# small-object paths) and MALLOC_BIG_BYTES (default 1G: objects of hundreds of
-# MiB, each freed one returned to the kernel and faulted again).
+# back, and zeroing it again is slow), and warm, right after.  Two sizes:
+# stress-ng's default (objects up to 64 KiB: the small and medium paths) and
+# MALLOC_BIG_BYTES (default 1G: objects of hundreds of MiB, each freed one
+# returned to the kernel and faulted again); MALLOC_SIZES picks them ("default
+# 1G" by default, 1G being MALLOC_BIG_BYTES).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 lib="$here/build/libhugeshim.so"
@@ -16,13 +18,14 @@ runs=${MALLOC_RUNS:-3}
 idle=${MALLOC_COLD_IDLE:-8}
 secs=${MALLOC_SECONDS:-4}
 big=${MALLOC_BIG_BYTES:-1G}
+sizes_list=${MALLOC_SIZES:-default $big}
 . "$here/bench/lib.sh"
 
 command -v stress-ng >/dev/null || { echo "bench: stress-ng is missing (scripts/deps.sh bench installs it)" >&2; exit 1; }
 je=$(ldconfig -p | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
 variants=(glibc)
 [ -n "$je" ] && variants+=(jemalloc jemalloc-thp)
-variants+=(hugeshim hugeshim-none)
+variants+=(hugeshim hugeshim-medium-base hugeshim-none)
 
 ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stressor
   local v=$1; shift
@@ -31,6 +34,7 @@ ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stress
     jemalloc) env=(LD_PRELOAD="$je") ;;
     jemalloc-thp) env=(LD_PRELOAD="$je" MALLOC_CONF=thp:always) ;;
     hugeshim) env=(LD_PRELOAD="$lib") ;;
+    hugeshim-medium-base) env=(LD_PRELOAD="$lib" HUGESHIM_HEAP_MEDIUM=base) ;;
     hugeshim-none) env=(LD_PRELOAD="$lib" HUGESHIM_BACKING=none) ;;
   esac
   env "${env[@]}" stress-ng --malloc 1 -t "$secs" --metrics-brief "$@" 2>&1 |
@@ -38,7 +42,7 @@ ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stress
 }
 
 echo "machine: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) CPUs, kernel $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
-for sizes in default "$big"; do
+for sizes in $sizes_list; do
   args=()
   [ "$sizes" != default ] && args=(--malloc-bytes "$sizes")
   declare -A cold=() warm=()
@@ -53,11 +57,11 @@ for sizes in default "$big"; do
   refw=${warm[jemalloc]:-${warm[glibc]}}
   ref=$(echo "$ref" | median); refw=$(echo "$refw" | median)
   echo "stress-ng --malloc 1 -t $secs${args[*]:+ ${args[*]}}: $runs rounds alternating ${variants[*]}, each cold (after $idle s idle) then warm; medians, ratios to $([ -n "$je" ] && echo stock jemalloc || echo glibc)"
-  printf '%-16s %12s %7s %12s %7s\n' variant cold_ops/s ratio warm_ops/s ratio
+  printf '%-20s %12s %7s %12s %7s\n' variant cold_ops/s ratio warm_ops/s ratio
   for v in "${variants[@]}"; do
     c=$(echo "${cold[$v]}" | median); w=$(echo "${warm[$v]}" | median)
     awk -v n="$v" -v c="$c" -v w="$w" -v rc="$ref" -v rw="$refw" \
-      'BEGIN { printf "%-16s %12.0f %7.2f %12.0f %7.2f\n", n, c, (rc > 0) ? c / rc : 0, w, (rw > 0) ? w / rw : 0 }'
+      'BEGIN { printf "%-20s %12.0f %7.2f %12.0f %7.2f\n", n, c, (rc > 0) ? c / rc : 0, w, (rw > 0) ? w / rw : 0 }'
   done
   unset cold warm
 done

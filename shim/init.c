@@ -330,7 +330,9 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    int heap = hs_heap_init();
+    char medium[8];
+    int heap = hs_heap_init(hs_option_enum_name(HS_OPT_HEAP_MEDIUM, o->value[HS_OPT_HEAP_MEDIUM], medium, sizeof medium) &&
+                            !strcmp(medium, "base"));
     if (heap != 0) {
         hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",
                heap == -ENOMEM ? "jemalloc could not start (its first mappings failed)"

@@ -33,7 +33,7 @@ static void *hs_early_or_enomem(size_t size, size_t align)
 
 static inline void *hs_active_malloc(size_t size)
 {
-    return hs_likely(size < HS_HEAP_LARGE) ? hs_je_malloc(size) : hs_heap_large_alloc(size, 0, false);
+    return hs_likely(size <= hs_heap_small_max) ? hs_je_malloc(size) : hs_heap_big_alloc(size, 0, false);
 }
 
 /* The count crossed zero: this allocation is sampled. */
@@ -98,7 +98,7 @@ HS_EXPORT void *calloc(size_t n, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        void *p = total < HS_HEAP_LARGE ? hs_je_calloc(n, size) : hs_heap_large_alloc(total, 0, true);
+        void *p = total <= hs_heap_small_max ? hs_je_calloc(n, size) : hs_heap_big_alloc(total, 0, true);
         hs_sites_note_alloc(p, total);
         return p;
     }
@@ -121,7 +121,7 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
     if (hs_likely(hs_registry_owns(ptr))) {
         /* For sites, a realloc is a free and a new allocation. */
         hs_sites_note_free(ptr);
-        void *p = hs_likely(size < HS_HEAP_LARGE) ? hs_je_realloc(ptr, size) : hs_heap_large_realloc(ptr, size);
+        void *p = hs_likely(size <= hs_heap_small_max) ? hs_je_realloc(ptr, size) : hs_heap_big_realloc(ptr, size);
         hs_sites_note_alloc(p, size);
         return p;
     }
@@ -157,7 +157,7 @@ static void *hs_aligned(size_t align, size_t size)
 {
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
-        void *p = size < HS_HEAP_LARGE ? hs_je_aligned_alloc(align, size) : hs_heap_large_alloc(size, align, false);
+        void *p = size <= hs_heap_small_max ? hs_je_aligned_alloc(align, size) : hs_heap_big_alloc(size, align, false);
         hs_sites_note_alloc(p, size);
         return p;
     }

@@ -50,6 +50,24 @@ TEST(Backing, ThpHeapIsHugeInTheKernel)
     unlink(report.c_str());
 }
 
+TEST(Backing, MediumObjectsOnBasePagesHoldOnlyTheirWrittenPages)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode() << ": base-page arenas would still get huge pages";
+    // 4096 objects of 64 KiB (256 MiB) with one byte written in each.
+    std::string report = temp_path("medium.json");
+    Result huge = run_probe({}, {"sparse", "4096", "64K"}, report);
+    EXPECT_GE(huge.num("total_anon_huge_kb") * 1024, 200 * kMiB) << "the default keeps medium objects on THP";
+    EXPECT_EQ(report_num(read_json(report), "heap.medium_bytes"), 0);
+    Result base = run_probe({{"HUGESHIM_HEAP_MEDIUM", "base"}}, {"sparse", "4096", "64K"}, report);
+    EXPECT_LT(base.num("total_rss_kb") * 1024, 64 * kMiB) << "about one 4 KiB page per object, not 2 MiB per 32";
+    EXPECT_LT(base.num("total_anon_huge_kb") * 1024, 8 * kMiB);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "heap.medium_bytes"), 256 * kMiB);
+    EXPECT_GE(report_num(j, "backing.base_bytes"), 256 * kMiB);
+    unlink(report.c_str());
+}
+
 TEST(Backing, NoneIsTheControlWithBasePages)
 {
     if (thp_mode() != "madvise")

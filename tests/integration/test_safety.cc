@@ -1,4 +1,6 @@
 // Preload safety: the cases that break allocators in real programs.
+#include <cstring>
+
 #include "harness.h"
 
 using namespace hs_test;
@@ -9,12 +11,15 @@ void expect_ok(const std::vector<std::string> &args, const std::string &key, con
 {
     std::vector<std::string> argv = {probe_path()};
     argv.insert(argv.end(), args.begin(), args.end());
-    for (const char *backing : {"thp", "none"}) {
+    // thp, base pages, and thp with medium objects in their own base-page arenas
+    for (const char *config : {"thp", "none", "thp+medium-base"}) {
         Env env = extra;
-        env["HUGESHIM_BACKING"] = backing;
+        env["HUGESHIM_BACKING"] = strncmp(config, "thp", 3) ? config : "thp";
+        if (strchr(config, '+'))
+            env["HUGESHIM_HEAP_MEDIUM"] = "base";
         Result r = run(argv, shim_env(env));
-        EXPECT_EQ(r.status, 0) << backing << ": " << r.err;
-        EXPECT_EQ(r.kv[key], "ok") << backing << ": " << r.out << r.err;
+        EXPECT_EQ(r.status, 0) << config << ": " << r.err;
+        EXPECT_EQ(r.kv[key], "ok") << config << ": " << r.out << r.err;
     }
 }
 

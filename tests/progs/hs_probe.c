@@ -191,6 +191,48 @@ static int cmd_heap_many(int argc, char **argv)
     return 0;
 }
 
+/* COUNT blocks of SIZE with one byte written in each (a sparse writer), then
+ * every other one of the first 64 freed and taken again with calloc (which
+ * must be zero): prints the process's resident and THP totals while all are
+ * live. */
+static int cmd_sparse(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    unsigned char **blocks = calloc(count, sizeof *blocks);
+    CHECK(blocks);
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(n);
+        CHECK(blocks[i]);
+        blocks[i][0] = (unsigned char)(i | 1);
+    }
+    for (size_t i = 0; i < count && i < 64; i += 2) {
+        free(blocks[i]);
+        blocks[i] = calloc(1, n);
+        CHECK(blocks[i]);
+        for (size_t j = 0; j < n; j += 4096)
+            CHECK(blocks[i][j] == 0);
+        blocks[i][0] = (unsigned char)(i | 1);
+    }
+    for (size_t i = 0; i < count; i++)
+        CHECK(blocks[i][0] == (unsigned char)(i | 1));
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long v;
+    while (fgets(line, sizeof line, f)) {
+        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
+            printf("total_rss_kb=%lu\n", v);
+        else if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
+            printf("total_anon_huge_kb=%lu\n", v);
+    }
+    fclose(f);
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    free(blocks);
+    return 0;
+}
+
 static int cmd_mmap(int argc, char **argv)
 {
     CHECK(argc >= 1);
@@ -1107,7 +1149,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1118,6 +1160,7 @@ int main(int argc, char **argv)
     char **rest = argv + 2;
     if (!strcmp(c, "heap")) return cmd_heap(n, rest);
     if (!strcmp(c, "heap-many")) return cmd_heap_many(n, rest);
+    if (!strcmp(c, "sparse")) return cmd_sparse(n, rest);
     if (!strcmp(c, "mmap")) return cmd_mmap(n, rest);
     if (!strcmp(c, "mmap-edit")) return cmd_mmap_edit();
     if (!strcmp(c, "mmap-passthrough")) return cmd_mmap_passthrough();

@@ -64,11 +64,11 @@ protected:
         hs_backing_ops_t ops = {fake_map, fake_now, nullptr};
         hs_backing_init(&c, &ops);
     }
-    hs_os_kind_t alloc(size_t size, size_t align = 4096, bool metadata = false)
+    hs_os_kind_t alloc(size_t size, size_t align = 4096, hs_heap_use_t use = HS_HEAP_USE_OBJECTS)
     {
         void *p = nullptr;
         hs_os_kind_t kind = HS_OS_KIND_BASE;
-        EXPECT_EQ(hs_backing_heap_alloc(size, align, metadata, &p, &kind), 0);
+        EXPECT_EQ(hs_backing_heap_alloc(size, align, use, &p, &kind), 0);
         EXPECT_NE(p, nullptr);
         EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
         EXPECT_TRUE(hs_registry_owns(p));
@@ -171,8 +171,21 @@ TEST_F(Backing, RefusedAdviceCountsTheRegionAsBase)
 TEST_F(Backing, MetadataGoesToBasePagesWhateverTheBacking)
 {
     start(HS_OS_KIND_HUGETLB_2M);
-    EXPECT_EQ(alloc(2 * M, 2 * M, /*metadata=*/true), HS_OS_KIND_BASE);
+    EXPECT_EQ(alloc(2 * M, 2 * M, HS_HEAP_USE_METADATA), HS_OS_KIND_BASE);
     EXPECT_EQ(kernel.calls[HS_OS_KIND_HUGETLB_2M], 0);
+}
+
+TEST_F(Backing, MediumObjectsSkipThpButKeepHugetlb)
+{
+    start(HS_OS_KIND_THP);
+    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_BASE);
+    EXPECT_EQ(kernel.calls[HS_OS_KIND_THP], 0);
+    EXPECT_EQ(alloc(2 * M), HS_OS_KIND_THP);  // small objects still take THP
+    start(HS_OS_KIND_HUGETLB_2M);
+    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_HUGETLB_2M);
+    kernel.fail[HS_OS_KIND_HUGETLB_2M] = -ENOMEM;
+    EXPECT_EQ(alloc(4 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_BASE);  // the pool is out: base, not THP
+    EXPECT_EQ(kernel.calls[HS_OS_KIND_THP], 1);
 }
 
 TEST_F(Backing, LargeAlignmentHonoured)
@@ -202,7 +215,7 @@ TEST_F(Backing, EverythingFailingIsENOMEMAndCounted)
     start(HS_OS_KIND_THP);
     void *p;
     hs_os_kind_t kind;
-    EXPECT_EQ(hs_backing_heap_alloc(2 * M, 4096, false, &p, &kind), -ENOMEM);
+    EXPECT_EQ(hs_backing_heap_alloc(2 * M, 4096, HS_HEAP_USE_OBJECTS, &p, &kind), -ENOMEM);
     EXPECT_EQ(hs_counter_get(HS_CTR_BACKING_MAP_FAILED), 1u);
 }
 
