@@ -16,7 +16,7 @@ CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SO
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c
-POLICY_SRC    := policy/heat.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c \
+POLICY_SRC    := policy/heat.c policy/hugify.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c \
                  policy/sites.c policy/symbols.c policy/trace.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
 CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)

@@ -173,7 +173,7 @@ int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **o
     pthread_mutex_lock(&hs_backing_lock);
     for (int k = use == HS_HEAP_USE_METADATA ? HS_OS_KIND_BASE : hs_config.first_kind; k < HS_KIND_COUNT; k++) {
         hs_os_kind_t kind = (hs_os_kind_t)k;
-        if (kind == HS_OS_KIND_THP && use == HS_HEAP_USE_MEDIUM)
+        if (kind == HS_OS_KIND_THP && use == HS_HEAP_USE_NO_THP)
             continue;
         /* Heap chunks are mapped in 2 MiB granules at least, so that the
          * ownership bitmap never shares a granule with foreign memory. */

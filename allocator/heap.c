@@ -30,6 +30,10 @@ static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE *
 size_t hs_heap_small_max = HS_HEAP_LARGE - 1; /* see hs_heap.h */
 /* The medium arenas are [hs_medium_first, hs_medium_first + hs_medium_count). */
 static unsigned hs_medium_first, hs_medium_count, hs_medium_next;
+/* HUGESHIM_HEAP_THP=dense: arenas other than the large one take no THP
+ * regions (policy/hugify.c makes their dense units huge). */
+static bool hs_heap_dense;
+static unsigned hs_large_arena = ~0u;
 static __thread unsigned hs_medium_mine __attribute__((tls_model("initial-exec"))); /* index + 1; 0: none yet */
 
 /* jemalloc's own mmap calls (the build renames its references to mmap to
@@ -66,8 +70,9 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
      * arena's first metadata block would cost 2 MiB of RSS for each arena. */
     bool metadata = alignment == HS_OS_HUGE_2M;
     bool medium = arena_ind - hs_medium_first < hs_medium_count;
+    bool no_thp = medium || (hs_heap_dense && arena_ind != hs_large_arena);
     int err = hs_backing_heap_alloc(size, alignment,
-                                    metadata ? HS_HEAP_USE_METADATA : medium ? HS_HEAP_USE_MEDIUM : HS_HEAP_USE_OBJECTS,
+                                    metadata ? HS_HEAP_USE_METADATA : no_thp ? HS_HEAP_USE_NO_THP : HS_HEAP_USE_OBJECTS,
                                     &mem, &kind);
     errno = saved;
     if (err)
@@ -237,8 +242,9 @@ static int hs_heap_create_medium(unsigned narenas, extent_hooks_t *hooks)
     return 0;
 }
 
-int hs_heap_init(bool medium_on_base)
+int hs_heap_init(bool medium_on_base, bool dense)
 {
+    hs_heap_dense = dense;
     unsigned narenas = 0;
     size_t len = sizeof narenas;
     /* The first mallctl boots jemalloc: it fails when its first mappings do. */
@@ -267,6 +273,7 @@ int hs_heap_init(bool medium_on_base)
     ssize_t no_decay = 0;
     if (hs_je_mallctl("arenas.create", &large, &len, &hooks, sizeof hooks) != 0)
         return -1;
+    hs_large_arena = large;
     hs_heap_limit_growth(large);
     snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", large);
     hs_je_mallctl(name, NULL, NULL, &no_decay, sizeof no_decay);

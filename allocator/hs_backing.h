@@ -48,7 +48,7 @@ const char *hs_backing_kind_name(hs_os_kind_t kind);
 /* What heap memory is for, which decides the kinds it may take. */
 typedef enum {
     HS_HEAP_USE_OBJECTS,  /* small objects: every kind, from the first asked for */
-    HS_HEAP_USE_MEDIUM,   /* medium objects: every kind but THP (see hs_heap.h) */
+    HS_HEAP_USE_NO_THP,   /* every kind but THP: medium objects, dense heaps (see hs_heap.h) */
     HS_HEAP_USE_METADATA, /* jemalloc's metadata: base pages only */
 } hs_heap_use_t;
 

@@ -49,10 +49,12 @@ void *hs_heap_big_alloc(size_t size, size_t align, bool zero);
 void *hs_heap_big_realloc(void *ptr, size_t size);
 
 /* Create the hooks and install them on every automatic arena, and create
- * the large arena and, when medium_on_base, the medium ones.  0; -ENOMEM
+ * the large arena and, when medium_on_base, the medium ones.  dense
+ * (HUGESHIM_HEAP_THP=dense): every arena but the large one takes memory
+ * without THP, for policy/hugify.c to make huge where it is dense.  0; -ENOMEM
  * when jemalloc could not boot (its first mappings failed); -1 when it
  * refused the hooks.  The caller then runs without hugeshim's heap. */
-int hs_heap_init(bool medium_on_base);
+int hs_heap_init(bool medium_on_base, bool dense);
 
 /* The static start-up buffer: memory handed out while hugeshim initialises
  * (a recursive malloc from a libc call made by init).  Never freed. */

@@ -2,8 +2,8 @@
 # make bench: glibc's malloc, glibc with its own THP tunable
 # (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), the peers (stock jemalloc with
 # MALLOC_CONF=thp:always, mimalloc with MIMALLOC_LARGE_OS_PAGES=1, TCMalloc,
-# all Debian packages, preloaded), hugeshim none, hugeshim thp and hugeshim
-# hugetlb side by side on two workloads (gups: one large array;
+# all Debian packages, preloaded), hugeshim none, hugeshim thp, hugeshim thp
+# with HUGESHIM_HEAP_THP=dense and hugeshim hugetlb side by side on two workloads (gups: one large array;
 # smallobj: many small objects, BENCH_OBJECTS default 40000000), alternating A B C D for RUNS rounds so
 # that machine noise hits every variant alike; prints medians and ratios to
 # glibc.  BENCH_SIZE (default 4G), BENCH_UPDATES (default 200000000),
@@ -12,7 +12,8 @@
 # First touch is measured twice per variant and round: warm (the same size
 # touched and freed right before, as for the update runs) and cold (after
 # BENCH_COLD_IDLE seconds idle, default 5, long enough for this VM to hand
-# freed memory back to its host).  BENCH_ONLY=gups|smallobj runs one workload.
+# freed memory back to its host).  BENCH_ONLY=gups|smallobj runs one workload;
+# BENCH_VARIANTS (space-separated names) runs only those variants.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -30,8 +31,14 @@ variants=(glibc glibc-thp)
 [ -e "$libdir/libjemalloc.so.2" ] && variants+=(jemalloc-thp)
 [ -e "$libdir/libmimalloc.so.2" ] && variants+=(mimalloc-large)
 [ -e "$libdir/libtcmalloc_minimal.so.4" ] && variants+=(tcmalloc)
-variants+=(none thp)
-reserve_pool "$bytes" && variants+=(hugetlb)
+variants+=(none thp dense)
+# BENCH_VARIANTS="glibc thp dense" runs only those (glibc stays: the ratios are to it).
+if [ -n "${BENCH_VARIANTS:-}" ]; then
+  keep=(glibc)
+  for v in "${variants[@]}"; do [[ " $BENCH_VARIANTS " == *" $v "* && $v != glibc ]] && keep+=("$v"); done
+  variants=("${keep[@]}")
+fi
+[[ -z "${BENCH_VARIANTS:-}" || " $BENCH_VARIANTS " == *" hugetlb "* ]] && reserve_pool "$bytes" && variants+=(hugetlb)
 
 cold_idle=${BENCH_COLD_IDLE:-5}
 
@@ -44,6 +51,7 @@ run_variant() {
     jemalloc-thp) LD_PRELOAD="$libdir/libjemalloc.so.2" MALLOC_CONF=thp:always,metadata_thp:auto "$@" ;;
     mimalloc-large) LD_PRELOAD="$libdir/libmimalloc.so.2" MIMALLOC_LARGE_OS_PAGES=1 "$@" ;;
     tcmalloc) LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4" "$@" ;;
+    dense) LD_PRELOAD="$lib" HUGESHIM_HEAP_THP=dense "$@" ;;
     *) LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$@" ;;
   esac
 }
@@ -81,7 +89,7 @@ side_by_side() {
   for v in "${variants[@]}"; do
     t=$(median <<<"${tm[$v]}"); c=$(median <<<"${cold[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
     name=$v
-    case $v in none|thp|hugetlb) name="hugeshim $v" ;; esac
+    case $v in none|thp|dense|hugetlb) name="hugeshim $v" ;; esac
     awk -v n="$name" -v f="$t" -v bf="$base_t" -v c="$c" -v bc="$base_c" -v m="$m" -v bm="$base_m" -v h="$h" \
       'BEGIN { printf "%-16s %11.2f %6.2f %11.2f %6.2f %11.2f %6.2f %12d\n", n, f, f / bf, c, c / bc, m, m / bm, h / 1024 }'
   done

@@ -55,6 +55,9 @@ struct pm_scan_arg {
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif

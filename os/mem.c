@@ -151,6 +151,21 @@ int hs_os_move_mapping(void *from, size_t len, void *to)
     return hs_os_mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, &out);
 }
 
+int hs_os_mincore(void *addr, size_t len, unsigned char *vec)
+{
+    return hs_os_result(hs_os_syscall3(SYS_mincore, (long)addr, (long)len, (long)vec));
+}
+
+int hs_os_collapse(void *addr, size_t len)
+{
+    return hs_os_madvise(addr, len, MADV_COLLAPSE);
+}
+
+int hs_os_advise_huge(void *addr, size_t len)
+{
+    return hs_os_madvise(addr, len, MADV_HUGEPAGE);
+}
+
 bool hs_os_resident(void *addr)
 {
     unsigned char vec = 0;

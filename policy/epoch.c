@@ -1,4 +1,5 @@
-/* epoch.c: the background thread that runs the tracker's epochs.
+/* epoch.c: the background thread that runs the tracker's epochs and, every
+ * tick, HUGESHIM_HEAP_THP=dense's pass (policy/hugify.c).
  * It blocks every signal (the program's handlers never run on it), calls no
  * malloc (the tracker maps its own memory), and stops cleanly at exit.
  *
@@ -26,6 +27,8 @@ static pthread_t hs_epoch_thread;
 static bool hs_epoch_started;
 static bool hs_epoch_stopping;
 static uint64_t hs_epoch_interval_ns;
+static bool hs_epoch_tracking;      /* run the tracker's epochs */
+static void (*hs_epoch_tick)(void); /* run at every tick, if set */
 static pthread_mutex_t hs_epoch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hs_epoch_wake;
 
@@ -56,9 +59,16 @@ static void *hs_epoch_main(void *arg)
             until.tv_nsec = (long)(ns % 1000000000ULL);
             pthread_cond_timedwait(&hs_epoch_wake, &hs_epoch_lock, &until);
             finished = hs_program_finished();
+            if (hs_epoch_tick && !hs_epoch_stopping && !finished) {
+                pthread_mutex_unlock(&hs_epoch_lock);
+                hs_epoch_tick();
+                pthread_mutex_lock(&hs_epoch_lock);
+            }
         }
         if (hs_epoch_stopping || finished)
             break;
+        if (!hs_epoch_tracking)
+            continue;
         pthread_mutex_unlock(&hs_epoch_lock);
         hs_tracker_epoch();
         pthread_mutex_lock(&hs_epoch_lock);
@@ -72,8 +82,10 @@ static void *hs_epoch_main(void *arg)
     return NULL;
 }
 
-int hs_epoch_start(uint64_t interval_ns)
+int hs_epoch_start(uint64_t interval_ns, bool tracking, void (*tick)(void))
 {
+    hs_epoch_tracking = tracking;
+    hs_epoch_tick = tick;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -95,6 +107,11 @@ int hs_thread_start(pthread_t *thread, void *(*main_fn)(void *))
     int err = pthread_create(thread, NULL, main_fn, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err;
+}
+
+bool hs_epoch_running(void)
+{
+    return hs_epoch_started;
 }
 
 void hs_epoch_stop(void)

@@ -20,6 +20,7 @@
 #include "../policy/hs_migrate.h"
 #include "../policy/hs_sites.h"
 #include "../policy/hs_trace.h"
+#include "../policy/hs_hugify.h"
 #include "../policy/hs_tracker.h"
 #include "../policy/hs_where.h"
 #include "hs_shim.h"
@@ -34,6 +35,7 @@ size_t hs_shim_mmap_min;
 char hs_shim_program[256];
 bool hs_shim_fork_child;
 bool hs_shim_placement;
+static bool hs_shim_dense; /* HUGESHIM_HEAP_THP=dense, with a huge-page backing */
 char hs_shim_placement_why[200] = "not decided";
 int hs_shim_nodes = 1;
 
@@ -121,7 +123,8 @@ static void hs_postfork_child_late(void)
         bool ok = hs_shim_expand_path(hs_shim_options.text[HS_OPT_TRACE], path, sizeof path, &had_pid);
         hs_trace_after_fork(ok && had_pid ? path : NULL);
     }
-    if (hs_tracker_active() && hs_epoch_start(hs_interval_ns()) != 0)
+    if ((hs_tracker_active() || hs_hugify_on()) &&
+        hs_epoch_start(hs_interval_ns(), hs_tracker_active(), hs_hugify_on() ? hs_hugify_pass : NULL) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
@@ -234,8 +237,7 @@ static void hs_tracking_start(void)
                                why, sizeof why) != 0)
             hs_log(HS_LOG_WARN, "HUGESHIM_TRACE: %s; no trace written", why);
     }
-    pthread_atfork(NULL, NULL, hs_postfork_child_late);
-    if (hs_epoch_start(hs_interval_ns()) != 0) {
+    if (hs_epoch_start(hs_interval_ns(), true, hs_hugify_on() ? hs_hugify_pass : NULL) != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
         hs_tracker_shutdown();
@@ -330,9 +332,13 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    char medium[8];
+    char medium[8], heap_thp[8];
+    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE &&
+                    hs_option_enum_name(HS_OPT_HEAP_THP, o->value[HS_OPT_HEAP_THP], heap_thp, sizeof heap_thp) &&
+                    !strcmp(heap_thp, "dense");
     int heap = hs_heap_init(hs_option_enum_name(HS_OPT_HEAP_MEDIUM, o->value[HS_OPT_HEAP_MEDIUM], medium, sizeof medium) &&
-                            !strcmp(medium, "base"));
+                                !strcmp(medium, "base"),
+                            hs_shim_dense);
     if (heap != 0) {
         hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",
                heap == -ENOMEM ? "jemalloc could not start (its first mappings failed)"
@@ -389,11 +395,30 @@ static void hs_sites_start(void)
         __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
 }
 
+/* HUGESHIM_HEAP_THP=dense: its pass runs on the epoch thread at every tick,
+ * which tracking starts when it is on, and hs_dense_start otherwise. */
+static void hs_dense_init(void)
+{
+    hs_hugify_config_t hc = {.dense_pages = 461 /* 90% of 512 */, .ahead = 8, .max_collapses = 32};
+    if (hs_shim_dense && hs_hugify_init(&hc) != 0)
+        hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not map its state; the heap stays on 4 KiB pages");
+}
+
+static void hs_dense_start(void)
+{
+    if (hs_hugify_on() && !hs_epoch_running() && hs_epoch_start(hs_interval_ns(), false, hs_hugify_pass) != 0)
+        hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not start its thread; the heap stays on 4 KiB pages");
+}
+
 __attribute__((constructor)) static void hs_shim_constructor(void)
 {
     if (hs_shim_state_now() == HS_STATE_ACTIVE) {
         hs_sites_start();
+        hs_dense_init();
         hs_tracking_start();
+        hs_dense_start();
+        if (hs_epoch_running())
+            pthread_atfork(NULL, NULL, hs_postfork_child_late);
     }
 }
 

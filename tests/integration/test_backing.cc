@@ -68,6 +68,25 @@ TEST(Backing, MediumObjectsOnBasePagesHoldOnlyTheirWrittenPages)
     unlink(report.c_str());
 }
 
+TEST(Backing, DenseHeapMakesOnlyItsDenseUnitsHuge)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode() << ": the kernel would give huge pages to every unit";
+    std::string report = temp_path("dense.json");
+    // 4096 objects of 64 KiB with one byte written in each: no unit is dense.
+    Result sparse = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "1", "500"}, report);
+    EXPECT_LT(sparse.num("total_rss_kb") * 1024, 64 * kMiB);
+    EXPECT_LT(sparse.num("total_anon_huge_kb") * 1024, 8 * kMiB);
+    EXPECT_EQ(report_num(read_json(report), "heap.hugified_bytes"), 0);
+    // The same written whole: the background pass makes the units huge.
+    Result dense = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "64K", "2000"}, report);
+    EXPECT_GE(dense.num("total_anon_huge_kb") * 1024, 200 * kMiB);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "heap.hugified_bytes") + report_num(j, "heap.advised_ahead_bytes"), 200 * kMiB);
+    EXPECT_EQ(report_num(j, "backing.thp_bytes"), 0) << "no THP region: the heap's units became huge one by one";
+    unlink(report.c_str());
+}
+
 TEST(Backing, NoneIsTheControlWithBasePages)
 {
     if (thp_mode() != "madvise")

@@ -11,12 +11,15 @@ void expect_ok(const std::vector<std::string> &args, const std::string &key, con
 {
     std::vector<std::string> argv = {probe_path()};
     argv.insert(argv.end(), args.begin(), args.end());
-    // thp, base pages, and thp with medium objects in their own base-page arenas
-    for (const char *config : {"thp", "none", "thp+medium-base"}) {
+    // thp, base pages, thp with medium objects in their own base-page arenas,
+    // and thp made huge only where dense
+    for (const char *config : {"thp", "none", "thp+medium-base", "thp+dense"}) {
         Env env = extra;
         env["HUGESHIM_BACKING"] = strncmp(config, "thp", 3) ? config : "thp";
-        if (strchr(config, '+'))
+        if (!strcmp(config, "thp+medium-base"))
             env["HUGESHIM_HEAP_MEDIUM"] = "base";
+        if (!strcmp(config, "thp+dense"))
+            env["HUGESHIM_HEAP_THP"] = "dense";
         Result r = run(argv, shim_env(env));
         EXPECT_EQ(r.status, 0) << config << ": " << r.err;
         EXPECT_EQ(r.kv[key], "ok") << config << ": " << r.out << r.err;

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include "../../os/hs_os.h"
+#include <cstring>
+
 #include "harness.h"
 
 using namespace hs_test;
@@ -210,27 +212,38 @@ TEST(Tracking, ForkedChildRunsItsOwnEpochsAndFindsItsHotUnit)
     system(("rm -f " + report.substr(0, report.find("%p")) + "*").c_str());
 }
 
+// The epoch thread runs with tracking on, and with HUGESHIM_HEAP_THP=dense
+// (its pass) without tracking: neither may keep a finished program alive.
 TEST(Tracking, ProcessEndsWhenMainEndsWithPthreadExit)
 {
-    std::string report = temp_path("pexit.json");
-    Env env = shim_env({{"HUGESHIM_TRACK", "auto"}, {"HUGESHIM_STATS", report}});
-    Result r = run({probe_path(), "pthread-exit"}, env, "", 20);
-    ASSERT_FALSE(r.timed_out) << "the process outlived its last program thread";
-    EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.kv["worker"], "done");
-    EXPECT_EQ(r.kv["atexit"], "ran") << "exit did not run as glibc runs it";
-    auto j = read_json(report);
-    EXPECT_NE(j["tracking"]["backend"], "off");
-    unlink(report.c_str());
+    for (const char *mode : {"track", "dense"}) {
+        std::string report = temp_path("pexit.json");
+        Env env = shim_env({{"HUGESHIM_STATS", report}});
+        env[strcmp(mode, "track") ? "HUGESHIM_HEAP_THP" : "HUGESHIM_TRACK"] = strcmp(mode, "track") ? "dense" : "auto";
+        Result r = run({probe_path(), "pthread-exit"}, env, "", 20);
+        ASSERT_FALSE(r.timed_out) << mode << ": the process outlived its last program thread";
+        EXPECT_EQ(r.status, 0) << mode << ": " << r.err;
+        EXPECT_EQ(r.kv["worker"], "done") << mode;
+        EXPECT_EQ(r.kv["atexit"], "ran") << mode << ": exit did not run as glibc runs it";
+        auto j = read_json(report);
+        if (!strcmp(mode, "track")) {
+            EXPECT_NE(j["tracking"]["backend"], "off");
+        }
+        unlink(report.c_str());
+    }
 }
 
 TEST(Tracking, ChildForkedFromAThreadEndsWithThatThread)
 {
-    Result r = run({probe_path(), "fork-from-thread"}, shim_env({{"HUGESHIM_TRACK", "auto"}}), "", 20);
-    ASSERT_FALSE(r.timed_out) << "the child forked from a thread never ended";
-    EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.num("child_exit"), 0);
-    EXPECT_EQ(r.kv["fork_from_thread"], "ok");
+    for (const char *mode : {"track", "dense"}) {
+        Env env = shim_env();
+        env[strcmp(mode, "track") ? "HUGESHIM_HEAP_THP" : "HUGESHIM_TRACK"] = strcmp(mode, "track") ? "dense" : "auto";
+        Result r = run({probe_path(), "fork-from-thread"}, env, "", 20);
+        ASSERT_FALSE(r.timed_out) << mode << ": the child forked from a thread never ended";
+        EXPECT_EQ(r.status, 0) << mode << ": " << r.err;
+        EXPECT_EQ(r.num("child_exit"), 0) << mode;
+        EXPECT_EQ(r.kv["fork_from_thread"], "ok") << mode;
+    }
 }
 
 TEST(Tracking, DescriptorsSitAboveTheOnesProgramsUse)

@@ -191,19 +191,23 @@ static int cmd_heap_many(int argc, char **argv)
     return 0;
 }
 
-/* COUNT blocks of SIZE with one byte written in each (a sparse writer), then
- * every other one of the first 64 freed and taken again with calloc (which
- * must be zero): prints the process's resident and THP totals while all are
- * live. */
+/* COUNT blocks of SIZE with the first WRITTEN bytes (default 1: a sparse
+ * writer) written in each, then every other one of the first 64 freed and
+ * taken again with calloc (which must be zero); after SETTLE_MS (default 0)
+ * prints the process's resident and THP totals while all are live. */
 static int cmd_sparse(int argc, char **argv)
 {
     CHECK(argc >= 2);
     size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    size_t written = argc >= 3 ? parse_size(argv[2]) : 1;
+    unsigned settle_ms = argc >= 4 ? (unsigned)atoi(argv[3]) : 0;
+    CHECK(written >= 1 && written <= n);
     unsigned char **blocks = calloc(count, sizeof *blocks);
     CHECK(blocks);
     for (size_t i = 0; i < count; i++) {
         blocks[i] = malloc(n);
         CHECK(blocks[i]);
+        memset(blocks[i], 0x5a, written);
         blocks[i][0] = (unsigned char)(i | 1);
     }
     for (size_t i = 0; i < count && i < 64; i += 2) {
@@ -215,7 +219,8 @@ static int cmd_sparse(int argc, char **argv)
         blocks[i][0] = (unsigned char)(i | 1);
     }
     for (size_t i = 0; i < count; i++)
-        CHECK(blocks[i][0] == (unsigned char)(i | 1));
+        CHECK(blocks[i][0] == (unsigned char)(i | 1) && (written < 2 || i < 64 || blocks[i][written - 1] == 0x5a));
+    usleep(settle_ms * 1000);
     char line[256];
     FILE *f = fopen("/proc/self/smaps_rollup", "r");
     CHECK(f);
@@ -1149,7 +1154,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");

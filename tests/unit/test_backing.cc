@@ -178,13 +178,13 @@ TEST_F(Backing, MetadataGoesToBasePagesWhateverTheBacking)
 TEST_F(Backing, MediumObjectsSkipThpButKeepHugetlb)
 {
     start(HS_OS_KIND_THP);
-    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_BASE);
+    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_NO_THP), HS_OS_KIND_BASE);
     EXPECT_EQ(kernel.calls[HS_OS_KIND_THP], 0);
     EXPECT_EQ(alloc(2 * M), HS_OS_KIND_THP);  // small objects still take THP
     start(HS_OS_KIND_HUGETLB_2M);
-    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_HUGETLB_2M);
+    EXPECT_EQ(alloc(2 * M, 4096, HS_HEAP_USE_NO_THP), HS_OS_KIND_HUGETLB_2M);
     kernel.fail[HS_OS_KIND_HUGETLB_2M] = -ENOMEM;
-    EXPECT_EQ(alloc(4 * M, 4096, HS_HEAP_USE_MEDIUM), HS_OS_KIND_BASE);  // the pool is out: base, not THP
+    EXPECT_EQ(alloc(4 * M, 4096, HS_HEAP_USE_NO_THP), HS_OS_KIND_BASE);  // the pool is out: base, not THP
     EXPECT_EQ(kernel.calls[HS_OS_KIND_THP], 1);
 }
 

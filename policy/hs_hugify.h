@@ -1,0 +1,51 @@
+/* hs_hugify.h: HUGESHIM_HEAP_THP=dense, huge pages where the heap is dense.
+ *
+ * With eager THP every 2 MiB unit of the heap becomes a huge page at its
+ * first write, zeroed whole, however little of it the program then uses.
+ * In dense mode the heap's arenas (all but the one for objects of 8 MiB and
+ * more) take 4 KiB pages, and a pass on the background thread every tick
+ * looks at how much of each 2 MiB unit is resident (mincore):
+ * - a unit with at least `dense_pages` of its 512 pages resident is made a
+ *   huge page in place (MADV_COLLAPSE, which copies what is there);
+ * - when that unit is the front of a heap filling densely (the next unit has
+ *   begun, the `ahead` ones after it are untouched), those are advised huge
+ *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
+ *   after them is left on 4 KiB pages to be measured again.
+ * Each unit is decided once (a bitmap over the address space, 2 MiB a bit).
+ * Never calls malloc; runs only on the epoch thread. */
+#ifndef HS_HUGIFY_H
+#define HS_HUGIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    unsigned dense_pages;   /* resident 4 KiB pages of 512 that make a unit dense */
+    unsigned ahead;         /* units advised ahead of a dense front */
+    unsigned max_collapses; /* per pass: bounds the background thread's work */
+} hs_hugify_config_t;
+
+typedef enum { HS_HUGIFY_KEEP = 0, HS_HUGIFY_COLLAPSE, HS_HUGIFY_ADVISE } hs_hugify_action_t;
+
+/* The decision for n consecutive units, from each unit's resident page count
+ * and whether it was decided before: out[i] for each; returns the collapses
+ * planned (at most budget, in address order).  Pure: unit-tested. */
+size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, const hs_hugify_config_t *config,
+                      size_t budget, hs_hugify_action_t *out);
+
+/* 0, or -ENOMEM when the bitmap cannot be mapped (dense mode then does
+ * nothing more than keep the heap on 4 KiB pages). */
+int hs_hugify_init(const hs_hugify_config_t *config);
+bool hs_hugify_on(void);
+/* One pass over the heap's 4 KiB-page regions (the epoch thread's tick). */
+void hs_hugify_pass(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

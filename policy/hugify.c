@@ -1,0 +1,166 @@
+/* hugify.c: HUGESHIM_HEAP_THP=dense (see hs_hugify.h). */
+#include <errno.h>
+
+#include "../allocator/hs_registry.h"
+#include "../common/hs_counters.h"
+#include "../common/hs_log.h"
+#include "../os/hs_os.h"
+#include "hs_hugify.h"
+
+#define HS_UNIT_PAGES 512         /* 4 KiB pages in a 2 MiB unit */
+#define HS_BATCH 64               /* units measured by one mincore call */
+#define HS_REGIONS_SEEN 4096      /* registry records looked at per pass */
+
+static hs_hugify_config_t hs_cfg;
+static bool hs_on;
+/* One bit per 2 MiB of the address space: the unit was decided. */
+static uint64_t *hs_decided_bits;
+static hs_region_t *hs_regions;
+static unsigned char hs_vec[HS_BATCH * HS_UNIT_PAGES];
+
+size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, const hs_hugify_config_t *config,
+                      size_t budget, hs_hugify_action_t *out)
+{
+    size_t collapses = 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = HS_HUGIFY_KEEP;
+    for (size_t i = 0; i < n; i++) {
+        if (decided[i] || out[i] != HS_HUGIFY_KEEP || resident[i] < config->dense_pages)
+            continue;
+        if (collapses == budget)
+            break;
+        out[i] = HS_HUGIFY_COLLAPSE;
+        collapses++;
+        /* The front of a heap filling densely: the next unit has begun and the
+         * `ahead` after it are untouched and undecided. */
+        size_t first = i + 2, last = i + 1 + config->ahead;
+        if (config->ahead == 0 || last >= n || decided[i + 1] || resident[i + 1] == 0)
+            continue;
+        bool untouched = true;
+        for (size_t j = first; j <= last && untouched; j++)
+            untouched = !decided[j] && resident[j] == 0;
+        if (!untouched)
+            continue;
+        for (size_t j = first; j <= last; j++)
+            out[j] = HS_HUGIFY_ADVISE;
+    }
+    return collapses;
+}
+
+int hs_hugify_init(const hs_hugify_config_t *config)
+{
+    hs_cfg = *config;
+    void *bits, *regions;
+    size_t bits_len = (1ULL << (HS_OWN_LIMIT_SHIFT - 21)) / 8;
+    if (hs_os_map_plain(bits_len, &bits) != 0)
+        return -ENOMEM;
+    if (hs_os_map_plain(HS_REGIONS_SEEN * sizeof(hs_region_t), &regions) != 0) {
+        hs_os_munmap(bits, bits_len);
+        return -ENOMEM;
+    }
+    hs_decided_bits = bits;
+    hs_regions = regions;
+    hs_on = true;
+    return 0;
+}
+
+bool hs_hugify_on(void)
+{
+    return hs_on;
+}
+
+static bool hs_decided(uintptr_t unit)
+{
+    uintptr_t bit = unit >> 21;
+    return (hs_decided_bits[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static void hs_decide(uintptr_t unit)
+{
+    uintptr_t bit = unit >> 21;
+    hs_decided_bits[bit >> 6] |= 1ULL << (bit & 63);
+}
+
+/* Measure and act on n units from `first`; returns the collapses done, or -1
+ * when the kernel has no MADV_COLLAPSE (dense mode then stops trying). */
+static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget)
+{
+    uint16_t resident[HS_BATCH];
+    bool decided[HS_BATCH];
+    hs_hugify_action_t action[HS_BATCH];
+    bool any_open = false;
+    for (size_t i = 0; i < n; i++) {
+        decided[i] = hs_decided(first + (i << 21));
+        any_open |= !decided[i];
+    }
+    if (!any_open)
+        return 0;
+    /* The region may have been unmapped since the snapshot: skip it. */
+    if (hs_os_mincore((void *)first, n << 21, hs_vec) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned count = 0;
+        for (size_t p = 0; p < HS_UNIT_PAGES; p++)
+            count += hs_vec[i * HS_UNIT_PAGES + p] & 1;
+        resident[i] = (uint16_t)count;
+    }
+    hs_hugify_plan(resident, decided, n, &hs_cfg, budget, action);
+    long done = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t unit = first + (i << 21);
+        if (action[i] == HS_HUGIFY_COLLAPSE) {
+            int err = hs_os_collapse((void *)unit, (size_t)1 << 21);
+            if (err == -EINVAL) {
+                hs_log(HS_LOG_INFO, "HUGESHIM_HEAP_THP=dense: this kernel has no MADV_COLLAPSE; the heap stays on "
+                       "4 KiB pages");
+                hs_count(HS_CTR_HEAP_HUGIFY_FAILED, 1);
+                return -1;
+            }
+            if (err) {
+                /* -EAGAIN/-ENOMEM: no huge page free now; measured again next pass. */
+                hs_count(HS_CTR_HEAP_HUGIFY_FAILED, 1);
+                continue;
+            }
+            hs_decide(unit);
+            hs_count(HS_CTR_HEAP_HUGIFIED_BYTES, (size_t)1 << 21);
+            done++;
+        } else if (action[i] == HS_HUGIFY_ADVISE) {
+            if (hs_os_advise_huge((void *)unit, (size_t)1 << 21) != 0) {
+                hs_count(HS_CTR_HEAP_HUGIFY_FAILED, 1);
+                continue;
+            }
+            hs_decide(unit);
+            hs_count(HS_CTR_HEAP_ADVISED_AHEAD_BYTES, (size_t)1 << 21);
+        }
+    }
+    return done;
+}
+
+void hs_hugify_pass(void)
+{
+    if (!hs_on)
+        return;
+    size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
+    if (n > HS_REGIONS_SEEN)
+        n = HS_REGIONS_SEEN;
+    size_t budget = hs_cfg.max_collapses;
+    for (size_t r = 0; r < n && budget > 0; r++) {
+        const hs_region_t *reg = &hs_regions[r];
+        if (reg->origin != HS_ORIGIN_HEAP || reg->kind != HS_OS_KIND_BASE)
+            continue;
+        uintptr_t u = (reg->start + ((uintptr_t)1 << 21) - 1) & ~(((uintptr_t)1 << 21) - 1);
+        uintptr_t end = (reg->start + reg->len) & ~(((uintptr_t)1 << 21) - 1);
+        while (u < end && budget > 0) {
+            size_t units = (end - u) >> 21;
+            if (units > HS_BATCH)
+                units = HS_BATCH;
+            long done = hs_hugify_batch(u, units, budget);
+            if (done < 0) {
+                hs_on = false;
+                return;
+            }
+            budget -= (size_t)done;
+            u += units << 21;
+        }
+    }
+}

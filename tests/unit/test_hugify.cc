@@ -1,0 +1,65 @@
+// HUGESHIM_HEAP_THP=dense: the pass's decisions, on synthetic residency.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "../../policy/hs_hugify.h"
+
+namespace {
+
+const hs_hugify_config_t kConfig = {461, 3, 100};
+
+std::vector<hs_hugify_action_t> plan(const std::vector<uint16_t> &resident, std::vector<bool> decided = {},
+                                     size_t budget = 100, size_t *collapses = nullptr)
+{
+    size_t n = resident.size();
+    decided.resize(n, false);
+    bool d[64];
+    for (size_t i = 0; i < n; i++)
+        d[i] = decided[i];
+    std::vector<hs_hugify_action_t> out(n);
+    size_t c = hs_hugify_plan(resident.data(), d, n, &kConfig, budget, out.data());
+    if (collapses)
+        *collapses = c;
+    return out;
+}
+
+const hs_hugify_action_t K = HS_HUGIFY_KEEP, C = HS_HUGIFY_COLLAPSE, A = HS_HUGIFY_ADVISE;
+
+}  // namespace
+
+TEST(Hugify, SparseUnitsStayOnBasePages)
+{
+    size_t c = 9;
+    EXPECT_EQ(plan({0, 100, 256, 460, 300}, {}, 100, &c), (std::vector<hs_hugify_action_t>{K, K, K, K, K}));
+    EXPECT_EQ(c, 0u);
+}
+
+TEST(Hugify, DenseUnitsCollapseOnceEach)
+{
+    EXPECT_EQ(plan({461, 512, 100}), (std::vector<hs_hugify_action_t>{C, C, K}));
+    EXPECT_EQ(plan({512, 512}, {true, false}), (std::vector<hs_hugify_action_t>{K, C})) << "decided before";
+}
+
+TEST(Hugify, TheFrontOfADenseFillIsAdvisedAhead)
+{
+    // Unit 0 dense, unit 1 begun, units 2-4 untouched: advised; unit 5 left to measure.
+    EXPECT_EQ(plan({512, 40, 0, 0, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, A, A, A, K}));
+}
+
+TEST(Hugify, NoAdviceWithoutAFrontOrWithTouchedUnitsAhead)
+{
+    EXPECT_EQ(plan({512, 0, 0, 0, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K, K, K})) << "next not begun";
+    EXPECT_EQ(plan({512, 40, 0, 3, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K, K, K})) << "touched ahead";
+    EXPECT_EQ(plan({512, 40, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K})) << "window past the end";
+    EXPECT_EQ(plan({512, 40, 0, 0, 0, 0}, {false, false, false, true}),
+              (std::vector<hs_hugify_action_t>{C, K, K, K, K, K}))
+        << "decided ahead";
+}
+
+TEST(Hugify, BudgetBoundsTheCollapsesInAddressOrder)
+{
+    size_t c = 0;
+    EXPECT_EQ(plan({512, 512, 512}, {}, 2, &c), (std::vector<hs_hugify_action_t>{C, C, K}));
+    EXPECT_EQ(c, 2u);
+}
