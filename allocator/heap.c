@@ -130,8 +130,12 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     hs_os_kind_t kind = hs_registry_find(start, &region) ? (hs_os_kind_t)region.kind : HS_OS_KIND_BASE;
     if (kind == HS_OS_KIND_BASE) {
         declined = hs_os_purge((void *)start, length, forced) != 0;
-        if (!declined)
+        if (!declined) {
             hs_count(HS_CTR_HEAP_PURGED_BYTES, length);
+            void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
+            if (notify)
+                notify(start, length);
+        }
     } else if (kind == HS_OS_KIND_THP) {
         uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
         uintptr_t in_end = end & ~(uintptr_t)(HS_OS_HUGE_2M - 1);

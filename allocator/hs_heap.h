@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,10 @@ extern __attribute__((visibility("hidden"))) size_t hs_heap_small_max;
 void *hs_heap_big_alloc(size_t size, size_t align, bool zero);
 /* A live object resized to size > hs_heap_small_max. */
 void *hs_heap_big_realloc(void *ptr, size_t size);
+
+/* Called after every purge of base-page heap memory, from the thread that
+ * purged (HUGESHIM_HEAP_THP=dense sets it: a purged unit is measured again). */
+extern __attribute__((visibility("hidden"))) void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
 
 /* Create the hooks and install them on every automatic arena, and create
  * the large arena and, when medium_on_base, the medium ones.  dense

@@ -11,7 +11,8 @@
  *   begun, the `ahead` ones after it are untouched), those are advised huge
  *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
  *   after them is left on 4 KiB pages to be measured again.
- * Each unit is decided once (a bitmap over the address space, 2 MiB a bit).
+ * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
+ * until the heap purges memory in it.
  * Never calls malloc; runs only on the epoch thread. */
 #ifndef HS_HUGIFY_H
 #define HS_HUGIFY_H
@@ -28,6 +29,7 @@ typedef struct {
     unsigned dense_pages;   /* resident 4 KiB pages of 512 that make a unit dense */
     unsigned ahead;         /* units advised ahead of a dense front */
     unsigned max_collapses; /* per pass: bounds the background thread's work */
+    unsigned max_units;     /* undecided units measured per pass, likewise */
 } hs_hugify_config_t;
 
 typedef enum { HS_HUGIFY_KEEP = 0, HS_HUGIFY_COLLAPSE, HS_HUGIFY_ADVISE } hs_hugify_action_t;
@@ -42,8 +44,14 @@ size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, c
  * nothing more than keep the heap on 4 KiB pages). */
 int hs_hugify_init(const hs_hugify_config_t *config);
 bool hs_hugify_on(void);
-/* One pass over the heap's 4 KiB-page regions (the epoch thread's tick). */
+/* One pass over the heap's 4 KiB-page regions (the epoch thread's tick),
+ * measuring at most config.max_units undecided units, from where the last
+ * pass stopped. */
 void hs_hugify_pass(void);
+/* Memory in [start, start+len) was given back to the kernel: the units it
+ * touches are decided again (a collapsed unit partly purged is split by the
+ * kernel; one purged whole refills).  Any thread. */
+void hs_hugify_forget(uintptr_t start, size_t len);
 
 #ifdef __cplusplus
 }

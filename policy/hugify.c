@@ -1,6 +1,7 @@
 /* hugify.c: HUGESHIM_HEAP_THP=dense (see hs_hugify.h). */
 #include <errno.h>
 
+#include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -61,6 +62,7 @@ int hs_hugify_init(const hs_hugify_config_t *config)
     hs_decided_bits = bits;
     hs_regions = regions;
     hs_on = true;
+    __atomic_store_n(&hs_heap_purge_notify, hs_hugify_forget, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -72,18 +74,28 @@ bool hs_hugify_on(void)
 static bool hs_decided(uintptr_t unit)
 {
     uintptr_t bit = unit >> 21;
-    return (hs_decided_bits[bit >> 6] >> (bit & 63)) & 1;
+    return (__atomic_load_n(&hs_decided_bits[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
 }
 
 static void hs_decide(uintptr_t unit)
 {
     uintptr_t bit = unit >> 21;
-    hs_decided_bits[bit >> 6] |= 1ULL << (bit & 63);
+    __atomic_fetch_or(&hs_decided_bits[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
 }
 
-/* Measure and act on n units from `first`; returns the collapses done, or -1
- * when the kernel has no MADV_COLLAPSE (dense mode then stops trying). */
-static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget)
+void hs_hugify_forget(uintptr_t start, size_t len)
+{
+    if (!hs_on || !len)
+        return;
+    for (uintptr_t bit = start >> 21; bit <= (start + len - 1) >> 21; bit++)
+        if (bit < (1ULL << (HS_OWN_LIMIT_SHIFT - 21)))
+            __atomic_fetch_and(&hs_decided_bits[bit >> 6], ~(1ULL << (bit & 63)), __ATOMIC_RELAXED);
+}
+
+/* Measure and act on n units from `first` (counted off units_left unless all
+ * are decided); returns the collapses done, or -1 when the kernel has no
+ * MADV_COLLAPSE (dense mode then stops trying). */
+static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *units_left)
 {
     uint16_t resident[HS_BATCH];
     bool decided[HS_BATCH];
@@ -95,6 +107,7 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget)
     }
     if (!any_open)
         return 0;
+    *units_left = *units_left > n ? *units_left - n : 0;
     /* The region may have been unmapped since the snapshot: skip it. */
     if (hs_os_mincore((void *)first, n << 21, hs_vec) != 0)
         return 0;
@@ -136,6 +149,8 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget)
     return done;
 }
 
+static uintptr_t hs_cursor; /* where the last pass stopped */
+
 void hs_hugify_pass(void)
 {
     if (!hs_on)
@@ -143,24 +158,40 @@ void hs_hugify_pass(void)
     size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
     if (n > HS_REGIONS_SEEN)
         n = HS_REGIONS_SEEN;
-    size_t budget = hs_cfg.max_collapses;
-    for (size_t r = 0; r < n && budget > 0; r++) {
-        const hs_region_t *reg = &hs_regions[r];
-        if (reg->origin != HS_ORIGIN_HEAP || reg->kind != HS_OS_KIND_BASE)
-            continue;
-        uintptr_t u = (reg->start + ((uintptr_t)1 << 21) - 1) & ~(((uintptr_t)1 << 21) - 1);
-        uintptr_t end = (reg->start + reg->len) & ~(((uintptr_t)1 << 21) - 1);
-        while (u < end && budget > 0) {
-            size_t units = (end - u) >> 21;
-            if (units > HS_BATCH)
-                units = HS_BATCH;
-            long done = hs_hugify_batch(u, units, budget);
-            if (done < 0) {
-                hs_on = false;
-                return;
+    size_t budget = hs_cfg.max_collapses, units_left = hs_cfg.max_units;
+    /* Twice round the regions in address order, from the cursor: the first
+     * round starts there, the second covers what lies before it. */
+    for (int round = 0; round < 2; round++) {
+        uintptr_t from = round == 0 ? hs_cursor : 0, upto = round == 0 ? UINTPTR_MAX : hs_cursor;
+        for (size_t r = 0; r < n; r++) {
+            const hs_region_t *reg = &hs_regions[r];
+            if (reg->origin != HS_ORIGIN_HEAP || reg->kind != HS_OS_KIND_BASE)
+                continue;
+            uintptr_t u = (reg->start + ((uintptr_t)1 << 21) - 1) & ~(((uintptr_t)1 << 21) - 1);
+            uintptr_t end = (reg->start + reg->len) & ~(((uintptr_t)1 << 21) - 1);
+            if (u < from)
+                u = from;
+            if (end > upto)
+                end = upto;
+            while (u < end) {
+                if (budget == 0 || units_left == 0) {
+                    hs_cursor = u;
+                    return;
+                }
+                size_t units = (end - u) >> 21;
+                if (units > HS_BATCH)
+                    units = HS_BATCH;
+                if (units > units_left)
+                    units = units_left;
+                long done = hs_hugify_batch(u, units, budget, &units_left);
+                if (done < 0) {
+                    hs_on = false;
+                    return;
+                }
+                budget -= (size_t)done;
+                u += units << 21;
             }
-            budget -= (size_t)done;
-            u += units << 21;
         }
     }
+    hs_cursor = 0;
 }

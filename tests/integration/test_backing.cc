@@ -79,7 +79,7 @@ TEST(Backing, DenseHeapMakesOnlyItsDenseUnitsHuge)
     EXPECT_LT(sparse.num("total_anon_huge_kb") * 1024, 8 * kMiB);
     EXPECT_EQ(report_num(read_json(report), "heap.hugified_bytes"), 0);
     // The same written whole: the background pass makes the units huge.
-    Result dense = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "64K", "2000"}, report);
+    Result dense = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "64K", "3000"}, report);
     EXPECT_GE(dense.num("total_anon_huge_kb") * 1024, 200 * kMiB);
     auto j = read_json(report);
     EXPECT_GE(report_num(j, "heap.hugified_bytes") + report_num(j, "heap.advised_ahead_bytes"), 200 * kMiB);

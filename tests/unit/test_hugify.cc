@@ -7,7 +7,7 @@
 
 namespace {
 
-const hs_hugify_config_t kConfig = {461, 3, 100};
+const hs_hugify_config_t kConfig = {461, 3, 100, 1000};
 
 std::vector<hs_hugify_action_t> plan(const std::vector<uint16_t> &resident, std::vector<bool> decided = {},
                                      size_t budget = 100, size_t *collapses = nullptr)
