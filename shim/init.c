@@ -272,6 +272,13 @@ static void hs_dump_machine(void)
 }
 
 /* Decide ACTIVE or PASSTHROUGH and set everything up. */
+/* Whether an enum option's value is the choice named. */
+static bool hs_option_says(hs_opt_id_t id, const char *choice)
+{
+    char name[32];
+    return hs_option_enum_name(id, hs_shim_options.value[id], name, sizeof name) && !strcmp(name, choice);
+}
+
 static hs_state_t hs_initialise(void)
 {
     hs_options_parse(&hs_shim_options, environ, hs_option_problem, NULL);
@@ -332,13 +339,8 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    char medium[8], heap_thp[8];
-    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE &&
-                    hs_option_enum_name(HS_OPT_HEAP_THP, o->value[HS_OPT_HEAP_THP], heap_thp, sizeof heap_thp) &&
-                    !strcmp(heap_thp, "dense");
-    int heap = hs_heap_init(hs_option_enum_name(HS_OPT_HEAP_MEDIUM, o->value[HS_OPT_HEAP_MEDIUM], medium, sizeof medium) &&
-                                !strcmp(medium, "base"),
-                            hs_shim_dense);
+    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE && hs_option_says(HS_OPT_HEAP_THP, "dense");
+    int heap = hs_heap_init(hs_option_says(HS_OPT_HEAP_MEDIUM, "base"), hs_shim_dense);
     if (heap != 0) {
         hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",
                heap == -ENOMEM ? "jemalloc could not start (its first mappings failed)"
