@@ -18,6 +18,11 @@ static bool hs_on;
 static uint64_t *hs_decided_bits;
 static hs_region_t *hs_regions;
 static unsigned char hs_vec[HS_BATCH * HS_UNIT_PAGES];
+/* Back-off: a whole pass that found the heap as the last one did and did
+ * nothing makes the next passes skip 1, 3, 7, then 15 ticks (1.6 s); any
+ * change, or a purge (hs_hugify_forget), brings back every tick. */
+static unsigned hs_idle, hs_skip;
+static uint64_t hs_last_resident = UINT64_MAX;
 
 size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, const hs_hugify_config_t *config,
                       size_t budget, hs_hugify_action_t *out)
@@ -87,6 +92,7 @@ void hs_hugify_forget(uintptr_t start, size_t len)
 {
     if (!hs_on || !len)
         return;
+    __atomic_store_n(&hs_skip, 0, __ATOMIC_RELAXED);
     for (uintptr_t bit = start >> 21; bit <= (start + len - 1) >> 21; bit++)
         if (bit < (1ULL << (HS_OWN_LIMIT_SHIFT - 21)))
             __atomic_fetch_and(&hs_decided_bits[bit >> 6], ~(1ULL << (bit & 63)), __ATOMIC_RELAXED);
@@ -95,7 +101,13 @@ void hs_hugify_forget(uintptr_t start, size_t len)
 /* Measure and act on n units from `first` (counted off units_left unless all
  * are decided); returns the collapses done, or -1 when the kernel has no
  * MADV_COLLAPSE (dense mode then stops trying). */
-static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *units_left)
+/* What a pass saw and did: for its back-off when the heap stands still. */
+typedef struct {
+    uint64_t resident; /* resident pages of the undecided units measured */
+    size_t acted;      /* collapses and advice given */
+} hs_pass_seen_t;
+
+static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *units_left, hs_pass_seen_t *seen)
 {
     uint16_t resident[HS_BATCH];
     bool decided[HS_BATCH];
@@ -116,6 +128,8 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
         for (size_t p = 0; p < HS_UNIT_PAGES; p++)
             count += hs_vec[i * HS_UNIT_PAGES + p] & 1;
         resident[i] = (uint16_t)count;
+        if (!decided[i])
+            seen->resident += count;
     }
     hs_hugify_plan(resident, decided, n, &hs_cfg, budget, action);
     long done = 0;
@@ -137,6 +151,7 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
             hs_decide(unit);
             hs_count(HS_CTR_HEAP_HUGIFIED_BYTES, (size_t)1 << 21);
             done++;
+            seen->acted++;
         } else if (action[i] == HS_HUGIFY_ADVISE) {
             if (hs_os_advise_huge((void *)unit, (size_t)1 << 21) != 0) {
                 hs_count(HS_CTR_HEAP_HUGIFY_FAILED, 1);
@@ -144,6 +159,7 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
             }
             hs_decide(unit);
             hs_count(HS_CTR_HEAP_ADVISED_AHEAD_BYTES, (size_t)1 << 21);
+            seen->acted++;
         }
     }
     return done;
@@ -155,6 +171,14 @@ void hs_hugify_pass(void)
 {
     if (!hs_on)
         return;
+    /* Count a skip down, unless a purge set it to 0 meanwhile. */
+    unsigned skip = __atomic_load_n(&hs_skip, __ATOMIC_RELAXED);
+    while (skip && !__atomic_compare_exchange_n(&hs_skip, &skip, skip - 1, false, __ATOMIC_RELAXED,
+                                                __ATOMIC_RELAXED))
+        ;
+    if (skip)
+        return;
+    hs_pass_seen_t seen = {0, 0};
     size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
     if (n > HS_REGIONS_SEEN)
         n = HS_REGIONS_SEEN;
@@ -183,7 +207,7 @@ void hs_hugify_pass(void)
                     units = HS_BATCH;
                 if (units > units_left)
                     units = units_left;
-                long done = hs_hugify_batch(u, units, budget, &units_left);
+                long done = hs_hugify_batch(u, units, budget, &units_left, &seen);
                 if (done < 0) {
                     hs_on = false;
                     return;
@@ -194,4 +218,11 @@ void hs_hugify_pass(void)
         }
     }
     hs_cursor = 0;
+    if (seen.acted == 0 && seen.resident == hs_last_resident) {
+        unsigned idle = hs_idle < 4 ? ++hs_idle : 4;
+        __atomic_store_n(&hs_skip, (1u << idle) - 1, __ATOMIC_RELAXED);
+    } else {
+        hs_idle = 0;
+    }
+    hs_last_resident = seen.resident;
 }
