@@ -5,6 +5,7 @@
  * errno, since the program never asked for the mmaps tried and failed here. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <jemalloc/jemalloc.h>
 
@@ -156,6 +157,27 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     }
     errno = saved;
     return declined;
+}
+
+void hs_heap_zero(void *p, size_t n)
+{
+    uintptr_t start = (uintptr_t)p, end = start + n;
+    hs_region_t region;
+    bool base = hs_registry_find(start, &region) && region.kind == HS_OS_KIND_BASE &&
+                region.start + region.len >= end;
+    uintptr_t in_start = (start + HS_OS_PAGE_SIZE - 1) & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
+    uintptr_t in_end = end & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
+    int saved = errno;
+    if (base && in_end > in_start && hs_os_purge((void *)in_start, in_end - in_start, true) == 0) {
+        memset(p, 0, in_start - start);
+        memset((void *)in_end, 0, end - in_end);
+        void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
+        if (notify)
+            notify(in_start, in_end - in_start);
+    } else {
+        memset(p, 0, n);
+    }
+    errno = saved;
 }
 
 static bool hs_heap_purge_lazy(extent_hooks_t *hooks, void *addr, size_t size, size_t offset, size_t length,

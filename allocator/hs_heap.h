@@ -49,6 +49,17 @@ void *hs_heap_big_alloc(size_t size, size_t align, bool zero);
 /* A live object resized to size > hs_heap_small_max. */
 void *hs_heap_big_realloc(void *ptr, size_t size);
 
+/* Zero a new object of n >= HS_HEAP_ZERO_MIN bytes for calloc.  In base-page
+ * regions, as jemalloc's default hooks do and its path for custom hooks does
+ * not: the whole pages inside the object are given back (MADV_DONTNEED) and
+ * come back zero when written; only the partial pages at its ends are
+ * memset.  jemalloc memsets the whole of a reused extent for arenas with
+ * custom hooks, which faults in and keeps every page a calloc'd buffer spans,
+ * written later or not.  THP and hugetlb memory is memset, as before: giving
+ * back a huge page to have it zeroed again at the next write saves nothing. */
+#define HS_HEAP_ZERO_MIN ((size_t)16 << 10)
+void hs_heap_zero(void *p, size_t n);
+
 /* Called after every purge of base-page heap memory, from the thread that
  * purged (HUGESHIM_HEAP_THP=dense sets it: a purged unit is measured again). */
 extern __attribute__((visibility("hidden"))) void (*hs_heap_purge_notify)(uintptr_t start, size_t len);

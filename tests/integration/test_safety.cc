@@ -51,6 +51,7 @@ TEST(Safety, ErrnoPreservedWhenHugetlbAttemptsFailInside)
 }
 
 TEST(Safety, WholeMallocApi) { expect_ok({"api"}, "api"); }
+TEST(Safety, CallocOverFreedMemoryIsZeroAndSparesItsNeighbours) { expect_ok({"calloc-reuse"}, "calloc_reuse"); }
 TEST(Safety, ReallocGrowthAcrossSizes) { expect_ok({"realloc"}, "realloc"); }
 TEST(Safety, GlibcMemoryGoesBackToGlibc) { expect_ok({"foreign"}, "foreign"); }
 

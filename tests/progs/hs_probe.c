@@ -559,6 +559,68 @@ static int cmd_errno(void)
     return 0;
 }
 
+/* calloc over memory just freed dirty, at sizes around jemalloc's classes and
+ * huge-page boundaries: every byte must read zero, and the neighbours' bytes
+ * (objects allocated around it) must be untouched. */
+static int cmd_calloc_reuse(void)
+{
+    static const size_t sizes[] = {15000, 16384, 20483, 65536, 100001, 1048581, 3 * MIB, 4 * MIB + 17, 9 * MIB};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        for (int round = 0; round < 20; round++) {
+            unsigned char *before = malloc(n), *p = malloc(n), *after = malloc(n);
+            CHECK(before && p && after);
+            memset(before, 0xa1, n);
+            memset(p, 0xff, n);
+            memset(after, 0xa2, n);
+            free(p);
+            unsigned char *z = calloc(1, n);
+            CHECK(z);
+            for (size_t i = 0; i < n; i++)
+                CHECK(z[i] == 0);
+            for (size_t i = 0; i < n; i += 997)
+                CHECK(before[i] == 0xa1 && after[i] == 0xa2);
+            CHECK(before[n - 1] == 0xa1 && after[0] == 0xa2 && after[n - 1] == 0xa2);
+            memset(z, 0x33, n);
+            free(z);
+            free(before);
+            free(after);
+        }
+    }
+    printf("calloc_reuse=ok\n");
+    return 0;
+}
+
+/* COUNT blocks of SIZE written whole and freed, then COUNT callocs of SIZE
+ * never written: prints the resident total, which shows whether calloc
+ * zeroed the reused memory by writing it or by giving its pages back. */
+static int cmd_calloc_rss(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    unsigned char **blocks = calloc(count, sizeof *blocks);
+    CHECK(blocks);
+    for (size_t i = 0; i < count; i++) {
+        CHECK(blocks[i] = malloc(n));
+        memset(blocks[i], 0x77, n);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    for (size_t i = 0; i < count; i++) {
+        CHECK(blocks[i] = calloc(1, n));
+        CHECK(blocks[i][0] == 0 && blocks[i][n / 2] == 0 && blocks[i][n - 1] == 0);
+    }
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long v;
+    while (fgets(line, sizeof line, f))
+        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
+            printf("total_rss_kb=%lu\n", v);
+    fclose(f);
+    return 0;
+}
+
 static int cmd_api(void)
 {
     void *p;
@@ -1154,7 +1216,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1177,6 +1239,8 @@ int main(int argc, char **argv)
     if (!strcmp(c, "dlopen")) return cmd_dlopen();
     if (!strcmp(c, "errno")) return cmd_errno();
     if (!strcmp(c, "api")) return cmd_api();
+    if (!strcmp(c, "calloc-reuse")) return cmd_calloc_reuse();
+    if (!strcmp(c, "calloc-rss")) return cmd_calloc_rss(n, rest);
     if (!strcmp(c, "foreign")) return cmd_foreign();
     if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
     if (!strcmp(c, "sites")) return cmd_sites(n, rest);
