@@ -12,7 +12,7 @@
  *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
  *   after them is left on 4 KiB pages to be measured again.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
- * until the heap purges memory in it.
+ * until the heap purges all of it.
  * Never calls malloc; runs only on the epoch thread. */
 #ifndef HS_HUGIFY_H
 #define HS_HUGIFY_H
@@ -49,8 +49,7 @@ bool hs_hugify_on(void);
  * pass stopped. */
 void hs_hugify_pass(void);
 /* Memory in [start, start+len) was given back to the kernel: the units it
- * touches are decided again (a collapsed unit partly purged is split by the
- * kernel; one purged whole refills).  Any thread. */
+ * covers whole are decided again when they refill.  Any thread. */
 void hs_hugify_forget(uintptr_t start, size_t len);
 
 #ifdef __cplusplus

@@ -93,7 +93,12 @@ void hs_hugify_forget(uintptr_t start, size_t len)
     if (!hs_on || !len)
         return;
     __atomic_store_n(&hs_skip, 0, __ATOMIC_RELAXED);
-    for (uintptr_t bit = start >> 21; bit <= (start + len - 1) >> 21; bit++)
+    /* Only units purged whole: they refill from nothing and are measured
+     * again.  A unit purged in part keeps its decision, so that a heap whose
+     * frees and reuses straddle 90% does not collapse and split the same unit
+     * pass after pass (each collapse copies 2 MiB under the mmap lock). */
+    uintptr_t first = (start + ((uintptr_t)1 << 21) - 1) >> 21, end = (start + len) >> 21;
+    for (uintptr_t bit = first; bit < end; bit++)
         if (bit < (1ULL << (HS_OWN_LIMIT_SHIFT - 21)))
             __atomic_fetch_and(&hs_decided_bits[bit >> 6], ~(1ULL << (bit & 63)), __ATOMIC_RELAXED);
 }
