@@ -51,6 +51,11 @@ void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *
     }
 }
 
+hs_os_kind_t hs_backing_first_kind(void)
+{
+    return hs_config.first_kind;
+}
+
 size_t hs_backing_page_size(hs_os_kind_t kind)
 {
     switch (kind) {

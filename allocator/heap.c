@@ -159,6 +159,14 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     return declined;
 }
 
+bool hs_heap_calloc_on_base(size_t n)
+{
+    if (n < HS_HEAP_ZERO_MIN || n >= HS_HEAP_LARGE)
+        return false;
+    return hs_backing_first_kind() == HS_OS_KIND_BASE || hs_heap_dense ||
+           (hs_medium_count && n > hs_heap_small_max);
+}
+
 void hs_heap_zero(void *p, size_t n)
 {
     uintptr_t start = (uintptr_t)p, end = start + n;

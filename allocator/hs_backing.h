@@ -44,6 +44,8 @@ bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out);
 /* Page size of a kind, and the granule the heap maps it in. */
 size_t hs_backing_page_size(hs_os_kind_t kind);
 const char *hs_backing_kind_name(hs_os_kind_t kind);
+/* The kind the heap asks for first (HUGESHIM_BACKING). */
+hs_os_kind_t hs_backing_first_kind(void);
 
 /* What heap memory is for, which decides the kinds it may take. */
 typedef enum {

@@ -58,6 +58,11 @@ void *hs_heap_big_realloc(void *ptr, size_t size);
  * written later or not.  THP and hugetlb memory is memset, as before: giving
  * back a huge page to have it zeroed again at the next write saves nothing. */
 #define HS_HEAP_ZERO_MIN ((size_t)16 << 10)
+/* Whether calloc of n bytes goes that way: objects of HS_HEAP_ZERO_MIN up to
+ * HS_HEAP_LARGE whose arena takes base pages (HUGESHIM_BACKING=base, dense
+ * mode, medium objects with HEAP_MEDIUM=base).  Others keep jemalloc's
+ * calloc, which knows when memory is fresh and needs no zeroing. */
+bool hs_heap_calloc_on_base(size_t n);
 void hs_heap_zero(void *p, size_t n);
 
 /* Called after every purge of base-page heap memory, from the thread that

@@ -99,12 +99,12 @@ HS_EXPORT void *calloc(size_t n, size_t size)
             return NULL;
         }
         void *p;
-        if (total < HS_HEAP_ZERO_MIN) {
-            p = hs_je_calloc(n, size);
-        } else {
+        if (hs_heap_calloc_on_base(total)) {
             p = total <= hs_heap_small_max ? hs_je_malloc(total) : hs_heap_big_alloc(total, 0, false);
             if (p)
                 hs_heap_zero(p, total);
+        } else {
+            p = total <= hs_heap_small_max ? hs_je_calloc(n, size) : hs_heap_big_alloc(total, 0, true);
         }
         hs_sites_note_alloc(p, total);
         return p;

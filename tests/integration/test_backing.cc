@@ -98,6 +98,15 @@ TEST(Backing, CallocGivesPagesBackInsteadOfWritingZeroes)
     Result r = run_probe({{"HUGESHIM_BACKING", "none"}}, {"calloc-rss", "1024", "64K"}, temp_path("calloc.json"));
     EXPECT_LT(r.num("total_rss_kb") * 1024, 58 * kMiB);
     unlink(temp_path("calloc.json").c_str());
+    // Fresh memory needs no zeroing in any setting: a calloc of 4 MiB and one
+    // of 256 MiB, read at both ends, stay unwritten.
+    for (const char *size : {"4M", "256M"})
+        for (const Env &env : {Env{}, Env{{"HUGESHIM_BACKING", "none"}}, Env{{"HUGESHIM_HEAP_THP", "dense"}},
+                               Env{{"HUGESHIM_HEAP_MEDIUM", "base"}}}) {
+            Result f = run_probe(env, {"calloc-fresh", size}, temp_path("calloc.json"));
+            EXPECT_LT(f.num("total_rss_kb") * 1024, 24 * kMiB) << size << " " << (env.empty() ? "thp" : env.begin()->second);
+        }
+    unlink(temp_path("calloc.json").c_str());
 }
 
 TEST(Backing, NoneIsTheControlWithBasePages)

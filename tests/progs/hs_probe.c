@@ -621,6 +621,26 @@ static int cmd_calloc_rss(int argc, char **argv)
     return 0;
 }
 
+/* One calloc of SIZE, two bytes of it read: prints the resident total (a
+ * calloc of fresh memory must not write it). */
+static int cmd_calloc_fresh(int argc, char **argv)
+{
+    CHECK(argc >= 1);
+    size_t n = parse_size(argv[0]);
+    unsigned char *p = calloc(1, n);
+    CHECK(p && p[0] == 0 && p[n - 1] == 0);
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long v;
+    while (fgets(line, sizeof line, f))
+        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
+            printf("total_rss_kb=%lu\n", v);
+    fclose(f);
+    free(p);
+    return 0;
+}
+
 static int cmd_api(void)
 {
     void *p;
@@ -1216,7 +1236,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1241,6 +1261,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "api")) return cmd_api();
     if (!strcmp(c, "calloc-reuse")) return cmd_calloc_reuse();
     if (!strcmp(c, "calloc-rss")) return cmd_calloc_rss(n, rest);
+    if (!strcmp(c, "calloc-fresh")) return cmd_calloc_fresh(n, rest);
     if (!strcmp(c, "foreign")) return cmd_foreign();
     if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
     if (!strcmp(c, "sites")) return cmd_sites(n, rest);
