@@ -25,6 +25,7 @@
 #define HS_BOTTOM 64
 #define HS_RIGHT 16
 #define HS_PLOT_H 600
+#define HS_BANDS_MAX_PX 24000.0 /* most pixels the bands' minimum heights may take */
 #define HS_PLOT_W 640
 
 typedef struct hm_region {
@@ -349,6 +350,12 @@ static void hm_layout(hm_trace_t *t, hm_layout_t *l)
         l->unit_h = (double)(unsigned)(px_per_byte * (double)smallest);
         px_per_byte = l->unit_h / (double)smallest;
     }
+    /* Bands are at least a label tall (14 px) while that fits; with thousands
+     * of regions they shrink (below 11 px they carry no label), so that the
+     * image stays within what cairo can draw (32767 px). */
+    double min_h = 14;
+    if ((double)t->nregions * min_h > HS_BANDS_MAX_PX)
+        min_h = HS_BANDS_MAX_PX / (double)t->nregions;
     l->y0 = HS_TOP;
     double y = l->y0;
     /* Stacked in address order (the tables keep their indices). */
@@ -362,7 +369,12 @@ static void hm_layout(hm_trace_t *t, hm_layout_t *l)
         r->y = y;
         double h = px_per_byte * (double)r->len;
         bool exact = l->unit_h > 0 && h >= 14;
-        r->h = exact ? (double)(unsigned)(h + 0.5) : (h < 14 ? 14 : (double)(unsigned)h);
+        if (exact)
+            r->h = (double)(unsigned)(h + 0.5);
+        else if (h < min_h)
+            r->h = min_h;
+        else
+            r->h = min_h < 14 ? h : (double)(unsigned)h;
         y += r->h;
     }
     size_t cols = (t->nepochs + l->columns - 1) / l->columns;

@@ -306,6 +306,54 @@ uint32_t node_rgb(int node)
 
 }  // namespace
 
+TEST(Heatmap, ThousandsOfRegionsStillDraw)
+{
+    // A program that maps thousands of regions (stress-ng's mmap stressor
+    // did): one band of at least a label's height each made the image taller
+    // than cairo can draw, and the heatmap failed.
+    const unsigned n = 6000;
+    std::vector<uint8_t> buf(1 << 17);
+    hs_tenc_t e = {buf.data(), buf.size(), 0, false};
+    for (int i = 0; i < HS_TRACE_MAGIC_LEN; i++)
+        hs_tenc_u8(&e, (uint8_t)HS_TRACE_MAGIC[i]);
+    size_t at = hs_tenc_begin(&e, 'H');
+    hs_tenc_varint(&e, 100);
+    hs_tenc_varint(&e, 4243);
+    hs_tenc_varint(&e, 4096);
+    hs_tenc_end(&e, at);
+    at = hs_tenc_begin(&e, 'R');
+    hs_tenc_varint(&e, n);
+    for (unsigned i = 0; i < n; i++) {
+        hs_tenc_varint(&e, i == 0 ? 0x100000000ULL / 4096 : 1);  // one page apart
+        hs_tenc_varint(&e, 1);
+        hs_tenc_u8(&e, HS_OS_KIND_BASE);
+        hs_tenc_u8(&e, 12);
+    }
+    hs_tenc_end(&e, at);
+    at = hs_tenc_begin(&e, 'E');
+    hs_tenc_varint(&e, 1);
+    hs_tenc_varint(&e, 100);
+    hs_truns_t runs = {&e, 0, 0, 0, 0};
+    hs_truns_add(&runs, 100, 1, n);
+    hs_truns_flush(&runs);
+    hs_tenc_end(&e, at);
+    ASSERT_FALSE(e.overflow);
+    std::string trace = temp_path("many.trace"), png = trace + ".png";
+    FILE *f = fopen(trace.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fwrite(buf.data(), 1, e.len, f);
+    fclose(f);
+    Result r = run({build_dir() + "/hugeshim", "heatmap", "--partial", trace, "-o", png});
+    ASSERT_EQ(r.status, 0) << r.err;
+    cairo_surface_t *s = cairo_image_surface_create_from_png(png.c_str());
+    ASSERT_EQ(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    EXPECT_LT(cairo_image_surface_get_height(s), 32767);
+    EXPECT_GT(cairo_image_surface_get_height(s), 600);
+    cairo_surface_destroy(s);
+    unlink(trace.c_str());
+    unlink(png.c_str());
+}
+
 TEST(Heatmap, AKnownTraceDrawsTheRightColoursAtTheRightCells)
 {
     std::string trace = temp_path("known.trace"), png = trace + ".png";
