@@ -79,15 +79,15 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
 int hs_os_dontfork(void *addr, size_t len, bool dontfork);
 /* Move a whole mapping to `to`, replacing what is there (mremap FIXED). */
 int hs_os_move_mapping(void *from, size_t len, void *to);
-/* Whether the page at addr is resident (mincore). */
 /* mincore(2): one byte per 4 KiB page of [addr, addr+len), bit 0 resident. */
 int hs_os_mincore(void *addr, size_t len, unsigned char *vec);
+/* Whether the page at addr is resident (mincore). */
+bool hs_os_resident(void *addr);
 /* MADV_COLLAPSE: make the 2 MiB-aligned range huge pages now, copying what is
  * there (6.1+, whatever the THP sysfs mode but never; -EINVAL where missing). */
 int hs_os_collapse(void *addr, size_t len);
 /* MADV_HUGEPAGE on a range: later faults there take huge pages. */
 int hs_os_advise_huge(void *addr, size_t len);
-bool hs_os_resident(void *addr);
 /* A shared anonymous page (seen by every process forked from this one). */
 int hs_os_map_shared_page(void **out);
 /* Whether process pid still holds memory: alive and not a zombie. */

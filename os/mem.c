@@ -169,8 +169,7 @@ int hs_os_advise_huge(void *addr, size_t len)
 bool hs_os_resident(void *addr)
 {
     unsigned char vec = 0;
-    long rc = hs_os_syscall3(SYS_mincore, (long)((uintptr_t)addr & ~(HS_OS_PAGE_SIZE - 1)), HS_OS_PAGE_SIZE, (long)&vec);
-    return rc == 0 && (vec & 1);
+    return hs_os_mincore((void *)((uintptr_t)addr & ~(HS_OS_PAGE_SIZE - 1)), HS_OS_PAGE_SIZE, &vec) == 0 && (vec & 1);
 }
 
 int hs_os_map_shared_page(void **out)
