@@ -117,6 +117,14 @@ static bool hs_heap_decommit(extent_hooks_t *hooks, void *addr, size_t size, siz
     return true;
 }
 
+/* Base pages of the heap were given back: tell whoever listens (dense mode). */
+static void hs_heap_purged(uintptr_t start, size_t len)
+{
+    void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
+    if (notify)
+        notify(start, len);
+}
+
 /* Purge with huge pages kept whole: madvise on part of a THP splits it, so
  * only the 2 MiB-aligned interior of a range is purged, with MADV_DONTNEED
  * even for a lazy purge, so that RSS drops now and not under pressure.  hugetlb is never
@@ -133,9 +141,7 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
         declined = hs_os_purge((void *)start, length, forced) != 0;
         if (!declined) {
             hs_count(HS_CTR_HEAP_PURGED_BYTES, length);
-            void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
-            if (notify)
-                notify(start, length);
+            hs_heap_purged(start, length);
         }
     } else if (kind == HS_OS_KIND_THP) {
         uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
@@ -179,9 +185,7 @@ void hs_heap_zero(void *p, size_t n)
     if (base && in_end > in_start && hs_os_purge((void *)in_start, in_end - in_start, true) == 0) {
         memset(p, 0, in_start - start);
         memset((void *)in_end, 0, end - in_end);
-        void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
-        if (notify)
-            notify(in_start, in_end - in_start);
+        hs_heap_purged(in_start, in_end - in_start);
     } else {
         memset(p, 0, n);
     }

@@ -111,6 +111,13 @@ static uint64_t hs_interval_ns(void)
     return (uint64_t)hs_shim_options.value[HS_OPT_INTERVAL_MS] * 1000000ULL;
 }
 
+/* The epoch thread: tracking's epochs when tracking, dense mode's pass at
+ * every tick when it is on. */
+static int hs_epochs_start(bool tracking)
+{
+    return hs_epoch_start(hs_interval_ns(), tracking, hs_hugify_on() ? hs_hugify_pass : NULL);
+}
+
 /* Registered after jemalloc's handlers, so it runs after jemalloc's child
  * handler: creating the child's threads may allocate. */
 static void hs_postfork_child_late(void)
@@ -123,8 +130,7 @@ static void hs_postfork_child_late(void)
         bool ok = hs_shim_expand_path(hs_shim_options.text[HS_OPT_TRACE], path, sizeof path, &had_pid);
         hs_trace_after_fork(ok && had_pid ? path : NULL);
     }
-    if ((hs_tracker_active() || hs_hugify_on()) &&
-        hs_epoch_start(hs_interval_ns(), hs_tracker_active(), hs_hugify_on() ? hs_hugify_pass : NULL) != 0)
+    if ((hs_tracker_active() || hs_hugify_on()) && hs_epochs_start(hs_tracker_active()) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
@@ -237,7 +243,7 @@ static void hs_tracking_start(void)
                                why, sizeof why) != 0)
             hs_log(HS_LOG_WARN, "HUGESHIM_TRACE: %s; no trace written", why);
     }
-    if (hs_epoch_start(hs_interval_ns(), true, hs_hugify_on() ? hs_hugify_pass : NULL) != 0) {
+    if (hs_epochs_start(true) != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
         hs_tracker_shutdown();
@@ -410,7 +416,7 @@ static void hs_dense_init(void)
 
 static void hs_dense_start(void)
 {
-    if (hs_hugify_on() && !hs_epoch_running() && hs_epoch_start(hs_interval_ns(), false, hs_hugify_pass) != 0)
+    if (hs_hugify_on() && !hs_epoch_running() && hs_epochs_start(false) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not start its thread; the heap stays on 4 KiB pages");
 }
 
