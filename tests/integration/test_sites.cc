@@ -206,18 +206,24 @@ namespace {
 // A known trace: two regions of four 2 MiB units, five epochs.  Epoch e: unit
 // 0 of region A has heat 100, unit 1 heat 20*e, the rest 0; region B's unit
 // 2 is on node 1 and moved in epoch 3.
+// The magic and the header record of a trace: 100 ms epochs, 4 KiB pages.
+void trace_header(hs_tenc_t *e, uint64_t pid)
+{
+    for (int i = 0; i < HS_TRACE_MAGIC_LEN; i++)
+        hs_tenc_u8(e, (uint8_t)HS_TRACE_MAGIC[i]);
+    size_t at = hs_tenc_begin(e, 'H');
+    hs_tenc_varint(e, 100);
+    hs_tenc_varint(e, pid);
+    hs_tenc_varint(e, 4096);
+    hs_tenc_end(e, at);
+}
+
 std::string write_known_trace(const std::string &path, size_t cut = 0)
 {
     std::vector<uint8_t> buf(1 << 16);
     hs_tenc_t e = {buf.data(), buf.size(), 0, false};
-    for (int i = 0; i < HS_TRACE_MAGIC_LEN; i++)
-        hs_tenc_u8(&e, (uint8_t)HS_TRACE_MAGIC[i]);
-    size_t at = hs_tenc_begin(&e, 'H');
-    hs_tenc_varint(&e, 100);
-    hs_tenc_varint(&e, 4242);
-    hs_tenc_varint(&e, 4096);
-    hs_tenc_end(&e, at);
-    at = hs_tenc_begin(&e, 'R');
+    trace_header(&e, 4242);
+    size_t at = hs_tenc_begin(&e, 'R');
     hs_tenc_varint(&e, 2);
     hs_tenc_varint(&e, 0x100000000ULL / 4096);  // A at 4 GiB
     hs_tenc_varint(&e, (8u << 20) / 4096);
@@ -314,14 +320,8 @@ TEST(Heatmap, ThousandsOfRegionsStillDraw)
     const unsigned n = 6000;
     std::vector<uint8_t> buf(1 << 17);
     hs_tenc_t e = {buf.data(), buf.size(), 0, false};
-    for (int i = 0; i < HS_TRACE_MAGIC_LEN; i++)
-        hs_tenc_u8(&e, (uint8_t)HS_TRACE_MAGIC[i]);
-    size_t at = hs_tenc_begin(&e, 'H');
-    hs_tenc_varint(&e, 100);
-    hs_tenc_varint(&e, 4243);
-    hs_tenc_varint(&e, 4096);
-    hs_tenc_end(&e, at);
-    at = hs_tenc_begin(&e, 'R');
+    trace_header(&e, 4243);
+    size_t at = hs_tenc_begin(&e, 'R');
     hs_tenc_varint(&e, n);
     for (unsigned i = 0; i < n; i++) {
         hs_tenc_varint(&e, i == 0 ? 0x100000000ULL / 4096 : 1);  // one page apart

@@ -129,6 +129,23 @@ static void print_totals(void)
            free_pages);
 }
 
+/* The process's resident and THP totals from smaps_rollup, as
+ * total_rss_kb= and total_anon_huge_kb= lines. */
+static void print_rollup(void)
+{
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long v;
+    while (fgets(line, sizeof line, f)) {
+        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
+            printf("total_rss_kb=%lu\n", v);
+        else if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
+            printf("total_anon_huge_kb=%lu\n", v);
+    }
+    fclose(f);
+}
+
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i += 512)
@@ -221,17 +238,7 @@ static int cmd_sparse(int argc, char **argv)
     for (size_t i = 0; i < count; i++)
         CHECK(blocks[i][0] == (unsigned char)(i | 1) && (written < 2 || i < 64 || blocks[i][written - 1] == 0x5a));
     usleep(settle_ms * 1000);
-    char line[256];
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    CHECK(f);
-    unsigned long v;
-    while (fgets(line, sizeof line, f)) {
-        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
-            printf("total_rss_kb=%lu\n", v);
-        else if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
-            printf("total_anon_huge_kb=%lu\n", v);
-    }
-    fclose(f);
+    print_rollup();
     for (size_t i = 0; i < count; i++)
         free(blocks[i]);
     free(blocks);
@@ -610,14 +617,7 @@ static int cmd_calloc_rss(int argc, char **argv)
         CHECK(blocks[i] = calloc(1, n));
         CHECK(blocks[i][0] == 0 && blocks[i][n / 2] == 0 && blocks[i][n - 1] == 0);
     }
-    char line[256];
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    CHECK(f);
-    unsigned long v;
-    while (fgets(line, sizeof line, f))
-        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
-            printf("total_rss_kb=%lu\n", v);
-    fclose(f);
+    print_rollup();
     return 0;
 }
 
@@ -629,14 +629,7 @@ static int cmd_calloc_fresh(int argc, char **argv)
     size_t n = parse_size(argv[0]);
     unsigned char *p = calloc(1, n);
     CHECK(p && p[0] == 0 && p[n - 1] == 0);
-    char line[256];
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    CHECK(f);
-    unsigned long v;
-    while (fgets(line, sizeof line, f))
-        if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
-            printf("total_rss_kb=%lu\n", v);
-    fclose(f);
+    print_rollup();
     free(p);
     return 0;
 }
