@@ -8,7 +8,10 @@
 #include "../os/hs_os.h"
 #include "hs_hugify.h"
 
-#define HS_UNIT_PAGES 512         /* 4 KiB pages in a 2 MiB unit */
+#define HS_UNIT_SHIFT 21          /* a unit: 2 MiB */
+#define HS_UNIT ((uintptr_t)1 << HS_UNIT_SHIFT)
+#define HS_UNIT_PAGES 512         /* 4 KiB pages in a unit */
+#define HS_UNIT_BITS (1ULL << (HS_OWN_LIMIT_SHIFT - HS_UNIT_SHIFT)) /* units in the address space */
 #define HS_BATCH 64               /* units measured by one mincore call */
 #define HS_REGIONS_SEEN 4096      /* registry records looked at per pass */
 
@@ -57,7 +60,7 @@ int hs_hugify_init(const hs_hugify_config_t *config)
 {
     hs_cfg = *config;
     void *bits, *regions;
-    size_t bits_len = (1ULL << (HS_OWN_LIMIT_SHIFT - 21)) / 8;
+    size_t bits_len = HS_UNIT_BITS / 8;
     if (hs_os_map_plain(bits_len, &bits) != 0)
         return -ENOMEM;
     if (hs_os_map_plain(HS_REGIONS_SEEN * sizeof(hs_region_t), &regions) != 0) {
@@ -78,13 +81,13 @@ bool hs_hugify_on(void)
 
 static bool hs_decided(uintptr_t unit)
 {
-    uintptr_t bit = unit >> 21;
+    uintptr_t bit = unit >> HS_UNIT_SHIFT;
     return (__atomic_load_n(&hs_decided_bits[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
 }
 
 static void hs_decide(uintptr_t unit)
 {
-    uintptr_t bit = unit >> 21;
+    uintptr_t bit = unit >> HS_UNIT_SHIFT;
     __atomic_fetch_or(&hs_decided_bits[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
 }
 
@@ -97,9 +100,9 @@ void hs_hugify_forget(uintptr_t start, size_t len)
      * again.  A unit purged in part keeps its decision, so that a heap whose
      * frees and reuses straddle 90% does not collapse and split the same unit
      * pass after pass (each collapse copies 2 MiB under the mmap lock). */
-    uintptr_t first = (start + ((uintptr_t)1 << 21) - 1) >> 21, end = (start + len) >> 21;
+    uintptr_t first = (start + HS_UNIT - 1) >> HS_UNIT_SHIFT, end = (start + len) >> HS_UNIT_SHIFT;
     for (uintptr_t bit = first; bit < end; bit++)
-        if (bit < (1ULL << (HS_OWN_LIMIT_SHIFT - 21)))
+        if (bit < HS_UNIT_BITS)
             __atomic_fetch_and(&hs_decided_bits[bit >> 6], ~(1ULL << (bit & 63)), __ATOMIC_RELAXED);
 }
 
@@ -119,14 +122,14 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
     hs_hugify_action_t action[HS_BATCH];
     bool any_open = false;
     for (size_t i = 0; i < n; i++) {
-        decided[i] = hs_decided(first + (i << 21));
+        decided[i] = hs_decided(first + (i << HS_UNIT_SHIFT));
         any_open |= !decided[i];
     }
     if (!any_open)
         return 0;
     *units_left = *units_left > n ? *units_left - n : 0;
     /* The region may have been unmapped since the snapshot: skip it. */
-    if (hs_os_mincore((void *)first, n << 21, hs_vec) != 0)
+    if (hs_os_mincore((void *)first, n << HS_UNIT_SHIFT, hs_vec) != 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned count = 0;
@@ -139,9 +142,9 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
     hs_hugify_plan(resident, decided, n, &hs_cfg, budget, action);
     long done = 0;
     for (size_t i = 0; i < n; i++) {
-        uintptr_t unit = first + (i << 21);
+        uintptr_t unit = first + (i << HS_UNIT_SHIFT);
         if (action[i] == HS_HUGIFY_COLLAPSE) {
-            int err = hs_os_collapse((void *)unit, (size_t)1 << 21);
+            int err = hs_os_collapse((void *)unit, HS_UNIT);
             if (err == -EINVAL) {
                 hs_log(HS_LOG_INFO, "HUGESHIM_HEAP_THP=dense: this kernel has no MADV_COLLAPSE; the heap stays on "
                        "4 KiB pages");
@@ -154,16 +157,16 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
                 continue;
             }
             hs_decide(unit);
-            hs_count(HS_CTR_HEAP_HUGIFIED_BYTES, (size_t)1 << 21);
+            hs_count(HS_CTR_HEAP_HUGIFIED_BYTES, HS_UNIT);
             done++;
             seen->acted++;
         } else if (action[i] == HS_HUGIFY_ADVISE) {
-            if (hs_os_advise_huge((void *)unit, (size_t)1 << 21) != 0) {
+            if (hs_os_advise_huge((void *)unit, HS_UNIT) != 0) {
                 hs_count(HS_CTR_HEAP_HUGIFY_FAILED, 1);
                 continue;
             }
             hs_decide(unit);
-            hs_count(HS_CTR_HEAP_ADVISED_AHEAD_BYTES, (size_t)1 << 21);
+            hs_count(HS_CTR_HEAP_ADVISED_AHEAD_BYTES, HS_UNIT);
             seen->acted++;
         }
     }
@@ -196,8 +199,8 @@ void hs_hugify_pass(void)
             const hs_region_t *reg = &hs_regions[r];
             if (reg->origin != HS_ORIGIN_HEAP || reg->kind != HS_OS_KIND_BASE)
                 continue;
-            uintptr_t u = (reg->start + ((uintptr_t)1 << 21) - 1) & ~(((uintptr_t)1 << 21) - 1);
-            uintptr_t end = (reg->start + reg->len) & ~(((uintptr_t)1 << 21) - 1);
+            uintptr_t u = (reg->start + HS_UNIT - 1) & ~(HS_UNIT - 1);
+            uintptr_t end = (reg->start + reg->len) & ~(HS_UNIT - 1);
             if (u < from)
                 u = from;
             if (end > upto)
@@ -207,7 +210,7 @@ void hs_hugify_pass(void)
                     hs_cursor = u;
                     return;
                 }
-                size_t units = (end - u) >> 21;
+                size_t units = (end - u) >> HS_UNIT_SHIFT;
                 if (units > HS_BATCH)
                     units = HS_BATCH;
                 if (units > units_left)
@@ -218,7 +221,7 @@ void hs_hugify_pass(void)
                     return;
                 }
                 budget -= (size_t)done;
-                u += units << 21;
+                u += units << HS_UNIT_SHIFT;
             }
         }
     }
