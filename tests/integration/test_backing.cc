@@ -1,6 +1,7 @@
 // Heap backing of every kind, checked in the kernel's view of the child:
 // AnonHugePages and KernelPageSize of the VMA holding the allocation, hugetlb
 // counters of smaps_rollup and /proc/meminfo, and the report's counters.
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -84,6 +85,28 @@ TEST(Backing, DenseHeapMakesOnlyItsDenseUnitsHuge)
     auto j = read_json(report);
     EXPECT_GE(report_num(j, "heap.hugified_bytes") + report_num(j, "heap.advised_ahead_bytes"), 200 * kMiB);
     EXPECT_EQ(report_num(j, "backing.thp_bytes"), 0) << "no THP region: the heap's units became huge one by one";
+    unlink(report.c_str());
+}
+
+// With retain on, jemalloc grows an arena in a geometric series; unbounded, a
+// growing heap's next request passed the machine's RAM and swap, the kernel
+// refused it, and since the series only advances on success every later
+// growth asked again (stress-ng's malloc stressor: thousands of failing
+// 24 GiB mmaps).  Address space six times RAM and swap, never written: every
+// request the heap makes is one the kernel grants.
+TEST(Backing, AGrowingHeapNeverAsksForMoreThanTheKernelGrants)
+{
+    struct sysinfo si;
+    ASSERT_EQ(sysinfo(&si), 0);
+    uint64_t machine = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+    uint64_t count = 6 * machine / (64 * kMiB) + 1;
+    std::string report = temp_path("grow.json");
+    Result r = run_probe({}, {"grow", std::to_string(count), "64M"}, report);
+    EXPECT_EQ(r.num("allocated"), (long long)count);
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "backing.map_failed"), 0) << "the heap asked the kernel for more than it grants";
+    EXPECT_EQ(report_num(j, "backing.fallbacks.thp_map_failed"), 0);
+    EXPECT_GE(report_num(j, "heap.extent_bytes"), (long long)(count * 64 * kMiB));
     unlink(report.c_str());
 }
 

@@ -634,6 +634,23 @@ static int cmd_calloc_fresh(int argc, char **argv)
     return 0;
 }
 
+/* COUNT objects of SIZE, kept and never written (address space only): the
+ * heap grows again and again.  Prints how many the heap gave. */
+static int cmd_grow(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]), got = 0;
+    void **blocks = calloc(count, sizeof *blocks);
+    CHECK(blocks);
+    for (size_t i = 0; i < count; i++)
+        got += (blocks[i] = malloc(n)) != NULL;
+    printf("allocated=%zu\n", got);
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    free(blocks);
+    return 0;
+}
+
 static int cmd_api(void)
 {
     void *p;
@@ -1229,7 +1246,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | grow COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1255,6 +1272,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "calloc-reuse")) return cmd_calloc_reuse();
     if (!strcmp(c, "calloc-rss")) return cmd_calloc_rss(n, rest);
     if (!strcmp(c, "calloc-fresh")) return cmd_calloc_fresh(n, rest);
+    if (!strcmp(c, "grow")) return cmd_grow(n, rest);
     if (!strcmp(c, "foreign")) return cmd_foreign();
     if (!strcmp(c, "track-hot")) return cmd_track_hot(n, rest);
     if (!strcmp(c, "sites")) return cmd_sites(n, rest);
