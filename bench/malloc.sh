@@ -10,7 +10,7 @@
 # stress-ng's default (objects up to 64 KiB: the small and medium paths) and
 # MALLOC_BIG_BYTES (default 1G: objects of hundreds of MiB, each freed one
 # returned to the kernel and faulted again); MALLOC_SIZES picks them ("default
-# 1G" by default, 1G being MALLOC_BIG_BYTES).
+# 1G" by default, 1G being MALLOC_BIG_BYTES); MALLOC_VARIANTS picks variants.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 lib="$here/build/libhugeshim.so"
@@ -26,6 +26,8 @@ je=$(ldconfig -p | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
 variants=(glibc)
 [ -n "$je" ] && variants+=(jemalloc jemalloc-thp)
 variants+=(hugeshim hugeshim-dense hugeshim-medium-base hugeshim-none)
+# MALLOC_VARIANTS picks some of them (stock jemalloc stays the reference when present).
+[ -n "${MALLOC_VARIANTS:-}" ] && read -r -a variants <<<"$MALLOC_VARIANTS"
 
 ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stressor
   local v=$1; shift
