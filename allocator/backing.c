@@ -40,6 +40,7 @@ static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Declared in hs_heap.h; defined here, in libhscore, where the policy code
  * that sets it is linked too. */
 void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
+void (*hs_heap_activity_notify)(void);
 
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
 {

@@ -54,6 +54,14 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
     return hs_errno_ptr(err, out);
 }
 
+/* An arena took, split or purged memory: tell whoever listens (dense mode). */
+static inline void hs_heap_active(void)
+{
+    void (*notify)(void) = __atomic_load_n(&hs_heap_activity_notify, __ATOMIC_ACQUIRE);
+    if (notify)
+        notify();
+}
+
 static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, size_t alignment, bool *zero,
                            bool *commit, unsigned arena_ind)
 {
@@ -84,6 +92,7 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
     if (medium && !metadata)
         hs_count(HS_CTR_HEAP_MEDIUM_BYTES, size);
     hs_count(HS_CTR_HEAP_EXTENT_ALLOCS, 1);
+    hs_heap_active();
     /* Carved chunks are handed out once, never reused: fresh memory is zero. */
     *zero = true;
     *commit = true;
@@ -162,6 +171,7 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
         hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
     }
     errno = saved;
+    hs_heap_active();
     return declined;
 }
 
@@ -210,6 +220,7 @@ static bool hs_heap_split(extent_hooks_t *hooks, void *addr, size_t size, size_t
                           bool committed, unsigned arena_ind)
 {
     (void)hooks, (void)addr, (void)size, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+    hs_heap_active();
     return false;
 }
 

@@ -68,6 +68,10 @@ void hs_heap_zero(void *p, size_t n);
 /* Called after every purge of base-page heap memory, from the thread that
  * purged (HUGESHIM_HEAP_THP=dense sets it: a purged unit is measured again). */
 extern __attribute__((visibility("hidden"))) void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
+/* Called from the extent hooks whenever an arena takes, splits or purges
+ * memory (dense mode sets it: its pass runs on the program's threads, soon
+ * after such activity).  Must be cheap and never call malloc. */
+extern __attribute__((visibility("hidden"))) void (*hs_heap_activity_notify)(void);
 
 /* Create the hooks and install them on every automatic arena, and create
  * the large arena and, when medium_on_base, the medium ones.  dense

@@ -200,6 +200,8 @@ int hs_os_write_file_atomic(const char *path, const char *buf, size_t len);
 /* Create or truncate a file for writing (0644, close-on-exec, a high fd). */
 int hs_os_create_file(const char *path);
 uint64_t hs_os_now_ns(void);
+/* CLOCK_MONOTONIC_COARSE: cheaper, as old as the last timer tick. */
+uint64_t hs_os_now_coarse_ns(void);
 /* CPU time of the calling thread, ns. */
 uint64_t hs_os_thread_cpu_ns(void);
 int hs_os_getpid(void);

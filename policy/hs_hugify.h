@@ -13,7 +13,11 @@
  *   after them is left on 4 KiB pages to be measured again.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
  * until the heap purges all of it.
- * Never calls malloc; runs only on the epoch thread. */
+ * The pass runs either on the epoch thread, at its tick, when that thread
+ * runs for tracking, or else on the program's own threads (hs_hugify_inline):
+ * a second thread in a process that faults pages all the time makes its
+ * page-table updates dearer on a paravirtualised VM, whatever that thread
+ * does.  Never calls malloc. */
 #ifndef HS_HUGIFY_H
 #define HS_HUGIFY_H
 
@@ -24,6 +28,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* How often a pass may run on the program's threads (the epoch thread's tick
+ * is the same). */
+#define HS_HUGIFY_TICK_NS 100000000ULL
 
 typedef struct {
     unsigned dense_pages;   /* resident 4 KiB pages of 512 that make a unit dense */
@@ -48,6 +56,19 @@ bool hs_hugify_on(void);
  * measuring at most config.max_units undecided units, from where the last
  * pass stopped. */
 void hs_hugify_pass(void);
+/* Passes on the program's threads: when the heap's hooks see activity and
+ * interval_ns has passed since the last pass was asked for, the due flag is
+ * set and wake() called, so that the shim's next malloc-family call, outside
+ * jemalloc, runs hs_hugify_run_due.  A pass there stalls the program's call:
+ * max_collapses lowers the pass's budget of collapses (each copies 2 MiB:
+ * ~1 ms here, ~8 ms when this VM's host must back the new page again). */
+void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)(void));
+extern int hs_hugify_due_flag;
+/* Run the pass asked for, if any (errno kept). */
+void hs_hugify_run_due(void);
+/* In a forked child: no pass runs there yet, whatever the parent did. */
+void hs_hugify_postfork_child(void);
+
 /* Memory in [start, start+len) was given back to the kernel: the units it
  * covers whole are decided again when they refill.  Any thread. */
 void hs_hugify_forget(uintptr_t start, size_t len);

@@ -26,6 +26,14 @@ static unsigned char hs_vec[HS_BATCH * HS_UNIT_PAGES];
  * change, or a purge (hs_hugify_forget), brings back every tick. */
 static unsigned hs_idle, hs_skip;
 static uint64_t hs_last_resident = UINT64_MAX;
+/* One pass at a time (the epoch thread's tick and the program's threads may
+ * both ask): the pass keeps its state in the statics above. */
+static int hs_passing;
+/* Passes on the program's threads (see hs_hugify_inline). */
+int hs_hugify_due_flag;
+static uint64_t hs_inline_ns; /* 0: off */
+static uint64_t hs_next_due_ns;
+static void (*hs_inline_wake)(void);
 
 size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, const hs_hugify_config_t *config,
                       size_t budget, hs_hugify_action_t *out)
@@ -175,17 +183,70 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
 
 static uintptr_t hs_cursor; /* where the last pass stopped */
 
+static bool hs_hugify_pass_locked(void);
+
 void hs_hugify_pass(void)
+{
+    if (!hs_on || __atomic_exchange_n(&hs_passing, 1, __ATOMIC_ACQUIRE))
+        return;
+    bool more = hs_hugify_pass_locked();
+    /* On the program's threads a pass has a small budget: when it ran out,
+     * the next may come a tenth of the interval later, so that a fast fill
+     * is caught up in short stalls rather than left behind. */
+    if (more && hs_inline_ns)
+        __atomic_store_n(&hs_next_due_ns, hs_os_now_coarse_ns() + hs_inline_ns / 10, __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_passing, 0, __ATOMIC_RELEASE);
+}
+
+/* The heap's hooks saw activity: ask for a pass if one is due.  No early
+ * return on a pass already asked for: a wake lost to a racing malloc is
+ * asked for again one interval later. */
+static void hs_hugify_activity(void)
+{
+    uint64_t now = hs_os_now_coarse_ns();
+    if (now < __atomic_load_n(&hs_next_due_ns, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&hs_next_due_ns, now + hs_inline_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_hugify_due_flag, 1, __ATOMIC_RELEASE);
+    hs_inline_wake();
+}
+
+void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)(void))
 {
     if (!hs_on)
         return;
+    if (hs_cfg.max_collapses > max_collapses)
+        hs_cfg.max_collapses = max_collapses;
+    hs_inline_ns = interval_ns;
+    hs_inline_wake = wake;
+    __atomic_store_n(&hs_heap_activity_notify, hs_hugify_activity, __ATOMIC_RELEASE);
+}
+
+void hs_hugify_run_due(void)
+{
+    if (!__atomic_exchange_n(&hs_hugify_due_flag, 0, __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    hs_hugify_pass();
+    errno = saved;
+}
+
+void hs_hugify_postfork_child(void)
+{
+    /* A thread of the parent may have been in a pass: its flag came along. */
+    __atomic_store_n(&hs_passing, 0, __ATOMIC_RELAXED);
+}
+
+/* true when the pass stopped at its budget, with units left to measure. */
+static bool hs_hugify_pass_locked(void)
+{
     /* Count a skip down, unless a purge set it to 0 meanwhile. */
     unsigned skip = __atomic_load_n(&hs_skip, __ATOMIC_RELAXED);
     while (skip && !__atomic_compare_exchange_n(&hs_skip, &skip, skip - 1, false, __ATOMIC_RELAXED,
                                                 __ATOMIC_RELAXED))
         ;
     if (skip)
-        return;
+        return false;
     hs_pass_seen_t seen = {0, 0};
     size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
     if (n > HS_REGIONS_SEEN)
@@ -208,7 +269,7 @@ void hs_hugify_pass(void)
             while (u < end) {
                 if (budget == 0 || units_left == 0) {
                     hs_cursor = u;
-                    return;
+                    return true;
                 }
                 size_t units = (end - u) >> HS_UNIT_SHIFT;
                 if (units > HS_BATCH)
@@ -218,7 +279,7 @@ void hs_hugify_pass(void)
                 long done = hs_hugify_batch(u, units, budget, &units_left, &seen);
                 if (done < 0) {
                     hs_on = false;
-                    return;
+                    return false;
                 }
                 budget -= (size_t)done;
                 u += units << HS_UNIT_SHIFT;
@@ -233,4 +294,5 @@ void hs_hugify_pass(void)
         hs_idle = 0;
     }
     hs_last_resident = seen.resident;
+    return false;
 }

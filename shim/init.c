@@ -103,6 +103,7 @@ static void hs_postfork_child(void)
     hs_backing_postfork_child();
     hs_tracker_postfork_child();
     hs_forkguard_postfork_child();
+    hs_hugify_postfork_child();
     hs_shim_fork_child = true;
 }
 
@@ -130,7 +131,7 @@ static void hs_postfork_child_late(void)
         bool ok = hs_shim_expand_path(hs_shim_options.text[HS_OPT_TRACE], path, sizeof path, &had_pid);
         hs_trace_after_fork(ok && had_pid ? path : NULL);
     }
-    if ((hs_tracker_active() || hs_hugify_on()) && hs_epochs_start(hs_tracker_active()) != 0)
+    if (hs_tracker_active() && hs_epochs_start(true) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
@@ -403,21 +404,34 @@ static void hs_sites_start(void)
         __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
 }
 
-/* HUGESHIM_HEAP_THP=dense: its pass runs on the epoch thread at every tick,
- * which tracking starts when it is on, and hs_dense_start otherwise. */
+/* HUGESHIM_HEAP_THP=dense: its pass runs on the epoch thread at every tick
+ * when tracking starts that thread, and on the program's own threads
+ * otherwise (hs_dense_start): a thread started for it alone would cost a
+ * program that faults pages all the time more than the pass saves, on a
+ * paravirtualised VM (see the README's dense section). */
 static void hs_dense_init(void)
 {
-    /* 90% of a unit resident; 8 units advised ahead; per 100 ms tick at most
-     * 64 MiB collapsed and 16 GiB of undecided units measured. */
+    /* 90% of a unit resident; 8 units advised ahead; per pass at most 64 MiB
+     * collapsed and 16 GiB of undecided units measured. */
     hs_hugify_config_t hc = {.dense_pages = 461, .ahead = 8, .max_collapses = 32, .max_units = 8192};
     if (hs_shim_dense && hs_hugify_init(&hc) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not map its state; the heap stays on 4 KiB pages");
 }
 
+/* Collapses per pass on a program thread: the malloc that runs the pass
+ * waits for them (8-10 ms here, ~80 ms from a cold VM, at most). */
+#define HS_DENSE_INLINE_COLLAPSES 8
+
+/* Dense mode's pass is due: the next malloc takes the slow path and runs it. */
+static void hs_dense_wake(void)
+{
+    __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
+}
+
 static void hs_dense_start(void)
 {
-    if (hs_hugify_on() && !hs_epoch_running() && hs_epochs_start(false) != 0)
-        hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not start its thread; the heap stays on 4 KiB pages");
+    if (hs_hugify_on() && !hs_epoch_running())
+        hs_hugify_inline(HS_HUGIFY_TICK_NS, HS_DENSE_INLINE_COLLAPSES, hs_dense_wake);
 }
 
 __attribute__((constructor)) static void hs_shim_constructor(void)

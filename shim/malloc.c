@@ -11,6 +11,7 @@
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
+#include "../policy/hs_hugify.h"
 #include "../policy/hs_sites.h"
 #include "hs_shim.h"
 
@@ -36,9 +37,18 @@ static inline void *hs_active_malloc(size_t size)
     return hs_likely(size <= hs_heap_small_max) ? hs_je_malloc(size) : hs_heap_big_alloc(size, 0, false);
 }
 
+/* Dense mode asked for its pass (policy/hugify.c): run it here, on the
+ * program's thread and outside jemalloc. */
+static inline void hs_dense_due(void)
+{
+    if (hs_unlikely(__atomic_load_n(&hs_hugify_due_flag, __ATOMIC_ACQUIRE)))
+        hs_hugify_run_due();
+}
+
 /* The count crossed zero: this allocation is sampled. */
 static __attribute__((noinline)) void *hs_malloc_sampled(size_t size)
 {
+    hs_dense_due();
     void *p = hs_active_malloc(size);
     if (p)
         hs_sites_sample(p, size);
@@ -50,6 +60,10 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 {
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
+        /* Here when sites are off and the fast word was cleared to run
+         * dense mode's pass: run it and take the fast path again. */
+        hs_dense_due();
+        __atomic_store_n(&hs_shim_malloc_fast, !hs_sites_on, __ATOMIC_RELEASE);
         void *p = hs_active_malloc(size);
         hs_sites_note_alloc(p, size);
         return p;
@@ -93,6 +107,7 @@ HS_EXPORT void *calloc(size_t n, size_t size)
 {
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
+        hs_dense_due();
         size_t total;
         if (__builtin_mul_overflow(n, size, &total)) {
             errno = ENOMEM;

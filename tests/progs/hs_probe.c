@@ -208,10 +208,13 @@ static int cmd_heap_many(int argc, char **argv)
     return 0;
 }
 
+static int count_threads(void);
+
 /* COUNT blocks of SIZE with the first WRITTEN bytes (default 1: a sparse
  * writer) written in each, then every other one of the first 64 freed and
  * taken again with calloc (which must be zero); after SETTLE_MS (default 0)
- * prints the process's resident and THP totals while all are live. */
+ * prints the process's resident and THP totals while all are live, and its
+ * thread count. */
 static int cmd_sparse(int argc, char **argv)
 {
     CHECK(argc >= 2);
@@ -239,6 +242,7 @@ static int cmd_sparse(int argc, char **argv)
         CHECK(blocks[i][0] == (unsigned char)(i | 1) && (written < 2 || i < 64 || blocks[i][written - 1] == 0x5a));
     usleep(settle_ms * 1000);
     print_rollup();
+    printf("threads=%d\n", count_threads());
     for (size_t i = 0; i < count; i++)
         free(blocks[i]);
     free(blocks);

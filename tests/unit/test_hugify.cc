@@ -1,8 +1,11 @@
 // HUGESHIM_HEAP_THP=dense: the pass's decisions, on synthetic residency.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <vector>
 
+#include "../../allocator/hs_heap.h"
 #include "../../policy/hs_hugify.h"
 
 namespace {
@@ -62,4 +65,43 @@ TEST(Hugify, BudgetBoundsTheCollapsesInAddressOrder)
     size_t c = 0;
     EXPECT_EQ(plan({512, 512, 512}, {}, 2, &c), (std::vector<hs_hugify_action_t>{C, C, K}));
     EXPECT_EQ(c, 2u);
+}
+
+namespace {
+int wakes;
+void count_wake()
+{
+    wakes++;
+}
+}  // namespace
+
+// Without a thread of its own, dense mode's pass runs on the program's
+// threads: the heap's hooks ask for it (the due flag and a wake, so that the
+// shim's next malloc runs it) at most once per interval, and again after an
+// interval even when a wake was lost to a racing malloc.
+TEST(Hugify, HeapActivityAsksForAPassOncePerInterval)
+{
+    ASSERT_EQ(hs_hugify_init(&kConfig), 0);
+    hs_hugify_inline(300000000ULL, 8, count_wake);
+    void (*activity)(void) = __atomic_load_n(&hs_heap_activity_notify, __ATOMIC_ACQUIRE);
+    ASSERT_NE(activity, nullptr) << "the hooks have no one to tell";
+    wakes = 0;
+    hs_hugify_due_flag = 0;
+    activity();
+    EXPECT_EQ(wakes, 1);
+    EXPECT_EQ(hs_hugify_due_flag, 1);
+    activity();
+    activity();
+    EXPECT_EQ(wakes, 1) << "asked again within the interval";
+    hs_hugify_run_due();
+    EXPECT_EQ(hs_hugify_due_flag, 0) << "the pass ran and took the flag";
+    activity();
+    EXPECT_EQ(hs_hugify_due_flag, 0);
+    usleep(400000);
+    activity();
+    EXPECT_EQ(wakes, 2) << "an interval later the heap's activity asks again";
+    EXPECT_EQ(hs_hugify_due_flag, 1);
+    hs_hugify_run_due();
+    __atomic_store_n(&hs_heap_activity_notify, (void (*)(void))nullptr, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_heap_purge_notify, (void (*)(uintptr_t, size_t))nullptr, __ATOMIC_RELEASE);
 }
