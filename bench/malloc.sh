@@ -11,6 +11,8 @@
 # MALLOC_BIG_BYTES (default 1G: objects of hundreds of MiB, each freed one
 # returned to the kernel and faulted again); MALLOC_SIZES picks them ("default
 # 1G" by default, 1G being MALLOC_BIG_BYTES); MALLOC_VARIANTS picks variants.
+# The last column is the median peak RSS of the stressor's worker over all
+# runs of a variant, cold and warm.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 lib="$here/build/libhugeshim.so"
@@ -29,7 +31,9 @@ variants+=(hugeshim hugeshim-dense hugeshim-medium-base hugeshim-none)
 # MALLOC_VARIANTS picks some of them (stock jemalloc stays the reference when present).
 [ -n "${MALLOC_VARIANTS:-}" ] && read -r -a variants <<<"$MALLOC_VARIANTS"
 
-ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stressor
+ops() { # VARIANT STRESS-NG-ARGS...: "OPS RSS_MB": bogo ops/s (real time) of the
+  # malloc stressor, and the peak RSS (VmHWM) of its worker processes, polled
+  # every 0.2 s (stress-ng ends its workers with _exit: nothing else sees it)
   local v=$1; shift
   local -a env=()
   case $v in
@@ -40,31 +44,44 @@ ops() { # VARIANT STRESS-NG-ARGS...: bogo ops/s (real time) of the malloc stress
     hugeshim-medium-base) env=(LD_PRELOAD="$lib" HUGESHIM_HEAP_MEDIUM=base) ;;
     hugeshim-none) env=(LD_PRELOAD="$lib" HUGESHIM_BACKING=none) ;;
   esac
-  env "${env[@]}" stress-ng --malloc 1 -t "$secs" --metrics-brief "$@" 2>&1 |
-    awk '$4 == "malloc" && $5 ~ /^[0-9]+$/ {print $(NF-1)}'
+  local out; out=$(mktemp)
+  env "${env[@]}" stress-ng --malloc 1 -t "$secs" --metrics-brief "$@" >"$out" 2>&1 &
+  local top=$! peak=0 p h
+  while kill -0 "$top" 2>/dev/null; do
+    for p in $(pgrep -P "$top"; pgrep -f 'stress-ng-malloc'); do
+      h=$(awk '/^VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null)
+      [ -n "$h" ] && [ "$h" -gt "$peak" ] && peak=$h
+    done
+    sleep 0.2
+  done
+  wait "$top" || true
+  echo "$(awk '$4 == "malloc" && $5 ~ /^[0-9]+$/ {print $(NF-1)}' "$out") $((peak / 1024))"
+  rm -f "$out"
 }
 
 echo "machine: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) CPUs, kernel $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
 for sizes in $sizes_list; do
   args=()
   [ "$sizes" != default ] && args=(--malloc-bytes "$sizes")
-  declare -A cold=() warm=()
+  declare -A cold=() warm=() rss=()
   for ((i = 0; i < runs; i++)); do
     for v in "${variants[@]}"; do
       sleep "$idle"
-      cold[$v]+="$(ops "$v" "${args[@]}") "
-      warm[$v]+="$(ops "$v" "${args[@]}") "
+      read -r o r <<<"$(ops "$v" "${args[@]}")"
+      cold[$v]+="$o "; rss[$v]+="$r "
+      read -r o r <<<"$(ops "$v" "${args[@]}")"
+      warm[$v]+="$o "; rss[$v]+="$r "
     done
   done
   ref=${cold[jemalloc]:-${cold[glibc]}}
   refw=${warm[jemalloc]:-${warm[glibc]}}
   ref=$(echo "$ref" | median); refw=$(echo "$refw" | median)
   echo "stress-ng --malloc 1 -t $secs${args[*]:+ ${args[*]}}: $runs rounds alternating ${variants[*]}, each cold (after $idle s idle) then warm; medians, ratios to $([ -n "$je" ] && echo stock jemalloc || echo glibc)"
-  printf '%-20s %12s %7s %12s %7s\n' variant cold_ops/s ratio warm_ops/s ratio
+  printf '%-20s %12s %7s %12s %7s %12s\n' variant cold_ops/s ratio warm_ops/s ratio peak_RSS_MiB
   for v in "${variants[@]}"; do
-    c=$(echo "${cold[$v]}" | median); w=$(echo "${warm[$v]}" | median)
-    awk -v n="$v" -v c="$c" -v w="$w" -v rc="$ref" -v rw="$refw" \
-      'BEGIN { printf "%-20s %12.0f %7.2f %12.0f %7.2f\n", n, c, (rc > 0) ? c / rc : 0, w, (rw > 0) ? w / rw : 0 }'
+    c=$(echo "${cold[$v]}" | median); w=$(echo "${warm[$v]}" | median); m=$(echo "${rss[$v]}" | median)
+    awk -v n="$v" -v c="$c" -v w="$w" -v rc="$ref" -v rw="$refw" -v m="$m" \
+      'BEGIN { printf "%-20s %12.0f %7.2f %12.0f %7.2f %12.0f\n", n, c, (rc > 0) ? c / rc : 0, w, (rw > 0) ? w / rw : 0, m }'
   done
-  unset cold warm
+  unset cold warm rss
 done
