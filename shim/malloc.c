@@ -61,9 +61,15 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
         /* Here when sites are off and the fast word was cleared to run
-         * dense mode's pass: run it and take the fast path again. */
+         * dense mode's pass: run it and take the fast path again.  Sites
+         * turned on meanwhile clear the word after setting hs_sites_on: the
+         * second look puts it back to 0 if this store came after theirs. */
         hs_dense_due();
-        __atomic_store_n(&hs_shim_malloc_fast, !hs_sites_on, __ATOMIC_RELEASE);
+        if (!__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST)) {
+            __atomic_store_n(&hs_shim_malloc_fast, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST))
+                __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_SEQ_CST);
+        }
         void *p = hs_active_malloc(size);
         hs_sites_note_alloc(p, size);
         return p;
