@@ -1,5 +1,5 @@
 /* epoch.c: the background thread that runs the tracker's epochs and, every
- * tick, HUGESHIM_HEAP_THP=dense's pass (policy/hugify.c).
+ * tick, HUGESHIM_HEAP_THP=dense's pass (policy/hugify.c) when both are on.
  * It blocks every signal (the program's handlers never run on it), calls no
  * malloc (the tracker maps its own memory), and stops cleanly at exit.
  *
@@ -27,7 +27,6 @@ static pthread_t hs_epoch_thread;
 static bool hs_epoch_started;
 static bool hs_epoch_stopping;
 static uint64_t hs_epoch_interval_ns;
-static bool hs_epoch_tracking;      /* run the tracker's epochs */
 static void (*hs_epoch_tick)(void); /* run at every tick, if set */
 static pthread_mutex_t hs_epoch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hs_epoch_wake;
@@ -67,8 +66,6 @@ static void *hs_epoch_main(void *arg)
         }
         if (hs_epoch_stopping || finished)
             break;
-        if (!hs_epoch_tracking)
-            continue;
         pthread_mutex_unlock(&hs_epoch_lock);
         hs_tracker_epoch();
         pthread_mutex_lock(&hs_epoch_lock);
@@ -82,9 +79,8 @@ static void *hs_epoch_main(void *arg)
     return NULL;
 }
 
-int hs_epoch_start(uint64_t interval_ns, bool tracking, void (*tick)(void))
+int hs_epoch_start(uint64_t interval_ns, void (*tick)(void))
 {
-    hs_epoch_tracking = tracking;
     hs_epoch_tick = tick;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

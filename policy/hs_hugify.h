@@ -3,8 +3,8 @@
  * With eager THP every 2 MiB unit of the heap becomes a huge page at its
  * first write, zeroed whole, however little of it the program then uses.
  * In dense mode the heap's arenas (all but the one for objects of 8 MiB and
- * more) take 4 KiB pages, and a pass on the background thread every tick
- * looks at how much of each 2 MiB unit is resident (mincore):
+ * more) take 4 KiB pages, and a pass at most every 100 ms looks at how much
+ * of each 2 MiB unit is resident (mincore):
  * - a unit with at least `dense_pages` of its 512 pages resident is made a
  *   huge page in place (MADV_COLLAPSE, which copies what is there);
  * - when that unit is the front of a heap filling densely (the next unit has

@@ -118,11 +118,11 @@ void hs_tracker_postfork_child(void);
 /* In the child, once the allocator works again: new fds, regions re-armed. */
 void hs_tracker_reopen_after_fork(void);
 
-/* The epoch thread (policy/epoch.c): runs the tracker's epochs every
- * interval_ns when tracking, and tick (if not NULL) every 100 ms at most;
+/* The epoch thread (policy/epoch.c), started for tracking: runs the
+ * tracker's epochs every interval_ns, and tick (if not NULL) every 100 ms at most;
  * ends the process's last thread's way when every program thread is gone
  * (glibc exits a process when its last thread returns). */
-int hs_epoch_start(uint64_t interval_ns, bool tracking, void (*tick)(void));
+int hs_epoch_start(uint64_t interval_ns, void (*tick)(void));
 /* Whether the thread was started (and not stopped or forgotten). */
 bool hs_epoch_running(void);
 void hs_epoch_stop(void);

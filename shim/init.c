@@ -112,11 +112,11 @@ static uint64_t hs_interval_ns(void)
     return (uint64_t)hs_shim_options.value[HS_OPT_INTERVAL_MS] * 1000000ULL;
 }
 
-/* The epoch thread: tracking's epochs when tracking, dense mode's pass at
- * every tick when it is on. */
-static int hs_epochs_start(bool tracking)
+/* The epoch thread, for tracking: its epochs, and dense mode's pass at every
+ * tick when that is on too. */
+static int hs_epochs_start(void)
 {
-    return hs_epoch_start(hs_interval_ns(), tracking, hs_hugify_on() ? hs_hugify_pass : NULL);
+    return hs_epoch_start(hs_interval_ns(), hs_hugify_on() ? hs_hugify_pass : NULL);
 }
 
 /* Registered after jemalloc's handlers, so it runs after jemalloc's child
@@ -131,7 +131,7 @@ static void hs_postfork_child_late(void)
         bool ok = hs_shim_expand_path(hs_shim_options.text[HS_OPT_TRACE], path, sizeof path, &had_pid);
         hs_trace_after_fork(ok && had_pid ? path : NULL);
     }
-    if (hs_tracker_active() && hs_epochs_start(true) != 0)
+    if (hs_tracker_active() && hs_epochs_start() != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
@@ -244,7 +244,7 @@ static void hs_tracking_start(void)
                                why, sizeof why) != 0)
             hs_log(HS_LOG_WARN, "HUGESHIM_TRACE: %s; no trace written", why);
     }
-    if (hs_epochs_start(true) != 0) {
+    if (hs_epochs_start() != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
         hs_tracker_shutdown();
