@@ -41,6 +41,7 @@ static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
  * that sets it is linked too. */
 void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
 void (*hs_heap_activity_notify)(void);
+uint64_t hs_heap_thp_until_ns;
 
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
 {

@@ -79,7 +79,9 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
      * arena's first metadata block would cost 2 MiB of RSS for each arena. */
     bool metadata = alignment == HS_OS_HUGE_2M;
     bool medium = arena_ind - hs_medium_first < hs_medium_count;
-    bool no_thp = medium || (hs_heap_dense && arena_ind != hs_large_arena);
+    bool dense = hs_heap_dense && arena_ind != hs_large_arena && !medium && !metadata;
+    bool born_huge = dense && hs_os_now_coarse_ns() < __atomic_load_n(&hs_heap_thp_until_ns, __ATOMIC_RELAXED);
+    bool no_thp = medium || (dense && !born_huge);
     int err = hs_backing_heap_alloc(size, alignment,
                                     metadata ? HS_HEAP_USE_METADATA : no_thp ? HS_HEAP_USE_NO_THP : HS_HEAP_USE_OBJECTS,
                                     &mem, &kind);
@@ -91,6 +93,8 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
     hs_count(metadata ? HS_CTR_HEAP_METADATA_BYTES : HS_CTR_HEAP_EXTENT_BYTES, size);
     if (medium && !metadata)
         hs_count(HS_CTR_HEAP_MEDIUM_BYTES, size);
+    if (born_huge && kind == HS_OS_KIND_THP)
+        hs_count(HS_CTR_HEAP_BORN_HUGE_BYTES, size);
     hs_count(HS_CTR_HEAP_EXTENT_ALLOCS, 1);
     hs_heap_active();
     /* Carved chunks are handed out once, never reused: fresh memory is zero. */

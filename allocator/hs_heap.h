@@ -72,6 +72,12 @@ extern __attribute__((visibility("hidden"))) void (*hs_heap_purge_notify)(uintpt
  * memory (dense mode sets it: its pass runs on the program's threads, soon
  * after such activity).  Must be cheap and never call malloc. */
 extern __attribute__((visibility("hidden"))) void (*hs_heap_activity_notify)(void);
+/* HUGESHIM_HEAP_THP=dense: until this time (hs_os_now_coarse_ns), regions the
+ * dense arenas take are THP regions, as with eager (policy/hugify.c sets it
+ * while its passes find the heap filling densely: a region born then would
+ * fill densely too, and would otherwise wait on 4 KiB faults and a collapse
+ * for each of its units). */
+extern __attribute__((visibility("hidden"))) uint64_t hs_heap_thp_until_ns;
 
 /* Create the hooks and install them on every automatic arena, and create
  * the large arena and, when medium_on_base, the medium ones.  dense

@@ -8,7 +8,8 @@
  * - a unit with at least `dense_pages` of its 512 pages resident is made a
  *   huge page in place (MADV_COLLAPSE, which copies what is there);
  * - when that unit is the front of a heap filling densely (the next unit has
- *   begun, the `ahead` ones after it are untouched), those are advised huge
+ *   begun, the `ahead` ones after it are untouched; `fill_ahead` while the
+ *   last passes collapsed 8 units or more), those are advised huge
  *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
  *   after them is left on 4 KiB pages to be measured again.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
@@ -36,6 +37,7 @@ extern "C" {
 typedef struct {
     unsigned dense_pages;   /* resident 4 KiB pages of 512 that make a unit dense */
     unsigned ahead;         /* units advised ahead of a dense front */
+    unsigned fill_ahead;    /* the same while the heap fills densely (see hs_heap_thp_until_ns) */
     unsigned max_collapses; /* per pass: bounds the background thread's work */
     unsigned max_units;     /* undecided units measured per pass, likewise */
 } hs_hugify_config_t;

@@ -16,6 +16,7 @@
 #define HS_REGIONS_SEEN 4096      /* registry records looked at per pass */
 
 static hs_hugify_config_t hs_cfg;
+static hs_hugify_config_t hs_plan_cfg; /* hs_cfg, with fill_ahead as ahead while the heap fills densely */
 static bool hs_on;
 /* One bit per 2 MiB of the address space: the unit was decided. */
 static uint64_t *hs_decided_bits;
@@ -49,9 +50,12 @@ size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, c
         out[i] = HS_HUGIFY_COLLAPSE;
         collapses++;
         /* The front of a heap filling densely: the next unit has begun and the
-         * `ahead` after it are untouched and undecided. */
+         * `ahead` after it (fewer at the end of the n) are untouched and
+         * undecided. */
         size_t first = i + 2, last = i + 1 + config->ahead;
-        if (config->ahead == 0 || last >= n || decided[i + 1] || resident[i + 1] == 0)
+        if (last >= n)
+            last = n - 1;
+        if (config->ahead == 0 || first > last || decided[i + 1] || resident[i + 1] == 0)
             continue;
         bool untouched = true;
         for (size_t j = first; j <= last && untouched; j++)
@@ -147,7 +151,7 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
         if (!decided[i])
             seen->resident += count;
     }
-    hs_hugify_plan(resident, decided, n, &hs_cfg, budget, action);
+    hs_hugify_plan(resident, decided, n, &hs_plan_cfg, budget, action);
     long done = 0;
     for (size_t i = 0; i < n; i++) {
         uintptr_t unit = first + (i << HS_UNIT_SHIFT);
@@ -182,6 +186,22 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
 }
 
 static uintptr_t hs_cursor; /* where the last pass stopped */
+
+/* A pass that collapsed this many units found the heap filling densely: the
+ * regions its arenas take during the next HS_FILL_HOLD_NS are THP regions
+ * (hs_heap_thp_until_ns).  The malloc stressor, whose units stay 40-60%
+ * written, collapsed 2 units in 2 s; a fill of small objects collapses a
+ * pass's whole budget (8 on a program thread). */
+#define HS_FILL_COLLAPSES 8
+#define HS_FILL_HOLD_NS 1000000000ULL
+
+static void hs_hugify_collapsed(size_t collapses)
+{
+    if (collapses < HS_FILL_COLLAPSES)
+        return;
+    __atomic_store_n(&hs_heap_thp_until_ns, hs_os_now_coarse_ns() + HS_FILL_HOLD_NS, __ATOMIC_RELAXED);
+    hs_count(HS_CTR_HEAP_DENSE_FILLS, 1);
+}
 
 static bool hs_hugify_pass_locked(void);
 
@@ -248,6 +268,9 @@ static bool hs_hugify_pass_locked(void)
     if (skip)
         return false;
     hs_pass_seen_t seen = {0, 0};
+    hs_plan_cfg = hs_cfg;
+    if (hs_os_now_coarse_ns() < __atomic_load_n(&hs_heap_thp_until_ns, __ATOMIC_RELAXED))
+        hs_plan_cfg.ahead = hs_cfg.fill_ahead;
     size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
     if (n > HS_REGIONS_SEEN)
         n = HS_REGIONS_SEEN;
@@ -269,6 +292,7 @@ static bool hs_hugify_pass_locked(void)
             while (u < end) {
                 if (budget == 0 || units_left == 0) {
                     hs_cursor = u;
+                    hs_hugify_collapsed(hs_cfg.max_collapses - budget);
                     return true;
                 }
                 size_t units = (end - u) >> HS_UNIT_SHIFT;
@@ -287,6 +311,7 @@ static bool hs_hugify_pass_locked(void)
         }
     }
     hs_cursor = 0;
+    hs_hugify_collapsed(hs_cfg.max_collapses - budget);
     if (seen.acted == 0 && seen.resident == hs_last_resident) {
         unsigned idle = hs_idle < 4 ? ++hs_idle : 4;
         __atomic_store_n(&hs_skip, (1u << idle) - 1, __ATOMIC_RELAXED);

@@ -411,10 +411,11 @@ static void hs_sites_start(void)
  * paravirtualised VM (see the README's dense section). */
 static void hs_dense_init(void)
 {
-    /* 90% of a unit resident; 8 units advised ahead; per pass at most 64 MiB
+    /* 90% of a unit resident; 8 units advised ahead (64, the most one
+     * batch measures, while the heap fills densely); per pass at most 64 MiB
      * collapsed (16 MiB on a program thread: hs_dense_start) and 16 GiB of
      * undecided units measured. */
-    hs_hugify_config_t hc = {.dense_pages = 461, .ahead = 8, .max_collapses = 32, .max_units = 8192};
+    hs_hugify_config_t hc = {.dense_pages = 461, .ahead = 8, .fill_ahead = 64, .max_collapses = 32, .max_units = 8192};
     if (hs_shim_dense && hs_hugify_init(&hc) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not map its state; the heap stays on 4 KiB pages");
 }

@@ -78,16 +78,26 @@ TEST(Backing, DenseHeapMakesOnlyItsDenseUnitsHuge)
     Result sparse = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "1", "500"}, report);
     EXPECT_LT(sparse.num("total_rss_kb") * 1024, 64 * kMiB);
     EXPECT_LT(sparse.num("total_anon_huge_kb") * 1024, 8 * kMiB);
-    EXPECT_EQ(report_num(read_json(report), "heap.hugified_bytes"), 0);
+    auto s = read_json(report);
+    EXPECT_EQ(report_num(s, "heap.hugified_bytes"), 0);
+    EXPECT_EQ(report_num(s, "heap.dense_fills"), 0);
+    EXPECT_EQ(report_num(s, "backing.thp_bytes"), 0) << "a sparse heap took a THP region";
     // The same written whole: the pass, run by the program's own thread
     // while it allocates (no thread of hugeshim's: tracking is off), makes
-    // the units huge.
+    // the units huge, and once it found the heap filling densely the regions
+    // the heap takes next are THP regions, whose units are huge at their first
+    // write: more huge pages than collapses and advice account for.
     Result dense = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"sparse", "4096", "64K", "64K", "3000"}, report);
     EXPECT_GE(dense.num("total_anon_huge_kb") * 1024, 200 * kMiB);
     EXPECT_EQ(dense.num("threads"), 1) << "dense mode started a thread of its own";
     auto j = read_json(report);
-    EXPECT_GE(report_num(j, "heap.hugified_bytes") + report_num(j, "heap.advised_ahead_bytes"), 200 * kMiB);
-    EXPECT_EQ(report_num(j, "backing.thp_bytes"), 0) << "no THP region: the heap's units became huge one by one";
+    long long one_by_one = report_num(j, "heap.hugified_bytes") + report_num(j, "heap.advised_ahead_bytes");
+    EXPECT_GE(report_num(j, "heap.dense_fills"), 1);
+    EXPECT_GE(dense.num("total_anon_huge_kb") * 1024, one_by_one + 16 * kMiB)
+        << "no region taken while the heap filled densely became huge pages at its first write (born huge: "
+        << report_num(j, "heap.born_huge_bytes") << " bytes, collapsed or advised: " << one_by_one << ")";
+    EXPECT_EQ(report_num(j, "backing.thp_bytes"), report_num(j, "heap.born_huge_bytes"))
+        << "only regions taken while the heap filled densely are THP regions";
     unlink(report.c_str());
 }
 

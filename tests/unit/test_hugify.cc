@@ -10,7 +10,7 @@
 
 namespace {
 
-const hs_hugify_config_t kConfig = {461, 3, 100, 1000};
+const hs_hugify_config_t kConfig = {461, 3, 3, 100, 1000};
 
 std::vector<hs_hugify_action_t> plan(const std::vector<uint16_t> &resident, std::vector<bool> decided = {},
                                      size_t budget = 100, size_t *collapses = nullptr)
@@ -48,13 +48,15 @@ TEST(Hugify, TheFrontOfADenseFillIsAdvisedAhead)
 {
     // Unit 0 dense, unit 1 begun, units 2-4 untouched: advised; unit 5 left to measure.
     EXPECT_EQ(plan({512, 40, 0, 0, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, A, A, A, K}));
+    // Near the end of the units measured together, the window is shorter.
+    EXPECT_EQ(plan({512, 40, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, A, A}));
 }
 
 TEST(Hugify, NoAdviceWithoutAFrontOrWithTouchedUnitsAhead)
 {
     EXPECT_EQ(plan({512, 0, 0, 0, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K, K, K})) << "next not begun";
     EXPECT_EQ(plan({512, 40, 0, 3, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K, K, K})) << "touched ahead";
-    EXPECT_EQ(plan({512, 40, 0, 0}), (std::vector<hs_hugify_action_t>{C, K, K, K})) << "window past the end";
+    EXPECT_EQ(plan({512, 40}), (std::vector<hs_hugify_action_t>{C, K})) << "nothing ahead";
     EXPECT_EQ(plan({512, 40, 0, 0, 0, 0}, {false, false, false, true}),
               (std::vector<hs_hugify_action_t>{C, K, K, K, K, K}))
         << "decided ahead";
