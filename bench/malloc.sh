@@ -2,8 +2,8 @@
 # make bench (malloc part): stress-ng's malloc stressor (malloc, calloc,
 # realloc and free of random sizes over 65536 slots), bogo ops per second,
 # under glibc, stock jemalloc, stock jemalloc with MALLOC_CONF=thp:always, and
-# hugeshim with its default backing, with HUGESHIM_HEAP_THP=dense, with
-# HUGESHIM_HEAP_MEDIUM=base and with `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios
+# hugeshim with its defaults (HUGESHIM_HEAP_THP=auto: dense here), with
+# HUGESHIM_HEAP_THP=eager, with HUGESHIM_HEAP_MEDIUM=base and with `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios
 # to stock jemalloc.  Each variant runs twice per round: cold, after
 # MALLOC_COLD_IDLE seconds idle (default 8: this VM's host takes freed memory
 # back, and zeroing it again is slow), and warm, right after.  Two sizes:
@@ -27,7 +27,7 @@ command -v stress-ng >/dev/null || { echo "bench: stress-ng is missing (scripts/
 je=$(ldconfig -p | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
 variants=(glibc)
 [ -n "$je" ] && variants+=(jemalloc jemalloc-thp)
-variants+=(hugeshim hugeshim-dense hugeshim-medium-base hugeshim-none)
+variants+=(hugeshim hugeshim-eager hugeshim-medium-base hugeshim-none)
 # MALLOC_VARIANTS picks some of them (stock jemalloc stays the reference when present).
 [ -n "${MALLOC_VARIANTS:-}" ] && read -r -a variants <<<"$MALLOC_VARIANTS"
 
@@ -40,6 +40,7 @@ ops() { # VARIANT STRESS-NG-ARGS...: "OPS RSS_MB": bogo ops/s (real time) of the
     jemalloc) env=(LD_PRELOAD="$je") ;;
     jemalloc-thp) env=(LD_PRELOAD="$je" MALLOC_CONF=thp:always) ;;
     hugeshim) env=(LD_PRELOAD="$lib") ;;
+    hugeshim-eager) env=(LD_PRELOAD="$lib" HUGESHIM_HEAP_THP=eager) ;;
     hugeshim-dense) env=(LD_PRELOAD="$lib" HUGESHIM_HEAP_THP=dense) ;;
     hugeshim-medium-base) env=(LD_PRELOAD="$lib" HUGESHIM_HEAP_MEDIUM=base) ;;
     hugeshim-none) env=(LD_PRELOAD="$lib" HUGESHIM_BACKING=none) ;;

@@ -2,8 +2,9 @@
 # make bench: glibc's malloc, glibc with its own THP tunable
 # (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), the peers (stock jemalloc with
 # MALLOC_CONF=thp:always, mimalloc with MIMALLOC_LARGE_OS_PAGES=1, TCMalloc,
-# all Debian packages, preloaded), hugeshim none, hugeshim thp, hugeshim thp
-# with HUGESHIM_HEAP_THP=dense and hugeshim hugetlb side by side on two workloads (gups: one large array;
+# all Debian packages, preloaded), hugeshim none, hugeshim thp (its defaults:
+# HUGESHIM_HEAP_THP=auto, dense without tracking), hugeshim thp with
+# HUGESHIM_HEAP_THP=eager and hugeshim hugetlb side by side on two workloads (gups: one large array;
 # smallobj: many small objects, BENCH_OBJECTS default 40000000), alternating A B C D for RUNS rounds so
 # that machine noise hits every variant alike; prints medians and ratios to
 # glibc.  BENCH_SIZE (default 4G), BENCH_UPDATES (default 200000000),
@@ -31,8 +32,8 @@ variants=(glibc glibc-thp)
 [ -e "$libdir/libjemalloc.so.2" ] && variants+=(jemalloc-thp)
 [ -e "$libdir/libmimalloc.so.2" ] && variants+=(mimalloc-large)
 [ -e "$libdir/libtcmalloc_minimal.so.4" ] && variants+=(tcmalloc)
-variants+=(none thp dense)
-# BENCH_VARIANTS="glibc thp dense" runs only those (glibc stays: the ratios are to it).
+variants+=(none thp eager)
+# BENCH_VARIANTS="glibc thp eager" runs only those (glibc stays: the ratios are to it).
 if [ -n "${BENCH_VARIANTS:-}" ]; then
   keep=(glibc)
   for v in "${variants[@]}"; do [[ " $BENCH_VARIANTS " == *" $v "* && $v != glibc ]] && keep+=("$v"); done
@@ -51,7 +52,7 @@ run_variant() {
     jemalloc-thp) LD_PRELOAD="$libdir/libjemalloc.so.2" MALLOC_CONF=thp:always,metadata_thp:auto "$@" ;;
     mimalloc-large) LD_PRELOAD="$libdir/libmimalloc.so.2" MIMALLOC_LARGE_OS_PAGES=1 "$@" ;;
     tcmalloc) LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4" "$@" ;;
-    dense) LD_PRELOAD="$lib" HUGESHIM_HEAP_THP=dense "$@" ;;
+    eager) LD_PRELOAD="$lib" HUGESHIM_HEAP_THP=eager "$@" ;;
     *) LD_PRELOAD="$lib" HUGESHIM_BACKING="$v" "$@" ;;
   esac
 }
@@ -89,7 +90,7 @@ side_by_side() {
   for v in "${variants[@]}"; do
     t=$(median <<<"${tm[$v]}"); c=$(median <<<"${cold[$v]}"); m=$(median <<<"${mups[$v]}"); h=$(median <<<"${hwm[$v]}")
     name=$v
-    case $v in none|thp|dense|hugetlb) name="hugeshim $v" ;; esac
+    case $v in none|thp|eager|hugetlb) name="hugeshim $v" ;; esac
     awk -v n="$name" -v f="$t" -v bf="$base_t" -v c="$c" -v bc="$base_c" -v m="$m" -v bm="$base_m" -v h="$h" \
       'BEGIN { printf "%-16s %11.2f %6.2f %11.2f %6.2f %11.2f %6.2f %12d\n", n, f, f / bf, c, c / bc, m, m / bm, h / 1024 }'
   done

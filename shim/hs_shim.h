@@ -56,6 +56,8 @@ extern char hs_shim_program[256];
 extern bool hs_shim_fork_child;
 /* Placement: on or off in this process, why, and the nodes online. */
 extern bool hs_shim_placement;
+/* The heap's arenas are in dense mode (HUGESHIM_HEAP_THP=dense, or auto without tracking). */
+extern bool hs_shim_dense;
 extern char hs_shim_placement_why[200];
 extern int hs_shim_nodes;
 void hs_shim_vmstat_deltas(void);

@@ -35,7 +35,7 @@ size_t hs_shim_mmap_min;
 char hs_shim_program[256];
 bool hs_shim_fork_child;
 bool hs_shim_placement;
-static bool hs_shim_dense; /* HUGESHIM_HEAP_THP=dense, with a huge-page backing */
+bool hs_shim_dense;
 char hs_shim_placement_why[200] = "not decided";
 int hs_shim_nodes = 1;
 
@@ -286,6 +286,22 @@ static bool hs_option_says(hs_opt_id_t id, const char *choice)
     return hs_option_enum_name(id, hs_shim_options.value[id], name, sizeof name) && !strcmp(name, choice);
 }
 
+/* Whether tracking may start in this process (hs_tracking_start decides
+ * later, with libnuma): HUGESHIM_HEAP_THP=auto keeps the heap eager then,
+ * since tracking's write protection of 4 KiB-page regions splits the units
+ * dense mode collapsed. */
+static bool hs_tracking_may_run(void)
+{
+    const hs_options_t *o = &hs_shim_options;
+    if (o->from_env[HS_OPT_TRACK])
+        return strcmp(o->text[HS_OPT_TRACK], "off") != 0;
+    if (o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0] || hs_option_says(HS_OPT_MIGRATE, "on"))
+        return true;
+    uint64_t online = 1;
+    hs_os_numa_nodes(&online);
+    return hs_option_says(HS_OPT_MIGRATE, "auto") && __builtin_popcountll(online) > 1;
+}
+
 static hs_state_t hs_initialise(void)
 {
     hs_options_parse(&hs_shim_options, environ, hs_option_problem, NULL);
@@ -346,7 +362,9 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE && hs_option_says(HS_OPT_HEAP_THP, "dense");
+    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE &&
+                    (hs_option_says(HS_OPT_HEAP_THP, "dense") ||
+                     (hs_option_says(HS_OPT_HEAP_THP, "auto") && !hs_tracking_may_run()));
     int heap = hs_heap_init(hs_option_says(HS_OPT_HEAP_MEDIUM, "base"), hs_shim_dense);
     if (heap != 0) {
         hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",

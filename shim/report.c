@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../allocator/hs_backing.h"
 #include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
@@ -129,6 +130,11 @@ void hs_shim_report(void)
         /* String facts go first in their counters' group. */
         if (id == HS_CTR_BACKING_THP_BYTES)
             fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
+        if (id == HS_CTR_HEAP_EXTENT_ALLOCS)
+            fields[n++] = (hs_report_field_t){"heap.thp", HS_FIELD_STRING, 0,
+                                              hs_backing_first_kind() == HS_OS_KIND_BASE ? "none"
+                                              : hs_shim_dense                           ? "dense"
+                                                                                        : "eager"};
         if (id == HS_CTR_TRACK_EPOCHS) {
             const hs_track_choice_t *c = hs_tracker_choice();
             fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, tracking};
