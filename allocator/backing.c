@@ -42,6 +42,7 @@ static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
 void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
 void (*hs_heap_activity_notify)(void);
 uint64_t hs_heap_thp_until_ns;
+bool (*hs_heap_unit_huge)(uintptr_t unit);
 
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
 {

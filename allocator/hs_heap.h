@@ -78,6 +78,11 @@ extern __attribute__((visibility("hidden"))) void (*hs_heap_activity_notify)(voi
  * fill densely too, and would otherwise wait on 4 KiB faults and a collapse
  * for each of its units). */
 extern __attribute__((visibility("hidden"))) uint64_t hs_heap_thp_until_ns;
+/* Dense mode: whether the 2 MiB unit at `unit`, in a 4 KiB-page region, was
+ * made a huge page (collapsed, or advised before its first write).  The
+ * purge hooks and calloc's zeroing then keep it whole, as in a THP region:
+ * giving back part of it would split it.  Set by policy/hugify.c. */
+extern __attribute__((visibility("hidden"))) bool (*hs_heap_unit_huge)(uintptr_t unit);
 
 /* Create the hooks and install them on every automatic arena, and create
  * the large arena and, when medium_on_base, the medium ones.  dense

@@ -68,6 +68,8 @@ size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, c
     return collapses;
 }
 
+static bool hs_unit_huge(uintptr_t unit);
+
 int hs_hugify_init(const hs_hugify_config_t *config)
 {
     hs_cfg = *config;
@@ -83,6 +85,7 @@ int hs_hugify_init(const hs_hugify_config_t *config)
     hs_regions = regions;
     hs_on = true;
     __atomic_store_n(&hs_heap_purge_notify, hs_hugify_forget, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_heap_unit_huge, hs_unit_huge, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -95,6 +98,12 @@ static bool hs_decided(uintptr_t unit)
 {
     uintptr_t bit = unit >> HS_UNIT_SHIFT;
     return (__atomic_load_n(&hs_decided_bits[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
+}
+
+/* hs_heap_unit_huge: a decided unit was collapsed or advised huge. */
+static bool hs_unit_huge(uintptr_t unit)
+{
+    return (unit >> HS_UNIT_SHIFT) < HS_UNIT_BITS && hs_decided(unit);
 }
 
 static void hs_decide(uintptr_t unit)

@@ -146,6 +146,20 @@ static void print_rollup(void)
     fclose(f);
 }
 
+/* AnonHugePages of the whole process, in KiB. */
+static unsigned long anon_huge_kb(void)
+{
+    char line[256];
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f);
+    unsigned long v, huge = 0;
+    while (fgets(line, sizeof line, f))
+        if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
+            huge = v;
+    fclose(f);
+    return huge;
+}
+
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i += 512)
@@ -243,6 +257,44 @@ static int cmd_sparse(int argc, char **argv)
     usleep(settle_ms * 1000);
     print_rollup();
     printf("threads=%d\n", count_threads());
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    free(blocks);
+    return 0;
+}
+
+/* dense-calloc COUNT SIZE: COUNT objects of SIZE written whole, 2 s of
+ * small mallocs (so that dense mode's passes, run by malloc, catch up), then
+ * every fourth object freed and calloc'd again: jemalloc hands the freed
+ * memory back, and calloc must zero it.  Prints the process's AnonHugePages
+ * before and after the callocs (huge_before_kb, huge_after_kb). */
+static int cmd_dense_calloc(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    unsigned char **blocks = calloc(count, sizeof *blocks);
+    CHECK(blocks);
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(n);
+        CHECK(blocks[i]);
+        memset(blocks[i], 0x5a, n);
+    }
+    for (int t = 0; t < 200; t++) {
+        free(malloc(64));
+        usleep(10000);
+    }
+    printf("huge_before_kb=%lu\n", anon_huge_kb());
+    for (size_t i = 0; i < count; i += 4) {
+        free(blocks[i]);
+        blocks[i] = calloc(1, n);
+        CHECK(blocks[i]);
+        for (size_t j = 0; j < n; j += 512)
+            CHECK(blocks[i][j] == 0);
+        CHECK(blocks[i][n - 1] == 0);
+    }
+    for (size_t i = 1; i < count; i += 4)
+        CHECK(blocks[i][0] == 0x5a && blocks[i][n - 1] == 0x5a);
+    printf("huge_after_kb=%lu\n", anon_huge_kb());
     for (size_t i = 0; i < count; i++)
         free(blocks[i]);
     free(blocks);
@@ -1250,7 +1302,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | grow COUNT SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | dense-calloc COUNT SIZE | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | grow COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1262,6 +1314,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "heap")) return cmd_heap(n, rest);
     if (!strcmp(c, "heap-many")) return cmd_heap_many(n, rest);
     if (!strcmp(c, "sparse")) return cmd_sparse(n, rest);
+    if (!strcmp(c, "dense-calloc")) return cmd_dense_calloc(n, rest);
     if (!strcmp(c, "mmap")) return cmd_mmap(n, rest);
     if (!strcmp(c, "mmap-edit")) return cmd_mmap_edit();
     if (!strcmp(c, "mmap-passthrough")) return cmd_mmap_passthrough();
