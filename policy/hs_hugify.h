@@ -1,4 +1,5 @@
-/* hs_hugify.h: HUGESHIM_HEAP_THP=dense, huge pages where the heap is dense.
+/* hs_hugify.h: dense mode (HUGESHIM_HEAP_THP=dense, or the default auto
+ * without tracking), huge pages where the heap is dense.
  *
  * With eager THP every 2 MiB unit of the heap becomes a huge page at its
  * first write, zeroed whole, however little of it the program then uses.
@@ -12,8 +13,12 @@
  *   last passes collapsed 8 units or more), those are advised huge
  *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
  *   after them is left on 4 KiB pages to be measured again.
+ * A pass that collapses 8 units or more finds the heap filling densely: for
+ * the next second the heap's new regions are THP regions (hs_heap_thp_until_ns)
+ * and `fill_ahead` units are advised ahead of the front.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
- * until the heap purges all of it.
+ * until the heap purges all of it; a decided unit is huge, and the heap
+ * keeps it whole (hs_heap_unit_huge).
  * The pass runs either on the epoch thread, at its tick, when that thread
  * runs for tracking, or else on the program's own threads (hs_hugify_inline):
  * a second thread in a process that faults pages all the time makes its

@@ -134,6 +134,8 @@ void hs_hugify_forget(uintptr_t start, size_t len)
 typedef struct {
     uint64_t resident; /* resident pages of the undecided units measured */
     size_t acted;      /* collapses and advice given */
+    size_t huge;       /* decided (huge) units met */
+    size_t open;       /* undecided units met with pages resident, left on 4 KiB pages */
 } hs_pass_seen_t;
 
 static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *units_left, hs_pass_seen_t *seen)
@@ -145,6 +147,7 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
     for (size_t i = 0; i < n; i++) {
         decided[i] = hs_decided(first + (i << HS_UNIT_SHIFT));
         any_open |= !decided[i];
+        seen->huge += decided[i];
     }
     if (!any_open)
         return 0;
@@ -164,6 +167,8 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
     long done = 0;
     for (size_t i = 0; i < n; i++) {
         uintptr_t unit = first + (i << HS_UNIT_SHIFT);
+        if (action[i] == HS_HUGIFY_KEEP && !decided[i] && resident[i] > 0)
+            seen->open++;
         if (action[i] == HS_HUGIFY_COLLAPSE) {
             int err = hs_os_collapse((void *)unit, HS_UNIT);
             if (err == -EINVAL) {
@@ -196,17 +201,22 @@ static long hs_hugify_batch(uintptr_t first, size_t n, size_t budget, size_t *un
 
 static uintptr_t hs_cursor; /* where the last pass stopped */
 
-/* A pass that collapsed this many units found the heap filling densely: the
- * regions its arenas take during the next HS_FILL_HOLD_NS are THP regions
+/* The heap fills densely when a pass collapsed HS_FILL_UNITS units (a fast
+ * fill: 8 is a pass's whole budget on a program thread), or when it met at
+ * least that many huge units and HS_FILL_RATIO times as many huge units as
+ * units left on 4 KiB pages with data in them (a slower one: sqlite filling
+ * its page cache collapses a unit or two per pass).  The regions the heap's
+ * arenas take during the next HS_FILL_HOLD_NS are then THP regions
  * (hs_heap_thp_until_ns).  The malloc stressor, whose units stay 40-60%
- * written, collapsed 2 units in 2 s; a fill of small objects collapses a
- * pass's whole budget (8 on a program thread). */
-#define HS_FILL_COLLAPSES 8
+ * written, collapsed 2 units in 2 s and keeps hundreds open. */
+#define HS_FILL_UNITS 8
+#define HS_FILL_RATIO 3
 #define HS_FILL_HOLD_NS 1000000000ULL
 
-static void hs_hugify_collapsed(size_t collapses)
+static void hs_hugify_judge(size_t collapses, const hs_pass_seen_t *seen)
 {
-    if (collapses < HS_FILL_COLLAPSES)
+    bool filling = collapses >= HS_FILL_UNITS || (seen->huge >= HS_FILL_UNITS && seen->huge >= HS_FILL_RATIO * seen->open);
+    if (!filling)
         return;
     __atomic_store_n(&hs_heap_thp_until_ns, hs_os_now_coarse_ns() + HS_FILL_HOLD_NS, __ATOMIC_RELAXED);
     hs_count(HS_CTR_HEAP_DENSE_FILLS, 1);
@@ -276,7 +286,7 @@ static bool hs_hugify_pass_locked(void)
         ;
     if (skip)
         return false;
-    hs_pass_seen_t seen = {0, 0};
+    hs_pass_seen_t seen = {0, 0, 0, 0};
     hs_plan_cfg = hs_cfg;
     if (hs_os_now_coarse_ns() < __atomic_load_n(&hs_heap_thp_until_ns, __ATOMIC_RELAXED))
         hs_plan_cfg.ahead = hs_cfg.fill_ahead;
@@ -301,7 +311,7 @@ static bool hs_hugify_pass_locked(void)
             while (u < end) {
                 if (budget == 0 || units_left == 0) {
                     hs_cursor = u;
-                    hs_hugify_collapsed(hs_cfg.max_collapses - budget);
+                    hs_hugify_judge(hs_cfg.max_collapses - budget, &seen);
                     return true;
                 }
                 size_t units = (end - u) >> HS_UNIT_SHIFT;
@@ -320,7 +330,7 @@ static bool hs_hugify_pass_locked(void)
         }
     }
     hs_cursor = 0;
-    hs_hugify_collapsed(hs_cfg.max_collapses - budget);
+    hs_hugify_judge(hs_cfg.max_collapses - budget, &seen);
     if (seen.acted == 0 && seen.resident == hs_last_resident) {
         unsigned idle = hs_idle < 4 ? ++hs_idle : 4;
         __atomic_store_n(&hs_skip, (1u << idle) - 1, __ATOMIC_RELAXED);
