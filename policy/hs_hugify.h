@@ -10,10 +10,11 @@
  *   huge page in place (MADV_COLLAPSE, which copies what is there);
  * - when that unit is the front of a heap filling densely (the next unit has
  *   begun, the `ahead` ones after it are untouched; `fill_ahead` while the
- *   last passes collapsed 8 units or more), those are advised huge
+ *   heap fills densely, below), those are advised huge
  *   (MADV_HUGEPAGE), so that they fault in as huge pages at once; the unit
  *   after them is left on 4 KiB pages to be measured again.
- * A pass that collapses 8 units or more finds the heap filling densely: for
+ * A pass that collapses 8 units, or meets 8 huge units and 3 for each unit
+ * left on 4 KiB pages with data in it, finds the heap filling densely: for
  * the next second the heap's new regions are THP regions (hs_heap_thp_until_ns)
  * and `fill_ahead` units are advised ahead of the front.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
