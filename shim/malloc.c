@@ -147,6 +147,7 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
     if (!ptr)
         return malloc(size);
     if (hs_likely(hs_registry_owns(ptr))) {
+        hs_dense_due();
         /* For sites, a realloc is a free and a new allocation. */
         hs_sites_note_free(ptr);
         void *p = hs_likely(size <= hs_heap_small_max) ? hs_je_realloc(ptr, size) : hs_heap_big_realloc(ptr, size);
@@ -185,6 +186,7 @@ static void *hs_aligned(size_t align, size_t size)
 {
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
+        hs_dense_due();
         void *p = size <= hs_heap_small_max ? hs_je_aligned_alloc(align, size) : hs_heap_big_alloc(size, align, false);
         hs_sites_note_alloc(p, size);
         return p;

@@ -155,6 +155,18 @@ TEST(Backing, DenseHugeUnitsStayWholeWhenCallocReusesTheirMemory)
     unlink(temp_path("dc.json").c_str());
 }
 
+// Dense mode's pass runs inside the program's allocation calls: aligned
+// allocations and realloc run it too, not only malloc and calloc (a program
+// allocating only with posix_memalign kept 16 MiB of its 256 MiB huge).
+TEST(Backing, DensePassRunsFromAlignedAllocationsToo)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode();
+    Result r = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"aligned-fill", "4096", "64K"}, temp_path("af.json"));
+    EXPECT_GE(r.num("total_anon_huge_kb") * 1024, 200 * kMiB);
+    unlink(temp_path("af.json").c_str());
+}
+
 // With retain on, jemalloc grows an arena in a geometric series; unbounded, a
 // growing heap's next request passed the machine's RAM and swap, the kernel
 // refused it, and since the series only advances on success every later

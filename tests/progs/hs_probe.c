@@ -301,6 +301,33 @@ static int cmd_dense_calloc(int argc, char **argv)
     return 0;
 }
 
+/* aligned-fill COUNT SIZE: COUNT objects of SIZE from posix_memalign,
+ * written whole, then 2 s of small aligned allocations, and no malloc or
+ * calloc at all until the smaps totals are printed: dense mode's pass must
+ * run from these calls too. */
+static int cmd_aligned_fill(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    size_t count = parse_size(argv[0]), n = parse_size(argv[1]);
+    static void *blocks[1 << 16];
+    CHECK(count <= sizeof blocks / sizeof *blocks);
+    for (size_t i = 0; i < count; i++) {
+        CHECK(posix_memalign(&blocks[i], 64, n) == 0);
+        memset(blocks[i], 0x5a, n);
+    }
+    for (int t = 0; t < 200; t++) {
+        void *q;
+        CHECK(posix_memalign(&q, 64, 64) == 0);
+        free(q);
+        usleep(10000);
+    }
+    unsigned long huge = anon_huge_kb();
+    printf("total_anon_huge_kb=%lu\n", huge);
+    for (size_t i = 0; i < count; i++)
+        free(blocks[i]);
+    return 0;
+}
+
 static int cmd_mmap(int argc, char **argv)
 {
     CHECK(argc >= 1);
@@ -1302,7 +1329,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | dense-calloc COUNT SIZE | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | grow COUNT SIZE | mmap SIZE | mmap-edit | "
+        fprintf(stderr, "usage: hs_probe heap SIZE | heap-many COUNT SIZE | sparse COUNT SIZE [WRITTEN [SETTLE_MS]] | dense-calloc COUNT SIZE | aligned-fill COUNT SIZE | calloc-reuse | calloc-rss COUNT SIZE | calloc-fresh SIZE | grow COUNT SIZE | mmap SIZE | mmap-edit | "
                         "mmap-passthrough | realloc | threads N | fork | forkexec | spawn | dlopen | errno | "
                         "api | foreign | track-hot SIZE COUNT UNIT EPOCHS | track-munmap | track-read | pthread-exit | "
                         "fork-from-thread | fork-track | lowest-fd | fork-write SIZE CHILDREN | churn SECONDS [SYNC] | raw-clone | threads-now\n");
@@ -1315,6 +1342,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "heap-many")) return cmd_heap_many(n, rest);
     if (!strcmp(c, "sparse")) return cmd_sparse(n, rest);
     if (!strcmp(c, "dense-calloc")) return cmd_dense_calloc(n, rest);
+    if (!strcmp(c, "aligned-fill")) return cmd_aligned_fill(n, rest);
     if (!strcmp(c, "mmap")) return cmd_mmap(n, rest);
     if (!strcmp(c, "mmap-edit")) return cmd_mmap_edit();
     if (!strcmp(c, "mmap-passthrough")) return cmd_mmap_passthrough();
