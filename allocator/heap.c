@@ -138,46 +138,27 @@ static void hs_heap_purged(uintptr_t start, size_t len)
         notify(start, len);
 }
 
-/* Whether [start, end), in a 4 KiB-page region, covers a unit dense mode
- * made huge in part only (only its first and last units can be). */
-static bool hs_heap_cuts_huge(uintptr_t start, uintptr_t end)
+/* Whether purging [start, end) would cut a huge page: in a THP region, an
+ * end off a 2 MiB boundary; in a 4 KiB-page one, an end inside a unit dense
+ * mode made huge (only the first and last units can be cut). */
+static bool hs_heap_cuts_huge(uintptr_t start, uintptr_t end, bool thp)
 {
-    bool (*huge)(uintptr_t) = __atomic_load_n(&hs_heap_unit_huge, __ATOMIC_ACQUIRE);
-    if (!huge || end <= start)
-        return false;
     uintptr_t first = start & ~(uintptr_t)(HS_OS_HUGE_2M - 1), last = (end - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
-    return (start != first && huge(first)) || (end != last + HS_OS_HUGE_2M && huge(last));
+    bool cut_first = start != first, cut_last = end != last + HS_OS_HUGE_2M;
+    if (thp)
+        return cut_first || cut_last;
+    bool (*huge)(uintptr_t) = __atomic_load_n(&hs_heap_unit_huge, __ATOMIC_ACQUIRE);
+    return huge && end > start && ((cut_first && huge(first)) || (cut_last && huge(last)));
 }
 
-/* Purge 4 KiB-page heap memory; in dense mode a unit made huge is given back
- * whole or not at all (a lazy purge gives back the rest of its range, a
- * forced one, which promises zeroes for all of it, is declined). */
-static bool hs_heap_purge_base(uintptr_t start, uintptr_t end, bool forced)
-{
-    if (hs_heap_cuts_huge(start, end)) {
-        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
-        if (forced)
-            return true;
-        uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
-        uintptr_t in_end = end & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
-        /* The first and last units, when cut and not huge, are kept too: a
-         * lazy purge may give back less than asked. */
-        start = in_start, end = in_end;
-        if (end <= start)
-            return true;
-    }
-    if (hs_os_purge((void *)start, end - start, forced) != 0)
-        return true;
-    hs_count(HS_CTR_HEAP_PURGED_BYTES, end - start);
-    hs_heap_purged(start, end - start);
-    return false;
-}
-
-/* Purge with huge pages kept whole: madvise on part of a THP splits it, so
- * only the 2 MiB-aligned interior of a range is purged, with MADV_DONTNEED
- * even for a lazy purge, so that RSS drops now and not under pressure.  hugetlb is never
- * purged: a private hugetlb page given back and faulted again needs a free
- * pool page, and an empty pool then means SIGBUS. */
+/* Purge with huge pages kept whole: madvise on part of a huge page splits it,
+ * so where a range would cut one (every 2 MiB of a THP region, the units of
+ * a 4 KiB-page region dense mode made huge) only the 2 MiB-aligned interior
+ * is purged, and only by a lazy purge (a forced one promises zeroed memory
+ * for the whole range, so it is declined).  THP regions are purged with
+ * MADV_DONTNEED even for a lazy purge, so that RSS drops now and not under
+ * pressure.  hugetlb is never purged: a private hugetlb page given back and
+ * faulted again needs a free pool page, and an empty pool then means SIGBUS. */
 static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
 {
     uintptr_t start = (uintptr_t)addr + offset, end = start + length;
@@ -185,26 +166,26 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     int saved = errno;
     bool declined = true;
     hs_os_kind_t kind = hs_registry_find(start, &region) ? (hs_os_kind_t)region.kind : HS_OS_KIND_BASE;
-    if (kind == HS_OS_KIND_BASE) {
-        declined = hs_heap_purge_base(start, end, forced);
-    } else if (kind == HS_OS_KIND_THP) {
+    bool thp = kind == HS_OS_KIND_THP;
+    if (kind != HS_OS_KIND_BASE && !thp) {
+        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+        goto out;
+    }
+    if (hs_heap_cuts_huge(start, end, thp)) {
+        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
         uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
         uintptr_t in_end = end & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
-        /* A forced purge promises zeroed memory for the whole range, so it
-         * must cover it all; a lazy one promises nothing. */
-        bool whole = in_start == start && in_end == end;
-        if (in_end > in_start && (whole || !forced)) {
-            declined = hs_os_purge((void *)in_start, in_end - in_start, true) != 0;
-            if (!declined)
-                hs_count(HS_CTR_HEAP_PURGED_BYTES, in_end - in_start);
-            if (!whole)
-                hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
-        } else {
-            hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
-        }
-    } else {
-        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+        if (forced || in_end <= in_start)
+            goto out;
+        start = in_start, end = in_end;
     }
+    declined = hs_os_purge((void *)start, end - start, forced || thp) != 0;
+    if (!declined) {
+        hs_count(HS_CTR_HEAP_PURGED_BYTES, end - start);
+        if (!thp)
+            hs_heap_purged(start, end - start);
+    }
+out:
     errno = saved;
     hs_heap_active();
     return declined;
@@ -227,7 +208,7 @@ void hs_heap_zero(void *p, size_t n)
     uintptr_t in_start = (start + HS_OS_PAGE_SIZE - 1) & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     uintptr_t in_end = end & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     int saved = errno;
-    if (base && in_end > in_start && !hs_heap_cuts_huge(in_start, in_end) &&
+    if (base && in_end > in_start && !hs_heap_cuts_huge(in_start, in_end, false) &&
         hs_os_purge((void *)in_start, in_end - in_start, true) == 0) {
         memset(p, 0, in_start - start);
         memset((void *)in_end, 0, end - in_end);
