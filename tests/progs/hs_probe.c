@@ -129,35 +129,45 @@ static void print_totals(void)
            free_pages);
 }
 
-/* The process's resident and THP totals from smaps_rollup, as
- * total_rss_kb= and total_anon_huge_kb= lines. */
-static void print_rollup(void)
+/* The process's resident and THP totals from smaps_rollup, in KiB. */
+static void read_rollup(unsigned long *rss_kb, unsigned long *huge_kb)
 {
     char line[256];
     FILE *f = fopen("/proc/self/smaps_rollup", "r");
     CHECK(f);
     unsigned long v;
+    *rss_kb = *huge_kb = 0;
     while (fgets(line, sizeof line, f)) {
         if ((v = field_kb(line, "Rss")) != (unsigned long)-1)
-            printf("total_rss_kb=%lu\n", v);
+            *rss_kb = v;
         else if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
-            printf("total_anon_huge_kb=%lu\n", v);
+            *huge_kb = v;
     }
     fclose(f);
 }
 
-/* AnonHugePages of the whole process, in KiB. */
-static unsigned long anon_huge_kb(void)
+/* Those totals as total_rss_kb= and total_anon_huge_kb= lines. */
+static void print_rollup(void)
 {
-    char line[256];
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    CHECK(f);
-    unsigned long v, huge = 0;
-    while (fgets(line, sizeof line, f))
-        if ((v = field_kb(line, "AnonHugePages")) != (unsigned long)-1)
-            huge = v;
-    fclose(f);
-    return huge;
+    unsigned long rss, huge;
+    read_rollup(&rss, &huge);
+    printf("total_rss_kb=%lu\ntotal_anon_huge_kb=%lu\n", rss, huge);
+}
+
+/* 2 s of small allocations, 10 ms apart, each freed at once: dense mode's
+ * passes, which run inside allocation calls, catch up with a heap filled
+ * before.  aligned: posix_memalign rather than malloc. */
+static void let_passes_run(bool aligned)
+{
+    for (int t = 0; t < 200; t++) {
+        void *q = NULL;
+        if (aligned)
+            CHECK(posix_memalign(&q, 64, 64) == 0);
+        else
+            CHECK((q = malloc(64)) != NULL);
+        free(q);
+        usleep(10000);
+    }
 }
 
 static void fill(unsigned char *p, size_t n, unsigned seed)
@@ -279,11 +289,10 @@ static int cmd_dense_calloc(int argc, char **argv)
         CHECK(blocks[i]);
         memset(blocks[i], 0x5a, n);
     }
-    for (int t = 0; t < 200; t++) {
-        free(malloc(64));
-        usleep(10000);
-    }
-    printf("huge_before_kb=%lu\n", anon_huge_kb());
+    let_passes_run(false);
+    unsigned long rss, huge;
+    read_rollup(&rss, &huge);
+    printf("huge_before_kb=%lu\n", huge);
     for (size_t i = 0; i < count; i += 4) {
         free(blocks[i]);
         blocks[i] = calloc(1, n);
@@ -294,7 +303,8 @@ static int cmd_dense_calloc(int argc, char **argv)
     }
     for (size_t i = 1; i < count; i += 4)
         CHECK(blocks[i][0] == 0x5a && blocks[i][n - 1] == 0x5a);
-    printf("huge_after_kb=%lu\n", anon_huge_kb());
+    read_rollup(&rss, &huge);
+    printf("huge_after_kb=%lu\n", huge);
     for (size_t i = 0; i < count; i++)
         free(blocks[i]);
     free(blocks);
@@ -315,14 +325,8 @@ static int cmd_aligned_fill(int argc, char **argv)
         CHECK(posix_memalign(&blocks[i], 64, n) == 0);
         memset(blocks[i], 0x5a, n);
     }
-    for (int t = 0; t < 200; t++) {
-        void *q;
-        CHECK(posix_memalign(&q, 64, 64) == 0);
-        free(q);
-        usleep(10000);
-    }
-    unsigned long huge = anon_huge_kb();
-    printf("total_anon_huge_kb=%lu\n", huge);
+    let_passes_run(true);
+    print_rollup();
     for (size_t i = 0; i < count; i++)
         free(blocks[i]);
     return 0;
