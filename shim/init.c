@@ -135,14 +135,26 @@ static void hs_postfork_child_late(void)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
 }
 
+/* The NUMA nodes online (a mask), read from sysfs once: start-up asks for it
+ * up to three times (the machine log, the heap's mode, placement). */
+static uint64_t hs_nodes_online(void)
+{
+    static uint64_t online;
+    static bool read;
+    if (!read) {
+        online = 1;
+        hs_os_numa_nodes(&online);
+        read = true;
+    }
+    return online;
+}
+
 /* Whether placement runs here, and why (for the report and doctor). */
 static bool hs_placement_decide(void)
 {
     const hs_options_t *o = &hs_shim_options;
     const char *mode = o->text[HS_OPT_MIGRATE];
-    uint64_t online = 1;
-    hs_os_numa_nodes(&online);
-    hs_shim_nodes = __builtin_popcountll(online);
+    hs_shim_nodes = __builtin_popcountll(hs_nodes_online());
     if (!strcmp(mode, "off")) {
         snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "HUGESHIM_MIGRATE=off");
         return false;
@@ -272,8 +284,7 @@ static void hs_dump_machine(void)
         else
             hs_log(HS_LOG_INFO, "machine: hugetlb %s pages not supported", i ? "1 GiB" : "2 MiB");
     }
-    uint64_t nodes;
-    hs_os_numa_nodes(&nodes);
+    uint64_t nodes = hs_nodes_online();
     hs_log(HS_LOG_INFO, "machine: %d NUMA node(s) online (mask 0x%llx)", __builtin_popcountll(nodes),
            (unsigned long long)nodes);
 }
@@ -297,9 +308,7 @@ static bool hs_tracking_may_run(void)
         return strcmp(o->text[HS_OPT_TRACK], "off") != 0;
     if (o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0] || hs_option_says(HS_OPT_MIGRATE, "on"))
         return true;
-    uint64_t online = 1;
-    hs_os_numa_nodes(&online);
-    return hs_option_says(HS_OPT_MIGRATE, "auto") && __builtin_popcountll(online) > 1;
+    return hs_option_says(HS_OPT_MIGRATE, "auto") && __builtin_popcountll(hs_nodes_online()) > 1;
 }
 
 static hs_state_t hs_initialise(void)
