@@ -149,10 +149,11 @@ TEST(Backing, DenseHugeUnitsStayWholeWhenCallocReusesTheirMemory)
 {
     if (thp_mode() != "madvise")
         GTEST_SKIP() << "THP mode is " << thp_mode();
-    Result r = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"dense-calloc", "4096", "64K"}, temp_path("dc.json"));
+    std::string report = temp_path("dc.json");
+    Result r = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"dense-calloc", "4096", "64K"}, report);
     EXPECT_GE(r.num("huge_before_kb") * 1024, 200 * kMiB);
     EXPECT_GE(r.num("huge_after_kb") + 4096, r.num("huge_before_kb")) << "callocs split the units dense mode made huge";
-    unlink(temp_path("dc.json").c_str());
+    unlink(report.c_str());
 }
 
 // Dense mode's pass runs inside the program's allocation calls: aligned
@@ -162,9 +163,10 @@ TEST(Backing, DensePassRunsFromAlignedAllocationsToo)
 {
     if (thp_mode() != "madvise")
         GTEST_SKIP() << "THP mode is " << thp_mode();
-    Result r = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"aligned-fill", "4096", "64K"}, temp_path("af.json"));
+    std::string report = temp_path("af.json");
+    Result r = run_probe({{"HUGESHIM_HEAP_THP", "dense"}}, {"aligned-fill", "4096", "64K"}, report);
     EXPECT_GE(r.num("total_anon_huge_kb") * 1024, 200 * kMiB);
-    unlink(temp_path("af.json").c_str());
+    unlink(report.c_str());
 }
 
 // With retain on, jemalloc grows an arena in a geometric series; unbounded, a
@@ -197,18 +199,18 @@ TEST(Backing, CallocGivesPagesBackInsteadOfWritingZeroes)
     // of 64 KiB never written: jemalloc's own path for arenas with hooks
     // memsets the reused memory, keeping it all resident (66 MB here against
     // 49 MB with its pages given back; 4 MB for the process itself).
-    Result r = run_probe({{"HUGESHIM_BACKING", "none"}}, {"calloc-rss", "1024", "64K"}, temp_path("calloc.json"));
+    std::string report = temp_path("calloc.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "none"}}, {"calloc-rss", "1024", "64K"}, report);
     EXPECT_LT(r.num("total_rss_kb") * 1024, 58 * kMiB);
-    unlink(temp_path("calloc.json").c_str());
     // Fresh memory needs no zeroing in any setting: a calloc of 4 MiB and one
     // of 256 MiB, read at both ends, stay unwritten.
     for (const char *size : {"4M", "256M"})
         for (const Env &env : {Env{}, Env{{"HUGESHIM_BACKING", "none"}}, Env{{"HUGESHIM_HEAP_THP", "dense"}},
                                Env{{"HUGESHIM_HEAP_MEDIUM", "base"}}}) {
-            Result f = run_probe(env, {"calloc-fresh", size}, temp_path("calloc.json"));
+            Result f = run_probe(env, {"calloc-fresh", size}, report);
             EXPECT_LT(f.num("total_rss_kb") * 1024, 24 * kMiB) << size << " " << (env.empty() ? "thp" : env.begin()->second);
         }
-    unlink(temp_path("calloc.json").c_str());
+    unlink(report.c_str());
 }
 
 TEST(Backing, NoneIsTheControlWithBasePages)
