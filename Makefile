@@ -7,19 +7,20 @@ CC        ?= gcc
 CXX       ?= g++
 JEMALLOC_PIC ?= /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
 
-WARN      := -Wall -Wextra -Wshadow -Wno-missing-field-initializers
+WARN      := -Wall -Wextra -Wshadow
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION='"$(VERSION)"'
 CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
-COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c
-ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c
-POLICY_SRC    := policy/heat.c policy/hugify.c policy/tracker.c policy/epoch.c policy/migrate.c policy/where.c policy/wpsync.c \
-                 policy/sites.c policy/symbols.c policy/trace.c
+COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c common/thread.c
+ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c
+TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/pagemap_scan.c track/softdirty.c
+PLACE_SRC     := place/where.c place/migrate.c
+OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
-CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(POLICY_SRC)
+CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_SRC) $(OBSERVE_SRC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
@@ -30,7 +31,7 @@ LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install demo test compat test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
+.PHONY: all deps install demo test compat lint test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
 all: $(LIB) $(LAUNCHER)
 
 deps:
@@ -79,7 +80,7 @@ $(BUILD)/tests/%.o: tests/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-# What libhscore.a needs: libnuma, and dlopen/libm for sites (policy/sites.c, symbols.c).
+# What libhscore.a needs: libnuma, and dlopen/libm for sites (observe/sites.c, symbols.c).
 CORE_LIBS := -lnuma -lpthread -ldl -lm
 
 $(UNIT_BIN): $(patsubst tests/%.cc,$(BUILD)/tests/%.o,$(UNIT_SRC)) $(BUILD)/libhscore.a
@@ -142,7 +143,12 @@ numalab: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
 compat: test-deps all $(COMPAT_BIN) $(PROBES)
 	@scripts/run-tests.sh $(COMPAT_BIN)
 
+# The layering (no include of a later layer, no include cycle) and cppcheck.
+lint: test-deps
+	@scripts/lint.sh
+
 test: test-deps
+	@scripts/lint.sh
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
 	@scripts/deps.sh numalab || echo "test: could not install the NUMA lab's packages; its set will be skipped"
 	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4

@@ -6,7 +6,6 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "hs_backing.h"
-#include "hs_heap.h"
 #include "hs_registry.h"
 
 #define HS_KIND_COUNT 4
@@ -37,13 +36,6 @@ static struct {
     uintptr_t cur, end;
 } hs_chunk[HS_KIND_COUNT];
 static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Declared in hs_heap.h; defined here, in libhscore, where the policy code
- * that sets it is linked too. */
-void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
-void (*hs_heap_activity_notify)(void);
-uint64_t hs_heap_thp_until_ns;
-bool (*hs_heap_unit_huge)(uintptr_t unit);
-
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
 {
     hs_config = *config;

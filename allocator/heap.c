@@ -32,7 +32,7 @@ size_t hs_heap_small_max = HS_HEAP_LARGE - 1; /* see hs_heap.h */
 /* The medium arenas are [hs_medium_first, hs_medium_first + hs_medium_count). */
 static unsigned hs_medium_first, hs_medium_count, hs_medium_next;
 /* HUGESHIM_HEAP_THP=dense: arenas other than the large one take no THP
- * regions (policy/hugify.c makes their dense units huge). */
+ * regions (allocator/hugify.c makes their dense units huge). */
 static bool hs_heap_dense;
 static unsigned hs_large_arena = ~0u;
 static __thread unsigned hs_medium_mine __attribute__((tls_model("initial-exec"))); /* index + 1; 0: none yet */
@@ -57,9 +57,16 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
 /* An arena took, split or purged memory: tell whoever listens (dense mode). */
 static inline void hs_heap_active(void)
 {
-    void (*notify)(void) = __atomic_load_n(&hs_heap_activity_notify, __ATOMIC_ACQUIRE);
-    if (notify)
-        notify();
+    const hs_heap_listener_t *l = hs_heap_listener_now();
+    if (l && l->active)
+        l->active();
+}
+
+/* Regions the dense arenas take now are THP regions (hs_heap_listener_t). */
+static bool hs_heap_born_huge(void)
+{
+    const hs_heap_listener_t *l = hs_heap_listener_now();
+    return l && l->born_huge && l->born_huge();
 }
 
 static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, size_t alignment, bool *zero,
@@ -80,7 +87,7 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
     bool metadata = alignment == HS_OS_HUGE_2M;
     bool medium = arena_ind - hs_medium_first < hs_medium_count;
     bool dense = hs_heap_dense && arena_ind != hs_large_arena && !medium && !metadata;
-    bool born_huge = dense && hs_os_now_coarse_ns() < __atomic_load_n(&hs_heap_thp_until_ns, __ATOMIC_RELAXED);
+    bool born_huge = dense && hs_heap_born_huge();
     bool no_thp = medium || (dense && !born_huge);
     int err = hs_backing_heap_alloc(size, alignment,
                                     metadata ? HS_HEAP_USE_METADATA : no_thp ? HS_HEAP_USE_NO_THP : HS_HEAP_USE_OBJECTS,
@@ -133,9 +140,9 @@ static bool hs_heap_decommit(extent_hooks_t *hooks, void *addr, size_t size, siz
 /* Base pages of the heap were given back: tell whoever listens (dense mode). */
 static void hs_heap_purged(uintptr_t start, size_t len)
 {
-    void (*notify)(uintptr_t, size_t) = __atomic_load_n(&hs_heap_purge_notify, __ATOMIC_ACQUIRE);
-    if (notify)
-        notify(start, len);
+    const hs_heap_listener_t *l = hs_heap_listener_now();
+    if (l && l->purged)
+        l->purged(start, len);
 }
 
 /* Whether purging [start, end) would cut a huge page: in a THP region, an
@@ -147,7 +154,8 @@ static bool hs_heap_cuts_huge(uintptr_t start, uintptr_t end, bool thp)
     bool cut_first = start != first, cut_last = end != last + HS_OS_HUGE_2M;
     if (thp)
         return cut_first || cut_last;
-    bool (*huge)(uintptr_t) = __atomic_load_n(&hs_heap_unit_huge, __ATOMIC_ACQUIRE);
+    const hs_heap_listener_t *l = hs_heap_listener_now();
+    bool (*huge)(uintptr_t) = l ? l->unit_huge : NULL;
     return huge && end > start && ((cut_first && huge(first)) || (cut_last && huge(last)));
 }
 

@@ -65,29 +65,36 @@ void *hs_heap_big_realloc(void *ptr, size_t size);
 bool hs_heap_calloc_on_base(size_t n);
 void hs_heap_zero(void *p, size_t n);
 
-/* Called after every purge of base-page heap memory, from the thread that
- * purged (HUGESHIM_HEAP_THP=dense sets it: a purged unit is measured again). */
-extern __attribute__((visibility("hidden"))) void (*hs_heap_purge_notify)(uintptr_t start, size_t len);
-/* Called from the extent hooks whenever an arena takes, splits or purges
- * memory (dense mode sets it: its pass runs on the program's threads, soon
- * after such activity).  Must be cheap and never call malloc. */
-extern __attribute__((visibility("hidden"))) void (*hs_heap_activity_notify)(void);
-/* HUGESHIM_HEAP_THP=dense: until this time (hs_os_now_coarse_ns), regions the
- * dense arenas take are THP regions, as with eager (policy/hugify.c sets it
- * while its passes find the heap filling densely: a region born then would
- * fill densely too, and would otherwise wait on 4 KiB faults and a collapse
- * for each of its units). */
-extern __attribute__((visibility("hidden"))) uint64_t hs_heap_thp_until_ns;
-/* Dense mode: whether the 2 MiB unit at `unit`, in a 4 KiB-page region, was
- * made a huge page (collapsed, or advised before its first write).  The
- * purge hooks and calloc's zeroing then keep it whole, as in a THP region:
- * giving back part of it would split it.  Set by policy/hugify.c. */
-extern __attribute__((visibility("hidden"))) bool (*hs_heap_unit_huge)(uintptr_t unit);
+/* Whoever listens to the heap: dense mode (allocator/hugify.c).  Each
+ * function may be NULL; all must be cheap, callable from any thread inside
+ * jemalloc's extent hooks, and never call malloc. */
+typedef struct hs_heap_listener {
+    /* Base pages of the heap were given back (a purged unit is measured
+     * again). */
+    void (*purged)(uintptr_t start, size_t len);
+    /* An arena took, split or purged memory (dense mode's pass runs on the
+     * program's threads, soon after such activity). */
+    void (*active)(void);
+    /* Whether the 2 MiB unit at `unit`, in a 4 KiB-page region, was made a
+     * huge page (collapsed, or advised before its first write): the purge
+     * hooks and calloc's zeroing then keep it whole, as in a THP region,
+     * since giving back part of it would split it. */
+    bool (*unit_huge)(uintptr_t unit);
+    /* Whether regions the dense arenas take now are THP regions, as with
+     * eager (while dense mode finds the heap filling densely: a region born
+     * then would fill densely too, and would otherwise wait on 4 KiB faults
+     * and a collapse for each of its units). */
+    bool (*born_huge)(void);
+} hs_heap_listener_t;
+/* Set the listener (one at most; NULL: none).  listener must outlive the
+ * process's use of the heap. */
+void hs_heap_listen(const hs_heap_listener_t *listener);
+const hs_heap_listener_t *hs_heap_listener_now(void);
 
 /* Create the hooks and install them on every automatic arena, and create
  * the large arena and, when medium_on_base, the medium ones.  dense
  * (HUGESHIM_HEAP_THP=dense): every arena but the large one takes memory
- * without THP, for policy/hugify.c to make huge where it is dense.  0; -ENOMEM
+ * without THP, for allocator/hugify.c to make huge where it is dense.  0; -ENOMEM
  * when jemalloc could not boot (its first mappings failed); -1 when it
  * refused the hooks.  The caller then runs without hugeshim's heap. */
 int hs_heap_init(bool medium_on_base, bool dense);

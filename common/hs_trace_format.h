@@ -1,4 +1,4 @@
-/* hs_trace_format.h: the HUGESHIM_TRACE file, written by policy/trace.c and
+/* hs_trace_format.h: the HUGESHIM_TRACE file, written by observe/trace.c and
  * read by `hugeshim heatmap`.  Pure C: encoding into and decoding from
  * caller memory.
  *

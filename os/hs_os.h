@@ -64,6 +64,7 @@ typedef enum hs_os_kind {
     HS_OS_KIND_HUGETLB_2M = 1,
     HS_OS_KIND_THP = 2,
     HS_OS_KIND_BASE = 3,
+    HS_OS_KIND_COUNT = 4,
 } hs_os_kind_t;
 
 /* Map len bytes of the given kind, aligned to `align` (a power of two,

@@ -143,7 +143,7 @@ hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap)
         return HS_OS_PROBE_BROKEN;
     }
     static char smaps[256 * 1024];
-    hs_os_vma_info_t before, after;
+    hs_os_vma_info_t before = {0}, after = {0};
     int err = hs_os_vma_info((uintptr_t)mem, smaps, sizeof smaps, &before);
     if (!err)
         err = hs_os_wpsync_register(uffd, (uintptr_t)mem, len);

@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(gcc g++ make binutils libc6-dev libjemalloc-dev libjansson-dev libnuma-dev libunwind-dev libdw-dev libcairo2-dev)
 case "${1:-build}" in
-  test)    want+=(libgtest-dev nlohmann-json3-dev sqlite3 xz-utils bzip2 gzip python3 perl gawk coreutils
+  test)    want+=(libgtest-dev nlohmann-json3-dev cppcheck sqlite3 xz-utils bzip2 gzip python3 perl gawk coreutils
              redis-server redis-tools stress-ng libpython3.11-testsuite) ;;
   bench)   want+=(python3 stress-ng libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) ;;
   numalab) want+=(qemu-system-x86 busybox-static cpio) ;;

@@ -16,13 +16,15 @@
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
+#include "../allocator/hs_hugify.h"
 #include "../common/hs_log.h"
-#include "../policy/hs_migrate.h"
-#include "../policy/hs_sites.h"
-#include "../policy/hs_trace.h"
-#include "../policy/hs_hugify.h"
-#include "../policy/hs_tracker.h"
-#include "../policy/hs_where.h"
+#include "../common/hs_thread.h"
+#include "../observe/hs_sites.h"
+#include "../observe/hs_trace.h"
+#include "../place/hs_migrate.h"
+#include "../place/hs_where.h"
+#include "../track/hs_epoch.h"
+#include "../track/hs_tracker.h"
 #include "hs_shim.h"
 
 extern char **environ;
@@ -104,6 +106,7 @@ static void hs_postfork_child(void)
     hs_tracker_postfork_child();
     hs_forkguard_postfork_child();
     hs_hugify_postfork_child();
+    hs_thread_forget_after_fork();
     hs_shim_fork_child = true;
 }
 
@@ -124,6 +127,7 @@ static int hs_epochs_start(void)
 static void hs_postfork_child_late(void)
 {
     hs_epoch_forget_after_fork();
+    hs_where_forget_after_fork();
     hs_tracker_reopen_after_fork();
     if (hs_trace_on()) {
         char path[HS_OPT_TEXT_MAX + 32];
@@ -199,6 +203,38 @@ void hs_shim_vmstat_deltas(void)
         hs_counter_set(ids[i], now[i] >= hs_vmstat_start[i] ? now[i] - hs_vmstat_start[i] : 0);
 }
 
+static uint64_t hs_env_now(void *ctx)
+{
+    (void)ctx;
+    return hs_os_now_ns();
+}
+
+static int hs_env_busiest_node(void *ctx)
+{
+    (void)ctx;
+    return hs_where_busiest_node();
+}
+
+static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
+{
+    (void)ctx;
+    return hs_where_node_of_thread(tid, epoch);
+}
+
+/* The tracker's subscribers, in order: placement (or, without it, only
+ * where the units are, for sites and the trace), then sites, then the trace. */
+static void hs_tracking_subscribe(void)
+{
+    if (hs_shim_placement)
+        hs_tracker_subscribe(&hs_migrate_subscriber);
+    else if (hs_sites_enabled() || hs_trace_on())
+        hs_tracker_subscribe(&hs_migrate_locate_subscriber);
+    if (hs_sites_enabled())
+        hs_tracker_subscribe(&hs_sites_subscriber);
+    if (hs_trace_on())
+        hs_tracker_subscribe(&hs_trace_subscriber);
+}
+
 /* Tracking and placement: chosen and started in the constructor, never
  * inside malloc (probes map memory; libnuma allocates). */
 static void hs_tracking_start(void)
@@ -206,23 +242,24 @@ static void hs_tracking_start(void)
     const hs_options_t *o = &hs_shim_options;
     hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, 6);
     hs_shim_placement = hs_placement_decide();
-    hs_track_backend_t requested = hs_track_backend_from_name(o->text[HS_OPT_TRACK]);
+    const char *requested = o->text[HS_OPT_TRACK];
     /* Placement, sites and the trace need tracking: auto unless told. */
     bool wants_tracking = hs_shim_placement || o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0];
     if (wants_tracking && !o->from_env[HS_OPT_TRACK])
-        requested = HS_TRACK_AUTO;
-    if (requested == HS_TRACK_OFF && o->text[HS_OPT_TRACE][0])
+        requested = "auto";
+    bool off = !strcmp(requested, "off"), any = !strcmp(requested, "auto");
+    if (off && o->text[HS_OPT_TRACE][0])
         hs_log(HS_LOG_WARN, "HUGESHIM_TRACE=%s: HUGESHIM_TRACK=off, so there is nothing to trace; no trace written",
                o->text[HS_OPT_TRACE]);
-    if (requested == HS_TRACK_OFF)
+    if (off)
         return;
     hs_track_choice_t choice;
     hs_tracker_choose(requested, &choice);
-    bool none = choice.thp == HS_TRACK_OFF && choice.async == HS_TRACK_OFF;
+    bool none = hs_track_choice_none(&choice);
     /* auto is quiet: choosing per kind is not a problem.  A backend asked for
      * by name that does not work here is. */
-    hs_log(none && requested != HS_TRACK_AUTO ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s",
-           hs_track_backend_name(requested), choice.why, none ? "; tracking is off" : "");
+    hs_log(none && !any ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s", requested, choice.why,
+           none ? "; tracking is off" : "");
     if (none) {
         hs_shim_placement = false;
         snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "no tracking backend works here");
@@ -241,7 +278,11 @@ static void hs_tracking_start(void)
             snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "could not map placement's state");
         }
     }
-    int err = hs_tracker_init(&choice, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], hs_shim_placement, NULL);
+    hs_tracker_env_t env = {.now_ns = hs_env_now,
+                            .busiest_node = hs_env_busiest_node,
+                            .node_of_thread = hs_env_node_of_thread,
+                            .ctx = NULL};
+    int err = hs_tracker_init(&choice, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);
     if (err) {
         hs_log(HS_LOG_WARN, "tracking could not start (errno %d); tracking and placement are off", -err);
         hs_shim_placement = false;
@@ -256,6 +297,7 @@ static void hs_tracking_start(void)
                                why, sizeof why) != 0)
             hs_log(HS_LOG_WARN, "HUGESHIM_TRACE: %s; no trace written", why);
     }
+    hs_tracking_subscribe();
     if (hs_epochs_start() != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");

@@ -11,8 +11,8 @@
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
-#include "../policy/hs_hugify.h"
-#include "../policy/hs_sites.h"
+#include "../allocator/hs_hugify.h"
+#include "../observe/hs_sites.h"
 #include "hs_shim.h"
 
 #define HS_PAGE 4096
@@ -37,7 +37,7 @@ static inline void *hs_active_malloc(size_t size)
     return hs_likely(size <= hs_heap_small_max) ? hs_je_malloc(size) : hs_heap_big_alloc(size, 0, false);
 }
 
-/* Dense mode asked for its pass (policy/hugify.c): run it here, on the
+/* Dense mode asked for its pass (allocator/hugify.c): run it here, on the
  * program's thread and outside jemalloc. */
 static inline void hs_dense_due(void)
 {

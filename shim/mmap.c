@@ -14,7 +14,7 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_errno.h"
-#include "../policy/hs_sites.h"
+#include "../observe/hs_sites.h"
 #include "hs_shim.h"
 
 #define HS_MAP_FAILED ((void *)-1)

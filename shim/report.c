@@ -9,9 +9,9 @@
 #include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
-#include "../policy/hs_migrate.h"
-#include "../policy/hs_sites.h"
-#include "../policy/hs_tracker.h"
+#include "../place/hs_migrate.h"
+#include "../observe/hs_sites.h"
+#include "../track/hs_tracker.h"
 #include "hs_shim.h"
 
 #define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 16)
@@ -116,7 +116,7 @@ void hs_shim_report(void)
     snprintf(balancing, sizeof balancing, "%s", nb < 0 ? "absent" : nb ? "on" : "off");
     /* Tracking: the mode asked for (placement turns auto on by itself). */
     const hs_track_choice_t *choice = hs_tracker_choice();
-    const char *tracking = !hs_tracker_active() && choice->thp == HS_TRACK_OFF && choice->async == HS_TRACK_OFF
+    const char *tracking = !hs_tracker_active() && hs_track_choice_none(choice)
                                ? "off"
                                : ((hs_shim_placement || hs_shim_options.value[HS_OPT_SITES] ||
                                    hs_shim_options.text[HS_OPT_TRACE][0]) && !hs_shim_options.from_env[HS_OPT_TRACK])
@@ -138,11 +138,12 @@ void hs_shim_report(void)
         if (id == HS_CTR_TRACK_EPOCHS) {
             const hs_track_choice_t *c = hs_tracker_choice();
             fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, tracking};
-            fields[n++] = (hs_report_field_t){"tracking.backends.thp", HS_FIELD_STRING, 0, hs_track_backend_name(c->thp)};
+            fields[n++] = (hs_report_field_t){"tracking.backends.thp", HS_FIELD_STRING, 0,
+                                              hs_track_choice_name(c, HS_OS_KIND_THP)};
             fields[n++] = (hs_report_field_t){"tracking.backends.hugetlb", HS_FIELD_STRING, 0,
-                                              hs_track_backend_name(c->hugetlb)};
+                                              hs_track_choice_name(c, HS_OS_KIND_HUGETLB_2M)};
             fields[n++] = (hs_report_field_t){"tracking.backends.base", HS_FIELD_STRING, 0,
-                                              hs_track_backend_name(c->base)};
+                                              hs_track_choice_name(c, HS_OS_KIND_BASE)};
         }
         if (id == HS_CTR_MIG_EPOCHS) {
             fields[n++] = (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_placement ? "on" : "off"};

@@ -92,9 +92,15 @@ void rm_rf(const std::string &dir) { run({"rm", "-rf", dir}); }
 // What a workload must show: its fingerprint (compared with the plain run)
 // from stdout, and whether stdout says it succeeded.
 struct Workload {
+    using Argv = std::function<std::vector<std::string>(const std::string &dir)>;
+    using Fingerprint = std::function<std::string(const Result &)>;
+    Workload(std::string name_, Argv argv_, Fingerprint fingerprint_, int timeout_s_ = 300)
+        : name(std::move(name_)), argv(std::move(argv_)), fingerprint(std::move(fingerprint_)), timeout_s(timeout_s_)
+    {
+    }
     std::string name;
-    std::function<std::vector<std::string>(const std::string &dir)> argv;
-    std::function<std::string(const Result &)> fingerprint;
+    Argv argv;
+    Fingerprint fingerprint;
     int timeout_s = 300;
     bool expect_huge = true; // some process reports huge pages (not when all the work is in _exit'ed children)
     bool huge_when_dense = true; // ... with a dense heap too (not when it only churns objects below 8 MiB)

@@ -9,8 +9,8 @@
 #include "../../allocator/hs_registry.h"
 #include "../../common/hs_counters.h"
 #include "../../common/hs_log.h"
-#include "../../policy/hs_heat.h"
-#include "../../policy/hs_tracker.h"
+#include "../../track/hs_heat.h"
+#include "../../track/hs_tracker.h"
 
 namespace {
 
@@ -132,6 +132,7 @@ uint64_t fake_now(void *) { return fb->now += 1000; }
 class Tracker : public ::testing::Test {
 protected:
     FakeBackend backend;
+    hs_track_backend_ops_t ops = {};
     void SetUp() override
     {
         fb = &backend;
@@ -145,10 +146,20 @@ protected:
     void start(bool arm_thp)
     {
         hs_heat_config_t heat = {50, 50};
-        hs_tracker_ops_t ops = {fake_arm, fake_scan, fake_end, fake_now, nullptr, arm_thp, nullptr, nullptr, false};
-        hs_track_choice_t choice = {arm_thp ? HS_TRACK_SOFTDIRTY : HS_TRACK_OFF, HS_TRACK_PAGEMAP_SCAN,
-                                    HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, "fake"};
-        ASSERT_EQ(hs_tracker_init(&choice, &heat, 2048, false, &ops), 0);
+        // A scanning backend that watches everything every epoch; THP
+        // regions too when it keeps them whole (as soft-dirty does).
+        ops = hs_track_backend_ops_t{};
+        ops.name = "fake";
+        ops.keeps_thp_whole = arm_thp;
+        ops.watch = fake_arm;
+        ops.scan = fake_scan;
+        ops.end_epoch = fake_end;
+        hs_track_choice_t choice = {};
+        for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+            choice.by_kind[k] = k == HS_OS_KIND_THP && !arm_thp ? nullptr : &ops;
+        hs_tracker_env_t env = {};
+        env.now_ns = fake_now;
+        ASSERT_EQ(hs_tracker_init(&choice, &heat, 2048, &env), 0);
     }
 };
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../../allocator/hs_heap.h"
-#include "../../policy/hs_hugify.h"
+#include "../../allocator/hs_hugify.h"
 
 namespace {
 
@@ -85,8 +85,10 @@ TEST(Hugify, HeapActivityAsksForAPassOncePerInterval)
 {
     ASSERT_EQ(hs_hugify_init(&kConfig), 0);
     hs_hugify_inline(300000000ULL, 8, count_wake);
-    void (*activity)(void) = __atomic_load_n(&hs_heap_activity_notify, __ATOMIC_ACQUIRE);
-    ASSERT_NE(activity, nullptr) << "the hooks have no one to tell";
+    const hs_heap_listener_t *listener = hs_heap_listener_now();
+    ASSERT_NE(listener, nullptr) << "the hooks have no one to tell";
+    void (*activity)(void) = listener->active;
+    ASSERT_NE(activity, nullptr) << "the hooks have no one to tell of their activity";
     wakes = 0;
     hs_hugify_due_flag = 0;
     activity();
@@ -104,6 +106,5 @@ TEST(Hugify, HeapActivityAsksForAPassOncePerInterval)
     EXPECT_EQ(wakes, 2) << "an interval later the heap's activity asks again";
     EXPECT_EQ(hs_hugify_due_flag, 1);
     hs_hugify_run_due();
-    __atomic_store_n(&hs_heap_activity_notify, (void (*)(void))nullptr, __ATOMIC_RELEASE);
-    __atomic_store_n(&hs_heap_purge_notify, (void (*)(uintptr_t, size_t))nullptr, __ATOMIC_RELEASE);
+    hs_heap_listen(nullptr);
 }

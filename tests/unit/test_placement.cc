@@ -11,9 +11,9 @@
 #include "../../allocator/hs_registry.h"
 #include "../../common/hs_counters.h"
 #include "../../common/hs_log.h"
-#include "../../policy/hs_heat.h"
-#include "../../policy/hs_migrate.h"
-#include "../../policy/hs_tracker.h"
+#include "../../track/hs_heat.h"
+#include "../../place/hs_migrate.h"
+#include "../../track/hs_tracker.h"
 
 namespace {
 
@@ -176,14 +176,19 @@ protected:
         ASSERT_EQ(hs_migrate_init(&config, &ops), 0);
     }
     // n THP units at 1 GiB + 2 MiB * i, placed on node `on`, written from `wanted`.
-    std::vector<hs_migrate_unit_t> units(size_t n, int on, int wanted)
+    std::vector<hs_hot_unit_t> units(size_t n, int on, int wanted)
     {
-        std::vector<hs_migrate_unit_t> u;
+        std::vector<hs_hot_unit_t> u;
         for (size_t i = 0; i < n; i++) {
             uintptr_t a = (1ULL << 30) + i * 2 * M;
             numa.where[a] = on;
-            u.push_back({a, static_cast<uint32_t>(2 * M), HS_OS_KIND_THP, static_cast<int8_t>(wanted),
-                         static_cast<int8_t>(wanted)});
+            hs_hot_unit_t unit = {};
+            unit.addr = a;
+            unit.bytes = static_cast<uint32_t>(2 * M);
+            unit.kind = HS_OS_KIND_THP;
+            unit.wanted = unit.writer = static_cast<int8_t>(wanted);
+            unit.now = -1;
+            u.push_back(unit);
         }
         return u;
     }
@@ -360,7 +365,21 @@ size_t fs_drain(void *, hs_os_wp_fault_t *out, size_t max)
 }
 int fs_node(void *, int tid, uint64_t) { return fs->tid_node.count(tid) ? fs->tid_node[tid] : -1; }
 uint64_t fs_now(void *) { return 0; }
-const hs_wpsync_ops_t fake_sync_ops = {fs_watch, fs_protect, fs_drain, fs_node, nullptr};
+// Watches whole 2 MiB units of THP regions, protects what the tracker
+// chose, and reports writes as faults naming the writer, as uffd_sync does.
+hs_track_backend_ops_t fake_sync_backend()
+{
+    hs_track_backend_ops_t b = {};
+    b.name = "fake_sync";
+    b.keeps_thp_whole = true;
+    b.whole_units = true;
+    b.budgeted = true;
+    b.watch = fs_watch;
+    b.protect = fs_protect;
+    b.drain = fs_drain;
+    return b;
+}
+const hs_track_backend_ops_t fake_sync_ops = fake_sync_backend();
 
 class SyncTracker : public ::testing::Test {
 protected:
@@ -380,13 +399,17 @@ protected:
     void start(unsigned budget, bool placement)
     {
         hs_heat_config_t heat = {50, 50};
-        hs_tracker_ops_t ops = {nullptr, nullptr, nullptr, fs_now, nullptr, false, &fake_sync_ops, nullptr, placement};
-        hs_track_choice_t choice = {HS_TRACK_UFFD_SYNC, HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, "fake"};
-        ASSERT_EQ(hs_tracker_init(&choice, &heat, budget, placement, &ops), 0);
+        hs_track_choice_t choice = {};
+        choice.by_kind[HS_OS_KIND_THP] = &fake_sync_ops;
+        hs_tracker_env_t env = {};
+        env.now_ns = fs_now;
+        env.node_of_thread = fs_node;
+        ASSERT_EQ(hs_tracker_init(&choice, &heat, budget, &env), 0);
         if (placement) {
             hs_migrate_config_t mc = {2, 2, 1ULL << 30, 1000000000ULL, 4, 0};
             hs_migrate_ops_t mops = {fake_move_pages, fake_room, fake_policy, nullptr};
             ASSERT_EQ(hs_migrate_init(&mc, &mops), 0);
+            ASSERT_EQ(hs_tracker_subscribe(&hs_migrate_subscriber), 0);
         }
     }
     size_t protected_units() const
@@ -533,9 +556,18 @@ TEST(BudgetedScan, ScansHotUnitsAndARotationOfColdOnesWithinTheBudget)
     hs_tracker_reset_for_tests();
     reset_counters();
     hs_heat_config_t heat = {50, 50};
-    hs_tracker_ops_t ops = {budget_arm, budget_scan, budget_end, fs_now, nullptr, false, nullptr, nullptr, false, true};
-    hs_track_choice_t choice = {HS_TRACK_OFF, HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, HS_TRACK_PAGEMAP_SCAN, "fake"};
-    ASSERT_EQ(hs_tracker_init(&choice, &heat, 16, false, &ops), 0);
+    // Scans (and so re-arms) only what the tracker chose, as PAGEMAP_SCAN does.
+    hs_track_backend_ops_t ops = {};
+    ops.name = "fake_scan";
+    ops.budgeted = true;
+    ops.watch = budget_arm;
+    ops.scan = budget_scan;
+    ops.end_epoch = budget_end;
+    hs_track_choice_t choice = {};
+    choice.by_kind[HS_OS_KIND_HUGETLB_2M] = choice.by_kind[HS_OS_KIND_HUGETLB_1G] = choice.by_kind[HS_OS_KIND_BASE] = &ops;
+    hs_tracker_env_t env = {};
+    env.now_ns = fs_now;
+    ASSERT_EQ(hs_tracker_init(&choice, &heat, 16, &env), 0);
     hs_registry_add(64 * M, 256 * 4096, HS_OS_KIND_BASE, HS_ORIGIN_MMAP);  // 256 units of 4 KiB
     hs_tracker_epoch();  // arms, and scans the new region whole once (nothing to re-arm yet)
     std::set<uintptr_t> seen;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "../../common/hs_trace_format.h"
-#include "../../policy/hs_sites.h"
-#include "../../policy/hs_trace.h"
+#include "../../observe/hs_sites.h"
+#include "../../observe/hs_trace.h"
 
 namespace {
 
@@ -102,7 +102,7 @@ TEST_F(SitesTest, FreedSamplesLeaveTheLiveTableAndHotUnitsAreAttributed)
     for (uintptr_t p : small)
         hs_sites_note_free((void *)p);
     // Hot: the first ten large allocations, whole, on node 1; five of them moved.
-    std::vector<hs_migrate_unit_t> hot;
+    std::vector<hs_hot_unit_t> hot;
     for (size_t i = 0; i < 10; i++)
         for (size_t u = 0; u < 4; u++)
             hot.push_back({base + i * (8ULL << 20) + u * (2ULL << 20), 2u << 20, 2, 1, 1, 1, (uint8_t)(i < 5), 0});
@@ -152,7 +152,7 @@ TEST(TraceWriter, TheFileStaysWithinItsBoundAndCountsWhatItDropped)
     std::vector<uint8_t> heat(units);
     for (size_t u = 0; u < units; u++)
         heat[u] = u % 2 ? 100 : 0;
-    hs_trace_region_t r = {0x10000000, units * 4096, 12, 3, heat.data()};
+    hs_track_region_view_t r = {0x10000000, units * 4096, 12, 3, heat.data()};
     for (uint64_t e = 1; e <= 5; e++)
         hs_trace_write_epoch(e, &r, 1, nullptr, 0);
     uint64_t bytes, epochs, dropped;

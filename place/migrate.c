@@ -35,8 +35,8 @@ static uint64_t hs_hot_on[HS_OS_MAX_NODES];
 /* Scratch for one epoch: candidates' queried node and the move batch. */
 static void *hs_batch_pages[HS_MIG_BATCH];
 static int hs_batch_nodes[HS_MIG_BATCH], hs_batch_status[HS_MIG_BATCH];
-static hs_migrate_unit_t hs_moves[HS_MIG_BATCH];
-static hs_migrate_unit_t *hs_epoch_units; /* this epoch's units: now and moved written back */
+static hs_hot_unit_t hs_moves[HS_MIG_BATCH];
+static hs_hot_unit_t *hs_epoch_units; /* this epoch's units: now and moved written back */
 static int8_t hs_moves_from[HS_MIG_BATCH];
 
 static long hs_real_move_pages(void *ctx, unsigned long n, void **pages, const int *nodes, int *status)
@@ -172,7 +172,7 @@ static void hs_count_failure(int status)
     }
 }
 
-static void hs_count_moved(const hs_migrate_unit_t *u)
+static void hs_count_moved(const hs_hot_unit_t *u)
 {
     switch ((hs_os_kind_t)u->kind) {
     case HS_OS_KIND_THP:
@@ -192,7 +192,7 @@ static void hs_count_moved(const hs_migrate_unit_t *u)
 }
 
 /* Move one batch (all to one node); returns the bytes that arrived. */
-static uint64_t hs_move_batch(uint64_t epoch, hs_migrate_unit_t *units, const int8_t *from, size_t n,
+static uint64_t hs_move_batch(uint64_t epoch, hs_hot_unit_t *units, const int8_t *from, size_t n,
                               unsigned *storm, unsigned *tried)
 {
     for (size_t i = 0; i < n; i++) {
@@ -240,7 +240,7 @@ static uint64_t hs_move_planned(uint64_t epoch, size_t planned, unsigned *storm,
 {
     uint64_t arrived = 0;
     for (int node = 0; node < hs_cfg.nodes; node++) {
-        static hs_migrate_unit_t batch[HS_MIG_BATCH];
+        static hs_hot_unit_t batch[HS_MIG_BATCH];
         static int8_t from[HS_MIG_BATCH];
         size_t n = 0;
         uint64_t bytes = 0;
@@ -265,7 +265,7 @@ static uint64_t hs_move_planned(uint64_t epoch, size_t planned, unsigned *storm,
 /* Decide for one queried unit; true when it joins the moves.  The streak:
  * epochs in a row the unit was written from one remote node (an epoch
  * without a write keeps it, a write from here ends it). */
-static bool hs_decide(uint64_t epoch, const hs_migrate_unit_t *u, int current, int64_t *room)
+static bool hs_decide(uint64_t epoch, const hs_hot_unit_t *u, int current, int64_t *room)
 {
     bool remote_write = u->writer >= 0 && u->writer != current;
     hs_mig_rec_t *r = hs_find(u->addr, remote_write);
@@ -316,7 +316,7 @@ static bool hs_decide(uint64_t epoch, const hs_migrate_unit_t *u, int current, i
 
 /* Where each unit is (`now`, -1 unknown; `moved` cleared), with batched
  * move_pages queries; returns the queries that failed. */
-static unsigned hs_locate(const hs_migrate_ops_t *ops, hs_migrate_unit_t *units, size_t n)
+static unsigned hs_locate(const hs_migrate_ops_t *ops, hs_hot_unit_t *units, size_t n)
 {
     unsigned failed = 0;
     for (size_t at = 0; at < n; at += HS_MIG_BATCH) {
@@ -337,7 +337,7 @@ static unsigned hs_locate(const hs_migrate_ops_t *ops, hs_migrate_unit_t *units,
     return failed;
 }
 
-void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
+void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n)
 {
     if (!hs_enabled) {
         for (size_t i = 0; i < n; i++) {
@@ -361,7 +361,7 @@ void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
     size_t planned = 0;
     hs_count(HS_CTR_MIG_QUERY_FAILED, hs_locate(&hs_ops, units, n));
     for (size_t i = 0; i < n; i++) {
-        hs_migrate_unit_t *u = &units[i];
+        hs_hot_unit_t *u = &units[i];
         int current = u->now;
         if (current < 0 || current >= hs_cfg.nodes || u->wanted >= hs_cfg.nodes || u->writer >= hs_cfg.nodes) {
             u->now = -1;
@@ -402,7 +402,7 @@ void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n)
            (unsigned long long)epoch, n, planned, (unsigned long long)local, (unsigned long long)known);
 }
 
-void hs_migrate_locate(hs_migrate_unit_t *units, size_t n)
+void hs_migrate_locate(hs_hot_unit_t *units, size_t n)
 {
     hs_locate(hs_ops.move_pages ? &hs_ops : &hs_real_ops, units, n);
 }
@@ -414,3 +414,19 @@ void hs_migrate_reset_for_tests(void)
     if (hs_table)
         memset(hs_table, 0, HS_MIG_TABLE * sizeof(hs_mig_rec_t));
 }
+
+static void hs_migrate_on_epoch(void *ctx, hs_epoch_result_t *result)
+{
+    (void)ctx;
+    hs_migrate_epoch(result->epoch, result->units, result->n);
+}
+
+static void hs_migrate_locate_on_epoch(void *ctx, hs_epoch_result_t *result)
+{
+    (void)ctx;
+    hs_migrate_locate(result->units, result->n);
+}
+
+const hs_tracker_subscriber_t hs_migrate_subscriber = {.epoch = hs_migrate_on_epoch, .wants_regions = false, .ctx = NULL};
+const hs_tracker_subscriber_t hs_migrate_locate_subscriber = {
+    .epoch = hs_migrate_locate_on_epoch, .wants_regions = false, .ctx = NULL};

@@ -11,27 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hs_migrate.h"
+#include "../track/hs_tracker.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct hs_trace_region {
-    uintptr_t start;
-    size_t len;
-    unsigned unit_shift;
-    uint8_t kind;
-    const uint8_t *heat; /* per unit; NULL: not watched (heat 0) */
-} hs_trace_region_t;
-
 /* path as HUGESHIM_TRACE (%p: pid).  0, or -errno with why. */
 int hs_trace_open(const char *path, uint64_t max_bytes, uint64_t interval_ms, char *why, size_t why_len);
 bool hs_trace_on(void);
 /* One epoch: the tracked regions (address order) and the hot units of
- * hs_migrate_epoch (address order, with now and moved). */
-void hs_trace_write_epoch(uint64_t epoch, const hs_trace_region_t *regions, size_t nregions,
-                          const hs_migrate_unit_t *hot, size_t n);
+ * placement (address order, with now and moved). */
+void hs_trace_write_epoch(uint64_t epoch, const hs_track_region_view_t *regions, size_t nregions,
+                          const hs_hot_unit_t *hot, size_t n);
+/* hs_trace_write_epoch as the tracker's subscriber. */
+extern const hs_tracker_subscriber_t hs_trace_subscriber;
 /* At exit: sites, labels, end record; closes the file. */
 void hs_trace_close(void);
 /* In a forked child: a trace of its own at path (HUGESHIM_TRACE had %p,

@@ -281,7 +281,7 @@ static bool hs_live_read(size_t i, hs_live_t *out)
 }
 
 /* The first unit of hot[0..n) that ends after addr. */
-static size_t hs_first_after(const hs_migrate_unit_t *hot, size_t n, uintptr_t addr)
+static size_t hs_first_after(const hs_hot_unit_t *hot, size_t n, uintptr_t addr)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -294,7 +294,7 @@ static size_t hs_first_after(const hs_migrate_unit_t *hot, size_t n, uintptr_t a
     return lo;
 }
 
-static void hs_attribute(const hs_migrate_unit_t *hot, size_t n, bool count_hot)
+static void hs_attribute(const hs_hot_unit_t *hot, size_t n, bool count_hot)
 {
     for (size_t i = 0; i <= hs_sites_mask; i++) {
         hs_site_t *s = &hs_sites[i];
@@ -338,7 +338,7 @@ static void hs_attribute(const hs_migrate_unit_t *hot, size_t n, bool count_hot)
     }
 }
 
-void hs_sites_epoch(const hs_migrate_unit_t *hot, size_t n)
+void hs_sites_epoch(const hs_hot_unit_t *hot, size_t n)
 {
     if (!hs_sites_on)
         return;
@@ -579,3 +579,11 @@ void hs_sites_reset_for_tests(void)
     hs_me.seeded = 0;
     hs_sites_left = 0;
 }
+
+static void hs_sites_on_epoch(void *ctx, hs_epoch_result_t *result)
+{
+    (void)ctx;
+    hs_sites_epoch(result->units, result->n);
+}
+
+const hs_tracker_subscriber_t hs_sites_subscriber = {.epoch = hs_sites_on_epoch, .wants_regions = false, .ctx = NULL};

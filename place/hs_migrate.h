@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "../os/hs_os.h"
+#include "../track/hs_tracker.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,29 +47,21 @@ typedef struct hs_migrate_config {
     uint64_t call_max_bytes;   /* per move_pages call (0: default 64 MiB) */
 } hs_migrate_config_t;
 
-/* One hot unit as the tracker sees it. */
-typedef struct hs_migrate_unit {
-    uintptr_t addr;
-    uint32_t bytes;
-    uint8_t kind;   /* hs_os_kind_t */
-    int8_t wanted;  /* accessor node (a clear majority of its writers), -1 none */
-    int8_t writer;  /* the node that wrote it in the epoch just closed, -1 none */
-    /* Written by hs_migrate_epoch: */
-    int8_t now;     /* the node it is on after this epoch's moves, -1 unknown */
-    uint8_t moved;  /* 1: moved this epoch */
-    uint32_t index; /* scratch */
-} hs_migrate_unit_t;
-
 /* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops);
 bool hs_migrate_enabled(void);
 /* One epoch over the hot units (any order); fills each unit's `now` and
  * `moved`.  Units with neither an accessor nor a writer are only located.
  * Counters in counters.def. */
-void hs_migrate_epoch(uint64_t epoch, hs_migrate_unit_t *units, size_t n);
+void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n);
 /* Only where the units are (`now`), moving nothing: for sites and the
  * trace when placement is off. */
-void hs_migrate_locate(hs_migrate_unit_t *units, size_t n);
+void hs_migrate_locate(hs_hot_unit_t *units, size_t n);
+/* The tracker's subscribers: placement (moves, and says where each unit
+ * is), or, with placement off, only where each unit is (for sites and the
+ * trace).  Subscribe one of them before any other. */
+extern const hs_tracker_subscriber_t hs_migrate_subscriber;
+extern const hs_tracker_subscriber_t hs_migrate_locate_subscriber;
 /* Hot bytes on each node at the last epoch (after its moves). */
 uint64_t hs_migrate_hot_bytes_on(int node);
 /* Tests only. */

@@ -1,5 +1,5 @@
 /* tracker.c: follow the registry, learn what was written and by whom, keep
- * the heat, hand hot units to placement, re-arm within the budget. */
+ * the heat, publish the hot units, re-arm within the budget. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,23 +8,17 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
-#include "hs_migrate.h"
-#include "hs_sites.h"
-#include "hs_trace.h"
 #include "hs_tracker.h"
-#include "hs_where.h"
-#include "hs_wpsync.h"
 
-#define HS_SOFTDIRTY_BUF 8192 /* pagemap entries per read: 32 MiB of address space */
 #define HS_DRAIN_BUF 4096
-#define HS_UNITS_MAX (1u << 18) /* hot units handed to placement per epoch */
-
-typedef enum hs_by { HS_BY_NONE = 0, HS_BY_ASYNC, HS_BY_SYNC } hs_by_t;
+#define HS_UNITS_MAX (1u << 18) /* hot units published per epoch */
+#define HS_BACKENDS_MAX 4       /* distinct backends in one choice */
+#define HS_SUBSCRIBERS_MAX 8
 
 typedef struct hs_tracked {
     hs_heat_region_t heat;
     uint8_t kind;
-    uint8_t by; /* hs_by_t; NONE: not watched */
+    uint8_t by; /* 1 + index in hs_backends; 0: not watched */
 } hs_tracked_t;
 
 /* The tracked regions and their heat arrays live in one mapping each, rebuilt
@@ -38,229 +32,177 @@ typedef struct hs_track_table {
 } hs_track_table_t;
 
 static bool hs_active;
-static hs_track_choice_t hs_choice = {HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, "tracking off"};
+static hs_track_choice_t hs_choice = {.why = "tracking off"};
 static hs_heat_config_t hs_heat_cfg = {50, 50};
 static unsigned hs_budget = 2048;
-static hs_tracker_ops_t hs_ops;
-static bool hs_real;     /* the real backends, opened here */
-static bool hs_opened;   /* ... and opened already (at the first epoch) */
-static bool hs_placement;
+static hs_tracker_env_t hs_env;
+/* The distinct backends of the choice, and whether each opened. */
+static const hs_track_backend_ops_t *hs_backends[HS_BACKENDS_MAX];
+static bool hs_backend_ok[HS_BACKENDS_MAX];
+static size_t hs_nbackends;
+static bool hs_opened; /* the backends were opened (at the first epoch) */
+static hs_tracker_subscriber_t hs_subscribers[HS_SUBSCRIBERS_MAX];
+static size_t hs_nsubscribers;
 static hs_track_table_t hs_table;
 static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
-static hs_migrate_unit_t *hs_units; /* scratch for placement */
+static hs_hot_unit_t *hs_units;  /* scratch for the published units */
 static uint64_t hs_epoch;
-/* Where the rotation over cold units goes on, per budgeted backend (0:
- * uffd_sync, 1: PAGEMAP_SCAN), and the epoch its current sweep began. */
-static uintptr_t hs_cursor[2];
-static uint64_t hs_sweep_started[2];
+/* Where the rotation over cold units goes on, per budgeted backend, and the
+ * epoch its current sweep began. */
+static uintptr_t hs_cursor[HS_BACKENDS_MAX];
+static uint64_t hs_sweep_started[HS_BACKENDS_MAX];
 static uint64_t hs_process_mem[8];
 static hs_heat_region_t hs_process; /* one unit: the process's own decayed vote */
 static pthread_mutex_t hs_tracker_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- the real async backends ----------------------------------------------------- */
-static hs_os_wp_t hs_wp = {-1, -1};
-static int hs_sd_pagemap = -1;
-static uint64_t hs_sd_buf[HS_SOFTDIRTY_BUF];
-
-static int hs_wp_arm(void *ctx, uintptr_t start, size_t len)
-{
-    (void)ctx;
-    return hs_os_wp_arm(&hs_wp, start, len);
-}
-
-static int hs_wp_scan(void *ctx, uintptr_t start, size_t len, hs_os_range_fn written, void *arg)
-{
-    (void)ctx;
-    return hs_os_wp_scan(&hs_wp, start, len, written, arg);
-}
-
-static int hs_nothing(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
-static int hs_sd_arm(void *ctx, uintptr_t start, size_t len)
-{
-    (void)ctx, (void)start, (void)len;
-    return 0;
-}
-
-static int hs_sd_scan(void *ctx, uintptr_t start, size_t len, hs_os_range_fn written, void *arg)
-{
-    (void)ctx;
-    return hs_os_softdirty_scan(hs_sd_pagemap, start, len, hs_sd_buf, HS_SOFTDIRTY_BUF, written, arg);
-}
-
-static int hs_sd_end(void *ctx)
-{
-    (void)ctx;
-    return hs_os_softdirty_clear();
-}
-
-static uint64_t hs_real_now(void *ctx)
-{
-    (void)ctx;
-    return hs_os_now_ns();
-}
-
-static int hs_real_busiest(void *ctx)
-{
-    (void)ctx;
-    return hs_where_busiest_node();
-}
-
-static int hs_async_open(hs_track_backend_t b)
-{
-    if (b == HS_TRACK_PAGEMAP_SCAN)
-        return hs_os_wp_open(&hs_wp);
-    if (b == HS_TRACK_SOFTDIRTY) {
-        hs_sd_pagemap = hs_os_softdirty_open();
-        if (hs_sd_pagemap < 0)
-            return hs_sd_pagemap;
-        return hs_os_softdirty_clear();
-    }
-    return 0;
-}
-
-static void hs_async_close(hs_track_backend_t b)
-{
-    if (b == HS_TRACK_PAGEMAP_SCAN)
-        hs_os_wp_close(&hs_wp);
-    if (b == HS_TRACK_SOFTDIRTY && hs_sd_pagemap >= 0) {
-        hs_os_close(hs_sd_pagemap);
-        hs_sd_pagemap = -1;
-    }
-}
-
 /* ---- choosing ---------------------------------------------------------------- */
 
-static const char *const hs_backend_names[] = {"auto", "pagemap_scan", "softdirty", "uffd_sync", "off"};
+static const hs_track_backend_ops_t *const hs_all_backends[] = HS_TRACK_BACKEND_LIST;
+#define HS_ALL_BACKENDS (sizeof hs_all_backends / sizeof hs_all_backends[0])
 
-const char *hs_track_backend_name(hs_track_backend_t b)
+const hs_track_backend_ops_t *hs_track_backend_by_name(const char *name)
 {
-    return (unsigned)b <= HS_TRACK_OFF ? hs_backend_names[b] : "off";
+    for (size_t i = 0; i < HS_ALL_BACKENDS; i++)
+        if (!strcmp(name, hs_all_backends[i]->name))
+            return hs_all_backends[i];
+    return NULL;
 }
 
-hs_track_backend_t hs_track_backend_from_name(const char *name)
+const char *hs_track_choice_name(const hs_track_choice_t *choice, hs_os_kind_t kind)
 {
-    for (int b = 0; b <= HS_TRACK_OFF; b++)
-        if (!strcmp(name, hs_backend_names[b]))
-            return (hs_track_backend_t)b;
-    return HS_TRACK_OFF;
+    return (unsigned)kind < HS_OS_KIND_COUNT && choice->by_kind[kind] ? choice->by_kind[kind]->name : "off";
 }
 
-void hs_tracker_choose(hs_track_backend_t requested, hs_track_choice_t *out)
+bool hs_track_choice_none(const hs_track_choice_t *choice)
 {
-    char ps_why[200] = "", sd_why[200] = "", ws_why[300] = "";
-    bool ps = false, sd = false, ws = false;
-    *out = (hs_track_choice_t){HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, HS_TRACK_OFF, ""};
-    if (requested == HS_TRACK_OFF) {
+    for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+        if (choice->by_kind[k])
+            return false;
+    return true;
+}
+
+/* Whether backend b may watch regions of this kind: PAGEMAP_SCAN's async
+ * write-protect would split a THP; uffd_sync watches THP regions only. */
+static bool hs_backend_may_watch(const hs_track_backend_ops_t *b, int kind)
+{
+    if (kind == HS_OS_KIND_THP)
+        return b->keeps_thp_whole;
+    return !b->whole_units;
+}
+
+void hs_tracker_choose(const char *requested, hs_track_choice_t *out)
+{
+    *out = (hs_track_choice_t){.why = ""};
+    if (!strcmp(requested, "off")) {
         snprintf(out->why, sizeof out->why, "tracking off");
         return;
     }
-    if (requested == HS_TRACK_AUTO || requested == HS_TRACK_UFFD_SYNC)
-        ws = hs_os_probe_wpsync(ws_why, sizeof ws_why) == HS_OS_PROBE_WORKS;
-    if (requested == HS_TRACK_AUTO || requested == HS_TRACK_PAGEMAP_SCAN)
-        ps = hs_os_probe_pagemap_scan(ps_why, sizeof ps_why) == HS_OS_PROBE_WORKS;
-    if ((requested == HS_TRACK_AUTO && !ws) || requested == HS_TRACK_SOFTDIRTY)
-        sd = hs_os_probe_softdirty(sd_why, sizeof sd_why) == HS_OS_PROBE_WORKS;
-    switch (requested) {
-    case HS_TRACK_AUTO:
-        if (ws) {
-            out->thp = HS_TRACK_UFFD_SYNC;
-            out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF;
-        } else if (sd) {
-            /* One async backend at a time: soft-dirty watches every kind. */
-            out->thp = out->async = HS_TRACK_SOFTDIRTY;
-        } else {
-            out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF;
+    bool any = !strcmp(requested, "auto");
+    char probes[HS_ALL_BACKENDS][200];
+    bool probed[HS_ALL_BACKENDS] = {false}, works[HS_ALL_BACKENDS] = {false};
+    /* Each backend is probed once, and only when it could be chosen. */
+#define HS_WORKS(i)                                                                                                    \
+    (probed[i] ? works[i]                                                                                              \
+               : (probed[i] = true, probes[i][0] = 0,                                                                  \
+                  works[i] = hs_all_backends[i]->probe(probes[i], sizeof probes[i]) == HS_OS_PROBE_WORKS))
+    for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+        for (size_t i = 0; i < HS_ALL_BACKENDS && !out->by_kind[k]; i++) {
+            const hs_track_backend_ops_t *b = hs_all_backends[i];
+            if ((any ? !b->whole_process : !strcmp(requested, b->name)) && hs_backend_may_watch(b, k) && HS_WORKS(i))
+                out->by_kind[k] = b;
         }
-        break;
-    case HS_TRACK_PAGEMAP_SCAN: out->async = ps ? HS_TRACK_PAGEMAP_SCAN : HS_TRACK_OFF; break;
-    case HS_TRACK_SOFTDIRTY: out->thp = out->async = sd ? HS_TRACK_SOFTDIRTY : HS_TRACK_OFF; break;
-    case HS_TRACK_UFFD_SYNC: out->thp = ws ? HS_TRACK_UFFD_SYNC : HS_TRACK_OFF; break;
-    default: break;
+    /* A whole-process backend arms everything at once: it comes in where no
+     * other watches THP regions, and then watches every kind. */
+    for (size_t i = 0; any && i < HS_ALL_BACKENDS && !out->by_kind[HS_OS_KIND_THP]; i++) {
+        const hs_track_backend_ops_t *b = hs_all_backends[i];
+        if (b->whole_process && HS_WORKS(i))
+            for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+                if (hs_backend_may_watch(b, k))
+                    out->by_kind[k] = b;
     }
-    out->hugetlb = out->base = out->async;
-    snprintf(out->why, sizeof out->why, "THP: %s, hugetlb and base pages: %s%s%s%s%s%s%s",
-             hs_track_backend_name(out->thp), hs_track_backend_name(out->async), ws_why[0] ? "; uffd_sync: " : "",
-             ws_why, ps_why[0] ? "; pagemap_scan: " : "", ps_why, sd_why[0] ? "; soft-dirty: " : "", sd_why);
+#undef HS_WORKS
+    int n = snprintf(out->why, sizeof out->why, "THP: %s, hugetlb and base pages: %s",
+                     hs_track_choice_name(out, HS_OS_KIND_THP), hs_track_choice_name(out, HS_OS_KIND_BASE));
+    for (size_t i = 0; i < HS_ALL_BACKENDS; i++)
+        if (probed[i] && probes[i][0] && n >= 0 && (size_t)n < sizeof out->why)
+            n += snprintf(out->why + n, sizeof out->why - (size_t)n, "; %s: %s", hs_all_backends[i]->name, probes[i]);
 }
 
 /* ---- starting ---------------------------------------------------------------- */
 
 int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *heat, unsigned budget,
-                    bool placement, const hs_tracker_ops_t *ops)
+                    const hs_tracker_env_t *env)
 {
     hs_heat_cfg = *heat;
     hs_budget = budget ? budget : 1;
     hs_choice = *choice;
+    hs_env = env ? *env : (hs_tracker_env_t){.now_ns = NULL};
     if (!hs_snapshot) {
         void *mem, *units;
         int err = hs_os_map_plain(HS_REGISTRY_CAPACITY * sizeof(hs_region_t), &mem);
         if (!err)
-            err = hs_os_map_plain(HS_UNITS_MAX * sizeof(hs_migrate_unit_t), &units);
+            err = hs_os_map_plain(HS_UNITS_MAX * sizeof(hs_hot_unit_t), &units);
         if (err)
             return err;
         hs_snapshot = mem;
         hs_units = units;
     }
     hs_heat_region_init(&hs_process, 0, HS_OS_HUGE_2M, HS_HEAT_ATTR_SHIFT, hs_process_mem);
-    hs_placement = placement;
-    if (ops) {
-        hs_ops = *ops;
-        hs_real = false;
-        hs_ops.placement = placement;
-        hs_active = hs_ops.arm || hs_ops.sync;
-        return hs_active ? 0 : -ENOSYS;
+    hs_nbackends = 0;
+    for (int k = 0; k < HS_OS_KIND_COUNT; k++) {
+        const hs_track_backend_ops_t *b = choice->by_kind[k];
+        bool known = false;
+        for (size_t i = 0; i < hs_nbackends; i++)
+            known |= hs_backends[i] == b;
+        if (b && !known && hs_nbackends < HS_BACKENDS_MAX)
+            hs_backends[hs_nbackends++] = b;
     }
-    /* The real backends open at the first epoch, on the epoch thread: a
-     * process that ends (or lists its descriptors, as python's subprocess
-     * tests do in the programs they start) within the first interval never
-     * holds a userfaultfd, a pagemap or the fault thread. */
-    hs_real = true;
     hs_opened = false;
-    hs_active = choice->async != HS_TRACK_OFF || choice->thp == HS_TRACK_UFFD_SYNC;
+    hs_active = hs_nbackends > 0;
     return hs_active ? 0 : -ENOSYS;
 }
 
-/* The real backends, at the first epoch, on the epoch thread and outside
- * the tracker lock: starting the fault thread allocates (pthread_create's
- * TLS), and a fork on another thread takes jemalloc's locks before ours, so
+static uint64_t hs_now(void)
+{
+    return hs_env.now_ns ? hs_env.now_ns(hs_env.ctx) : hs_os_now_ns();
+}
+
+/* Open (or, in a forked child, reopen) every backend; a kind whose backend
+ * cannot open is unwatched from then on.  Whether any opened. */
+static bool hs_open_backends(bool after_fork)
+{
+    bool any = false;
+    for (size_t i = 0; i < hs_nbackends; i++) {
+        const hs_track_backend_ops_t *b = hs_backends[i];
+        char why[300] = "";
+        if (after_fork && b->forget_after_fork)
+            b->forget_after_fork(b->ctx);
+        int err = b->open ? b->open(b->ctx, why, sizeof why) : 0;
+        hs_backend_ok[i] = err == 0;
+        any |= err == 0;
+        if (!err)
+            continue;
+        hs_count(HS_CTR_TRACK_ERRORS, 1);
+        hs_log(HS_LOG_INFO, "tracking: %s could not start (%s, errno %d): its page kinds are unwatched", b->name,
+               why[0] ? why : "no detail", -err);
+        for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+            if (hs_choice.by_kind[k] == b)
+                hs_choice.by_kind[k] = NULL;
+    }
+    return any;
+}
+
+/* The backends, at the first epoch, on the epoch thread and outside the
+ * tracker lock: starting a fault thread allocates (pthread_create's TLS),
+ * and a fork on another thread takes jemalloc's locks before ours, so
  * holding ours here would deadlock against it (measured: stress-ng's fork
  * stressor).  False when none opened. */
-static bool hs_open_real(void)
+static bool hs_open_first(void)
 {
-    hs_ops = (hs_tracker_ops_t){NULL, NULL, hs_nothing, hs_real_now, NULL, false, NULL, hs_real_busiest, false, false};
-    int err = hs_async_open(hs_choice.async);
-    if (err) {
-        hs_log(HS_LOG_INFO, "tracking: %s could not open (errno %d)", hs_track_backend_name(hs_choice.async), -err);
-        hs_count(HS_CTR_TRACK_ERRORS, 1);
-    } else if (hs_choice.async == HS_TRACK_PAGEMAP_SCAN) {
-        hs_ops.arm = hs_wp_arm;
-        hs_ops.scan = hs_wp_scan;
-        hs_ops.scan_budgeted = true;
-    } else if (hs_choice.async == HS_TRACK_SOFTDIRTY) {
-        hs_ops.arm = hs_sd_arm;
-        hs_ops.scan = hs_sd_scan;
-        hs_ops.end_epoch = hs_sd_end;
-        hs_ops.arm_thp = true;
-    }
-    if (hs_choice.thp == HS_TRACK_UFFD_SYNC) {
-        char why[300];
-        err = hs_wpsync_start(why, sizeof why);
-        if (err) {
-            hs_log(HS_LOG_INFO, "uffd_sync could not start (%s): THP regions unwatched", why);
-            hs_choice.thp = HS_TRACK_OFF;
-        } else {
-            hs_ops.sync = hs_wpsync_ops();
-        }
-    }
-    hs_ops.placement = hs_placement;
+    bool any = hs_open_backends(false);
     /* Last: a child forked meanwhile opens its own at its first epoch. */
     __atomic_store_n(&hs_opened, true, __ATOMIC_RELEASE);
-    return hs_ops.arm || hs_ops.sync;
+    return any;
 }
 
 bool hs_tracker_active(void)
@@ -273,14 +215,24 @@ const hs_track_choice_t *hs_tracker_choice(void)
     return &hs_choice;
 }
 
+int hs_tracker_subscribe(const hs_tracker_subscriber_t *subscriber)
+{
+    if (hs_nsubscribers >= HS_SUBSCRIBERS_MAX)
+        return -ENOSPC;
+    pthread_mutex_lock(&hs_tracker_lock);
+    hs_subscribers[hs_nsubscribers++] = *subscriber;
+    pthread_mutex_unlock(&hs_tracker_lock);
+    return 0;
+}
+
 void hs_tracker_shutdown(void)
 {
     pthread_mutex_lock(&hs_tracker_lock);
     hs_active = false;
-    if (hs_real && hs_opened) {
-        hs_wpsync_stop();
-        hs_async_close(hs_choice.async);
-    }
+    if (hs_opened)
+        for (size_t i = 0; i < hs_nbackends; i++)
+            if (hs_backend_ok[i] && hs_backends[i]->close)
+                hs_backends[i]->close(hs_backends[i]->ctx);
     pthread_mutex_unlock(&hs_tracker_lock);
 }
 
@@ -289,45 +241,54 @@ static unsigned hs_unit_shift(uint8_t kind)
     return kind == HS_OS_KIND_BASE ? 12 : 21;
 }
 
-/* Which backend watches a region of this kind. */
-static hs_by_t hs_backend_for(const hs_region_t *r)
+/* The backend watching a tracked region, NULL: none. */
+static const hs_track_backend_ops_t *hs_by(const hs_tracked_t *t)
 {
-    if (r->kind == HS_OS_KIND_THP) {
-        /* uffd_sync arms whole aligned 2 MiB units: the region must start on one. */
-        if (hs_ops.sync)
-            return (r->start & (HS_OS_HUGE_2M - 1)) == 0 && r->len >= HS_OS_HUGE_2M ? HS_BY_SYNC : HS_BY_NONE;
-        return hs_ops.arm && hs_ops.arm_thp ? HS_BY_ASYNC : HS_BY_NONE;
-    }
-    return hs_ops.arm ? HS_BY_ASYNC : HS_BY_NONE;
+    return t->by ? hs_backends[t->by - 1] : NULL;
 }
 
-/* Units a budgeted backend can watch: whole 2 MiB units for uffd_sync (a
- * short tail is never armed), every unit for PAGEMAP_SCAN. */
+/* Which backend watches a region of this kind (1 + its index, 0: none). */
+static uint8_t hs_backend_for(const hs_region_t *r)
+{
+    for (size_t i = 0; i < hs_nbackends; i++) {
+        const hs_track_backend_ops_t *b = hs_backends[i];
+        if (!hs_backend_ok[i] || (unsigned)r->kind >= HS_OS_KIND_COUNT || hs_choice.by_kind[r->kind] != b)
+            continue;
+        /* Whole aligned 2 MiB units only: the region must start on one. */
+        if (b->whole_units && ((r->start & (HS_OS_HUGE_2M - 1)) != 0 || r->len < HS_OS_HUGE_2M))
+            return 0;
+        return (uint8_t)(i + 1);
+    }
+    return 0;
+}
+
+/* Units a budgeted backend can watch: whole 2 MiB units for a whole-units
+ * backend (a short tail is never armed), every unit otherwise. */
 static size_t hs_watch_units(const hs_tracked_t *t)
 {
-    return t->by == HS_BY_SYNC ? t->heat.len >> HS_OS_HUGE_2M_SHIFT : t->heat.nunits;
+    const hs_track_backend_ops_t *b = hs_by(t);
+    return b && b->whole_units ? t->heat.len >> HS_OS_HUGE_2M_SHIFT : t->heat.nunits;
 }
 
-/* Budget class of a region: 0 uffd_sync, 1 budgeted scan, -1 not budgeted. */
+/* Budget class of a region: its backend's index if budgeted, else -1. */
 static int hs_budget_class(const hs_tracked_t *t)
 {
-    if (t->by == HS_BY_SYNC)
-        return 0;
-    return t->by == HS_BY_ASYNC && hs_ops.scan_budgeted ? 1 : -1;
+    const hs_track_backend_ops_t *b = hs_by(t);
+    return b && b->budgeted ? t->by - 1 : -1;
 }
 
-static hs_by_t hs_arm(const hs_region_t *r)
+static uint8_t hs_arm(const hs_region_t *r)
 {
-    hs_by_t by = hs_backend_for(r);
-    int err = 0;
-    if (by == HS_BY_ASYNC)
-        err = hs_ops.arm(hs_ops.ctx, r->start, r->len);
-    else if (by == HS_BY_SYNC)
-        err = hs_ops.sync->watch(hs_ops.sync->ctx, r->start, r->len & ~(size_t)(HS_OS_HUGE_2M - 1));
+    uint8_t by = hs_backend_for(r);
+    if (!by)
+        return 0;
+    const hs_track_backend_ops_t *b = hs_backends[by - 1];
+    size_t len = b->whole_units ? r->len & ~(size_t)(HS_OS_HUGE_2M - 1) : r->len;
+    int err = b->watch ? b->watch(b->ctx, r->start, len) : 0;
     if (err) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_DEBUG, "cannot watch %zu bytes at %#lx: errno %d", r->len, (unsigned long)r->start, -err);
-        return HS_BY_NONE;
+        return 0;
     }
     return by;
 }
@@ -400,19 +361,21 @@ static void hs_tracker_follow(void)
             hs_heat_copy(&t->heat, &old->heat);
             t->by = old->by;
         } else {
-            t->by = (uint8_t)hs_arm(r);
-            /* uffd_sync protects nothing until the next selection.  A new
-             * PAGEMAP_SCAN region is scanned whole once: armed a moment ago,
-             * it re-protects nothing, so it costs no fault. */
-            if (t->by == HS_BY_SYNC)
+            t->by = hs_arm(r);
+            /* A backend that protects what the tracker chose (uffd_sync)
+             * protects nothing until the next selection.  A new PAGEMAP_SCAN
+             * region is scanned whole once: armed a moment ago, it re-protects
+             * nothing, so it costs no fault. */
+            if (t->by && hs_by(t)->protect)
                 hs_heat_observe_all(&t->heat, false);
         }
-        if (t->by != HS_BY_NONE)
+        if (t->by)
             tracked += r->len;
         else if (r->kind == HS_OS_KIND_THP)
             unwatched_thp += r->len;
     }
-    if (unwatched_thp && hs_choice.async == HS_TRACK_PAGEMAP_SCAN && hs_choice.thp == HS_TRACK_OFF)
+    if (unwatched_thp && !hs_choice.by_kind[HS_OS_KIND_THP] && hs_choice.by_kind[HS_OS_KIND_BASE] &&
+        !hs_choice.by_kind[HS_OS_KIND_BASE]->keeps_thp_whole)
         hs_log(HS_LOG_INFO, "tracking: THP regions are not watched: pagemap_scan would split their huge pages "
                             "(userfaultfd async write-protect); uffd_sync or softdirty watch them where they work");
     hs_counter_set(HS_CTR_TRACK_UNWATCHED_THP_BYTES, unwatched_thp);
@@ -435,16 +398,18 @@ static void hs_mark(void *arg, uintptr_t start, uintptr_t end)
     hs_heat_mark_written(m->heat, start, end, m->node);
 }
 
-static void hs_drain_sync(void)
+/* The writes a backend saw as faults, each with its writer's node. */
+static void hs_drain(size_t index)
 {
     static hs_os_wp_fault_t buf[HS_DRAIN_BUF];
+    const hs_track_backend_ops_t *b = hs_backends[index];
     size_t n;
-    while ((n = hs_ops.sync->drain(hs_ops.sync->ctx, buf, HS_DRAIN_BUF)) > 0) {
+    while ((n = b->drain(b->ctx, buf, HS_DRAIN_BUF)) > 0) {
         for (size_t i = 0; i < n; i++) {
             hs_tracked_t *t = hs_find_addr(buf[i].address);
-            if (!t || t->by != HS_BY_SYNC)
+            if (!t || t->by != index + 1)
                 continue;
-            int node = hs_ops.sync->node_of_thread(hs_ops.sync->ctx, buf[i].tid, hs_epoch);
+            int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, buf[i].tid, hs_epoch) : -1;
             hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
         }
         if (n < HS_DRAIN_BUF)
@@ -452,14 +417,29 @@ static void hs_drain_sync(void)
     }
 }
 
-/* Hand the hot units to placement, sites and the trace. */
-static void hs_place(void)
+/* Every tracked region as the epoch left it, for subscribers that want them. */
+static size_t hs_region_views(hs_track_region_view_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < hs_table.count && n < max; i++) {
+        const hs_tracked_t *t = &hs_table.regions[i];
+        out[n++] = (hs_track_region_view_t){.start = t->heat.start,
+                                            .len = t->heat.len,
+                                            .unit_shift = t->heat.unit_shift,
+                                            .kind = t->kind,
+                                            .heat = t->by ? t->heat.heat : NULL};
+    }
+    return n;
+}
+
+/* Publish the hot units, in address order, to every subscriber. */
+static void hs_publish(void)
 {
     size_t n = 0, shared = 0, hot = 0, unknown = 0;
     int process = hs_heat_accessor(&hs_process, 0), process_writer = hs_heat_last_writer(&hs_process, 0);
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        if (t->by == HS_BY_NONE)
+        if (!t->by)
             continue;
         for (size_t u = 0; u < t->heat.nunits; u++) {
             if (!hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
@@ -471,30 +451,25 @@ static void hs_place(void)
             unknown += wanted == -1;
             if (n >= HS_UNITS_MAX)
                 continue;
-            hs_units[n++] = (hs_migrate_unit_t){t->heat.start + (u << t->heat.unit_shift),
-                                                (uint32_t)hs_heat_unit_bytes(&t->heat, u), t->kind,
-                                                (int8_t)(wanted < 0 ? -1 : wanted), (int8_t)writer, -1, 0, 0};
+            hs_units[n++] = (hs_hot_unit_t){.addr = t->heat.start + (u << t->heat.unit_shift),
+                                            .bytes = (uint32_t)hs_heat_unit_bytes(&t->heat, u),
+                                            .kind = t->kind,
+                                            .wanted = (int8_t)(wanted < 0 ? -1 : wanted),
+                                            .writer = (int8_t)writer,
+                                            .now = -1};
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
     hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed",
            (unsigned long long)hs_epoch, hot, shared, unknown);
-    /* Every hot unit, in address order: placement locates them (and moves
-     * those with an accessor), then sites and the trace see where they are. */
-    if (hs_ops.placement)
-        hs_migrate_epoch(hs_epoch, hs_units, n);
-    else if (hs_sites_enabled() || hs_trace_on())
-        hs_migrate_locate(hs_units, n);
-    hs_sites_epoch(hs_units, n);
-    if (hs_trace_on()) {
-        static hs_trace_region_t regions[HS_REGISTRY_CAPACITY];
-        size_t nr = 0;
-        for (size_t i = 0; i < hs_table.count && nr < HS_REGISTRY_CAPACITY; i++) {
-            const hs_tracked_t *t = &hs_table.regions[i];
-            regions[nr++] = (hs_trace_region_t){t->heat.start, t->heat.len, t->heat.unit_shift, t->kind,
-                                                t->by != HS_BY_NONE ? t->heat.heat : NULL};
+    static hs_track_region_view_t regions[HS_REGISTRY_CAPACITY];
+    hs_epoch_result_t result = {.epoch = hs_epoch, .units = hs_units, .n = n};
+    for (size_t i = 0; i < hs_nsubscribers; i++) {
+        if (hs_subscribers[i].wants_regions && !result.regions) {
+            result.nregions = hs_region_views(regions, HS_REGISTRY_CAPACITY);
+            result.regions = regions;
         }
-        hs_trace_write_epoch(hs_epoch, regions, nr, hs_units, n);
+        hs_subscribers[i].epoch(hs_subscribers[i].ctx, &result);
     }
 }
 
@@ -521,7 +496,8 @@ static void hs_each_observed_run(hs_tracked_t *t, void (*fn)(hs_tracked_t *, uin
 static void hs_protect_run(hs_tracked_t *t, uintptr_t start, size_t len, void *arg)
 {
     (void)arg;
-    if (hs_ops.sync->protect(hs_ops.sync->ctx, start, len) != 0) {
+    const hs_track_backend_ops_t *b = hs_by(t);
+    if (b->protect(b->ctx, start, len) != 0) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         for (uintptr_t a = start; a < start + len; a += (uintptr_t)1 << t->heat.unit_shift)
             hs_heat_observe(&t->heat, (a - t->heat.start) >> t->heat.unit_shift, false);
@@ -532,9 +508,9 @@ static void hs_scan_run(hs_tracked_t *t, uintptr_t start, size_t len, void *arg)
 {
     /* Unmapped since the snapshot (the registry will say so next epoch) or
      * refused: count it, keep the heat as it was. */
-    if (hs_ops.scan(hs_ops.ctx, start, len, hs_mark, arg) != 0)
+    const hs_track_backend_ops_t *b = hs_by(t);
+    if (b->scan(b->ctx, start, len, hs_mark, arg) != 0)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
-    (void)t;
 }
 
 /* The next region of budget class c at or after index i, or hs_table.count. */
@@ -600,13 +576,16 @@ static size_t hs_select(int c)
 static void hs_rearm(void)
 {
     size_t armed = 0;
-    if (hs_ops.sync) {
-        armed += hs_select(0);
-        for (size_t k = hs_next_in(0, 0); k < hs_table.count; k = hs_next_in(k + 1, 0))
-            hs_each_observed_run(&hs_table.regions[k], hs_protect_run, NULL);
-    }
-    if (hs_ops.scan_budgeted)
-        armed += hs_select(1);
+    /* Backends that protect first, then those whose next scan re-protects. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t c = 0; c < hs_nbackends; c++) {
+            const hs_track_backend_ops_t *b = hs_backends[c];
+            if (!hs_backend_ok[c] || !b->budgeted || (pass == 0) != (b->protect != NULL))
+                continue;
+            armed += hs_select((int)c);
+            for (size_t k = hs_next_in(0, (int)c); b->protect && k < hs_table.count; k = hs_next_in(k + 1, (int)c))
+                hs_each_observed_run(&hs_table.regions[k], hs_protect_run, NULL);
+        }
     hs_counter_set(HS_CTR_TRACK_REARMED_UNITS, armed);
 }
 
@@ -614,41 +593,47 @@ size_t hs_tracker_epoch(void)
 {
     if (!hs_active)
         return 0;
-    if (hs_real && !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE) && !hs_open_real()) {
+    if (!__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE) && !hs_open_first()) {
         hs_active = false;
         return 0;
     }
     pthread_mutex_lock(&hs_tracker_lock);
-    uint64_t t0 = hs_ops.now_ns(hs_ops.ctx), cpu0 = hs_os_thread_cpu_ns();
+    uint64_t t0 = hs_now(), cpu0 = hs_os_thread_cpu_ns();
     hs_epoch++;
     hs_tracker_follow();
-    int busiest = hs_ops.busiest_node ? hs_ops.busiest_node(hs_ops.ctx) : -1;
+    int busiest = hs_env.busiest_node ? hs_env.busiest_node(hs_env.ctx) : -1;
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        if (t->by != HS_BY_ASYNC)
+        const hs_track_backend_ops_t *b = hs_by(t);
+        if (!b || !b->scan)
             continue;
         hs_mark_arg_t m = {&t->heat, busiest};
-        if (hs_ops.scan_budgeted)
+        if (b->budgeted)
             hs_each_observed_run(t, hs_scan_run, &m);
         else
             hs_scan_run(t, t->heat.start, t->heat.len, &m);
     }
-    if (hs_ops.end_epoch && hs_ops.end_epoch(hs_ops.ctx) != 0)
-        hs_count(HS_CTR_TRACK_ERRORS, 1);
-    if (hs_ops.sync)
-        hs_drain_sync();
+    for (size_t c = 0; c < hs_nbackends; c++) {
+        const hs_track_backend_ops_t *b = hs_backends[c];
+        if (!hs_backend_ok[c])
+            continue;
+        if (b->end_epoch && b->end_epoch(b->ctx) != 0)
+            hs_count(HS_CTR_TRACK_ERRORS, 1);
+        if (b->drain)
+            hs_drain(c);
+    }
     size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++)
-        if (hs_table.regions[i].by != HS_BY_NONE)
+        if (hs_table.regions[i].by)
             hot += hs_heat_end_epoch(&hs_table.regions[i].heat, &hs_heat_cfg);
     if (busiest >= 0)
         hs_heat_mark_written(&hs_process, 0, 1, busiest);
     hs_heat_end_epoch(&hs_process, &hs_heat_cfg);
-    hs_place();
+    hs_publish();
     hs_rearm();
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
     hs_count(HS_CTR_TRACK_EPOCHS, 1);
-    hs_count(HS_CTR_TRACK_SCAN_NS, hs_ops.now_ns(hs_ops.ctx) - t0);
+    hs_count(HS_CTR_TRACK_SCAN_NS, hs_now() - t0);
     hs_count(HS_CTR_TRACK_SCAN_CPU_NS, hs_os_thread_cpu_ns() - cpu0);
     pthread_mutex_unlock(&hs_tracker_lock);
     return hot;
@@ -679,7 +664,7 @@ size_t hs_tracker_hot_ranges(uintptr_t *pairs, size_t max)
     hs_pairs_t p = {pairs, max, 0};
     pthread_mutex_lock(&hs_tracker_lock);
     for (size_t i = 0; i < hs_table.count; i++)
-        if (hs_table.regions[i].by != HS_BY_NONE)
+        if (hs_table.regions[i].by)
             hs_heat_hot_ranges(&hs_table.regions[i].heat, &hs_heat_cfg, hs_collect, &p);
     pthread_mutex_unlock(&hs_tracker_lock);
     return p.n;
@@ -710,36 +695,26 @@ void hs_tracker_postfork_child(void)
 
 void hs_tracker_reopen_after_fork(void)
 {
-    if (!hs_active || !hs_real)
-        return;
-    hs_where_forget_after_fork();
-    if (!__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
+    if (!hs_active || !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
         return; /* the child's first epoch opens its own */
     /* The child's mappings lost the parent's write-protect registrations, and
      * its descriptors are the parent's (/proc/self/pagemap was opened as the
      * parent's pid): open everything again and re-arm every region. */
-    hs_async_close(hs_choice.async);
-    bool async_ok = hs_async_open(hs_choice.async) == 0;
-    bool sync_ok = false;
-    if (hs_ops.sync) {
-        char why[300];
-        hs_wpsync_forget_after_fork();
-        sync_ok = hs_wpsync_start(why, sizeof why) == 0;
-    }
+    hs_open_backends(true);
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
-        hs_region_t r = {t->heat.start, t->heat.len, t->kind, 0, -1};
-        if ((t->by == HS_BY_ASYNC && !async_ok) || (t->by == HS_BY_SYNC && !sync_ok)) {
-            t->by = HS_BY_NONE;
+        if (!t->by)
+            continue;
+        if (!hs_backend_ok[t->by - 1]) {
+            t->by = 0;
             hs_count(HS_CTR_TRACK_ERRORS, 1);
-        } else if (t->by != HS_BY_NONE) {
-            t->by = (uint8_t)hs_arm(&r);
-            if (hs_budget_class(t) >= 0)
-                hs_heat_observe_all(&t->heat, false);
+            continue;
         }
+        hs_region_t r = {t->heat.start, t->heat.len, t->kind, 0, -1};
+        t->by = hs_arm(&r);
+        if (hs_budget_class(t) >= 0)
+            hs_heat_observe_all(&t->heat, false);
     }
-    if (hs_ops.sync && !sync_ok)
-        hs_ops.sync = NULL;
 }
 
 void hs_tracker_reset_for_tests(void)
@@ -751,5 +726,6 @@ void hs_tracker_reset_for_tests(void)
     hs_epoch = 0;
     memset(hs_cursor, 0, sizeof hs_cursor);
     memset(hs_sweep_started, 0, sizeof hs_sweep_started);
+    hs_nsubscribers = 0;
     pthread_mutex_unlock(&hs_tracker_lock);
 }

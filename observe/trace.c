@@ -20,7 +20,7 @@ static uint64_t hs_max, hs_written, hs_epochs, hs_dropped, hs_interval_ms, hs_t0
 static uint8_t *hs_buf;
 static size_t hs_buf_cap;
 /* The regions of the last 'R' record. */
-static hs_trace_region_t hs_last[HS_REGISTRY_CAPACITY];
+static hs_track_region_view_t hs_last[HS_REGISTRY_CAPACITY];
 static size_t hs_last_n;
 static bool hs_have_regions;
 /* Each region's top allocation site, kept from the last epoch it had live
@@ -33,7 +33,7 @@ typedef struct hs_label {
 static hs_label_t hs_labels[HS_SITES_LABELS];
 static size_t hs_nlabels;
 
-static void hs_update_labels(const hs_trace_region_t *regions, size_t n)
+static void hs_update_labels(const hs_track_region_view_t *regions, size_t n)
 {
     static uintptr_t starts[HS_SITES_LABELS];
     static size_t lens[HS_SITES_LABELS];
@@ -130,7 +130,7 @@ bool hs_trace_on(void)
     return hs_fd >= 0;
 }
 
-static bool hs_same_regions(const hs_trace_region_t *r, size_t n)
+static bool hs_same_regions(const hs_track_region_view_t *r, size_t n)
 {
     if (!hs_have_regions || n != hs_last_n)
         return false;
@@ -141,7 +141,7 @@ static bool hs_same_regions(const hs_trace_region_t *r, size_t n)
     return true;
 }
 
-static void hs_encode_regions(hs_tenc_t *e, const hs_trace_region_t *r, size_t n)
+static void hs_encode_regions(hs_tenc_t *e, const hs_track_region_view_t *r, size_t n)
 {
     size_t at = hs_tenc_begin(e, 'R');
     hs_tenc_varint(e, n);
@@ -156,8 +156,8 @@ static void hs_encode_regions(hs_tenc_t *e, const hs_trace_region_t *r, size_t n
     hs_tenc_end(e, at);
 }
 
-void hs_trace_write_epoch(uint64_t epoch, const hs_trace_region_t *regions, size_t nregions,
-                          const hs_migrate_unit_t *hot, size_t n)
+void hs_trace_write_epoch(uint64_t epoch, const hs_track_region_view_t *regions, size_t nregions,
+                          const hs_hot_unit_t *hot, size_t n)
 {
     if (hs_fd < 0 || hs_os_getpid() != hs_owner)
         return;
@@ -181,7 +181,7 @@ void hs_trace_write_epoch(uint64_t epoch, const hs_trace_region_t *regions, size
     hs_truns_t runs = {&e, 0, 0, 0, 0};
     size_t j = 0;
     for (size_t i = 0; i < nregions; i++) {
-        const hs_trace_region_t *r = &regions[i];
+        const hs_track_region_view_t *r = &regions[i];
         size_t nu = (r->len + ((size_t)1 << r->unit_shift) - 1) >> r->unit_shift;
         for (size_t u = 0; u < nu; u++) {
             uintptr_t addr = r->start + (u << r->unit_shift);
@@ -293,3 +293,11 @@ void hs_trace_totals(uint64_t *bytes, uint64_t *epochs, uint64_t *dropped)
     *epochs = hs_epochs;
     *dropped = hs_dropped;
 }
+
+static void hs_trace_on_epoch(void *ctx, hs_epoch_result_t *result)
+{
+    (void)ctx;
+    hs_trace_write_epoch(result->epoch, result->regions, result->nregions, result->units, result->n);
+}
+
+const hs_tracker_subscriber_t hs_trace_subscriber = {.epoch = hs_trace_on_epoch, .wants_regions = true, .ctx = NULL};

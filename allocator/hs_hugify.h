@@ -15,11 +15,12 @@
  *   after them is left on 4 KiB pages to be measured again.
  * A pass that collapses 8 units, or meets 8 huge units and 3 for each unit
  * left on 4 KiB pages with data in it, finds the heap filling densely: for
- * the next second the heap's new regions are THP regions (hs_heap_thp_until_ns)
+ * the next second the heap's new regions are THP regions (its born_huge)
  * and `fill_ahead` units are advised ahead of the front.
  * A unit is decided once (a bitmap over the address space, 2 MiB a bit),
  * until the heap purges all of it; a decided unit is huge, and the heap
- * keeps it whole (hs_heap_unit_huge).
+ * keeps it whole (its unit_huge).  The heap's events reach dense mode
+ * through hs_heap_listener_t, set by hs_hugify_init.
  * The pass runs either on the epoch thread, at its tick, when that thread
  * runs for tracking, or else on the program's own threads (hs_hugify_inline):
  * a second thread in a process that faults pages all the time makes its
@@ -43,7 +44,7 @@ extern "C" {
 typedef struct {
     unsigned dense_pages;   /* resident 4 KiB pages of 512 that make a unit dense */
     unsigned ahead;         /* units advised ahead of a dense front */
-    unsigned fill_ahead;    /* the same while the heap fills densely (see hs_heap_thp_until_ns) */
+    unsigned fill_ahead;    /* the same while the heap fills densely (the heap's born_huge) */
     unsigned max_collapses; /* per pass: bounds the background thread's work */
     unsigned max_units;     /* undecided units measured per pass, likewise */
 } hs_hugify_config_t;

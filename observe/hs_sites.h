@@ -23,7 +23,7 @@
  * hs_sites_epoch(), which attributes them to the live samples that overlap
  * them: per site, live bytes, hot bytes (last epoch, peak, sum over epochs),
  * hot bytes per node, bytes moved.  The report ranks sites by hot bytes and
- * by live bytes and symbolizes their frames then (policy/symbols.c), never on
+ * by live bytes and symbolizes their frames then (observe/symbols.c), never on
  * the allocation path.
  *
  * What sampling can miss: a site that allocates much less than the interval
@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hs_migrate.h"
+#include "../track/hs_tracker.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,7 +107,9 @@ static inline void hs_sites_note_free(const void *ptr)
 }
 
 /* The epoch thread: attribute this epoch's hot units (sorted by address). */
-void hs_sites_epoch(const hs_migrate_unit_t *hot, size_t n);
+void hs_sites_epoch(const hs_hot_unit_t *hot, size_t n);
+/* hs_sites_epoch as the tracker's subscriber. */
+extern const hs_tracker_subscriber_t hs_sites_subscriber;
 /* Recount live bytes (for a report without tracking). */
 void hs_sites_refresh_live(void);
 /* Site ids ranked by hot_sum (by_hot) or live_peak; returns how many. */

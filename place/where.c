@@ -1,6 +1,7 @@
 /* where.c: topology and thread placement (hs_where.h). */
 #include <string.h>
 
+#include "../common/hs_thread.h"
 #include "hs_where.h"
 
 static hs_os_topology_t hs_topo = {.nodes = 1, .nodes_with_cpus = 1, .nodes_with_memory = 1};
@@ -15,7 +16,6 @@ typedef struct hs_where_slot {
     uint64_t cpu_ns;
 } hs_where_slot_t;
 static hs_where_slot_t hs_slots[HS_WHERE_SLOTS];
-static int hs_own_tids[4];
 
 int hs_where_init(void)
 {
@@ -67,26 +67,11 @@ int hs_where_node_of_thread(int tid, uint64_t epoch)
     return s->node;
 }
 
-void hs_where_own_thread(int tid, bool running)
-{
-    for (int i = 0; i < 4; i++) {
-        if (running && hs_own_tids[i] == 0) {
-            hs_own_tids[i] = tid;
-            return;
-        }
-        if (!running && hs_own_tids[i] == tid) {
-            hs_own_tids[i] = 0;
-            return;
-        }
-    }
-}
-
 static void hs_where_add(void *arg, int tid, int cpu, uint64_t cpu_ns)
 {
     uint64_t *by_node = arg;
-    for (int i = 0; i < 4; i++)
-        if (hs_own_tids[i] == tid)
-            return;
+    if (hs_thread_is_own(tid))
+        return;
     hs_where_slot_t *s = hs_slot_of(tid);
     uint64_t delta = cpu_ns >= s->cpu_ns ? cpu_ns - s->cpu_ns : cpu_ns;
     s->cpu_ns = cpu_ns;
@@ -112,5 +97,4 @@ int hs_where_busiest_node(void)
 void hs_where_forget_after_fork(void)
 {
     memset(hs_slots, 0, sizeof hs_slots);
-    memset(hs_own_tids, 0, sizeof hs_own_tids);
 }

@@ -1,4 +1,13 @@
-/* wpsync.c: the uffd_sync backend's descriptor and fault thread (hs_wpsync.h). */
+/* uffd_sync.c: the uffd_sync backend: one full userfaultfd (os/track.c),
+ * registered on THP regions in whole 2 MiB units, and the `hugeshim-wp`
+ * thread that serves each write fault.  It un-protects the whole 2 MiB unit
+ * (a THP stays whole; un-protecting 4 KiB would split it), which wakes the
+ * writer, and records (unit, writer's tid) in a ring the epoch thread
+ * drains.  The thread takes no lock a program thread could hold: a writer
+ * blocked on the fault may hold any of them.  Whatever fails, the writer is
+ * woken: un-protect the unit, else its page, else UFFDIO_WAKE; and when a
+ * protection cannot be lifted or faults cannot be read, every registration
+ * is given up at once (no writer may stay blocked) and the thread ends. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -6,15 +15,14 @@
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
-#include "hs_where.h"
-#include "hs_wpsync.h"
+#include "../common/hs_thread.h"
+#include "hs_backend.h"
 
 #define HS_WP_RING (1u << 16) /* records between two epochs */
 
 static int hs_uffd = -1, hs_wake = -1;
 static pthread_t hs_thread;
 static bool hs_running; /* started and not yet joined */
-static bool hs_alive;   /* the fault thread has not returned */
 static bool hs_stopping;
 static bool hs_dead; /* registrations given up after a failure */
 static hs_os_wp_fault_t *hs_ring;
@@ -64,8 +72,6 @@ static void hs_serve(const hs_os_wp_fault_t *f)
 static void *hs_wpsync_main(void *arg)
 {
     (void)arg;
-    pthread_setname_np(pthread_self(), "hugeshim-wp");
-    hs_where_own_thread(hs_os_gettid(), true);
     hs_os_wp_fault_t faults[64];
     while (!__atomic_load_n(&hs_stopping, __ATOMIC_ACQUIRE)) {
         int ready = hs_os_poll2(hs_uffd, hs_wake, -1);
@@ -91,8 +97,6 @@ static void *hs_wpsync_main(void *arg)
             break;
         hs_counter_set(HS_CTR_TRACK_WP_CPU_NS, hs_os_thread_cpu_ns());
     }
-    hs_where_own_thread(hs_os_gettid(), false);
-    __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -126,21 +130,9 @@ static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
     return n;
 }
 
-static int hs_op_node_of_thread(void *ctx, int tid, uint64_t epoch)
+static int hs_op_open(void *ctx, char *why, size_t cap)
 {
     (void)ctx;
-    return hs_where_node_of_thread(tid, epoch);
-}
-
-static const hs_wpsync_ops_t hs_ops = {hs_op_watch, hs_op_protect, hs_op_drain, hs_op_node_of_thread, NULL};
-
-const hs_wpsync_ops_t *hs_wpsync_ops(void)
-{
-    return &hs_ops;
-}
-
-int hs_wpsync_start(char *why, size_t cap)
-{
     if (!hs_ring) {
         void *mem;
         int err = hs_os_map_plain(HS_WP_RING * sizeof(hs_os_wp_fault_t), &mem);
@@ -166,11 +158,9 @@ int hs_wpsync_start(char *why, size_t cap)
     }
     hs_stopping = false;
     hs_dead = false;
-    __atomic_store_n(&hs_alive, true, __ATOMIC_RELEASE);
-    int err = hs_thread_start(&hs_thread, hs_wpsync_main);
+    int err = hs_thread_start(&hs_thread, hs_wpsync_main, "hugeshim-wp");
     if (err) {
         snprintf(why, cap, "cannot start the fault thread (errno %d)", err);
-        __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
         hs_os_close(hs_uffd);
         hs_os_close(hs_wake);
         hs_uffd = hs_wake = -1;
@@ -180,34 +170,50 @@ int hs_wpsync_start(char *why, size_t cap)
     return 0;
 }
 
-bool hs_wpsync_running(void)
+/* Closing the descriptor drops every registration and wakes every writer
+ * still waiting. */
+static void hs_op_close(void *ctx)
 {
-    return __atomic_load_n(&hs_alive, __ATOMIC_ACQUIRE);
-}
-
-void hs_wpsync_stop(void)
-{
+    (void)ctx;
     if (!hs_running)
         return;
     __atomic_store_n(&hs_stopping, true, __ATOMIC_RELEASE);
     hs_os_eventfd_signal(hs_wake);
     pthread_join(hs_thread, NULL);
     hs_running = false;
-    /* Closing the descriptor drops every registration and wakes every
-     * writer still waiting. */
     hs_os_close(hs_uffd);
     hs_os_close(hs_wake);
     hs_uffd = hs_wake = -1;
 }
 
-void hs_wpsync_forget_after_fork(void)
+/* In a forked child the thread does not exist and the descriptor is the
+ * parent's (its registrations are the parent's mm): drop both. */
+static void hs_op_forget_after_fork(void *ctx)
 {
+    (void)ctx;
     if (hs_uffd >= 0)
         hs_os_close(hs_uffd);
     if (hs_wake >= 0)
         hs_os_close(hs_wake);
     hs_uffd = hs_wake = -1;
     hs_running = false;
-    __atomic_store_n(&hs_alive, false, __ATOMIC_RELEASE);
     hs_head = hs_tail = 0;
 }
+
+const hs_track_backend_ops_t hs_backend_uffd_sync = {
+    .name = "uffd_sync",
+    .keeps_thp_whole = true,
+    .whole_units = true,
+    .budgeted = true,
+    .whole_process = false,
+    .probe = hs_os_probe_wpsync,
+    .open = hs_op_open,
+    .close = hs_op_close,
+    .forget_after_fork = hs_op_forget_after_fork,
+    .watch = hs_op_watch,
+    .protect = hs_op_protect,
+    .scan = NULL,
+    .drain = hs_op_drain,
+    .end_epoch = NULL,
+    .ctx = NULL,
+};

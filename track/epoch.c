@@ -1,5 +1,5 @@
 /* epoch.c: the background thread that runs the tracker's epochs and, every
- * tick, HUGESHIM_HEAP_THP=dense's pass (policy/hugify.c) when both are on.
+ * tick, HUGESHIM_HEAP_THP=dense's pass (allocator/hugify.c) when both are on.
  * It blocks every signal (the program's handlers never run on it), calls no
  * malloc (the tracker maps its own memory), and stops cleanly at exit.
  *
@@ -13,13 +13,12 @@
  * would have without hugeshim (atexit handlers, destructors, the report). */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <signal.h>
 #include <time.h>
 
 #include "../common/hs_log.h"
+#include "../common/hs_thread.h"
+#include "hs_epoch.h"
 #include "hs_tracker.h"
-#include "hs_where.h"
-#include "hs_wpsync.h"
 
 #define HS_EPOCH_TICK_NS 100000000ULL /* how soon a finished program is noticed */
 
@@ -35,15 +34,12 @@ static pthread_cond_t hs_epoch_wake;
 static bool hs_program_finished(void)
 {
     int live = hs_os_live_threads();
-    int ours = 1 + (hs_wpsync_running() ? 1 : 0);
-    return live >= 0 && live <= ours;
+    return live >= 0 && live <= hs_thread_own_count();
 }
 
 static void *hs_epoch_main(void *arg)
 {
     (void)arg;
-    pthread_setname_np(pthread_self(), "hugeshim-epoch");
-    hs_where_own_thread(hs_os_gettid(), true);
     bool finished = false;
     pthread_mutex_lock(&hs_epoch_lock);
     while (!hs_epoch_stopping && !finished) {
@@ -71,7 +67,6 @@ static void *hs_epoch_main(void *arg)
         pthread_mutex_lock(&hs_epoch_lock);
     }
     pthread_mutex_unlock(&hs_epoch_lock);
-    hs_where_own_thread(hs_os_gettid(), false);
     if (finished) {
         hs_log(HS_LOG_INFO, "every program thread has ended: hugeshim's threads end too, and the process with them");
         hs_tracker_shutdown();
@@ -89,20 +84,9 @@ int hs_epoch_start(uint64_t interval_ns, void (*tick)(void))
     pthread_condattr_destroy(&ca);
     hs_epoch_interval_ns = interval_ns;
     hs_epoch_stopping = false;
-    int err = hs_thread_start(&hs_epoch_thread, hs_epoch_main);
+    int err = hs_thread_start(&hs_epoch_thread, hs_epoch_main, "hugeshim-epoch");
     hs_epoch_started = err == 0;
     return -err;
-}
-
-int hs_thread_start(pthread_t *thread, void *(*main_fn)(void *))
-{
-    /* The thread inherits this mask: block everything while creating it. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(thread, NULL, main_fn, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return err;
 }
 
 bool hs_epoch_running(void)

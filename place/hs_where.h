@@ -23,10 +23,9 @@ int hs_where_node_of_cpu(int cpu);
 /* The node a thread of this process last ran on, cached for the epoch
  * given; -1 when unknown (the thread is gone). */
 int hs_where_node_of_thread(int tid, uint64_t epoch);
-/* hugeshim's own threads, left out of hs_where_busiest_node. */
-void hs_where_own_thread(int tid, bool running);
 /* The node whose CPUs ran the program's threads most since the last call
- * (CPU time per thread, by the CPU each last ran on); -1 when unknown. */
+ * (CPU time per thread, by the CPU each last ran on; hugeshim's own threads
+ * left out); -1 when unknown. */
 int hs_where_busiest_node(void);
 /* In a forked child: the caches describe the parent's threads. */
 void hs_where_forget_after_fork(void);

@@ -1,8 +1,8 @@
 /* hugify.c: HUGESHIM_HEAP_THP=dense (see hs_hugify.h). */
 #include <errno.h>
 
-#include "../allocator/hs_heap.h"
-#include "../allocator/hs_registry.h"
+#include "hs_heap.h"
+#include "hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../os/hs_os.h"
@@ -33,6 +33,9 @@ static int hs_passing;
 /* Passes on the program's threads (see hs_hugify_inline). */
 int hs_hugify_due_flag;
 static uint64_t hs_inline_ns; /* 0: off */
+/* Until this time (hs_os_now_coarse_ns) the heap fills densely: its new
+ * regions are THP regions and the front is advised fill_ahead units ahead. */
+static uint64_t hs_fill_until_ns;
 static uint64_t hs_next_due_ns;
 static void (*hs_inline_wake)(void);
 
@@ -69,6 +72,15 @@ size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, c
 }
 
 static bool hs_unit_huge(uintptr_t unit);
+static void hs_hugify_activity(void);
+static bool hs_filling(void);
+
+static const hs_heap_listener_t hs_listener = {
+    .purged = hs_hugify_forget,
+    .active = hs_hugify_activity,
+    .unit_huge = hs_unit_huge,
+    .born_huge = hs_filling,
+};
 
 int hs_hugify_init(const hs_hugify_config_t *config)
 {
@@ -84,8 +96,7 @@ int hs_hugify_init(const hs_hugify_config_t *config)
     hs_decided_bits = bits;
     hs_regions = regions;
     hs_on = true;
-    __atomic_store_n(&hs_heap_purge_notify, hs_hugify_forget, __ATOMIC_RELEASE);
-    __atomic_store_n(&hs_heap_unit_huge, hs_unit_huge, __ATOMIC_RELEASE);
+    hs_heap_listen(&hs_listener);
     return 0;
 }
 
@@ -100,7 +111,7 @@ static bool hs_decided(uintptr_t unit)
     return (__atomic_load_n(&hs_decided_bits[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
 }
 
-/* hs_heap_unit_huge: a decided unit was collapsed or advised huge. */
+/* The heap's unit_huge: a decided unit was collapsed or advised huge. */
 static bool hs_unit_huge(uintptr_t unit)
 {
     return (unit >> HS_UNIT_SHIFT) < HS_UNIT_BITS && hs_decided(unit);
@@ -207,7 +218,7 @@ static uintptr_t hs_cursor; /* where the last pass stopped */
  * units left on 4 KiB pages with data in them (a slower one: sqlite filling
  * its page cache collapses a unit or two per pass).  The regions the heap's
  * arenas take during the next HS_FILL_HOLD_NS are then THP regions
- * (hs_heap_thp_until_ns).  The malloc stressor, whose units stay 40-60%
+ * (the heap's born_huge).  The malloc stressor, whose units stay 40-60%
  * written, collapsed 2 units in 2 s and keeps hundreds open. */
 #define HS_FILL_UNITS 8
 #define HS_FILL_RATIO 3
@@ -218,7 +229,7 @@ static void hs_hugify_judge(size_t collapses, const hs_pass_seen_t *seen)
     bool filling = collapses >= HS_FILL_UNITS || (seen->huge >= HS_FILL_UNITS && seen->huge >= HS_FILL_RATIO * seen->open);
     if (!filling)
         return;
-    __atomic_store_n(&hs_heap_thp_until_ns, hs_os_now_coarse_ns() + HS_FILL_HOLD_NS, __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_fill_until_ns, hs_os_now_coarse_ns() + HS_FILL_HOLD_NS, __ATOMIC_RELAXED);
     hs_count(HS_CTR_HEAP_DENSE_FILLS, 1);
 }
 
@@ -237,11 +248,19 @@ void hs_hugify_pass(void)
     __atomic_store_n(&hs_passing, 0, __ATOMIC_RELEASE);
 }
 
-/* The heap's hooks saw activity: ask for a pass if one is due.  No early
- * return on a pass already asked for: a wake lost to a racing malloc is
- * asked for again one interval later. */
+static bool hs_filling(void)
+{
+    return hs_os_now_coarse_ns() < __atomic_load_n(&hs_fill_until_ns, __ATOMIC_RELAXED);
+}
+
+/* The heap's hooks saw activity: ask for a pass if one is due (only while
+ * passes run on the program's threads).  No early return on a pass already
+ * asked for: a wake lost to a racing malloc is asked for again one interval
+ * later. */
 static void hs_hugify_activity(void)
 {
+    if (!__atomic_load_n(&hs_inline_ns, __ATOMIC_ACQUIRE))
+        return;
     uint64_t now = hs_os_now_coarse_ns();
     if (now < __atomic_load_n(&hs_next_due_ns, __ATOMIC_RELAXED))
         return;
@@ -256,9 +275,8 @@ void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)
         return;
     if (hs_cfg.max_collapses > max_collapses)
         hs_cfg.max_collapses = max_collapses;
-    hs_inline_ns = interval_ns;
     hs_inline_wake = wake;
-    __atomic_store_n(&hs_heap_activity_notify, hs_hugify_activity, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_inline_ns, interval_ns, __ATOMIC_RELEASE);
 }
 
 void hs_hugify_run_due(void)
@@ -288,7 +306,7 @@ static bool hs_hugify_pass_locked(void)
         return false;
     hs_pass_seen_t seen = {0, 0, 0, 0};
     hs_plan_cfg = hs_cfg;
-    if (hs_os_now_coarse_ns() < __atomic_load_n(&hs_heap_thp_until_ns, __ATOMIC_RELAXED))
+    if (hs_filling())
         hs_plan_cfg.ahead = hs_cfg.fill_ahead;
     size_t n = hs_registry_snapshot(hs_regions, HS_REGIONS_SEEN);
     if (n > HS_REGIONS_SEEN)

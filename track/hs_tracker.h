@@ -1,0 +1,139 @@
+/* hs_tracker.h: which of hugeshim's pages are hot, and who writes them.
+ *
+ * Each epoch the tracker follows the region registry (regions that appeared
+ * are armed, regions that vanished or were cut are dropped, so unmapped
+ * memory is never scanned), learns from the backend of each page kind
+ * (hs_backend.h) what was written since the last epoch and, where the
+ * backend names the writer, by which thread; updates the heat model
+ * (hs_heat.h); publishes the epoch's hot units to its subscribers
+ * (placement, sites, the trace: the tracker knows none of them) and re-arms.
+ * A backend that names no writer (PAGEMAP_SCAN, soft-dirty) reports its
+ * writes as made from the node where the program's threads ran most.
+ * Every write to a re-armed unit costs a fault, so budgeted backends watch
+ * hot units every epoch and cold ones in a rotating sample, within
+ * HUGESHIM_TRACK_BUDGET.  The kernel is reached only through the backends
+ * and hs_tracker_env_t: unit tests drive everything with fakes and a fake
+ * clock.  No function here calls malloc. */
+#ifndef HS_TRACKER_H
+#define HS_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../os/hs_os.h"
+#include "hs_backend.h"
+#include "hs_heat.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The backend of that name in HS_TRACK_BACKEND_LIST, NULL if none. */
+const hs_track_backend_ops_t *hs_track_backend_by_name(const char *name);
+
+/* The backends chosen per page kind (NULL: that kind is unwatched), and why. */
+typedef struct hs_track_choice {
+    const hs_track_backend_ops_t *by_kind[HS_OS_KIND_COUNT];
+    char why[512];
+} hs_track_choice_t;
+/* Probe what really works here and choose per kind for the requested mode,
+ * as HUGESHIM_TRACK says it: "off", a backend's name (that one, for the
+ * kinds it may watch), or "auto": per kind, the first backend of the list
+ * that works and may watch it, a whole-process backend (soft-dirty) only
+ * where no other watches THP regions, and then for every kind. */
+void hs_tracker_choose(const char *requested, hs_track_choice_t *out);
+/* The name of the backend watching a kind, "off" if none. */
+const char *hs_track_choice_name(const hs_track_choice_t *choice, hs_os_kind_t kind);
+bool hs_track_choice_none(const hs_track_choice_t *choice);
+
+/* What the tracker needs from outside besides its backends. */
+typedef struct hs_tracker_env {
+    uint64_t (*now_ns)(void *ctx); /* NULL: the monotonic clock */
+    /* Node where the program's threads ran most this epoch, -1 unknown:
+     * the writer's node for backends that name no writer.  NULL: -1. */
+    int (*busiest_node)(void *ctx);
+    /* The node a thread runs on (-1 unknown), stable within an epoch.  NULL: -1. */
+    int (*node_of_thread)(void *ctx, int tid, uint64_t epoch);
+    void *ctx;
+} hs_tracker_env_t;
+
+/* Start tracking with the backends of the choice; they open at the first
+ * epoch, on the epoch thread (a process that ends within the first interval
+ * never holds their descriptors or threads).  budget: most units a budgeted
+ * backend watches per epoch.  0, or -ENOSYS when the choice watches nothing,
+ * -ENOMEM when the tracker's state cannot be mapped. */
+int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *heat, unsigned budget,
+                    const hs_tracker_env_t *env);
+bool hs_tracker_active(void);
+const hs_track_choice_t *hs_tracker_choice(void);
+
+/* One hot unit of an epoch. */
+typedef struct hs_hot_unit {
+    uintptr_t addr;
+    uint32_t bytes;
+    uint8_t kind;   /* hs_os_kind_t */
+    int8_t wanted;  /* accessor node (a clear majority of its writers), -1 none */
+    int8_t writer;  /* the node that wrote it in the epoch just closed, -1 none */
+    /* Written by subscribers (placement): */
+    int8_t now;     /* the node it is on after this epoch's moves, -1 unknown */
+    uint8_t moved;  /* 1: moved this epoch */
+    uint32_t index; /* scratch */
+} hs_hot_unit_t;
+
+/* One tracked region, as the epoch left it. */
+typedef struct hs_track_region_view {
+    uintptr_t start;
+    size_t len;
+    unsigned unit_shift;
+    uint8_t kind;
+    const uint8_t *heat; /* per unit; NULL: not watched (heat 0) */
+} hs_track_region_view_t;
+
+/* What an epoch publishes: its hot units in address order (subscribers
+ * called earlier may have filled now and moved), and, when a subscriber
+ * asked for them, every tracked region. */
+typedef struct hs_epoch_result {
+    uint64_t epoch;
+    hs_hot_unit_t *units;
+    size_t n;
+    const hs_track_region_view_t *regions;
+    size_t nregions;
+} hs_epoch_result_t;
+
+typedef struct hs_tracker_subscriber {
+    void (*epoch)(void *ctx, hs_epoch_result_t *result);
+    bool wants_regions;
+    void *ctx;
+} hs_tracker_subscriber_t;
+/* Called at every epoch on the epoch thread, in the order subscribed
+ * (placement first: it fills where the units are).  0, -ENOSPC past 8. */
+int hs_tracker_subscribe(const hs_tracker_subscriber_t *subscriber);
+
+/* One epoch: follow, learn, heat, publish, re-arm.  Returns hot bytes. */
+size_t hs_tracker_epoch(void);
+/* Close the backends (their threads); tracking is off afterwards. */
+void hs_tracker_shutdown(void);
+
+/* Hot ranges right now, in address order, as (start, end) pairs; returns the
+ * number of ranges (may exceed max: only max are written). */
+size_t hs_tracker_hot_ranges(uintptr_t *pairs, size_t max);
+/* The n hottest unit addresses. */
+size_t hs_tracker_top(size_t n, uintptr_t *out);
+
+/* fork: the epoch must not be mid-way while the process forks; in the child
+ * the descriptors are the parent's, so they are opened again and every
+ * region is armed again. */
+void hs_tracker_prefork(void);
+void hs_tracker_postfork_parent(void);
+void hs_tracker_postfork_child(void);
+/* In the child, once the allocator works again: new fds, regions re-armed. */
+void hs_tracker_reopen_after_fork(void);
+
+/* Tests only: forget every region and subscriber. */
+void hs_tracker_reset_for_tests(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
