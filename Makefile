@@ -20,7 +20,8 @@ TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c tr
 PLACE_SRC     := place/where.c place/migrate.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
-CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_SRC) $(OBSERVE_SRC)
+PLAN_SRC      := shim/plan.c
+CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_SRC) $(OBSERVE_SRC) $(PLAN_SRC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))

@@ -17,9 +17,15 @@ typedef enum hs_opt_type { HS_OPT_BOOL, HS_OPT_INT, HS_OPT_SIZE, HS_OPT_ENUM, HS
 typedef enum hs_opt_id {
 #define HS_OPTION(id, name, type, def, min, max, choices, help) HS_OPT_##id,
 #include "options.def"
-#undef HS_OPTION
     HS_OPT_COUNT
 } hs_opt_id_t;
+
+/* The choices of ENUM options, as their value (the index of the choice):
+ * HS_BACKING_THP, HS_HEAP_THP_DENSE, HS_TRACK_OFF, HS_MIGRATE_AUTO, ... */
+enum hs_opt_choice {
+#define HS_CHOICE(id, choice, index) HS_##id##_##choice = index,
+#include "options.def"
+};
 
 typedef struct hs_opt_desc {
     const char *name;    /* suffix after HUGESHIM_ */

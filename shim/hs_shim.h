@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "../common/hs_options.h"
+#include "hs_plan.h"
 
 #define HS_EXPORT __attribute__((visibility("default")))
 #define hs_likely(x) __builtin_expect(!!(x), 1)
@@ -54,12 +55,8 @@ void hs_shim_report_prepare(void);
 bool hs_shim_expand_path(const char *in, char *out, size_t cap, bool *had_pid);
 extern char hs_shim_program[256];
 extern bool hs_shim_fork_child;
-/* Placement: on or off in this process, why, and the nodes online. */
-extern bool hs_shim_placement;
-/* The heap's arenas are in dense mode (HUGESHIM_HEAP_THP=dense, or auto without tracking). */
-extern bool hs_shim_dense;
-extern char hs_shim_placement_why[200];
-extern int hs_shim_nodes;
+/* What start-up decided, and why (hs_plan.h). */
+extern hs_plan_t hs_shim_plan;
 void hs_shim_vmstat_deltas(void);
 
 #endif

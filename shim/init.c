@@ -25,6 +25,7 @@
 #include "../place/hs_where.h"
 #include "../track/hs_epoch.h"
 #include "../track/hs_tracker.h"
+#include "hs_plan.h"
 #include "hs_shim.h"
 
 extern char **environ;
@@ -36,10 +37,7 @@ hs_options_t hs_shim_options;
 size_t hs_shim_mmap_min;
 char hs_shim_program[256];
 bool hs_shim_fork_child;
-bool hs_shim_placement;
-bool hs_shim_dense;
-char hs_shim_placement_why[200] = "not decided";
-int hs_shim_nodes = 1;
+hs_plan_t hs_shim_plan;
 
 static __attribute__((tls_model("initial-exec"))) __thread int hs_in_init;
 static size_t (*hs_glibc_usable_size)(void *);
@@ -153,39 +151,6 @@ static uint64_t hs_nodes_online(void)
     return online;
 }
 
-/* Whether placement runs here, and why (for the report and doctor). */
-static bool hs_placement_decide(void)
-{
-    const hs_options_t *o = &hs_shim_options;
-    const char *mode = o->text[HS_OPT_MIGRATE];
-    hs_shim_nodes = __builtin_popcountll(hs_nodes_online());
-    if (!strcmp(mode, "off")) {
-        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "HUGESHIM_MIGRATE=off");
-        return false;
-    }
-    /* One node online: nothing to place, and libnuma is not even asked. */
-    if (!strcmp(mode, "auto") && hs_shim_nodes <= 1) {
-        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "one NUMA node: nothing to move");
-        return false;
-    }
-    hs_where_init();
-    int usable = hs_where_usable_nodes();
-    if (!strcmp(mode, "auto") && usable < 2) {
-        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why,
-                 "%d node(s) online but only %d with both CPUs and memory", hs_shim_nodes, usable);
-        return false;
-    }
-    if (o->from_env[HS_OPT_TRACK] && !strcmp(o->text[HS_OPT_TRACK], "off")) {
-        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "HUGESHIM_TRACK=off: placement needs tracking");
-        if (!strcmp(mode, "on"))
-            hs_log(HS_LOG_WARN, "HUGESHIM_MIGRATE=on needs tracking, but HUGESHIM_TRACK=off: placement is off");
-        return false;
-    }
-    snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "%d nodes with CPUs and memory (HUGESHIM_MIGRATE=%.8s)",
-             usable, mode);
-    return true;
-}
-
 static const char *const hs_vmstat_names[] = {"numa_pte_updates",  "numa_hint_faults",       "numa_pages_migrated",
                                               "pgmigrate_success", "thp_migration_success", "thp_migration_split"};
 static uint64_t hs_vmstat_start[6];
@@ -225,7 +190,7 @@ static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
  * where the units are, for sites and the trace), then sites, then the trace. */
 static void hs_tracking_subscribe(void)
 {
-    if (hs_shim_placement)
+    if (hs_shim_plan.placement)
         hs_tracker_subscribe(&hs_migrate_subscriber);
     else if (hs_sites_enabled() || hs_trace_on())
         hs_tracker_subscribe(&hs_migrate_locate_subscriber);
@@ -235,38 +200,31 @@ static void hs_tracking_subscribe(void)
         hs_tracker_subscribe(&hs_trace_subscriber);
 }
 
-/* Tracking and placement: chosen and started in the constructor, never
+/* Tracking and placement: decided and started in the constructor, never
  * inside malloc (probes map memory; libnuma allocates). */
 static void hs_tracking_start(void)
 {
     const hs_options_t *o = &hs_shim_options;
+    hs_plan_t *plan = &hs_shim_plan;
     hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, 6);
-    hs_shim_placement = hs_placement_decide();
-    const char *requested = o->text[HS_OPT_TRACK];
-    /* Placement, sites and the trace need tracking: auto unless told. */
-    bool wants_tracking = hs_shim_placement || o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0];
-    if (wants_tracking && !o->from_env[HS_OPT_TRACK])
-        requested = "auto";
-    bool off = !strcmp(requested, "off"), any = !strcmp(requested, "auto");
+    hs_plan_decide(plan, o);
+    if (plan->placement_warning[0])
+        hs_log(HS_LOG_WARN, "%s", plan->placement_warning);
+    bool off = !strcmp(plan->track_mode, "off");
     if (off && o->text[HS_OPT_TRACE][0])
         hs_log(HS_LOG_WARN, "HUGESHIM_TRACE=%s: HUGESHIM_TRACK=off, so there is nothing to trace; no trace written",
                o->text[HS_OPT_TRACE]);
     if (off)
         return;
-    hs_track_choice_t choice;
-    hs_tracker_choose(requested, &choice);
-    bool none = hs_track_choice_none(&choice);
+    bool none = hs_track_choice_none(&plan->tracking);
     /* auto is quiet: choosing per kind is not a problem.  A backend asked for
      * by name that does not work here is. */
-    hs_log(none && !any ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s", requested, choice.why,
-           none ? "; tracking is off" : "");
-    if (none) {
-        hs_shim_placement = false;
-        snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "no tracking backend works here");
+    hs_log(none && strcmp(plan->track_mode, "auto") ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s",
+           plan->track_mode, plan->tracking.why, none ? "; tracking is off" : "");
+    if (none)
         return;
-    }
     hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD]};
-    if (hs_shim_placement) {
+    if (plan->placement) {
         hs_migrate_config_t mc = {
             .nodes = hs_where_topology()->nodes,
             .min_epochs = (unsigned)o->value[HS_OPT_MIGRATE_EPOCHS],
@@ -274,18 +232,18 @@ static void hs_tracking_start(void)
             .interval_ns = hs_interval_ns(),
         };
         if (hs_migrate_init(&mc, NULL) != 0) {
-            hs_shim_placement = false;
-            snprintf(hs_shim_placement_why, sizeof hs_shim_placement_why, "could not map placement's state");
+            plan->placement = false;
+            snprintf(plan->placement_why, sizeof plan->placement_why, "could not map placement's state");
         }
     }
     hs_tracker_env_t env = {.now_ns = hs_env_now,
                             .busiest_node = hs_env_busiest_node,
                             .node_of_thread = hs_env_node_of_thread,
                             .ctx = NULL};
-    int err = hs_tracker_init(&choice, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);
+    int err = hs_tracker_init(&plan->tracking, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);
     if (err) {
         hs_log(HS_LOG_WARN, "tracking could not start (errno %d); tracking and placement are off", -err);
-        hs_shim_placement = false;
+        plan->placement = false;
         return;
     }
     if (o->text[HS_OPT_TRACE][0]) {
@@ -302,7 +260,7 @@ static void hs_tracking_start(void)
         hs_count(HS_CTR_TRACK_ERRORS, 1);
         hs_log(HS_LOG_WARN, "could not start the epoch thread: tracking is off");
         hs_tracker_shutdown();
-        hs_shim_placement = false;
+        plan->placement = false;
     }
 }
 
@@ -332,27 +290,6 @@ static void hs_dump_machine(void)
 }
 
 /* Decide ACTIVE or PASSTHROUGH and set everything up. */
-/* Whether an enum option's value is the choice named. */
-static bool hs_option_says(hs_opt_id_t id, const char *choice)
-{
-    char name[32];
-    return hs_option_enum_name(id, hs_shim_options.value[id], name, sizeof name) && !strcmp(name, choice);
-}
-
-/* Whether tracking may start in this process (hs_tracking_start decides
- * later, with libnuma): HUGESHIM_HEAP_THP=auto keeps the heap eager then,
- * since tracking's write protection of 4 KiB-page regions splits the units
- * dense mode collapsed. */
-static bool hs_tracking_may_run(void)
-{
-    const hs_options_t *o = &hs_shim_options;
-    if (o->from_env[HS_OPT_TRACK])
-        return strcmp(o->text[HS_OPT_TRACK], "off") != 0;
-    if (o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0] || hs_option_says(HS_OPT_MIGRATE, "on"))
-        return true;
-    return hs_option_says(HS_OPT_MIGRATE, "auto") && __builtin_popcountll(hs_nodes_online()) > 1;
-}
-
 static hs_state_t hs_initialise(void)
 {
     hs_options_parse(&hs_shim_options, environ, hs_option_problem, NULL);
@@ -391,11 +328,8 @@ static hs_state_t hs_initialise(void)
             hs_log(HS_LOG_INFO, "HUGESHIM_FAULTS=%s: these kernel calls will fail on purpose", o->text[HS_OPT_FAULTS]);
         }
     }
-    hs_os_kind_t first_kind = HS_OS_KIND_THP;
-    char kind_name[32];
-    if (!hs_option_enum_name(HS_OPT_BACKING, o->value[HS_OPT_BACKING], kind_name, sizeof kind_name) ||
-        !hs_backing_kind_of_option(kind_name, &first_kind))
-        hs_log(HS_LOG_WARN, "HUGESHIM_BACKING=%s names no page kind: using thp", o->text[HS_OPT_BACKING]);
+    hs_plan_early(&hs_shim_plan, o, hs_nodes_online());
+    hs_os_kind_t first_kind = hs_shim_plan.first_kind;
     hs_os_thp_mode_t thp = hs_os_thp_mode();
     hs_backing_config_t config = {
         .first_kind = first_kind,
@@ -413,10 +347,8 @@ static hs_state_t hs_initialise(void)
      * run last-registered first, so jemalloc's locks are taken before ours, in
      * the order its extent hooks take them. */
     pthread_atfork(hs_prefork, hs_postfork_parent, hs_postfork_child);
-    hs_shim_dense = config.first_kind != HS_OS_KIND_BASE &&
-                    (hs_option_says(HS_OPT_HEAP_THP, "dense") ||
-                     (hs_option_says(HS_OPT_HEAP_THP, "auto") && !hs_tracking_may_run()));
-    int heap = hs_heap_init(hs_option_says(HS_OPT_HEAP_MEDIUM, "base"), hs_shim_dense);
+    int heap = hs_heap_init(o->value[HS_OPT_HEAP_MEDIUM] == HS_HEAP_MEDIUM_BASE,
+                            hs_shim_plan.heap == HS_HEAP_MODE_DENSE);
     if (heap != 0) {
         hs_log(HS_LOG_WARN, "%s: running %s without hugeshim",
                heap == -ENOMEM ? "jemalloc could not start (its first mappings failed)"
@@ -485,7 +417,7 @@ static void hs_dense_init(void)
      * collapsed (16 MiB on a program thread: hs_dense_start) and 16 GiB of
      * undecided units measured. */
     hs_hugify_config_t hc = {.dense_pages = 461, .ahead = 8, .fill_ahead = 64, .max_collapses = 32, .max_units = 8192};
-    if (hs_shim_dense && hs_hugify_init(&hc) != 0)
+    if (hs_shim_plan.heap == HS_HEAP_MODE_DENSE && hs_hugify_init(&hc) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_HEAP_THP=dense: could not map its state; the heap stays on 4 KiB pages");
 }
 

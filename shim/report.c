@@ -114,14 +114,9 @@ void hs_shim_report(void)
     char backing[32], balancing[16];
     int nb = hs_os_numa_balancing();
     snprintf(balancing, sizeof balancing, "%s", nb < 0 ? "absent" : nb ? "on" : "off");
-    /* Tracking: the mode asked for (placement turns auto on by itself). */
+    /* Tracking: the mode asked for (placement, sites and a trace turn auto on by themselves). */
     const hs_track_choice_t *choice = hs_tracker_choice();
-    const char *tracking = !hs_tracker_active() && hs_track_choice_none(choice)
-                               ? "off"
-                               : ((hs_shim_placement || hs_shim_options.value[HS_OPT_SITES] ||
-                                   hs_shim_options.text[HS_OPT_TRACE][0]) && !hs_shim_options.from_env[HS_OPT_TRACK])
-                                     ? "auto"
-                                                                                               : hs_shim_options.text[HS_OPT_TRACK];
+    const char *tracking = !hs_tracker_active() && hs_track_choice_none(choice) ? "off" : hs_shim_plan.track_mode;
     hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
     fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
     fields[n++] = (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL};
@@ -132,9 +127,7 @@ void hs_shim_report(void)
             fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
         if (id == HS_CTR_HEAP_EXTENT_ALLOCS)
             fields[n++] = (hs_report_field_t){"heap.thp", HS_FIELD_STRING, 0,
-                                              hs_backing_first_kind() == HS_OS_KIND_BASE ? "none"
-                                              : hs_shim_dense                           ? "dense"
-                                                                                        : "eager"};
+                                              hs_plan_heap_name(hs_shim_plan.heap)};
         if (id == HS_CTR_TRACK_EPOCHS) {
             const hs_track_choice_t *c = hs_tracker_choice();
             fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, tracking};
@@ -146,9 +139,9 @@ void hs_shim_report(void)
                                               hs_track_choice_name(c, HS_OS_KIND_BASE)};
         }
         if (id == HS_CTR_MIG_EPOCHS) {
-            fields[n++] = (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_placement ? "on" : "off"};
-            fields[n++] = (hs_report_field_t){"migration.why", HS_FIELD_STRING, 0, hs_shim_placement_why};
-            fields[n++] = (hs_report_field_t){"migration.nodes", HS_FIELD_NUMBER, (uint64_t)hs_shim_nodes, NULL};
+            fields[n++] = (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_plan.placement ? "on" : "off"};
+            fields[n++] = (hs_report_field_t){"migration.why", HS_FIELD_STRING, 0, hs_shim_plan.placement_why};
+            fields[n++] = (hs_report_field_t){"migration.nodes", HS_FIELD_NUMBER, (uint64_t)hs_shim_plan.nodes, NULL};
             fields[n++] = (hs_report_field_t){"migration.numa_balancing", HS_FIELD_STRING, 0, balancing};
         }
         fields[n++] = (hs_report_field_t){hs_counter_descs[id].key,
@@ -157,7 +150,7 @@ void hs_shim_report(void)
                                           hs_counter_get((hs_counter_id_t)id), NULL};
         /* Hot bytes per node at the last epoch, after its moves. */
         static char node_keys[HS_OS_MAX_NODES][48];
-        for (int node = 0; id == HS_CTR_MIG_HOT_BYTES_LOCAL && hs_shim_placement && node < hs_shim_nodes &&
+        for (int node = 0; id == HS_CTR_MIG_HOT_BYTES_LOCAL && hs_shim_plan.placement && node < hs_shim_plan.nodes &&
                            node < HS_OS_MAX_NODES; node++) {
             snprintf(node_keys[node], sizeof node_keys[node], "migration.hot_bytes_on.node%d", node);
             fields[n++] = (hs_report_field_t){node_keys[node], HS_FIELD_BYTES, hs_migrate_hot_bytes_on(node), NULL};

@@ -6,8 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/hs_options.h"
 #include "../os/hs_os.h"
+#include "../shim/hs_plan.h"
+#include "../track/hs_tracker.h"
 #include "hs_tools.h"
+
+extern char **environ;
 
 static int hs_gaps;
 
@@ -118,26 +123,39 @@ static void hs_doctor_numa(uint64_t *mask_out)
                                  "%snode%d cpus %s", used ? "; " : "", node, cpus);
     }
     hs_line("NUMA nodes", n > 1 ? "ok" : "one", detail);
-    /* Placement under HUGESHIM_MIGRATE=auto: more than one node with CPUs and memory. */
-    hs_os_topology_t topo;
-    int usable = 1;
-    if (n > 1 && hs_os_topology_read(&topo) == 0)
-        usable = __builtin_popcountll(topo.nodes_with_cpus & topo.nodes_with_memory);
-    if (n == 1)
-        hs_line("placement", "off", "one node: HUGESHIM_MIGRATE=auto leaves placement off, nothing to move "
-                                    "(tests/numalab/lab.sh --with PROG -- PROG ARGS tries it on emulated nodes)");
-    else if (usable < 2)
-        hs_line("placement", "off", "fewer than two nodes have both CPUs and memory: HUGESHIM_MIGRATE=auto leaves it off");
-    else {
-        snprintf(detail, sizeof detail, "%d nodes with CPUs and memory: HUGESHIM_MIGRATE=auto turns placement on "
-                 "(and tracking with it)", usable);
-        hs_line("placement", "on", detail);
-    }
     int balancing = hs_os_numa_balancing();
     if (balancing >= 0) {
         snprintf(detail, sizeof detail, "kernel.numa_balancing=%d%s", balancing,
                  balancing ? " (AutoNUMA migrates pages too)" : "");
         hs_line("AutoNUMA", balancing ? "on" : "off", detail);
+    }
+}
+
+static void hs_doctor_option_problem(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%-14s %-8s %s", "options", "bad:", line);
+}
+
+/* What hugeshim would decide in a program started with this environment:
+ * the same plan the library computes at start-up (shim/hs_plan.h). */
+static void hs_doctor_plan(uint64_t nodes)
+{
+    static hs_options_t options;
+    static hs_plan_t plan;
+    char detail[600];
+    hs_options_parse(&options, environ, hs_doctor_option_problem, NULL);
+    hs_plan_early(&plan, &options, nodes);
+    hs_plan_decide(&plan, &options);
+    hs_line("heap", hs_plan_heap_name(plan.heap), plan.heap_why);
+    snprintf(detail, sizeof detail, "%s%s", plan.placement_why,
+             plan.nodes <= 1 ? " (tests/numalab/lab.sh --with PROG -- PROG ARGS tries it on emulated nodes)" : "");
+    hs_line("placement", plan.placement ? "on" : "off", detail);
+    if (plan.placement_warning[0])
+        printf("%-14s %-8s %s\n", "", "warning:", plan.placement_warning);
+    if (strcmp(plan.track_mode, "off") != 0) {
+        snprintf(detail, sizeof detail, "HUGESHIM_TRACK=%s: %s", plan.track_mode, plan.tracking.why);
+        hs_line("tracking", hs_plan_tracks(&plan) ? "on" : "off", detail);
     }
 }
 
@@ -163,11 +181,11 @@ static void hs_doctor_tracking(void)
     hs_line("soft-dirty", status[sd], detail);
     if (sd != HS_OS_PROBE_WORKS)
         printf("%-14s %-8s %s\n", "", "note:", "needs a kernel built with CONFIG_MEM_SOFT_DIRTY");
+    hs_track_choice_t choice;
+    hs_tracker_choose("auto", &choice);
+    const char *thp = hs_track_choice_name(&choice, HS_OS_KIND_THP), *base = hs_track_choice_name(&choice, HS_OS_KIND_BASE);
     printf("%-14s %-8s HUGESHIM_TRACK=auto would use, for THP: %s; for hugetlb and base pages: %s\n", "tracking", "",
-           ws == HS_OS_PROBE_WORKS ? "uffd_sync" : sd == HS_OS_PROBE_WORKS ? "softdirty" : "nothing (unwatched)",
-           ws != HS_OS_PROBE_WORKS && sd == HS_OS_PROBE_WORKS ? "softdirty"
-           : r == HS_OS_PROBE_WORKS                           ? "pagemap_scan"
-                                                              : "nothing (unwatched)");
+           strcmp(thp, "off") ? thp : "nothing (unwatched)", strcmp(base, "off") ? base : "nothing (unwatched)");
 }
 
 static void hs_doctor_program(const char *prog)
@@ -214,6 +232,7 @@ int hs_tool_doctor(int argc, char **argv)
     hs_doctor_hugetlb(2048, "hugetlb 2M", nodes);
     hs_doctor_hugetlb(1048576, "hugetlb 1G", nodes);
     hs_doctor_tracking();
+    hs_doctor_plan(nodes);
     printf("%-14s %-8s %s\n", "static", "note:",
            "statically linked programs are never affected (LD_PRELOAD needs the dynamic loader)");
     if (argc > 1)

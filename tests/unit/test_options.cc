@@ -1,6 +1,7 @@
 // The option table and its parser, driven with synthetic environments.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,41 @@ TEST(Options, EveryEnumChoiceIsDecodedByName)
     ASSERT_TRUE(hs_backing_kind_of_option("hugetlb_1g", &kind));
     EXPECT_EQ(kind, HS_OS_KIND_HUGETLB_1G);
     EXPECT_FALSE(hs_backing_kind_of_option("banana", &kind));
+}
+
+// The code compares ENUM values with HS_<ID>_<CHOICE>: each constant must
+// be the index of the choice it names, and every choice must have one.
+TEST(Options, EveryEnumChoiceHasItsConstant)
+{
+    struct Choice {
+        hs_opt_id_t option;
+        long long index;
+        std::string name;
+    };
+    const Choice choices[] = {
+#define HS_CHOICE(id, choice, index) {HS_OPT_##id, index, #choice},
+#include "../../common/options.def"
+    };
+    std::map<int, int> per_option;
+    for (const Choice &c : choices) {
+        char name[64];
+        ASSERT_NE(hs_option_enum_name(c.option, c.index, name, sizeof name), nullptr) << c.name;
+        std::string lower = c.name;
+        for (char &ch : lower)
+            ch = static_cast<char>(tolower(ch));
+        EXPECT_EQ(std::string(name), lower) << hs_opt_descs[c.option].name;
+        per_option[c.option]++;
+    }
+    EXPECT_EQ(HS_HEAP_THP_DENSE, 2);
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        if (hs_opt_descs[id].type != HS_OPT_ENUM)
+            continue;
+        char name[64];
+        int n = 0;
+        while (hs_option_enum_name(static_cast<hs_opt_id_t>(id), n, name, sizeof name))
+            n++;
+        EXPECT_EQ(per_option[id], n) << hs_opt_descs[id].name << ": a choice without its HS_CHOICE line";
+    }
 }
 
 // One vocabulary: HUGESHIM_BACKING takes the report's kind names, and the

@@ -1,0 +1,111 @@
+/* plan.c: the decisions start-up takes, once, with their reasons (hs_plan.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../place/hs_where.h"
+#include "hs_plan.h"
+
+const char *hs_plan_heap_name(hs_heap_mode_t mode)
+{
+    static const char *const names[] = {"none", "eager", "dense"};
+    return (unsigned)mode <= HS_HEAP_MODE_DENSE ? names[mode] : "none";
+}
+
+/* Placement, sites and a trace need tracking, and turn it on by themselves
+ * unless HUGESHIM_TRACK says otherwise. */
+static bool hs_plan_wants_tracking(const hs_options_t *o, bool placement)
+{
+    return placement || o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0];
+}
+
+void hs_plan_early(hs_plan_t *plan, const hs_options_t *o, uint64_t nodes_mask)
+{
+    static const hs_os_kind_t kinds[] = {[HS_BACKING_THP] = HS_OS_KIND_THP,
+                                         [HS_BACKING_HUGETLB_2M] = HS_OS_KIND_HUGETLB_2M,
+                                         [HS_BACKING_HUGETLB_1G] = HS_OS_KIND_HUGETLB_1G,
+                                         [HS_BACKING_BASE] = HS_OS_KIND_BASE};
+    memset(plan, 0, sizeof *plan);
+    hs_os_kind_t first_kind = kinds[o->value[HS_OPT_BACKING]];
+    plan->first_kind = first_kind;
+    plan->nodes_mask = nodes_mask;
+    plan->nodes = __builtin_popcountll(nodes_mask);
+    long long migrate = o->value[HS_OPT_MIGRATE];
+    if (o->from_env[HS_OPT_TRACK])
+        plan->tracking_may_run = o->value[HS_OPT_TRACK] != HS_TRACK_OFF;
+    else
+        plan->tracking_may_run = hs_plan_wants_tracking(o, migrate == HS_MIGRATE_ON) ||
+                                 (migrate == HS_MIGRATE_AUTO && plan->nodes > 1);
+    long long heap_thp = o->value[HS_OPT_HEAP_THP];
+    if (first_kind == HS_OS_KIND_BASE) {
+        plan->heap = HS_HEAP_MODE_NONE;
+        snprintf(plan->heap_why, sizeof plan->heap_why, "HUGESHIM_BACKING=base");
+    } else if (heap_thp == HS_HEAP_THP_DENSE) {
+        plan->heap = HS_HEAP_MODE_DENSE;
+        snprintf(plan->heap_why, sizeof plan->heap_why, "HUGESHIM_HEAP_THP=dense");
+    } else if (heap_thp == HS_HEAP_THP_EAGER) {
+        plan->heap = HS_HEAP_MODE_EAGER;
+        snprintf(plan->heap_why, sizeof plan->heap_why, "HUGESHIM_HEAP_THP=eager");
+    } else if (plan->tracking_may_run) {
+        /* Tracking's write protection of 4 KiB-page regions splits the units
+         * dense mode collapsed. */
+        plan->heap = HS_HEAP_MODE_EAGER;
+        snprintf(plan->heap_why, sizeof plan->heap_why,
+                 "HUGESHIM_HEAP_THP=auto: eager, since tracking may run and its write protection would split "
+                 "the units dense mode made huge");
+    } else {
+        plan->heap = HS_HEAP_MODE_DENSE;
+        snprintf(plan->heap_why, sizeof plan->heap_why, "HUGESHIM_HEAP_THP=auto: dense, since no tracking runs");
+    }
+    snprintf(plan->track_mode, sizeof plan->track_mode, "off");
+    snprintf(plan->placement_why, sizeof plan->placement_why, "not decided");
+}
+
+static bool hs_plan_placement(hs_plan_t *plan, const hs_options_t *o)
+{
+    long long mode = o->value[HS_OPT_MIGRATE];
+    char *why = plan->placement_why;
+    size_t cap = sizeof plan->placement_why;
+    if (mode == HS_MIGRATE_OFF) {
+        snprintf(why, cap, "HUGESHIM_MIGRATE=off");
+        return false;
+    }
+    /* One node online: nothing to place, and libnuma is not even asked. */
+    if (mode == HS_MIGRATE_AUTO && plan->nodes <= 1) {
+        snprintf(why, cap, "one NUMA node: nothing to move");
+        return false;
+    }
+    hs_where_init();
+    int usable = hs_where_usable_nodes();
+    if (mode == HS_MIGRATE_AUTO && usable < 2) {
+        snprintf(why, cap, "%d node(s) online but only %d with both CPUs and memory", plan->nodes, usable);
+        return false;
+    }
+    if (o->from_env[HS_OPT_TRACK] && o->value[HS_OPT_TRACK] == HS_TRACK_OFF) {
+        snprintf(why, cap, "HUGESHIM_TRACK=off: placement needs tracking");
+        if (mode == HS_MIGRATE_ON)
+            snprintf(plan->placement_warning, sizeof plan->placement_warning,
+                     "HUGESHIM_MIGRATE=on needs tracking, but HUGESHIM_TRACK=off: placement is off");
+        return false;
+    }
+    snprintf(why, cap, "%d nodes with CPUs and memory (HUGESHIM_MIGRATE=%.8s)", usable, o->text[HS_OPT_MIGRATE]);
+    return true;
+}
+
+void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
+{
+    plan->placement = hs_plan_placement(plan, o);
+    const char *requested = o->text[HS_OPT_TRACK];
+    if (hs_plan_wants_tracking(o, plan->placement) && !o->from_env[HS_OPT_TRACK])
+        requested = "auto";
+    snprintf(plan->track_mode, sizeof plan->track_mode, "%.31s", requested);
+    hs_tracker_choose(requested, &plan->tracking);
+    if (plan->placement && !hs_plan_tracks(plan)) {
+        plan->placement = false;
+        snprintf(plan->placement_why, sizeof plan->placement_why, "no tracking backend works here");
+    }
+}
+
+bool hs_plan_tracks(const hs_plan_t *plan)
+{
+    return strcmp(plan->track_mode, "off") != 0 && !hs_track_choice_none(&plan->tracking);
+}
