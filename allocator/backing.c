@@ -4,11 +4,12 @@
 #include <string.h>
 
 #include "../common/hs_counters.h"
+#include "../common/hs_kinds.h"
 #include "../common/hs_log.h"
 #include "hs_backing.h"
 #include "hs_registry.h"
 
-#define HS_KIND_COUNT 4
+#define HS_KIND_COUNT HS_OS_KIND_COUNT
 
 static int hs_backing_real_map(void *ctx, hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
                                bool populate, void **out, bool *advised)
@@ -61,26 +62,6 @@ size_t hs_backing_page_size(hs_os_kind_t kind)
     }
 }
 
-bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out)
-{
-    for (int k = 0; k < HS_KIND_COUNT; k++)
-        if (!strcmp(name, hs_backing_kind_name((hs_os_kind_t)k))) {
-            *out = (hs_os_kind_t)k;
-            return true;
-        }
-    return false;
-}
-
-const char *hs_backing_kind_name(hs_os_kind_t kind)
-{
-    switch (kind) {
-    case HS_OS_KIND_HUGETLB_1G: return "hugetlb_1g";
-    case HS_OS_KIND_HUGETLB_2M: return "hugetlb_2m";
-    case HS_OS_KIND_THP: return "thp";
-    default: return "base";
-    }
-}
-
 static const hs_counter_id_t hs_bytes_counter[HS_KIND_COUNT] = {
     HS_CTR_BACKING_HUGETLB_1G_BYTES, HS_CTR_BACKING_HUGETLB_2M_BYTES, HS_CTR_BACKING_THP_BYTES,
     HS_CTR_BACKING_BASE_BYTES};
@@ -120,10 +101,10 @@ static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
         hs_info_once(hs_warned_hugetlb,
                      "%s pages could not be had for %zu bytes (%s); falling back and retrying after %llu ms. "
                      "`hugeshim doctor` shows how to reserve pages",
-                     hs_backing_kind_name(kind), len, exhausted ? "pool empty or used up" : "unsupported here",
+                     hs_kind_name(kind), len, exhausted ? "pool empty or used up" : "unsupported here",
                      (unsigned long long)(hs_config.retry_ns / 1000000));
     }
-    hs_log(HS_LOG_DEBUG, "map %s of %zu bytes failed: errno %d", hs_backing_kind_name(kind), len, -err);
+    hs_log(HS_LOG_DEBUG, "map %s of %zu bytes failed: errno %d", hs_kind_name(kind), len, -err);
 }
 
 /* May `kind` be tried now?  Counts why not. */
@@ -154,7 +135,7 @@ static hs_os_kind_t hs_backing_mapped(void *addr, size_t len, hs_os_kind_t kind,
     hs_count(HS_CTR_BACKING_REGIONS, 1);
     if (hs_registry_add((uintptr_t)addr, len, kind, origin) != 0)
         hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);
-    hs_log(HS_LOG_DEBUG, "mapped %zu bytes of %s at %p for the %s", len, hs_backing_kind_name(kind), addr,
+    hs_log(HS_LOG_DEBUG, "mapped %zu bytes of %s at %p for the %s", len, hs_kind_name(kind), addr,
            origin == HS_ORIGIN_HEAP ? "heap" : "program");
     return kind;
 }

@@ -34,16 +34,8 @@ typedef struct hs_backing_config {
 /* ops NULL: the real kernel (hs_os_map_kind, hs_os_now_ns). */
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops);
 
-/* The kind a name means: the names of hs_backing_kind_name ("thp",
- * "hugetlb_2m", "hugetlb_1g", "base"), which HUGESHIM_BACKING, the report and
- * the logs all use; false for a name it does not know.  By name, never by
- * position in the option's list, so reordering options.def cannot change
- * what a value means. */
-bool hs_backing_kind_of_option(const char *name, hs_os_kind_t *out);
-
 /* Page size of a kind, and the granule the heap maps it in. */
 size_t hs_backing_page_size(hs_os_kind_t kind);
-const char *hs_backing_kind_name(hs_os_kind_t kind);
 /* The kind the heap asks for first (HUGESHIM_BACKING). */
 hs_os_kind_t hs_backing_first_kind(void);
 

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "../common/hs_range.h"
 #include "hs_registry.h"
 
 /* One bit per 2 MiB of the 47-bit user address space: 8 MiB of .bss, of
@@ -25,18 +26,16 @@ int hs_registry_init(void)
     return 0;
 }
 
+static uintptr_t hs_region_end(const void *ctx, size_t i)
+{
+    const hs_region_t *r = (const hs_region_t *)ctx + i;
+    return r->start + r->len;
+}
+
 /* First record whose end is above addr. */
 static size_t hs_registry_lower_bound(uintptr_t addr)
 {
-    size_t lo = 0, hi = hs_nregions;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (hs_regions[mid].start + hs_regions[mid].len <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return hs_range_first_ending_after(hs_nregions, addr, hs_region_end, hs_regions);
 }
 
 static int hs_registry_insert_locked(const hs_region_t *r)

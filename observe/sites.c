@@ -10,6 +10,7 @@
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "../common/hs_range.h"
 #include "hs_sites.h"
 #include "hs_symbols.h"
 
@@ -280,18 +281,16 @@ static bool hs_live_read(size_t i, hs_live_t *out)
     return __atomic_load_n(&e->ptr, __ATOMIC_ACQUIRE) == p && out->site <= hs_sites_mask;
 }
 
+static uintptr_t hs_hot_end(const void *ctx, size_t i)
+{
+    const hs_hot_unit_t *u = (const hs_hot_unit_t *)ctx + i;
+    return u->addr + u->bytes;
+}
+
 /* The first unit of hot[0..n) that ends after addr. */
 static size_t hs_first_after(const hs_hot_unit_t *hot, size_t n, uintptr_t addr)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (hot[mid].addr + hot[mid].bytes <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return hs_range_first_ending_after(n, addr, hs_hot_end, hot);
 }
 
 static void hs_attribute(const hs_hot_unit_t *hot, size_t n, bool count_hot)
@@ -352,8 +351,20 @@ void hs_sites_refresh_live(void)
         hs_attribute(NULL, 0, false);
 }
 
+typedef struct hs_label_ranges {
+    const uintptr_t *starts;
+    const size_t *lens;
+} hs_label_ranges_t;
+
+static uintptr_t hs_label_end(const void *ctx, size_t i)
+{
+    const hs_label_ranges_t *r = ctx;
+    return r->starts[i] + r->lens[i];
+}
+
 void hs_sites_label(const uintptr_t *starts, const size_t *lens, size_t n, int *site, uint64_t *bytes)
 {
+    hs_label_ranges_t labels = {starts, lens};
     /* A few candidate sites per range (a range holds few sites' big
      * allocations; small objects of many sites share the arenas' ranges,
      * where the leader among the candidates seen is good enough). */
@@ -371,14 +382,7 @@ void hs_sites_label(const uintptr_t *starts, const size_t *lens, size_t n, int *
         hs_live_t e;
         if (!hs_live_read(i, &e))
             continue;
-        size_t lo = 0, hi = m;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (starts[mid] + lens[mid] <= e.ptr)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = hs_range_first_ending_after(m, e.ptr, hs_label_end, &labels);
         if (lo >= m || e.ptr < starts[lo])
             continue;
         int k, weakest = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/hs_kinds.h"
 #include "../common/hs_options.h"
 #include "../os/hs_os.h"
 #include "../shim/hs_plan.h"
@@ -99,7 +100,7 @@ static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mas
         snprintf(fix, sizeof fix, "echo %d > %s   (as root; %s; with HUGESHIM_BACKING=%s, else it falls back)",
                  kib == 2048 ? 512 : 2, knob, kib == 2048 ? "512 pages = 1 GiB" : "2 pages = 2 GiB, "
                  "or hugepagesz=1G hugepages=2 on the kernel command line if memory is fragmented",
-                 kib == 2048 ? "hugetlb_2m" : "hugetlb_1g");
+                 hs_kind_name(kib == 2048 ? HS_OS_KIND_HUGETLB_2M : HS_OS_KIND_HUGETLB_1G));
         hs_fix(fix);
     }
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../common/hs_counters.h"
+#include "../common/hs_kinds.h"
 #include "../common/hs_trace_format.h"
 #include "../os/hs_os.h"
 #include "hs_tools.h"
@@ -69,12 +70,6 @@ typedef struct hm_trace {
     bool ended;
     uint64_t dropped;
 } hm_trace_t;
-
-static const char *hm_kind_name(unsigned kind)
-{
-    static const char *names[] = {"hugetlb 1G", "hugetlb 2M", "thp", "base"}; /* hs_os_kind_t */
-    return kind < 4 ? names[kind] : "?";
-}
 
 static int hm_fail(const char *path, const char *fmt, size_t at, const char *detail)
 {
@@ -479,7 +474,7 @@ static void hm_draw(cairo_t *cr, const char *path, hm_trace_t *t, const hm_layou
         if (r->h < 11)
             continue;
         cairo_set_source_rgb(cr, 0, 0, 0);
-        snprintf(line, sizeof line, "%s %s @%llx", size, hm_kind_name(r->kind), (unsigned long long)r->start);
+        snprintf(line, sizeof line, "%s %s @%llx", size, hs_kind_name((hs_os_kind_t)r->kind), (unsigned long long)r->start);
         hm_text(cr, 8, r->y + 11, 10, line);
         const char *site = hm_site_name(t, r->label);
         if (site && r->h >= 24) {

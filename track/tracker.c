@@ -8,6 +8,7 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "../common/hs_range.h"
 #include "hs_tracker.h"
 
 #define HS_DRAIN_BUF 4096
@@ -293,16 +294,16 @@ static uint8_t hs_arm(const hs_region_t *r)
     return by;
 }
 
+static uintptr_t hs_tracked_end(const void *ctx, size_t i)
+{
+    const hs_heat_region_t *h = &((const hs_tracked_t *)ctx)[i].heat;
+    return h->start + h->len;
+}
+
+/* The tracked region of t that is r (same range and kind), NULL if none. */
 static const hs_tracked_t *hs_find_same(const hs_track_table_t *t, const hs_region_t *r)
 {
-    size_t lo = 0, hi = t->count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (t->regions[mid].heat.start < r->start)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = hs_range_first_ending_after(t->count, r->start, hs_tracked_end, t->regions);
     if (lo < t->count && t->regions[lo].heat.start == r->start && t->regions[lo].heat.len == r->len &&
         t->regions[lo].kind == r->kind)
         return &t->regions[lo];
@@ -312,15 +313,7 @@ static const hs_tracked_t *hs_find_same(const hs_track_table_t *t, const hs_regi
 /* The tracked region holding addr. */
 static hs_tracked_t *hs_find_addr(uintptr_t addr)
 {
-    size_t lo = 0, hi = hs_table.count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const hs_heat_region_t *h = &hs_table.regions[mid].heat;
-        if (h->start + h->len <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = hs_range_first_ending_after(hs_table.count, addr, hs_tracked_end, hs_table.regions);
     if (lo < hs_table.count && hs_table.regions[lo].heat.start <= addr)
         return &hs_table.regions[lo];
     return NULL;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../../allocator/hs_backing.h"
+#include "../../common/hs_kinds.h"
 #include "../../common/hs_options.h"
 #include "../../track/hs_tracker.h"
 
@@ -137,7 +138,7 @@ TEST(Options, EveryEnumChoiceIsDecodedByName)
     char name[64];
     for (long long i = 0; hs_option_enum_name(HS_OPT_BACKING, i, name, sizeof name); i++) {
         hs_os_kind_t kind;
-        EXPECT_TRUE(hs_backing_kind_of_option(name, &kind)) << name;
+        EXPECT_TRUE(hs_kind_of_name(name, &kind)) << name;
     }
     for (long long i = 0; hs_option_enum_name(HS_OPT_TRACK, i, name, sizeof name); i++) {
         if (std::string(name) == "auto" || std::string(name) == "off")
@@ -147,9 +148,9 @@ TEST(Options, EveryEnumChoiceIsDecodedByName)
         EXPECT_EQ(std::string(b->name), std::string(name));
     }
     hs_os_kind_t kind;
-    ASSERT_TRUE(hs_backing_kind_of_option("hugetlb_1g", &kind));
+    ASSERT_TRUE(hs_kind_of_name("hugetlb_1g", &kind));
     EXPECT_EQ(kind, HS_OS_KIND_HUGETLB_1G);
-    EXPECT_FALSE(hs_backing_kind_of_option("banana", &kind));
+    EXPECT_FALSE(hs_kind_of_name("banana", &kind));
 }
 
 // The code compares ENUM values with HS_<ID>_<CHOICE>: each constant must
@@ -201,7 +202,7 @@ TEST(Options, BackingTakesTheReportsKindNamesAndTheOlderSpellings)
         ASSERT_NE(hs_option_enum_name(HS_OPT_BACKING, p.o.value[HS_OPT_BACKING], name, sizeof name), nullptr);
         EXPECT_STREQ(name, canonical) << given;
         hs_os_kind_t kind;
-        ASSERT_TRUE(hs_backing_kind_of_option(name, &kind)) << given;
-        EXPECT_STREQ(hs_backing_kind_name(kind), canonical) << given;
+        ASSERT_TRUE(hs_kind_of_name(name, &kind)) << given;
+        EXPECT_STREQ(hs_kind_name(kind), canonical) << given;
     }
 }
