@@ -52,6 +52,32 @@ typedef struct hs_report_field {
     const char *string;
 } hs_report_field_t;
 
+/* A report being assembled, in caller memory: fields in the order written
+ * (fields past cap are counted in n and dropped). */
+typedef struct hs_report {
+    hs_report_field_t *fields;
+    size_t n, cap;
+} hs_report_t;
+static inline void hs_report_add(hs_report_t *r, hs_report_field_t field)
+{
+    if (r->n < r->cap)
+        r->fields[r->n] = field;
+    r->n++;
+}
+
+/* What one subsystem adds to the report besides its counters: its facts
+ * (strings, per-node values, a raw JSON block).  They come just before the
+ * counters whose keys start with "<prefix>."; a section with no such
+ * counter comes after all of them, in the order given.  Keys and strings
+ * must stay valid until the report is written. */
+typedef struct hs_report_section {
+    const char *prefix;
+    void (*add)(void *ctx, hs_report_t *report);
+    void *ctx;
+} hs_report_section_t;
+/* Every counter, with the sections' facts in their places. */
+void hs_report_assemble(hs_report_t *report, const hs_report_section_t *sections, size_t nsections);
+
 /* Formatting into caller memory, for report writers: never allocates;
  * overflow is sticky. */
 typedef struct hs_out {

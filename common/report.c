@@ -151,3 +151,32 @@ size_t hs_report_text(const hs_report_field_t *fields, size_t n, char *buf, size
     }
     return o.overflow ? 0 : o.len;
 }
+
+/* Whether key is prefix itself or starts with "<prefix>.". */
+static bool hs_key_in(const char *key, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return !strncmp(key, prefix, n) && (key[n] == '.' || key[n] == '\0');
+}
+
+void hs_report_assemble(hs_report_t *report, const hs_report_section_t *sections, size_t nsections)
+{
+    bool done[16] = {false};
+    if (nsections > 16)
+        nsections = 16;
+    for (int id = 0; id < HS_CTR_COUNT; id++) {
+        const char *key = hs_counter_descs[id].key;
+        for (size_t s = 0; s < nsections; s++)
+            if (!done[s] && hs_key_in(key, sections[s].prefix)) {
+                sections[s].add(sections[s].ctx, report);
+                done[s] = true;
+            }
+        hs_report_add(report, (hs_report_field_t){key,
+                                                   hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
+                                                                                              : HS_FIELD_NUMBER,
+                                                   hs_counter_get((hs_counter_id_t)id), NULL});
+    }
+    for (size_t s = 0; s < nsections; s++)
+        if (!done[s])
+            sections[s].add(sections[s].ctx, report);
+}

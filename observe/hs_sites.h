@@ -129,6 +129,9 @@ void hs_sites_get_totals(hs_sites_totals_t *out);
 
 /* Render the report's `sites` section: JSON (an object) or a text table. */
 size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap);
+/* The JSON report's "sites" block (top 10 by hot and by live bytes), when
+ * sites are on; the live samples are refreshed first. */
+extern const hs_report_section_t hs_sites_report_section;
 
 /* Tests only. */
 void hs_sites_reset_for_tests(void);

@@ -591,3 +591,16 @@ static void hs_sites_on_epoch(void *ctx, hs_epoch_result_t *result)
 }
 
 const hs_tracker_subscriber_t hs_sites_subscriber = {.epoch = hs_sites_on_epoch, .wants_regions = false, .ctx = NULL};
+
+static void hs_sites_report(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    static char buf[256 * 1024];
+    if (!hs_sites_enabled())
+        return;
+    hs_sites_refresh_live();
+    size_t len = hs_sites_render(true, 10, buf, sizeof buf);
+    hs_report_add(report, (hs_report_field_t){"sites", HS_FIELD_RAW, 0, len ? buf : NULL});
+}
+
+const hs_report_section_t hs_sites_report_section = {.prefix = "sites", .add = hs_sites_report, .ctx = NULL};

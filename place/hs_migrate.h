@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../track/hs_tracker.h"
 
@@ -64,6 +65,8 @@ extern const hs_tracker_subscriber_t hs_migrate_subscriber;
 extern const hs_tracker_subscriber_t hs_migrate_locate_subscriber;
 /* Hot bytes on each node at the last epoch (after its moves). */
 uint64_t hs_migrate_hot_bytes_on(int node);
+/* Placement's section of the report (migration.hot_bytes_on.nodeN). */
+extern const hs_report_section_t hs_migrate_report_section;
 /* Tests only. */
 void hs_migrate_reset_for_tests(void);
 

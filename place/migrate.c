@@ -1,5 +1,6 @@
 /* migrate.c: move hot units to the node of their writers (hs_migrate.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../common/hs_counters.h"
@@ -430,3 +431,15 @@ static void hs_migrate_locate_on_epoch(void *ctx, hs_epoch_result_t *result)
 const hs_tracker_subscriber_t hs_migrate_subscriber = {.epoch = hs_migrate_on_epoch, .wants_regions = false, .ctx = NULL};
 const hs_tracker_subscriber_t hs_migrate_locate_subscriber = {
     .epoch = hs_migrate_locate_on_epoch, .wants_regions = false, .ctx = NULL};
+
+static void hs_migrate_report(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    static char keys[HS_OS_MAX_NODES][48];
+    for (int node = 0; hs_migrate_enabled() && node < hs_cfg.nodes; node++) {
+        snprintf(keys[node], sizeof keys[node], "migration.hot_bytes_on.node%d", node);
+        hs_report_add(report, (hs_report_field_t){keys[node], HS_FIELD_BYTES, hs_migrate_hot_bytes_on(node), NULL});
+    }
+}
+
+const hs_report_section_t hs_migrate_report_section = {.prefix = "migration", .add = hs_migrate_report, .ctx = NULL};

@@ -14,7 +14,7 @@
 #include "../track/hs_tracker.h"
 #include "hs_shim.h"
 
-#define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 16)
+#define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 32)
 
 static char hs_report_buf[512 * 1024];
 static char hs_sites_buf[256 * 1024];
@@ -78,6 +78,62 @@ static void hs_report_to_stderr(hs_report_field_t *fields, size_t n)
         hs_count(HS_CTR_ERRORS_REPORT, 1);
 }
 
+static void hs_report_backing(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    static char backing[32];
+    hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
+    hs_report_add(report, (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing});
+}
+
+static void hs_report_heap(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    hs_report_add(report, (hs_report_field_t){"heap.thp", HS_FIELD_STRING, 0, hs_plan_heap_name(hs_shim_plan.heap)});
+}
+
+/* The tracking mode asked for (placement, sites and a trace turn auto on by themselves). */
+static void hs_report_tracking(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    bool off = !hs_tracker_active() && hs_track_choice_none(hs_tracker_choice());
+    hs_report_add(report,
+                  (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, off ? "off" : hs_shim_plan.track_mode});
+}
+
+static void hs_report_migration(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    int nb = hs_os_numa_balancing();
+    const char *balancing = nb < 0 ? "absent" : nb ? "on" : "off";
+    hs_report_add(report,
+                  (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_plan.placement ? "on" : "off"});
+    hs_report_add(report, (hs_report_field_t){"migration.why", HS_FIELD_STRING, 0, hs_shim_plan.placement_why});
+    hs_report_add(report, (hs_report_field_t){"migration.nodes", HS_FIELD_NUMBER, (uint64_t)hs_shim_plan.nodes, NULL});
+    hs_report_add(report, (hs_report_field_t){"migration.numa_balancing", HS_FIELD_STRING, 0, balancing});
+}
+
+/* Every option's effective value, under options.<launcher flag>. */
+static void hs_report_options(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    static char enum_names[HS_OPT_COUNT][32];
+    static char option_keys[HS_OPT_COUNT][64];
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        char flag[48];
+        hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
+        for (char *c = flag; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        snprintf(option_keys[id], sizeof option_keys[id], "options.%s", flag);
+        const char *value = hs_shim_options.text[id];
+        if (hs_opt_descs[id].type == HS_OPT_ENUM)
+            value = hs_option_enum_name((hs_opt_id_t)id, hs_shim_options.value[id], enum_names[id],
+                                        sizeof enum_names[id]);
+        hs_report_add(report, (hs_report_field_t){option_keys[id], HS_FIELD_STRING, 0, value});
+    }
+}
+
 void hs_shim_report(void)
 {
     const char *target = hs_shim_options.text[HS_OPT_STATS];
@@ -108,74 +164,23 @@ void hs_shim_report(void)
         injected += hs_os_fault_injected((hs_os_fault_t)f);
     hs_counter_set(HS_CTR_ERRORS_INJECTED, injected);
     static hs_report_field_t fields[HS_REPORT_MAX_FIELDS];
-    static char enum_names[HS_OPT_COUNT][32];
-    static char option_keys[HS_OPT_COUNT][64];
-    size_t n = 0;
-    char backing[32], balancing[16];
-    int nb = hs_os_numa_balancing();
-    snprintf(balancing, sizeof balancing, "%s", nb < 0 ? "absent" : nb ? "on" : "off");
-    /* Tracking: the mode asked for (placement, sites and a trace turn auto on by themselves). */
-    const hs_track_choice_t *choice = hs_tracker_choice();
-    const char *tracking = !hs_tracker_active() && hs_track_choice_none(choice) ? "off" : hs_shim_plan.track_mode;
-    hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
-    fields[n++] = (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program};
-    fields[n++] = (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL};
-    fields[n++] = (hs_report_field_t){"version", HS_FIELD_STRING, 0, HS_VERSION};
-    for (int id = 0; id < HS_CTR_COUNT; id++) {
-        /* String facts go first in their counters' group. */
-        if (id == HS_CTR_BACKING_THP_BYTES)
-            fields[n++] = (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing};
-        if (id == HS_CTR_HEAP_EXTENT_ALLOCS)
-            fields[n++] = (hs_report_field_t){"heap.thp", HS_FIELD_STRING, 0,
-                                              hs_plan_heap_name(hs_shim_plan.heap)};
-        if (id == HS_CTR_TRACK_EPOCHS) {
-            const hs_track_choice_t *c = hs_tracker_choice();
-            fields[n++] = (hs_report_field_t){"tracking.backend", HS_FIELD_STRING, 0, tracking};
-            fields[n++] = (hs_report_field_t){"tracking.backends.thp", HS_FIELD_STRING, 0,
-                                              hs_track_choice_name(c, HS_OS_KIND_THP)};
-            fields[n++] = (hs_report_field_t){"tracking.backends.hugetlb", HS_FIELD_STRING, 0,
-                                              hs_track_choice_name(c, HS_OS_KIND_HUGETLB_2M)};
-            fields[n++] = (hs_report_field_t){"tracking.backends.base", HS_FIELD_STRING, 0,
-                                              hs_track_choice_name(c, HS_OS_KIND_BASE)};
-        }
-        if (id == HS_CTR_MIG_EPOCHS) {
-            fields[n++] = (hs_report_field_t){"migration.enabled", HS_FIELD_STRING, 0, hs_shim_plan.placement ? "on" : "off"};
-            fields[n++] = (hs_report_field_t){"migration.why", HS_FIELD_STRING, 0, hs_shim_plan.placement_why};
-            fields[n++] = (hs_report_field_t){"migration.nodes", HS_FIELD_NUMBER, (uint64_t)hs_shim_plan.nodes, NULL};
-            fields[n++] = (hs_report_field_t){"migration.numa_balancing", HS_FIELD_STRING, 0, balancing};
-        }
-        fields[n++] = (hs_report_field_t){hs_counter_descs[id].key,
-                                          hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
-                                                                                     : HS_FIELD_NUMBER,
-                                          hs_counter_get((hs_counter_id_t)id), NULL};
-        /* Hot bytes per node at the last epoch, after its moves. */
-        static char node_keys[HS_OS_MAX_NODES][48];
-        for (int node = 0; id == HS_CTR_MIG_HOT_BYTES_LOCAL && hs_shim_plan.placement && node < hs_shim_plan.nodes &&
-                           node < HS_OS_MAX_NODES; node++) {
-            snprintf(node_keys[node], sizeof node_keys[node], "migration.hot_bytes_on.node%d", node);
-            fields[n++] = (hs_report_field_t){node_keys[node], HS_FIELD_BYTES, hs_migrate_hot_bytes_on(node), NULL};
-        }
-    }
-    if (hs_sites_enabled()) {
-        hs_sites_refresh_live();
-        if (!to_stderr) {
-            size_t len = hs_sites_render(true, 10, hs_sites_buf, sizeof hs_sites_buf);
-            fields[n++] = (hs_report_field_t){"sites", HS_FIELD_RAW, 0, len ? hs_sites_buf : NULL};
-        }
-    }
-    for (int id = 0; id < HS_OPT_COUNT; id++) {
-        char flag[48];
-        hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
-        for (char *c = flag; *c; c++)
-            if (*c == '-')
-                *c = '_';
-        snprintf(option_keys[id], sizeof option_keys[id], "options.%s", flag);
-        const char *value = hs_shim_options.text[id];
-        if (hs_opt_descs[id].type == HS_OPT_ENUM)
-            value = hs_option_enum_name((hs_opt_id_t)id, hs_shim_options.value[id], enum_names[id],
-                                        sizeof enum_names[id]);
-        fields[n++] = (hs_report_field_t){option_keys[id], HS_FIELD_STRING, 0, value};
-    }
+    hs_report_t report = {fields, 0, HS_REPORT_MAX_FIELDS};
+    hs_report_add(&report, (hs_report_field_t){"program", HS_FIELD_STRING, 0, hs_shim_program});
+    hs_report_add(&report, (hs_report_field_t){"pid", HS_FIELD_NUMBER, (uint64_t)hs_os_getpid(), NULL});
+    hs_report_add(&report, (hs_report_field_t){"version", HS_FIELD_STRING, 0, HS_VERSION});
+    /* Each subsystem's facts before its counters; sites and options last. */
+    const hs_report_section_t sections[] = {
+        {.prefix = "backing", .add = hs_report_backing, .ctx = NULL},
+        {.prefix = "heap", .add = hs_report_heap, .ctx = NULL},
+        {.prefix = "tracking", .add = hs_report_tracking, .ctx = NULL},
+        hs_tracker_report_section,
+        {.prefix = "migration", .add = hs_report_migration, .ctx = NULL},
+        hs_migrate_report_section,
+        hs_sites_report_section, /* JSON only: the text report appends its table */
+        {.prefix = "options", .add = hs_report_options, .ctx = NULL},
+    };
+    hs_report_assemble(&report, sections, sizeof sections / sizeof sections[0]);
+    size_t n = report.n < report.cap ? report.n : report.cap;
 
     if (to_stderr) {
         hs_report_to_stderr(fields, n);

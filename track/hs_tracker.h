@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "hs_backend.h"
 #include "hs_heat.h"
@@ -109,6 +110,9 @@ typedef struct hs_tracker_subscriber {
 /* Called at every epoch on the epoch thread, in the order subscribed
  * (placement first: it fills where the units are).  0, -ENOSPC past 8. */
 int hs_tracker_subscribe(const hs_tracker_subscriber_t *subscriber);
+
+/* The tracker's facts in the report: tracking.backends.<kind>. */
+extern const hs_report_section_t hs_tracker_report_section;
 
 /* One epoch: follow, learn, heat, publish, re-arm.  Returns hot bytes. */
 size_t hs_tracker_epoch(void);

@@ -722,3 +722,19 @@ void hs_tracker_reset_for_tests(void)
     hs_nsubscribers = 0;
     pthread_mutex_unlock(&hs_tracker_lock);
 }
+
+static void hs_tracker_report(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    static const struct {
+        const char *key;
+        hs_os_kind_t kind;
+    } kinds[] = {{"tracking.backends.thp", HS_OS_KIND_THP},
+                 {"tracking.backends.hugetlb", HS_OS_KIND_HUGETLB_2M},
+                 {"tracking.backends.base", HS_OS_KIND_BASE}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        hs_report_add(report,
+                      (hs_report_field_t){kinds[i].key, HS_FIELD_STRING, 0, hs_track_choice_name(&hs_choice, kinds[i].kind)});
+}
+
+const hs_report_section_t hs_tracker_report_section = {.prefix = "tracking", .add = hs_tracker_report, .ctx = NULL};
