@@ -1,0 +1,189 @@
+// The migrator's rules on a fake move_pages and a fake topology: hysteresis,
+// cool-down and bounces, rate limit, room, explicit policy, failure storms,
+// bounded calls.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "../../common/hs_counters.h"
+#include "../../common/hs_log.h"
+#include "../../place/hs_migrate.h"
+#include "fakes.h"
+
+namespace {
+
+class Migrator : public ::testing::Test {
+protected:
+    FakeNuma numa;
+    hs_migrate_config_t config = {2, 2, 1ULL << 30, 1000000000ULL, 4, 0};
+    void SetUp() override
+    {
+        fn = &numa;
+        hs_log_set_level(-1);
+        reset_counters();
+        hs_migrate_reset_for_tests();
+    }
+    void start()
+    {
+        hs_migrate_ops_t ops = {fake_move_pages, fake_room, fake_policy, nullptr};
+        ASSERT_EQ(hs_migrate_init(&config, &ops), 0);
+    }
+    // n THP units at 1 GiB + 2 MiB * i, placed on node `on`, written from `wanted`.
+    std::vector<hs_hot_unit_t> units(size_t n, int on, int wanted)
+    {
+        std::vector<hs_hot_unit_t> u;
+        for (size_t i = 0; i < n; i++) {
+            uintptr_t a = (1ULL << 30) + i * 2 * M;
+            numa.where[a] = on;
+            hs_hot_unit_t unit = {};
+            unit.addr = a;
+            unit.bytes = static_cast<uint32_t>(2 * M);
+            unit.kind = HS_OS_KIND_THP;
+            unit.wanted = unit.writer = static_cast<int8_t>(wanted);
+            unit.now = -1;
+            u.push_back(unit);
+        }
+        return u;
+    }
+};
+
+}  // namespace
+
+TEST_F(Migrator, MovesOnlyAfterTheUnitWasRemoteForMinEpochs)
+{
+    start();
+    auto u = units(8, 0, 1);
+    hs_migrate_epoch(1, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 0) << "one epoch remote is not enough";
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HELD_HYSTERESIS), 8u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_LOCAL), 0u);
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 8);
+    for (auto &x : u)
+        EXPECT_EQ(numa.where[x.addr], 1);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_MOVED_THP_PAGES), 8u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_MOVED_THP_BYTES), 16 * M);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_LOCAL), 16 * M);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_KNOWN), 16 * M);
+    EXPECT_EQ(hs_migrate_hot_bytes_on(1), 16 * M);
+    EXPECT_EQ(hs_migrate_hot_bytes_on(0), 0u);
+    // One call for all eight: batched per destination.
+    EXPECT_EQ(numa.calls.size(), 1u);
+    hs_migrate_epoch(3, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 8) << "local units stay";
+}
+
+TEST_F(Migrator, LocalUnitsAreNeverMoved)
+{
+    start();
+    auto u = units(4, 1, 1);
+    for (uint64_t e = 1; e <= 5; e++)
+        hs_migrate_epoch(e, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 0);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_LOCAL), 8 * M);
+}
+
+TEST_F(Migrator, AUnitWrittenFromAlternatingNodesMovesABoundedNumberOfTimes)
+{
+    start();
+    auto u = units(1, 0, 1);
+    // The accessor flips every 2 epochs for 200 epochs: without cool-down and
+    // backoff that would be ~100 moves.
+    for (uint64_t e = 1; e <= 200; e++) {
+        u[0].wanted = u[0].writer = static_cast<int8_t>((e / 2) % 2 ? 0 : 1);
+        hs_migrate_epoch(e, u.data(), u.size());
+    }
+    EXPECT_LE(numa.moves, 12) << "ping-pong";
+    EXPECT_GE(numa.moves, 2);
+    EXPECT_GE(hs_counter_get(HS_CTR_MIG_BOUNCES), 1u);
+    EXPECT_GT(hs_counter_get(HS_CTR_MIG_HELD_FROZEN), 0u);
+}
+
+TEST_F(Migrator, RateLimitHoldsBytesBackAndCountsThem)
+{
+    config.rate_bytes_per_s = 4 * M;  // two THPs per one-second epoch
+    start();
+    auto u = units(10, 0, 1);
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 2);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HELD_RATE_BYTES), 8 * 2 * M);
+    for (uint64_t e = 3; e <= 6; e++)
+        hs_migrate_epoch(e, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 10) << "the rest follow at the rate";
+}
+
+TEST_F(Migrator, AFullNodeIsNotChosen)
+{
+    numa.room[1] = 3 * M;  // room for one THP only
+    start();
+    auto u = units(4, 0, 1);
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 1);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_NO_ROOM), 3u);
+}
+
+TEST_F(Migrator, ExplicitMemoryPolicyIsRespected)
+{
+    start();
+    auto u = units(4, 0, 1);
+    numa.explicit_policy.insert(u[1].addr);
+    numa.explicit_policy.insert(u[2].addr);
+    for (uint64_t e = 1; e <= 4; e++)
+        hs_migrate_epoch(e, u.data(), u.size());
+    EXPECT_EQ(numa.where[u[1].addr], 0);
+    EXPECT_EQ(numa.where[u[2].addr], 0);
+    EXPECT_EQ(numa.where[u[0].addr], 1);
+    EXPECT_EQ(numa.where[u[3].addr], 1);
+    EXPECT_GE(hs_counter_get(HS_CTR_MIG_POLICY_RESPECTED), 2u);
+}
+
+TEST_F(Migrator, AStormOfEnomemHalvesTheRateAndCountsByErrno)
+{
+    start();
+    auto u = units(8, 0, 1);
+    for (auto &x : u)
+        numa.fail[x.addr] = -ENOMEM;
+    numa.fail[u[0].addr] = -EBUSY;
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_FAIL_ENOMEM), 7u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_FAIL_EBUSY), 1u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_RATE_CUTS), 1u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_RATE_NOW), config.rate_bytes_per_s / 2);
+    numa.fail.clear();
+    for (uint64_t e = 3; e <= 20; e++)
+        hs_migrate_epoch(e, u.data(), u.size());
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_RATE_NOW), config.rate_bytes_per_s) << "clean epochs restore the rate";
+}
+
+TEST_F(Migrator, AMajorityAloneDoesNotMoveAUnitWithoutWritesFromThatNode)
+{
+    start();
+    auto u = units(1, 0, 1);
+    // The vote says node 1, but this epoch's writers alternate: no streak.
+    for (uint64_t e = 1; e <= 10; e++) {
+        u[0].writer = static_cast<int8_t>(e % 2);
+        hs_migrate_epoch(e, u.data(), u.size());
+    }
+    EXPECT_EQ(numa.moves, 0);
+    // Two epochs of writes from node 1 in a row: it moves.
+    u[0].writer = 1;
+    hs_migrate_epoch(11, u.data(), u.size());
+    hs_migrate_epoch(12, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 1);
+}
+
+TEST_F(Migrator, EachCallIsBoundedInBytes)
+{
+    config.call_max_bytes = 8 * M;  // four THPs per call
+    start();
+    auto u = units(10, 0, 1);
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 10);
+    ASSERT_EQ(numa.calls.size(), 3u);
+    for (auto &c : numa.calls)
+        EXPECT_LE(c.size(), 4u);
+}

@@ -1,0 +1,397 @@
+// The tracker on fake backends and a fake clock: following the registry,
+// the hot set, THP regions a backend would split, uffd_sync's whole units,
+// budget and rotation and the writer's node, placement as a subscriber, and
+// PAGEMAP_SCAN within the budget.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "../../allocator/hs_registry.h"
+#include "../../common/hs_counters.h"
+#include "../../common/hs_log.h"
+#include "../../place/hs_migrate.h"
+#include "../../track/hs_heat.h"
+#include "../../track/hs_tracker.h"
+#include "fakes.h"
+
+// ---- the tracker with a fake backend -----------------------------------------
+
+namespace {
+
+struct FakeBackend {
+    std::set<uintptr_t> armed;
+    std::map<uintptr_t, std::vector<std::pair<uintptr_t, uintptr_t>>> writes;  // by region start
+    int scans = 0, ends = 0;
+    uint64_t now = 0;
+};
+FakeBackend *fb;
+
+int fake_arm(void *, uintptr_t start, size_t) { fb->armed.insert(start); return 0; }
+int fake_scan(void *, uintptr_t start, size_t, hs_os_range_fn written, void *arg)
+{
+    fb->scans++;
+    for (auto &w : fb->writes[start])
+        written(arg, w.first, w.second);
+    fb->writes[start].clear();
+    return 0;
+}
+int fake_end(void *) { fb->ends++; return 0; }
+uint64_t fake_now(void *) { return fb->now += 1000; }
+
+class Tracker : public ::testing::Test {
+protected:
+    FakeBackend backend;
+    hs_track_backend_ops_t ops = {};
+    void SetUp() override
+    {
+        fb = &backend;
+        hs_log_set_level(-1);
+        ASSERT_EQ(hs_registry_init(), 0);
+        hs_registry_reset_for_tests();
+        hs_tracker_reset_for_tests();
+        for (int i = 0; i < HS_CTR_COUNT; i++)
+            hs_counter_set(static_cast<hs_counter_id_t>(i), 0);
+    }
+    void start(bool arm_thp)
+    {
+        hs_heat_config_t heat = {50, 50};
+        // A scanning backend that watches everything every epoch; THP
+        // regions too when it keeps them whole (as soft-dirty does).
+        ops = hs_track_backend_ops_t{};
+        ops.name = "fake";
+        ops.keeps_thp_whole = arm_thp;
+        ops.watch = fake_arm;
+        ops.scan = fake_scan;
+        ops.end_epoch = fake_end;
+        hs_track_choice_t choice = {};
+        for (int k = 0; k < HS_OS_KIND_COUNT; k++)
+            choice.by_kind[k] = k == HS_OS_KIND_THP && !arm_thp ? nullptr : &ops;
+        hs_tracker_env_t env = {};
+        env.now_ns = fake_now;
+        ASSERT_EQ(hs_tracker_init(&choice, &heat, 2048, &env), 0);
+    }
+};
+
+}  // namespace
+
+TEST_F(Tracker, FollowsRegionsAndFindsTheHotSet)
+{
+    start(true);
+    hs_registry_add(100 * M, 8 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    hs_registry_add(200 * M, 64 * 4096, HS_OS_KIND_BASE, HS_ORIGIN_MMAP);
+    for (int epoch = 0; epoch < 3; epoch++) {
+        backend.writes[100 * M] = {{102 * M + 5, 102 * M + 6}};
+        backend.writes[200 * M] = {{200 * M + 4096 * 7, 200 * M + 4096 * 9}};
+        hs_tracker_epoch();
+    }
+    EXPECT_EQ(backend.armed, (std::set<uintptr_t>{100 * M, 200 * M}));
+    uintptr_t pairs[8];
+    ASSERT_EQ(hs_tracker_hot_ranges(pairs, 4), 2u);
+    EXPECT_EQ(pairs[0], 102 * M);
+    EXPECT_EQ(pairs[1], 104 * M);
+    EXPECT_EQ(pairs[2], 200 * M + 4096 * 7);
+    EXPECT_EQ(pairs[3], 200 * M + 4096 * 9);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_EPOCHS), 3u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_HOT_BYTES), 2 * M + 2 * 4096);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_TRACKED_BYTES), 8 * M + 64 * 4096);
+    EXPECT_EQ(backend.ends, 3);
+    EXPECT_GT(hs_counter_get(HS_CTR_TRACK_SCAN_NS), 0u);
+}
+
+TEST_F(Tracker, UnmappedRegionIsNeverScannedAgain)
+{
+    start(true);
+    hs_registry_add(100 * M, 4 * M, HS_OS_KIND_THP, HS_ORIGIN_MMAP);
+    hs_tracker_epoch();
+    EXPECT_EQ(backend.scans, 1);
+    hs_registry_remove(100 * M, 4 * M);
+    hs_tracker_epoch();
+    EXPECT_EQ(backend.scans, 1);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_TRACKED_BYTES), 0u);
+}
+
+TEST_F(Tracker, HeatSurvivesOtherRegionsChanging)
+{
+    start(true);
+    hs_registry_add(100 * M, 4 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    backend.writes[100 * M] = {{100 * M, 100 * M + 1}};
+    hs_tracker_epoch();
+    hs_registry_add(300 * M, 4 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);  // the heap grows
+    backend.writes[100 * M] = {{100 * M, 100 * M + 1}};
+    hs_tracker_epoch();
+    uintptr_t top[1];
+    ASSERT_EQ(hs_tracker_top(1, top), 1u);
+    EXPECT_EQ(top[0], 100 * M);
+    uintptr_t pairs[4];
+    ASSERT_EQ(hs_tracker_hot_ranges(pairs, 2), 1u);
+    EXPECT_EQ(pairs[1], 102 * M);
+}
+
+TEST_F(Tracker, ThpRegionsAreLeftAloneWhenTheBackendWouldSplitThem)
+{
+    start(false);
+    hs_registry_add(100 * M, 4 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    hs_registry_add(200 * M, 4 * M, HS_OS_KIND_HUGETLB_2M, HS_ORIGIN_HEAP);
+    hs_tracker_epoch();
+    EXPECT_EQ(backend.armed, (std::set<uintptr_t>{200 * M}));
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_UNWATCHED_THP_BYTES), 4 * M);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_TRACKED_BYTES), 4 * M);
+}
+
+// ---- the tracker with a fake uffd_sync backend and placement ---------------------
+
+namespace {
+
+struct FakeSync {
+    std::vector<std::pair<uintptr_t, size_t>> watched, protected_ranges;
+    std::vector<hs_os_wp_fault_t> faults;
+    std::map<int, int> tid_node;
+};
+FakeSync *fs;
+
+int fs_watch(void *, uintptr_t s, size_t l)
+{
+    fs->watched.push_back({s, l});
+    return 0;
+}
+int fs_protect(void *, uintptr_t s, size_t l)
+{
+    fs->protected_ranges.push_back({s, l});
+    return 0;
+}
+size_t fs_drain(void *, hs_os_wp_fault_t *out, size_t max)
+{
+    size_t n = std::min(max, fs->faults.size());
+    std::copy(fs->faults.begin(), fs->faults.begin() + static_cast<long>(n), out);
+    fs->faults.erase(fs->faults.begin(), fs->faults.begin() + static_cast<long>(n));
+    return n;
+}
+int fs_node(void *, int tid, uint64_t) { return fs->tid_node.count(tid) ? fs->tid_node[tid] : -1; }
+uint64_t fs_now(void *) { return 0; }
+// Watches whole 2 MiB units of THP regions, protects what the tracker
+// chose, and reports writes as faults naming the writer, as uffd_sync does.
+hs_track_backend_ops_t fake_sync_backend()
+{
+    hs_track_backend_ops_t b = {};
+    b.name = "fake_sync";
+    b.keeps_thp_whole = true;
+    b.whole_units = true;
+    b.budgeted = true;
+    b.watch = fs_watch;
+    b.protect = fs_protect;
+    b.drain = fs_drain;
+    return b;
+}
+const hs_track_backend_ops_t fake_sync_ops = fake_sync_backend();
+
+class SyncTracker : public ::testing::Test {
+protected:
+    FakeSync sync;
+    FakeNuma numa;
+    void SetUp() override
+    {
+        fs = &sync;
+        fn = &numa;
+        hs_log_set_level(-1);
+        ASSERT_EQ(hs_registry_init(), 0);
+        hs_registry_reset_for_tests();
+        hs_tracker_reset_for_tests();
+        hs_migrate_reset_for_tests();
+        reset_counters();
+    }
+    void start(unsigned budget, bool placement)
+    {
+        hs_heat_config_t heat = {50, 50};
+        hs_track_choice_t choice = {};
+        choice.by_kind[HS_OS_KIND_THP] = &fake_sync_ops;
+        hs_tracker_env_t env = {};
+        env.now_ns = fs_now;
+        env.node_of_thread = fs_node;
+        ASSERT_EQ(hs_tracker_init(&choice, &heat, budget, &env), 0);
+        if (placement) {
+            hs_migrate_config_t mc = {2, 2, 1ULL << 30, 1000000000ULL, 4, 0};
+            hs_migrate_ops_t mops = {fake_move_pages, fake_room, fake_policy, nullptr};
+            ASSERT_EQ(hs_migrate_init(&mc, &mops), 0);
+            ASSERT_EQ(hs_tracker_subscribe(&hs_migrate_subscriber), 0);
+        }
+    }
+    size_t protected_units() const
+    {
+        size_t n = 0;
+        for (auto &p : sync.protected_ranges)
+            n += p.second / (2 * M);
+        return n;
+    }
+    void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid}); }
+};
+
+}  // namespace
+
+TEST_F(SyncTracker, ArmsWholeAlignedUnitsAndRotatesColdOnesWithinTheBudget)
+{
+    start(10, false);
+    hs_registry_add(64 * M, 100 * 2 * M + 4096, HS_OS_KIND_THP, HS_ORIGIN_HEAP);  // 100 units and a tail
+    hs_tracker_epoch();
+    ASSERT_EQ(sync.watched.size(), 1u);
+    EXPECT_EQ(sync.watched[0].first, 64 * M);
+    EXPECT_EQ(sync.watched[0].second, 100 * 2 * M) << "only whole 2 MiB units are registered";
+    EXPECT_EQ(protected_units(), 10u);
+    std::set<uintptr_t> seen;
+    for (int e = 0; e < 10; e++) {
+        sync.protected_ranges.clear();
+        hs_tracker_epoch();
+        EXPECT_EQ(protected_units(), 10u) << "epoch " << e;
+        for (auto &p : sync.protected_ranges) {
+            EXPECT_EQ(p.first % (2 * M), 0u);
+            for (uintptr_t a = p.first; a < p.first + p.second; a += 2 * M)
+                seen.insert(a);
+        }
+    }
+    EXPECT_EQ(seen.size(), 100u) << "the rotation covers every unit";
+    EXPECT_LE(hs_counter_get(HS_CTR_TRACK_SWEEP_EPOCHS), 11u);
+    EXPECT_GE(hs_counter_get(HS_CTR_TRACK_SWEEP_EPOCHS), 9u);
+}
+
+TEST_F(SyncTracker, HotUnitsAreRearmedEveryEpochAndAttributedToTheirWriter)
+{
+    start(8, false);
+    sync.tid_node[4242] = 1;
+    hs_registry_add(64 * M, 64 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    uintptr_t hot = 64 * M + 5 * 2 * M;
+    hs_tracker_epoch();  // arms the first 8 units (unit 5 among them)
+    for (int e = 0; e < 12; e++) {
+        sync.protected_ranges.clear();
+        write(hot, 4242);
+        hs_tracker_epoch();
+        bool rearmed = false;
+        for (auto &p : sync.protected_ranges)
+            rearmed |= p.first <= hot && hot < p.first + p.second;
+        EXPECT_TRUE(rearmed) << "epoch " << e << ": the hot unit must be watched every epoch";
+        EXPECT_EQ(protected_units(), 8u);
+    }
+    uintptr_t pairs[4];
+    ASSERT_EQ(hs_tracker_hot_ranges(pairs, 2), 1u);
+    EXPECT_EQ(pairs[0], hot);
+    EXPECT_EQ(pairs[1], hot + 2 * M);
+}
+
+TEST_F(SyncTracker, PlacementMovesAUnitToItsWritersNodeAfterTwoEpochsAndNoColdUnit)
+{
+    start(64, true);
+    sync.tid_node[7] = 1;
+    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
+        numa.where[a] = 0;
+    uintptr_t hot1 = 64 * M + 2 * 2 * M, hot2 = 64 * M + 9 * 2 * M;
+    hs_tracker_epoch();  // arms
+    write(hot1, 7);
+    write(hot2, 7);
+    hs_tracker_epoch();  // epoch 1 with writes: hot, remote once
+    EXPECT_EQ(numa.moves, 0);
+    write(hot1, 7);
+    write(hot2, 7);
+    hs_tracker_epoch();  // remote twice: moved
+    EXPECT_EQ(numa.where[hot1], 1);
+    EXPECT_EQ(numa.where[hot2], 1);
+    EXPECT_EQ(numa.moves, 2) << "no cold unit moves";
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_LOCAL), 4 * M);
+}
+
+TEST_F(SyncTracker, TwoThreadsOnTwoNodesEachGetTheirHalf)
+{
+    start(64, true);
+    sync.tid_node[10] = 0;
+    sync.tid_node[11] = 1;
+    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
+        numa.where[a] = (a / (2 * M)) % 2;  // interleaved: half of each half is misplaced
+    hs_tracker_epoch();
+    for (int e = 0; e < 4; e++) {
+        for (int u = 0; u < 16; u++)
+            write(64 * M + static_cast<uintptr_t>(u) * 2 * M, u < 8 ? 10 : 11);
+        hs_tracker_epoch();
+    }
+    for (int u = 0; u < 16; u++)
+        EXPECT_EQ(numa.where[64 * M + static_cast<uintptr_t>(u) * 2 * M], u < 8 ? 0 : 1) << "unit " << u;
+    EXPECT_EQ(numa.moves, 8);
+}
+
+TEST_F(SyncTracker, AUnitTwoNodesTakeTurnsWritingIsSharedAndStays)
+{
+    start(64, true);
+    sync.tid_node[10] = 0;
+    sync.tid_node[11] = 1;
+    hs_registry_add(64 * M, 4 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    for (uintptr_t a = 64 * M; a < 64 * M + 8 * M; a += 2 * M)
+        numa.where[a] = 0;
+    hs_tracker_epoch();
+    for (int e = 0; e < 30; e++) {
+        write(64 * M, e % 2 ? 10 : 11);
+        hs_tracker_epoch();
+    }
+    EXPECT_LE(numa.moves, 1) << "a shared unit stays where it is";
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_SHARED_UNITS), 1u);
+}
+
+// ---- PAGEMAP_SCAN within the budget ----------------------------------------------
+
+namespace {
+std::vector<std::pair<uintptr_t, size_t>> *scanned;
+int budget_arm(void *, uintptr_t, size_t) { return 0; }
+int budget_scan(void *, uintptr_t s, size_t l, hs_os_range_fn written, void *arg)
+{
+    scanned->push_back({s, l});
+    uintptr_t hot = 64 * M + 5 * 4096;  // unit 5 is written all the time
+    if (s <= hot && hot < s + l)
+        written(arg, hot, hot + 1);
+    return 0;
+}
+int budget_end(void *) { return 0; }
+}  // namespace
+
+TEST(BudgetedScan, ScansHotUnitsAndARotationOfColdOnesWithinTheBudget)
+{
+    std::vector<std::pair<uintptr_t, size_t>> runs;
+    scanned = &runs;
+    hs_log_set_level(-1);
+    ASSERT_EQ(hs_registry_init(), 0);
+    hs_registry_reset_for_tests();
+    hs_tracker_reset_for_tests();
+    reset_counters();
+    hs_heat_config_t heat = {50, 50};
+    // Scans (and so re-arms) only what the tracker chose, as PAGEMAP_SCAN does.
+    hs_track_backend_ops_t ops = {};
+    ops.name = "fake_scan";
+    ops.budgeted = true;
+    ops.watch = budget_arm;
+    ops.scan = budget_scan;
+    ops.end_epoch = budget_end;
+    hs_track_choice_t choice = {};
+    choice.by_kind[HS_OS_KIND_HUGETLB_2M] = choice.by_kind[HS_OS_KIND_HUGETLB_1G] = choice.by_kind[HS_OS_KIND_BASE] = &ops;
+    hs_tracker_env_t env = {};
+    env.now_ns = fs_now;
+    ASSERT_EQ(hs_tracker_init(&choice, &heat, 16, &env), 0);
+    hs_registry_add(64 * M, 256 * 4096, HS_OS_KIND_BASE, HS_ORIGIN_MMAP);  // 256 units of 4 KiB
+    hs_tracker_epoch();  // arms, and scans the new region whole once (nothing to re-arm yet)
+    std::set<uintptr_t> seen;
+    int hot_scanned = 0;
+    for (int e = 0; e < 20; e++) {
+        runs.clear();
+        hs_tracker_epoch();
+        size_t pages = 0;
+        bool hot = false;
+        for (auto &r : runs) {
+            pages += r.second / 4096;
+            for (uintptr_t a = r.first; a < r.first + r.second; a += 4096) {
+                seen.insert(a);
+                hot |= a == 64 * M + 5 * 4096;
+            }
+        }
+        hot_scanned += hot;
+        EXPECT_LE(pages, 16u) << "epoch " << e << ": more scanned (re-armed) than the budget";
+    }
+    EXPECT_EQ(seen.size(), 256u) << "the rotation covers every unit";
+    EXPECT_EQ(hot_scanned, 20) << "the hot unit is watched every epoch";
+}
