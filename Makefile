@@ -15,7 +15,7 @@ CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SO
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c
-ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c
+ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c allocator/peak.c
 TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/pagemap_scan.c track/softdirty.c
 PLACE_SRC     := place/where.c place/migrate.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
@@ -104,14 +104,16 @@ $(NUMA_PROBE): tests/progs/hs_numa_probe.c $(BUILD)/libhscore.a
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^ $(CORE_LIBS)
 
-$(BUILD)/tests/hs_probe: tests/progs/hs_probe.c
+PROBE_SRC := tests/progs/hs_probe.c tests/progs/probe_common.c tests/progs/probe_heap.c tests/progs/probe_mmap.c \
+             tests/progs/probe_process.c tests/progs/probe_track.c
+$(BUILD)/tests/hs_probe: $(PROBE_SRC) tests/progs/probe.h
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $< -lpthread -ldl
+	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $(PROBE_SRC) -lpthread -ldl
 
 # The same probe linked statically: LD_PRELOAD cannot reach it.
-$(BUILD)/tests/hs_probe_static: tests/progs/hs_probe.c
+$(BUILD)/tests/hs_probe_static: $(PROBE_SRC) tests/progs/probe.h
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -std=gnu11 $(WARN) -DHS_PROBE_STATIC -static -o $@ $< -lpthread
+	$(CC) -O1 -g -std=gnu11 $(WARN) -DHS_PROBE_STATIC -static -o $@ $(PROBE_SRC) -lpthread
 
 $(BUILD)/tests/hs_probe_cxx: tests/progs/hs_probe_cxx.cc
 	@mkdir -p $(dir $@)

@@ -1,0 +1,284 @@
+/* probe_track.c: hs_probe's tracking commands: hot units, unmapping and kernel writes under tracking, allocation sites, fork while tracking. */
+#include "probe.h"
+
+static void wait_epochs(unsigned long (*hs_epochs)(void), unsigned long start, unsigned long more,
+                        void (*each)(void *), void *arg)
+{
+    for (int spins = 0; hs_epochs() < start + more; spins++) {
+        if (each)
+            each(arg);
+        usleep(1000);
+        if (spins > 30000)
+            die("no tracking epoch within 30 s");
+    }
+}
+
+struct hot_units {
+    uintptr_t *units;
+    size_t n;
+};
+
+static void write_every_7th(void *arg)
+{
+    struct hot_units *h = arg;
+    for (size_t k = 0; k < h->n; k += 7)
+        ((volatile unsigned char *)h->units[k])[0]++;
+}
+
+/* sites MODE EPOCHS: allocation sites as HUGESHIM_SITES sees them.  Each
+ * site function allocates 32 MiB; every page of the "hot" one is written
+ * every millisecond for EPOCHS epochs, the "cold" one never.  MODE main: both in
+ * the main thread; thread: the hot one in a thread (probe_thread_site);
+ * child: the hot one in a forked child (probe_child_site), which runs the
+ * epochs and exits normally; many: 64 distinct stacks (recursion depths)
+ * allocating 4 MiB each, to fill a small stack table. */
+#define SITE_BYTES (32 * MIB)
+static unsigned long (*sites_epochs)(void);
+static unsigned long sites_wait;
+
+static __attribute__((noinline)) unsigned char *probe_cold_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory"); /* no tail call: keep this frame */
+    return p;
+}
+
+static __attribute__((noinline)) unsigned char *probe_hot_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
+static void write_units(void *arg)
+{
+    unsigned char *p = arg;
+    for (size_t off = 0; off < SITE_BYTES; off += 4096)
+        ((volatile unsigned char *)p)[off]++;
+}
+
+static void run_hot(unsigned char *hot)
+{
+    CHECK(hot);
+    memset(hot, 1, SITE_BYTES);
+    wait_epochs(sites_epochs, sites_epochs(), sites_wait, write_units, hot);
+}
+
+static __attribute__((noinline)) void *probe_thread_site(void *arg)
+{
+    (void)arg;
+    unsigned char *p = malloc(SITE_BYTES);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    run_hot(p);
+    return p;
+}
+
+static __attribute__((noinline)) unsigned char *probe_child_site(size_t n)
+{
+    unsigned char *p = malloc(n);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
+static __attribute__((noinline)) void probe_deep(int depth, void **out)
+{
+    if (depth > 0) {
+        probe_deep(depth - 1, out);
+        __asm__ volatile("" : : : "memory");
+        return;
+    }
+    *out = malloc(4 * MIB);
+    __asm__ volatile("" : : "r"(*out) : "memory");
+}
+
+static int cmd_sites(int argc, char **argv)
+{
+    CHECK(argc >= 2);
+    const char *mode = argv[0];
+    sites_wait = strtoul(argv[1], NULL, 10);
+    sites_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(sites_epochs);
+    unsigned char *cold = probe_cold_site(SITE_BYTES);
+    CHECK(cold);
+    if (!strcmp(mode, "main")) {
+        run_hot(probe_hot_site(SITE_BYTES));
+    } else if (!strcmp(mode, "thread")) {
+        pthread_t t;
+        void *hot;
+        CHECK(pthread_create(&t, NULL, probe_thread_site, NULL) == 0);
+        CHECK(pthread_join(t, &hot) == 0);
+    } else if (!strcmp(mode, "child")) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            run_hot(probe_child_site(SITE_BYTES));
+            printf("child ok\n");
+            exit(0);
+        }
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    } else if (!strcmp(mode, "many")) {
+        for (int d = 0; d < 64; d++) {
+            void *p;
+            probe_deep(d, &p);
+            CHECK(p);
+            memset(p, 1, 4096);
+            free(p);
+        }
+    } else {
+        die("sites: unknown mode");
+    }
+    printf("ok\n");
+    return 0;
+}
+
+static int cmd_track_hot(int argc, char **argv)
+{
+    CHECK(argc >= 4);
+    size_t size = parse_size(argv[0]), count = parse_size(argv[1]), unit = parse_size(argv[2]);
+    unsigned long epochs = strtoul(argv[3], NULL, 10);
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    unsigned char **obj = malloc(count * sizeof *obj);
+    CHECK(obj);
+    for (size_t i = 0; i < count; i++) {
+        obj[i] = malloc(size);
+        CHECK(obj[i]);
+        memset(obj[i], 1, size);
+    }
+    print_vma("before_", obj[0]);
+    /* The units wholly inside an object, and which of them stay written. */
+    size_t nunits = 0, cap = count * (size / unit + 1);
+    uintptr_t *units = malloc(cap * sizeof *units);
+    CHECK(units);
+    for (size_t i = 0; i < count; i++)
+        for (uintptr_t u = ((uintptr_t)obj[i] + unit - 1) & ~(uintptr_t)(unit - 1);
+             u + unit <= (uintptr_t)obj[i] + size; u += unit)
+            units[nunits++] = u;
+    struct hot_units h = {units, nunits};
+    wait_epochs(hs_epochs, hs_epochs(), epochs, write_every_7th, &h);
+    static uintptr_t pairs[2 * 65536];
+    size_t nranges = hs_hot(pairs, 65536);
+    CHECK(nranges <= 65536);
+    size_t hot = 0, expected = 0, wrong = 0;
+    for (size_t k = 0; k < nunits; k++) {
+        int is_hot = 0;
+        for (size_t r = 0; r < nranges && !is_hot; r++)
+            is_hot = units[k] >= pairs[2 * r] && units[k] + unit <= pairs[2 * r + 1];
+        hot += is_hot;
+        expected += k % 7 == 0;
+        wrong += is_hot != (k % 7 == 0);
+    }
+    printf("units=%zu\nhot_units=%zu\nexpected_units=%zu\nwrong_units=%zu\nhot_exact=%d\n", nunits, hot, expected,
+           wrong, wrong == 0);
+    print_vma("after_", obj[0]);
+    for (size_t i = 0; i < count; i++)
+        free(obj[i]);
+    free(obj);
+    free(units);
+    return 0;
+}
+
+/* track-munmap: a backed mapping is watched, then unmapped while epochs run. */
+static int cmd_track_munmap(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    for (int round = 0; round < 3; round++) {
+        size_t n = 64 * MIB;
+        unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(p != MAP_FAILED);
+        unsigned long start = hs_epochs();
+        while (hs_epochs() < start + 2) {
+            memset(p, round, n);
+            usleep(1000);
+        }
+        CHECK(munmap(p + 8 * MIB, 4096) == 0); /* a hole first */
+        wait_epochs(hs_epochs, hs_epochs(), 1, NULL, NULL);
+        CHECK(munmap(p, n) == 0);
+        wait_epochs(hs_epochs, hs_epochs(), 2, NULL, NULL);
+    }
+    printf("track_munmap=ok\n");
+    return 0;
+}
+
+/* track-read: the kernel writes into watched heap memory (read(2) from a
+ * pipe into every 2 MiB unit of a 64 MiB array after it was re-armed): every
+ * read must complete with the data (a user-mode-only userfaultfd would make
+ * them fail with EFAULT). */
+static int cmd_track_read(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    size_t n = 64 * MIB;
+    unsigned char *p = malloc(n);
+    CHECK(p);
+    memset(p, 1, n);
+    wait_epochs(hs_epochs, hs_epochs(), 2, NULL, NULL);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    size_t ok = 0;
+    for (size_t off = 4096; off + 16 < n; off += 2 * MIB) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "unit%07zu", off / (2 * MIB));
+        CHECK(write(fds[1], msg, sizeof msg) == (ssize_t)sizeof msg);
+        ssize_t got = read(fds[0], p + off, sizeof msg);
+        if (got != (ssize_t)sizeof msg) {
+            printf("read_failed_at=%zu\nread_errno=%d\n", off, errno);
+            continue;
+        }
+        ok += memcmp(p + off, msg, sizeof msg) == 0;
+    }
+    printf("reads_ok=%zu\nreads=%zu\n", ok, (n - 4096 - 16) / (2 * MIB) + 1);
+    print_vma("", p + n / 2);
+    free(p);
+    return 0;
+}
+
+static int cmd_fork_track(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    wait_epochs(hs_epochs, hs_epochs(), 1, NULL, NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        size_t n = 64 * MIB;
+        unsigned char *p = malloc(n);
+        CHECK(p);
+        memset(p, 1, n);
+        unsigned long start = hs_epochs();
+        uintptr_t unit = ((uintptr_t)p + 2 * MIB - 1) & ~(uintptr_t)(2 * MIB - 1);
+        uintptr_t hot[1] = {unit};
+        struct hot_units h = {hot, 1};
+        wait_epochs(hs_epochs, start, 3, write_every_7th, &h);
+        uintptr_t pairs[2 * 64];
+        size_t nranges = hs_hot(pairs, 64), covered = 0;
+        for (size_t r = 0; r < nranges && r < 64; r++)
+            covered += unit >= pairs[2 * r] && unit + 2 * MIB <= pairs[2 * r + 1];
+        printf("child_epochs=%lu\nchild_hot_unit_found=%zu\n", hs_epochs() - start, covered);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("fork_track=ok\n");
+    return 0;
+}
+
+/* lowest-fd: the descriptor a program gets next (hugeshim must not sit there). */
+
+const probe_cmd_t probe_track_cmds[] = {
+    {"track-hot", "SIZE COUNT UNIT EPOCHS", cmd_track_hot},
+    {"track-munmap", "", cmd_track_munmap},
+    {"track-read", "", cmd_track_read},
+    {"sites", "...", cmd_sites},
+    {"fork-track", "", cmd_fork_track},
+    {NULL, NULL, NULL},
+};
