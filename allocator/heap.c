@@ -14,6 +14,7 @@
 #include "../common/hs_log.h"
 #include "hs_backing.h"
 #include "hs_heap.h"
+#include "hs_peak.h"
 #include "hs_registry.h"
 
 /* jemalloc's configuration (the build renames malloc_conf to this):
@@ -187,6 +188,8 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
             goto out;
         start = in_start, end = in_end;
     }
+    if (thp)
+        hs_peak_sample(); /* huge pages are about to go */
     declined = hs_os_purge((void *)start, end - start, forced || thp) != 0;
     if (!declined) {
         hs_count(HS_CTR_HEAP_PURGED_BYTES, end - start);

@@ -135,6 +135,8 @@ typedef struct hs_os_rollup {
     uint64_t hugetlb_bytes; /* Shared_Hugetlb + Private_Hugetlb */
 } hs_os_rollup_t;
 int hs_os_smaps_rollup(hs_os_rollup_t *out);
+/* The process's peak resident set (VmHWM of /proc/self/status), in bytes. */
+int hs_os_rss_peak(uint64_t *out);
 
 /* The VMA of /proc/self/smaps holding addr: its range and page facts.
  * buf is scratch space for the file (256 KiB is plenty for most processes). */

@@ -228,6 +228,16 @@ static uint64_t hs_os_field_kib(const char *text, const char *name)
     return 0;
 }
 
+int hs_os_rss_peak(uint64_t *out)
+{
+    char buf[4096];
+    ssize_t n = hs_os_read_file("/proc/self/status", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    *out = hs_os_field_kib(buf, "VmHWM");
+    return 0;
+}
+
 int hs_os_smaps_rollup(hs_os_rollup_t *out)
 {
     char buf[4096];

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "../allocator/hs_backing.h"
+#include "../allocator/hs_peak.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_errno.h"
@@ -67,6 +68,10 @@ HS_EXPORT int munmap(void *addr, size_t len)
     /* Before the kernel call: after it, another thread may map and sample
      * the same address. */
     hs_sites_note_free(addr);
+    hs_region_t region;
+    if (hs_active() && len >= HS_OS_HUGE_2M && hs_registry_find((uintptr_t)addr, &region) &&
+        region.kind != HS_OS_KIND_BASE)
+        hs_peak_sample(); /* huge pages are about to go */
     int err = hs_os_munmap(addr, len);
     if (err)
         return hs_errno_int(err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../allocator/hs_backing.h"
+#include "../allocator/hs_peak.h"
 #include "../common/hs_counters.h"
 #include "../os/hs_os.h"
 #include "../common/hs_log.h"
@@ -157,7 +158,11 @@ void hs_shim_report(void)
         hs_counter_set(HS_CTR_KERNEL_ANON_HUGE_BYTES, rollup.anon_huge_bytes);
         hs_counter_set(HS_CTR_KERNEL_HUGETLB_BYTES, rollup.hugetlb_bytes);
         hs_counter_set(HS_CTR_KERNEL_RSS_BYTES, rollup.rss_bytes);
+        hs_peak_note(&rollup);
     }
+    uint64_t rss_peak;
+    if (hs_os_rss_peak(&rss_peak) == 0)
+        hs_counter_set(HS_CTR_KERNEL_RSS_PEAK_BYTES, rss_peak);
     hs_shim_vmstat_deltas();
     uint64_t injected = 0;
     for (int f = 0; f < HS_OS_FAULT_COUNT; f++)

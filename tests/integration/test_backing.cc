@@ -51,6 +51,23 @@ TEST(Backing, ThpHeapIsHugeInTheKernel)
     unlink(report.c_str());
 }
 
+// A program that frees its big array before it ends leaves few huge pages
+// at exit: the report keeps the peak the kernel gave, read before the heap
+// gave them back.
+TEST(Backing, ReportKeepsThePeakOfHugePagesAfterTheArrayIsFreed)
+{
+    if (thp_mode() == "never" || thp_mode() == "absent")
+        GTEST_SKIP() << "THP is " << thp_mode();
+    std::string report = temp_path("peak.json");
+    Result r = run_probe({{"HUGESHIM_BACKING", "thp"}}, {"heap", "256M"}, report);
+    ASSERT_GE(r.num("total_anon_huge_kb") * 1024, 250 * kMiB) << "the probe saw its array huge while it lived";
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "kernel.anon_huge_peak_bytes"), r.num("total_anon_huge_kb") * 1024 - 4 * kMiB);
+    EXPECT_LT(report_num(j, "kernel.anon_huge_bytes"), 64 * kMiB) << "the array was freed before exit";
+    EXPECT_GE(report_num(j, "kernel.rss_peak_bytes"), 256 * kMiB);
+    unlink(report.c_str());
+}
+
 TEST(Backing, MediumObjectsOnBasePagesHoldOnlyTheirWrittenPages)
 {
     if (thp_mode() != "madvise")
