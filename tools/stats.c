@@ -2,6 +2,7 @@
  * rather than a hand-written parser: the report may be edited or merged by
  * users, and a real parser gives real error messages. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,10 +96,106 @@ static void hs_print_sites_section(json_t *sites)
     hs_print_sites("top sites by live bytes (peak):", json_object_get(sites, "by_live"));
 }
 
+/* The value at a dotted path ("kernel.anon_huge_peak_bytes"), NULL if absent. */
+static json_t *hs_at(json_t *root, const char *path)
+{
+    char key[128];
+    const char *p = path;
+    json_t *v = root;
+    while (v && *p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        v = json_object_get(v, key);
+        p = dot ? dot + 1 : p + n;
+    }
+    return v;
+}
+
+static long long hs_num(json_t *root, const char *path)
+{
+    json_t *v = hs_at(root, path);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+static const char *hs_str(json_t *root, const char *path)
+{
+    json_t *v = hs_at(root, path);
+    return json_is_string(v) ? json_string_value(v) : "?";
+}
+
+static const char *hs_bytes(json_t *root, const char *path, char *buf, size_t cap)
+{
+    hs_format_bytes((uint64_t)hs_num(root, path), buf, cap);
+    return buf;
+}
+
+/* Every non-zero counter under an object, as "name n, name n". */
+static void hs_nonzero(json_t *obj, char *buf, size_t cap)
+{
+    const char *key;
+    json_t *v;
+    size_t used = 0;
+    buf[0] = '\0';
+    json_object_foreach(obj, key, v) {
+        if (json_is_integer(v) && json_integer_value(v) && used < cap)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s %lld", used ? ", " : "", key,
+                                     (long long)json_integer_value(v));
+    }
+}
+
+/* A screenful: what was asked, what the kernel gave, what went wrong,
+ * tracking and placement, one line each. */
+static void hs_print_summary(json_t *root)
+{
+    char a[32], b[32], c[32], d[32], e[32], list[512];
+    printf("  %-10s backing %s, heap %s, program mmaps backed: %s\n", "asked", hs_str(root, "backing.requested"),
+           hs_str(root, "heap.thp"), hs_bytes(root, "mmap.intercepted_bytes", a, sizeof a));
+    printf("  %-10s gave huge pages, at peak: %s THP, %s hugetlb (at exit: %s, %s); peak RSS %s\n", "kernel",
+           hs_bytes(root, "kernel.anon_huge_peak_bytes", a, sizeof a), hs_bytes(root, "kernel.hugetlb_peak_bytes", b, sizeof b),
+           hs_bytes(root, "kernel.anon_huge_bytes", c, sizeof c), hs_bytes(root, "kernel.hugetlb_bytes", d, sizeof d),
+           hs_bytes(root, "kernel.rss_peak_bytes", e, sizeof e));
+    hs_nonzero(hs_at(root, "backing.fallbacks"), list, sizeof list);
+    printf("  %-10s %s\n", "fallbacks", list[0] ? list : "none");
+    const char *mode = hs_str(root, "tracking.backend");
+    if (!strcmp(mode, "off"))
+        printf("  %-10s off\n", "tracking");
+    else
+        printf("  %-10s %s (THP: %s, hugetlb: %s, base: %s): %lld epochs, %s watched, %s hot at the last\n",
+               "tracking", mode, hs_str(root, "tracking.backends.thp"), hs_str(root, "tracking.backends.hugetlb"),
+               hs_str(root, "tracking.backends.base"), hs_num(root, "tracking.epochs"),
+               hs_bytes(root, "tracking.tracked_bytes", a, sizeof a), hs_bytes(root, "tracking.hot_bytes", b, sizeof b));
+    if (strcmp(hs_str(root, "migration.enabled"), "on"))
+        printf("  %-10s off (%s)\n", "placement", hs_str(root, "migration.why"));
+    else
+        printf("  %-10s on: %s moved (THP %s, hugetlb %s, base %s), %s of %s hot bytes local at the last epoch\n",
+               "placement",
+               (hs_format_bytes((uint64_t)(hs_num(root, "migration.moved.thp_bytes") +
+                                           hs_num(root, "migration.moved.hugetlb_bytes") +
+                                           hs_num(root, "migration.moved.base_bytes")),
+                                e, sizeof e),
+                e),
+               hs_bytes(root, "migration.moved.thp_bytes", a, sizeof a),
+               hs_bytes(root, "migration.moved.hugetlb_bytes", b, sizeof b),
+               hs_bytes(root, "migration.moved.base_bytes", c, sizeof c),
+               hs_bytes(root, "migration.local_hot_bytes", d, sizeof d),
+               hs_bytes(root, "migration.hot_bytes", list, sizeof list));
+    hs_nonzero(hs_at(root, "errors"), list, sizeof list);
+    printf("  %-10s %s\n", "errors", list[0] ? list : "none");
+}
+
 int hs_tool_stats(int argc, char **argv)
 {
+    bool all = argc == 3 && !strcmp(argv[1], "--all");
+    if (all) {
+        argv++;
+        argc--;
+    }
     if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: hugeshim stats FILE\nPrints a report written with HUGESHIM_STATS=FILE, one key a line.\n");
+        printf("usage: hugeshim stats [--all] FILE\n"
+               "Summarises a report written with HUGESHIM_STATS=FILE in a few lines (what was asked, what the\n"
+               "kernel gave at peak, fallbacks, tracking, placement, errors) and its allocation sites;\n"
+               "--all prints every key too, one a line.\n");
         return argc == 2 ? 0 : 2;
     }
     json_error_t err;
@@ -110,11 +207,15 @@ int hs_tool_stats(int argc, char **argv)
     json_t *program = json_object_get(root, "program"), *pid = json_object_get(root, "pid");
     printf("hugeshim report: %s (pid %lld)\n", json_is_string(program) ? json_string_value(program) : "?",
            json_is_integer(pid) ? (long long)json_integer_value(pid) : -1LL);
+    hs_print_summary(root);
     /* The sites table after the counters, as a table. */
     json_t *sites = json_incref(json_object_get(root, "sites"));
     if (sites)
         json_object_del(root, "sites");
-    hs_print("", root);
+    if (all)
+        hs_print("", root);
+    else
+        printf("  (hugeshim stats --all %s: every counter)\n", argv[1]);
     if (json_is_object(sites))
         hs_print_sites_section(sites);
     json_decref(sites);

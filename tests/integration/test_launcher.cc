@@ -81,7 +81,15 @@ TEST(Launcher, StatsPrintsAReport)
     std::string report = temp_path("stats.json");
     Result r = run({probe_path(), "mmap", "8M"}, shim_env({{"HUGESHIM_STATS", report}}));
     ASSERT_EQ(r.status, 0);
-    Result s = run({launcher(), "stats", report});
+    // A summary first: what was asked, what the kernel gave, one line each.
+    Result sum = run({launcher(), "stats", report});
+    EXPECT_EQ(sum.status, 0) << sum.err;
+    EXPECT_NE(sum.out.find("hugeshim report: hs_probe"), std::string::npos) << sum.out;
+    EXPECT_NE(sum.out.find("program mmaps backed: 8.0 MiB"), std::string::npos) << sum.out;
+    EXPECT_NE(sum.out.find("gave huge pages, at peak:"), std::string::npos) << sum.out;
+    EXPECT_EQ(sum.out.find("mmap.intercepted_bytes"), std::string::npos) << "the full table only on request\n" << sum.out;
+    // Every counter on request.
+    Result s = run({launcher(), "stats", "--all", report});
     EXPECT_EQ(s.status, 0) << s.err;
     EXPECT_NE(s.out.find("hugeshim report: hs_probe"), std::string::npos) << s.out;
     EXPECT_NE(s.out.find("mmap.intercepted_bytes"), std::string::npos) << s.out;
