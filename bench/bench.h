@@ -38,4 +38,19 @@ static inline long bench_peak_rss_kb(void)
     return kb;
 }
 
+/* The process's AnonHugePages now (smaps_rollup) in KiB, -1 if unknown: the
+ * huge pages the kernel gave it, whoever asked. */
+static inline long bench_anon_huge_kb(void)
+{
+    long kb = -1;
+    char line[256];
+    FILE *rollup = fopen("/proc/self/smaps_rollup", "r");
+    while (rollup && fgets(line, sizeof line, rollup))
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            break;
+    if (rollup)
+        fclose(rollup);
+    return kb;
+}
+
 #endif

@@ -2,7 +2,8 @@
  * random read-modify-write updates over it (GUPS-style, updates per second).
  * Knows nothing of hugeshim: run it plain or under the shim.
  *   gups [SIZE [UPDATES]]   SIZE with k/M/G suffix (default 1G), UPDATES default 50M
- * Prints key=value lines: vmhwm_kb, size_bytes, first_touch_s, updates, update_s, mups. */
+ * Prints key=value lines: vmhwm_kb, anon_huge_kb (while the array lives),
+ * size_bytes, first_touch_s, updates, update_s, mups. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i += 4096)
         check ^= a[i];
     long hwm_kb = bench_peak_rss_kb();
-    printf("vmhwm_kb=%ld\n", hwm_kb);
+    printf("vmhwm_kb=%ld\nanon_huge_kb=%ld\n", hwm_kb, bench_anon_huge_kb());
     printf("size_bytes=%zu\nfirst_touch_s=%.3f\nupdates=%llu\nupdate_s=%.3f\nmups=%.2f\ncheck=%llx\n", bytes,
            t1 - t0, (unsigned long long)updates, t2 - t1, (double)updates / (t2 - t1) / 1e6,
            (unsigned long long)check);
