@@ -39,8 +39,9 @@ typedef struct hs_plan {
     bool placement;
     char placement_why[200];
     char placement_warning[200]; /* a problem to say once, or empty */
-    /* HUGESHIM_TRACK as asked, or "auto" where placement, sites or a trace
-     * turn it on; "off": no tracking. */
+    /* HUGESHIM_TRACK as asked (an HS_TRACK_* choice), or HS_TRACK_AUTO where
+     * placement, sites or a trace turn it on; and its name. */
+    long long track_request;
     char track_mode[32];
     hs_track_choice_t tracking; /* the backend per page kind, and why */
 } hs_plan_t;

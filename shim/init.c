@@ -210,7 +210,7 @@ static void hs_tracking_start(void)
     hs_plan_decide(plan, o);
     if (plan->placement_warning[0])
         hs_log(HS_LOG_WARN, "%s", plan->placement_warning);
-    bool off = !strcmp(plan->track_mode, "off");
+    bool off = plan->track_request == HS_TRACK_OFF;
     if (off && o->text[HS_OPT_TRACE][0])
         hs_log(HS_LOG_WARN, "HUGESHIM_TRACE=%s: HUGESHIM_TRACK=off, so there is nothing to trace; no trace written",
                o->text[HS_OPT_TRACE]);
@@ -219,7 +219,7 @@ static void hs_tracking_start(void)
     bool none = hs_track_choice_none(&plan->tracking);
     /* auto is quiet: choosing per kind is not a problem.  A backend asked for
      * by name that does not work here is. */
-    hs_log(none && strcmp(plan->track_mode, "auto") ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s",
+    hs_log(none && plan->track_request != HS_TRACK_AUTO ? HS_LOG_WARN : HS_LOG_INFO, "HUGESHIM_TRACK=%s: %s%s",
            plan->track_mode, plan->tracking.why, none ? "; tracking is off" : "");
     if (none)
         return;
@@ -409,7 +409,7 @@ static void hs_sites_start(void)
  * when tracking starts that thread, and on the program's own threads
  * otherwise (hs_dense_start): a thread started for it alone would cost a
  * program that faults pages all the time more than the pass saves, on a
- * paravirtualised VM (see the README's dense section). */
+ * paravirtualised VM (docs/heap.md, Dense and eager heaps). */
 static void hs_dense_init(void)
 {
     /* 90% of a unit resident; 8 units advised ahead (64, the most one
@@ -422,7 +422,7 @@ static void hs_dense_init(void)
 }
 
 /* Collapses per pass on a program thread: the malloc that runs the pass
- * waits for them (8-10 ms here, ~80 ms from a cold VM, at most). */
+ * waits for them (16 MiB copied: docs/heap.md, Dense and eager heaps). */
 #define HS_DENSE_INLINE_COLLAPSES 8
 
 /* Dense mode's pass is due: the next malloc takes the slow path and runs it. */

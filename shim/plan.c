@@ -56,6 +56,7 @@ void hs_plan_early(hs_plan_t *plan, const hs_options_t *o, uint64_t nodes_mask)
         plan->heap = HS_HEAP_MODE_DENSE;
         snprintf(plan->heap_why, sizeof plan->heap_why, "HUGESHIM_HEAP_THP=auto: dense, since no tracking runs");
     }
+    plan->track_request = HS_TRACK_OFF;
     snprintf(plan->track_mode, sizeof plan->track_mode, "off");
     snprintf(plan->placement_why, sizeof plan->placement_why, "not decided");
 }
@@ -94,11 +95,23 @@ static bool hs_plan_placement(hs_plan_t *plan, const hs_options_t *o)
 void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
 {
     plan->placement = hs_plan_placement(plan, o);
-    const char *requested = o->text[HS_OPT_TRACK];
+    long long request = o->value[HS_OPT_TRACK];
     if (hs_plan_wants_tracking(o, plan->placement) && !o->from_env[HS_OPT_TRACK])
-        requested = "auto";
-    snprintf(plan->track_mode, sizeof plan->track_mode, "%.31s", requested);
-    hs_tracker_choose(requested, &plan->tracking);
+        request = HS_TRACK_AUTO;
+    plan->track_request = request;
+    hs_option_enum_name(HS_OPT_TRACK, request, plan->track_mode, sizeof plan->track_mode);
+    if (request == HS_TRACK_OFF) {
+        plan->tracking = (hs_track_choice_t){.why = "tracking off"};
+    } else {
+        /* A backend by name: the option's choices are the list's names (a
+         * unit test checks that each has its backend). */
+        const hs_track_backend_ops_t *only =
+            request == HS_TRACK_AUTO ? NULL : hs_track_backend_by_name(plan->track_mode);
+        if (request != HS_TRACK_AUTO && !only)
+            plan->tracking = (hs_track_choice_t){.why = "no such backend"};
+        else
+            hs_tracker_choose(only, &plan->tracking);
+    }
     if (plan->placement && !hs_plan_tracks(plan)) {
         plan->placement = false;
         snprintf(plan->placement_why, sizeof plan->placement_why, "no tracking backend works here");
@@ -107,5 +120,5 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
 
 bool hs_plan_tracks(const hs_plan_t *plan)
 {
-    return strcmp(plan->track_mode, "off") != 0 && !hs_track_choice_none(&plan->tracking);
+    return plan->track_request != HS_TRACK_OFF && !hs_track_choice_none(&plan->tracking);
 }

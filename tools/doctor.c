@@ -154,7 +154,7 @@ static void hs_doctor_plan(uint64_t nodes)
     hs_line("placement", plan.placement ? "on" : "off", detail);
     if (plan.placement_warning[0])
         printf("%-14s %-8s %s\n", "", "warning:", plan.placement_warning);
-    if (strcmp(plan.track_mode, "off") != 0) {
+    if (plan.track_request != HS_TRACK_OFF) {
         snprintf(detail, sizeof detail, "HUGESHIM_TRACK=%s: %s", plan.track_mode, plan.tracking.why);
         hs_line("tracking", hs_plan_tracks(&plan) ? "on" : "off", detail);
     }
@@ -183,7 +183,7 @@ static void hs_doctor_tracking(void)
     if (sd != HS_OS_PROBE_WORKS)
         printf("%-14s %-8s %s\n", "", "note:", "needs a kernel built with CONFIG_MEM_SOFT_DIRTY");
     hs_track_choice_t choice;
-    hs_tracker_choose("auto", &choice);
+    hs_tracker_choose(NULL, &choice);
     const char *thp = hs_track_choice_name(&choice, HS_OS_KIND_THP), *base = hs_track_choice_name(&choice, HS_OS_KIND_BASE);
     printf("%-14s %-8s HUGESHIM_TRACK=auto would use, for THP: %s; for hugetlb and base pages: %s\n", "tracking", "",
            strcmp(thp, "off") ? thp : "nothing (unwatched)", strcmp(base, "off") ? base : "nothing (unwatched)");

@@ -38,12 +38,11 @@ typedef struct hs_track_choice {
     const hs_track_backend_ops_t *by_kind[HS_OS_KIND_COUNT];
     char why[512];
 } hs_track_choice_t;
-/* Probe what really works here and choose per kind for the requested mode,
- * as HUGESHIM_TRACK says it: "off", a backend's name (that one, for the
- * kinds it may watch), or "auto": per kind, the first backend of the list
- * that works and may watch it, a whole-process backend (soft-dirty) only
- * where no other watches THP regions, and then for every kind. */
-void hs_tracker_choose(const char *requested, hs_track_choice_t *out);
+/* Probe what really works here and choose per kind.  only: that backend,
+ * for the kinds it may watch; NULL: "auto", per kind the first backend of
+ * the list that works and may watch it, a whole-process backend (soft-dirty)
+ * only where no other watches THP regions, and then for every kind. */
+void hs_tracker_choose(const hs_track_backend_ops_t *only, hs_track_choice_t *out);
 /* The name of the backend watching a kind, "off" if none. */
 const char *hs_track_choice_name(const hs_track_choice_t *choice, hs_os_kind_t kind);
 bool hs_track_choice_none(const hs_track_choice_t *choice);

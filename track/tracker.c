@@ -91,14 +91,10 @@ static bool hs_backend_may_watch(const hs_track_backend_ops_t *b, int kind)
     return !b->whole_units;
 }
 
-void hs_tracker_choose(const char *requested, hs_track_choice_t *out)
+void hs_tracker_choose(const hs_track_backend_ops_t *only, hs_track_choice_t *out)
 {
     *out = (hs_track_choice_t){.why = ""};
-    if (!strcmp(requested, "off")) {
-        snprintf(out->why, sizeof out->why, "tracking off");
-        return;
-    }
-    bool any = !strcmp(requested, "auto");
+    bool any = only == NULL;
     char probes[HS_ALL_BACKENDS][200];
     bool probed[HS_ALL_BACKENDS] = {false}, works[HS_ALL_BACKENDS] = {false};
     /* Each backend is probed once, and only when it could be chosen. */
@@ -109,7 +105,7 @@ void hs_tracker_choose(const char *requested, hs_track_choice_t *out)
     for (int k = 0; k < HS_OS_KIND_COUNT; k++)
         for (size_t i = 0; i < HS_ALL_BACKENDS && !out->by_kind[k]; i++) {
             const hs_track_backend_ops_t *b = hs_all_backends[i];
-            if ((any ? !b->whole_process : !strcmp(requested, b->name)) && hs_backend_may_watch(b, k) && HS_WORKS(i))
+            if ((any ? !b->whole_process : b == only) && hs_backend_may_watch(b, k) && HS_WORKS(i))
                 out->by_kind[k] = b;
         }
     /* A whole-process backend arms everything at once: it comes in where no
