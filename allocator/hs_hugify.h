@@ -70,7 +70,7 @@ void hs_hugify_pass(void);
  * set and wake() called, so that the shim's next malloc-family call, outside
  * jemalloc, runs hs_hugify_run_due.  A pass there stalls the program's call:
  * max_collapses lowers the pass's budget of collapses (each copies 2 MiB:
- * ~1 ms here, ~8 ms when this VM's host must back the new page again). */
+ * about 1 ms, more on a VM whose host must back the page again: docs/heap.md). */
 void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)(void));
 extern int hs_hugify_due_flag;
 /* Run the pass asked for, if any (errno kept). */

@@ -42,8 +42,8 @@ std::vector<Config> configs()
         {"tracking", {{"HUGESHIM_TRACK", "auto"}, {"HUGESHIM_INTERVAL_MS", "200"}}, 0},
         {"sites_trace", {{"HUGESHIM_SITES", "1"}, {"HUGESHIM_INTERVAL_MS", "200"}}, 0},
         {"placement", {{"HUGESHIM_MIGRATE", "on"}, {"HUGESHIM_INTERVAL_MS", "200"}}, 0},
-        // The heap as it was by default before dense mode was (see README,
-        // Dense heaps): each 2 MiB unit huge at its first write.
+        // The eager heap (docs/heap.md): each 2 MiB unit huge at its first
+        // write.
         {"eager", {{"HUGESHIM_HEAP_THP", "eager"}}, 0},
     };
 }
