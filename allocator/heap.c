@@ -56,11 +56,11 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
 }
 
 /* An arena took, split or purged memory: tell whoever listens (dense mode). */
-static inline void hs_heap_active(void)
+static inline void hs_heap_active(size_t grown)
 {
     const hs_heap_listener_t *l = hs_heap_listener_now();
     if (l && l->active)
-        l->active();
+        l->active(grown);
 }
 
 /* Regions the dense arenas take now are THP regions (hs_heap_listener_t). */
@@ -104,7 +104,7 @@ static void *hs_heap_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, s
     if (born_huge && kind == HS_OS_KIND_THP)
         hs_count(HS_CTR_HEAP_BORN_HUGE_BYTES, size);
     hs_count(HS_CTR_HEAP_EXTENT_ALLOCS, 1);
-    hs_heap_active();
+    hs_heap_active(dense && kind == HS_OS_KIND_BASE ? size : 0);
     /* Carved chunks are handed out once, never reused: fresh memory is zero. */
     *zero = true;
     *commit = true;
@@ -198,7 +198,7 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     }
 out:
     errno = saved;
-    hs_heap_active();
+    hs_heap_active(0);
     return declined;
 }
 
@@ -248,7 +248,7 @@ static bool hs_heap_split(extent_hooks_t *hooks, void *addr, size_t size, size_t
                           bool committed, unsigned arena_ind)
 {
     (void)hooks, (void)addr, (void)size, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
-    hs_heap_active();
+    hs_heap_active(0);
     return false;
 }
 

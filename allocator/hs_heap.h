@@ -72,9 +72,10 @@ typedef struct hs_heap_listener {
     /* Base pages of the heap were given back (a purged unit is measured
      * again). */
     void (*purged)(uintptr_t start, size_t len);
-    /* An arena took, split or purged memory (dense mode's pass runs on the
+    /* An arena took, split or purged memory; grown: bytes of a 4 KiB-page
+     * region a dense arena just took, else 0 (dense mode's pass runs on the
      * program's threads, soon after such activity). */
-    void (*active)(void);
+    void (*active)(size_t grown);
     /* Whether the 2 MiB unit at `unit`, in a 4 KiB-page region, was made a
      * huge page (collapsed, or advised before its first write): the purge
      * hooks and calloc's zeroing then keep it whole, as in a THP region,

@@ -66,14 +66,20 @@ bool hs_hugify_on(void);
  * pass stopped. */
 void hs_hugify_pass(void);
 /* Passes on the program's threads: when the heap's hooks see activity and
- * interval_ns has passed since the last pass was asked for, the due flag is
- * set and wake() called, so that the shim's next malloc-family call, outside
- * jemalloc, runs hs_hugify_run_due.  A pass there stalls the program's call:
- * max_collapses lowers the pass's budget of collapses (each copies 2 MiB:
- * about 1 ms, more on a VM whose host must back the page again: docs/heap.md). */
+ * interval_ns has passed since the last pass was asked for (or the heap took
+ * 16 MiB of 4 KiB-page regions since), the due flag is set to NOW and wake()
+ * called, so that the shim's next malloc-family call, outside jemalloc, runs
+ * hs_hugify_run_due.  A pass there stalls the program's call: max_collapses
+ * lowers the pass's budget of collapses (each copies 2 MiB: about 1 ms, more
+ * on a VM whose host must back the page again: docs/heap.md).  A pass that
+ * stopped at its budget sets the flag to LATER: the next comes a tenth of the
+ * interval later, from whichever malloc-family call comes then, so the shim
+ * keeps its calls on the slow path while the flag is set. */
 void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)(void));
+#define HS_HUGIFY_DUE_NOW 1
+#define HS_HUGIFY_DUE_LATER 2
 extern int hs_hugify_due_flag;
-/* Run the pass asked for, if any (errno kept). */
+/* Run the pass asked for, if it is due (errno kept). */
 void hs_hugify_run_due(void);
 /* In a forked child: no pass runs there yet, whatever the parent did. */
 void hs_hugify_postfork_child(void);

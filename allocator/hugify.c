@@ -31,8 +31,10 @@ static uint64_t hs_last_resident = UINT64_MAX;
  * both ask): the pass keeps its state in the statics above. */
 static int hs_passing;
 /* Passes on the program's threads (see hs_hugify_inline). */
-int hs_hugify_due_flag;
+int hs_hugify_due_flag; /* HS_HUGIFY_DUE_NOW or _LATER, 0: none */
 static uint64_t hs_inline_ns; /* 0: off */
+/* Bytes of 4 KiB-page regions the heap took since a pass was last asked for. */
+static uint64_t hs_grown;
 /* Until this time (hs_os_now_coarse_ns) the heap fills densely: its new
  * regions are THP regions and the front is advised fill_ahead units ahead. */
 static uint64_t hs_fill_until_ns;
@@ -72,7 +74,7 @@ size_t hs_hugify_plan(const uint16_t *resident, const bool *decided, size_t n, c
 }
 
 static bool hs_unit_huge(uintptr_t unit);
-static void hs_hugify_activity(void);
+static void hs_hugify_activity(size_t grown);
 static bool hs_filling(void);
 
 static const hs_heap_listener_t hs_listener = {
@@ -241,10 +243,16 @@ void hs_hugify_pass(void)
         return;
     bool more = hs_hugify_pass_locked();
     /* On the program's threads a pass has a small budget: when it ran out,
-     * the next may come a tenth of the interval later, so that a fast fill
-     * is caught up in short stalls rather than left behind. */
-    if (more && hs_inline_ns)
+     * the next comes a tenth of the interval later, from the next
+     * malloc-family call whether or not the heap moves meanwhile, so that a
+     * fill is caught up in short stalls rather than left behind when the
+     * program goes on allocating from memory jemalloc already holds. */
+    if (more && hs_inline_ns) {
         __atomic_store_n(&hs_next_due_ns, hs_os_now_coarse_ns() + hs_inline_ns / 10, __ATOMIC_RELAXED);
+        int none = 0;
+        __atomic_compare_exchange_n(&hs_hugify_due_flag, &none, HS_HUGIFY_DUE_LATER, false, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED);
+    }
     __atomic_store_n(&hs_passing, 0, __ATOMIC_RELEASE);
 }
 
@@ -254,18 +262,28 @@ static bool hs_filling(void)
 }
 
 /* The heap's hooks saw activity: ask for a pass if one is due (only while
- * passes run on the program's threads).  No early return on a pass already
- * asked for: a wake lost to a racing malloc is asked for again one interval
- * later. */
-static void hs_hugify_activity(void)
+ * passes run on the program's threads): an interval after the last one was
+ * asked for, or sooner when the heap has taken HS_GROWTH_PER_PASS of 4 KiB-page
+ * regions since, so that a heap filled faster than the interval is measured
+ * while it fills (one pass per 16 MiB taken, each collapsing at most 8 units:
+ * the passes keep pace with the fill, and the first finds it dense early
+ * enough for the rest of the heap to be taken as THP).  No early return on a
+ * pass already asked for: a wake lost to a racing malloc is asked for again
+ * one interval later. */
+#define HS_GROWTH_PER_PASS ((uint64_t)HS_FILL_UNITS * HS_UNIT)
+
+static void hs_hugify_activity(size_t grown)
 {
     if (!__atomic_load_n(&hs_inline_ns, __ATOMIC_ACQUIRE))
         return;
+    uint64_t total = grown ? __atomic_add_fetch(&hs_grown, grown, __ATOMIC_RELAXED)
+                           : __atomic_load_n(&hs_grown, __ATOMIC_RELAXED);
     uint64_t now = hs_os_now_coarse_ns();
-    if (now < __atomic_load_n(&hs_next_due_ns, __ATOMIC_RELAXED))
+    if (now < __atomic_load_n(&hs_next_due_ns, __ATOMIC_RELAXED) && total < HS_GROWTH_PER_PASS)
         return;
+    __atomic_store_n(&hs_grown, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hs_next_due_ns, now + hs_inline_ns, __ATOMIC_RELAXED);
-    __atomic_store_n(&hs_hugify_due_flag, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_hugify_due_flag, HS_HUGIFY_DUE_NOW, __ATOMIC_RELEASE);
     hs_inline_wake();
 }
 
@@ -281,7 +299,11 @@ void hs_hugify_inline(uint64_t interval_ns, unsigned max_collapses, void (*wake)
 
 void hs_hugify_run_due(void)
 {
-    if (!__atomic_exchange_n(&hs_hugify_due_flag, 0, __ATOMIC_ACQUIRE))
+    int due = __atomic_load_n(&hs_hugify_due_flag, __ATOMIC_ACQUIRE);
+    if (!due || (due == HS_HUGIFY_DUE_LATER && hs_os_now_coarse_ns() < __atomic_load_n(&hs_next_due_ns, __ATOMIC_RELAXED)))
+        return;
+    /* One caller takes it. */
+    if (!__atomic_compare_exchange_n(&hs_hugify_due_flag, &due, 0, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return;
     int saved = errno;
     hs_hugify_pass();

@@ -65,7 +65,10 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
          * turned on meanwhile clear the word after setting hs_sites_on: the
          * second look puts it back to 0 if this store came after theirs. */
         hs_dense_due();
-        if (!__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST)) {
+        /* A pass that stopped at its budget keeps calls on this path until
+         * the next is due. */
+        if (!__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST) &&
+            !__atomic_load_n(&hs_hugify_due_flag, __ATOMIC_ACQUIRE)) {
             __atomic_store_n(&hs_shim_malloc_fast, 1, __ATOMIC_SEQ_CST);
             if (__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST))
                 __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_SEQ_CST);

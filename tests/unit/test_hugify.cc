@@ -80,31 +80,40 @@ void count_wake()
 // Without a thread of its own, dense mode's pass runs on the program's
 // threads: the heap's hooks ask for it (the due flag and a wake, so that the
 // shim's next malloc runs it) at most once per interval, and again after an
-// interval even when a wake was lost to a racing malloc.
+// interval even when a wake was lost to a racing malloc; sooner when the heap
+// grows by 16 MiB of 4 KiB-page regions.
 TEST(Hugify, HeapActivityAsksForAPassOncePerInterval)
 {
     ASSERT_EQ(hs_hugify_init(&kConfig), 0);
     hs_hugify_inline(300000000ULL, 8, count_wake);
     const hs_heap_listener_t *listener = hs_heap_listener_now();
     ASSERT_NE(listener, nullptr) << "the hooks have no one to tell";
-    void (*activity)(void) = listener->active;
+    void (*activity)(size_t) = listener->active;
     ASSERT_NE(activity, nullptr) << "the hooks have no one to tell of their activity";
     wakes = 0;
     hs_hugify_due_flag = 0;
-    activity();
+    activity(0);
     EXPECT_EQ(wakes, 1);
     EXPECT_EQ(hs_hugify_due_flag, 1);
-    activity();
-    activity();
+    activity(0);
+    activity(0);
     EXPECT_EQ(wakes, 1) << "asked again within the interval";
     hs_hugify_run_due();
     EXPECT_EQ(hs_hugify_due_flag, 0) << "the pass ran and took the flag";
-    activity();
+    activity(0);
     EXPECT_EQ(hs_hugify_due_flag, 0);
     usleep(400000);
-    activity();
+    activity(0);
     EXPECT_EQ(wakes, 2) << "an interval later the heap's activity asks again";
     EXPECT_EQ(hs_hugify_due_flag, 1);
+    hs_hugify_run_due();
+    // A heap that takes 16 MiB of 4 KiB-page regions within the interval is
+    // measured then, not an interval later: a fast fill gets its passes.
+    activity(8u << 20);
+    EXPECT_EQ(hs_hugify_due_flag, 0) << "8 MiB taken: not yet";
+    activity(8u << 20);
+    EXPECT_EQ(wakes, 3) << "16 MiB taken within the interval asks for a pass";
+    EXPECT_EQ(hs_hugify_due_flag, HS_HUGIFY_DUE_NOW);
     hs_hugify_run_due();
     hs_heap_listen(nullptr);
 }
