@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static inline double bench_now(void)
@@ -24,33 +25,32 @@ static inline uint64_t bench_next(uint64_t *x)
 }
 #define BENCH_SEED 88172645463325252ULL
 
-/* Peak resident memory (VmHWM) in KiB, -1 if unknown: what huge pages cost in RSS. */
-static inline long bench_peak_rss_kb(void)
+/* The value of a "NAME:   N kB" line of a /proc file, in KiB, -1 if absent. */
+static inline long bench_proc_kb(const char *path, const char *name)
 {
     long kb = -1;
     char line[256];
-    FILE *status = fopen("/proc/self/status", "r");
-    while (status && fgets(line, sizeof line, status))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+    size_t n = strlen(name);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, name, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
             break;
-    if (status)
-        fclose(status);
+    if (f)
+        fclose(f);
     return kb;
+}
+
+/* Peak resident memory (VmHWM) in KiB, -1 if unknown: what huge pages cost in RSS. */
+static inline long bench_peak_rss_kb(void)
+{
+    return bench_proc_kb("/proc/self/status", "VmHWM");
 }
 
 /* The process's AnonHugePages now (smaps_rollup) in KiB, -1 if unknown: the
  * huge pages the kernel gave it, whoever asked. */
 static inline long bench_anon_huge_kb(void)
 {
-    long kb = -1;
-    char line[256];
-    FILE *rollup = fopen("/proc/self/smaps_rollup", "r");
-    while (rollup && fgets(line, sizeof line, rollup))
-        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-            break;
-    if (rollup)
-        fclose(rollup);
-    return kb;
+    return bench_proc_kb("/proc/self/smaps_rollup", "AnonHugePages");
 }
 
 #endif
