@@ -91,38 +91,49 @@ static bool hs_backend_may_watch(const hs_track_backend_ops_t *b, int kind)
     return !b->whole_units;
 }
 
+/* What the probes of the backends said, each probed once and only when it
+ * could be chosen. */
+typedef struct hs_probes {
+    char why[HS_ALL_BACKENDS][200];
+    signed char works[HS_ALL_BACKENDS]; /* -1: not probed */
+} hs_probes_t;
+
+static bool hs_works(hs_probes_t *p, size_t i)
+{
+    if (p->works[i] < 0) {
+        p->why[i][0] = '\0';
+        p->works[i] = hs_all_backends[i]->probe(p->why[i], sizeof p->why[i]) == HS_OS_PROBE_WORKS;
+    }
+    return p->works[i] > 0;
+}
+
 void hs_tracker_choose(const hs_track_backend_ops_t *only, hs_track_choice_t *out)
 {
     *out = (hs_track_choice_t){.why = ""};
     bool any = only == NULL;
-    char probes[HS_ALL_BACKENDS][200];
-    bool probed[HS_ALL_BACKENDS] = {false}, works[HS_ALL_BACKENDS] = {false};
-    /* Each backend is probed once, and only when it could be chosen. */
-#define HS_WORKS(i)                                                                                                    \
-    (probed[i] ? works[i]                                                                                              \
-               : (probed[i] = true, probes[i][0] = 0,                                                                  \
-                  works[i] = hs_all_backends[i]->probe(probes[i], sizeof probes[i]) == HS_OS_PROBE_WORKS))
+    hs_probes_t probes;
+    memset(probes.works, -1, sizeof probes.works);
     for (int k = 0; k < HS_OS_KIND_COUNT; k++)
         for (size_t i = 0; i < HS_ALL_BACKENDS && !out->by_kind[k]; i++) {
             const hs_track_backend_ops_t *b = hs_all_backends[i];
-            if ((any ? !b->whole_process : b == only) && hs_backend_may_watch(b, k) && HS_WORKS(i))
+            if ((any ? !b->whole_process : b == only) && hs_backend_may_watch(b, k) && hs_works(&probes, i))
                 out->by_kind[k] = b;
         }
     /* A whole-process backend arms everything at once: it comes in where no
      * other watches THP regions, and then watches every kind. */
     for (size_t i = 0; any && i < HS_ALL_BACKENDS && !out->by_kind[HS_OS_KIND_THP]; i++) {
         const hs_track_backend_ops_t *b = hs_all_backends[i];
-        if (b->whole_process && HS_WORKS(i))
+        if (b->whole_process && hs_works(&probes, i))
             for (int k = 0; k < HS_OS_KIND_COUNT; k++)
                 if (hs_backend_may_watch(b, k))
                     out->by_kind[k] = b;
     }
-#undef HS_WORKS
     int n = snprintf(out->why, sizeof out->why, "THP: %s, hugetlb and base pages: %s",
                      hs_track_choice_name(out, HS_OS_KIND_THP), hs_track_choice_name(out, HS_OS_KIND_BASE));
     for (size_t i = 0; i < HS_ALL_BACKENDS; i++)
-        if (probed[i] && probes[i][0] && n >= 0 && (size_t)n < sizeof out->why)
-            n += snprintf(out->why + n, sizeof out->why - (size_t)n, "; %s: %s", hs_all_backends[i]->name, probes[i]);
+        if (probes.works[i] >= 0 && probes.why[i][0] && n >= 0 && (size_t)n < sizeof out->why)
+            n += snprintf(out->why + n, sizeof out->why - (size_t)n, "; %s: %s", hs_all_backends[i]->name,
+                          probes.why[i]);
 }
 
 /* ---- starting ---------------------------------------------------------------- */
