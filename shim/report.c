@@ -8,10 +8,10 @@
 #include "../allocator/hs_backing.h"
 #include "../allocator/hs_peak.h"
 #include "../common/hs_counters.h"
-#include "../os/hs_os.h"
 #include "../common/hs_log.h"
-#include "../place/hs_migrate.h"
 #include "../observe/hs_sites.h"
+#include "../os/hs_os.h"
+#include "../place/hs_migrate.h"
 #include "../track/hs_tracker.h"
 #include "hs_shim.h"
 
