@@ -5,7 +5,7 @@
 # hugeshim with its defaults (HUGESHIM_HEAP_THP=auto: dense here), with
 # HUGESHIM_HEAP_THP=eager, with HUGESHIM_HEAP_MEDIUM=base and with `none`; alternating for MALLOC_RUNS rounds (default 3), medians and ratios
 # to stock jemalloc.  Each variant runs twice per round: cold, after
-# MALLOC_COLD_IDLE seconds idle (default 8: this VM's host takes freed memory
+# MALLOC_COLD_IDLE seconds idle (default 8: a VM's host may take freed memory
 # back, and zeroing it again is slow), and warm, right after.  Two sizes:
 # stress-ng's default (objects up to 64 KiB: the small and medium paths) and
 # MALLOC_BIG_BYTES (default 1G: objects of hundreds of MiB, each freed one

@@ -12,7 +12,7 @@
 # restored on exit; without root the hugetlb variant is left out.
 # First touch is measured twice per variant and round: warm (the same size
 # touched and freed right before, as for the update runs) and cold (after
-# BENCH_COLD_IDLE seconds idle, default 5, long enough for this VM to hand
+# BENCH_COLD_IDLE seconds idle, default 5, long enough for a VM to hand
 # freed memory back to its host).  BENCH_ONLY=gups|smallobj runs one workload;
 # BENCH_VARIANTS (space-separated names) runs only those variants.
 set -euo pipefail
@@ -71,7 +71,7 @@ side_by_side() {
     for v in "${variants[@]}"; do
       sleep "$cold_idle"
       c=$(run_variant "$v" "${cold_cmd[@]}" | sed -n "s/^$key=//p")
-      # The same history for every variant: this VM backs freed memory again
+      # The same history for every variant: a VM's host may back freed memory again
       # only when it is touched, so first-touch times depend on what ran
       # before.  Touch and free the same size right before each run (warm).
       "$gups" "$size" 0 >/dev/null
