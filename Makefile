@@ -152,7 +152,7 @@ lint: test-deps
 
 test: test-deps
 	@scripts/lint.sh
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
+	@$(MAKE) --no-print-directory -j$$(nproc) all $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
 	@scripts/deps.sh numalab || echo "test: could not install the NUMA lab's packages; its set will be skipped"
 	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4
 
