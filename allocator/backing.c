@@ -204,7 +204,12 @@ int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **o
 int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind_out)
 {
     int err = -ENOMEM;
-    len = hs_align_up(len, HS_OS_PAGE_SIZE);
+    size_t rounded = hs_align_up(len, HS_OS_PAGE_SIZE);
+    /* A length no mapping can have (it wraps when rounded up): the kernel's
+     * answer is the caller's, and no kind failed. */
+    if (rounded < len || rounded == 0)
+        return -ENOMEM;
+    len = rounded;
     for (int k = HS_OS_KIND_THP; k < HS_KIND_COUNT; k++) {
         hs_os_kind_t kind = (hs_os_kind_t)k;
         if (!hs_backing_may_try(kind))

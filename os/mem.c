@@ -98,6 +98,9 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
     *advised = false;
     if (err)
         return err;
+    /* A zero length would map and trim nothing and return an address. */
+    if (len == 0)
+        return -EINVAL;
     switch (kind) {
     case HS_OS_KIND_HUGETLB_1G:
     case HS_OS_KIND_HUGETLB_2M: {

@@ -50,6 +50,27 @@ TEST(Mmap, MmapOffLeavesMappingsAlone)
     EXPECT_EQ(r.num("anon_huge_kb"), 0);
 }
 
+// A length no machine can grant (stress-ng's mmap stressor asks for such):
+// the kernel's ENOMEM reaches the program, as without hugeshim. Rounding it
+// up to whole pages wrapped to 0, and a mapping of 0 bytes aligned to 2 MiB
+// mapped and trimmed nothing and returned an address.
+TEST(Mmap, ImpossibleLengthsFailAsTheKernelSays)
+{
+    Result plain = run({probe_path(), "mmap-impossible"}, {});
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    std::string report = temp_path("mmap_impossible.json");
+    Result r = run({probe_path(), "mmap-impossible"}, shim_env({{"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (const char *len : {"len0", "len1", "len2"}) {
+        EXPECT_EQ(r.num(std::string(len) + "_failed"), 1) << len << " got an address\n" << r.out;
+        EXPECT_EQ(r.num(std::string(len) + "_errno"), plain.num(std::string(len) + "_errno")) << len;
+    }
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "mmap.intercepted"), 0);
+    EXPECT_EQ(report_num(j, "mmap.passed"), 3) << "each went to the kernel as asked";
+    unlink(report.c_str());
+}
+
 TEST(Mmap, PartialMunmapMprotectMadviseMremapBehave)
 {
     std::string report = temp_path("edit.json");

@@ -84,9 +84,27 @@ static int cmd_mmap_passthrough(int argc, char **argv)
 }
 
 
+/* Mappings no machine can grant: the kernel's answer (MAP_FAILED, ENOMEM)
+ * must reach the program, never an address. */
+static int cmd_mmap_impossible(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static const size_t lens[] = {(size_t)-1, (size_t)-4096, (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        errno = 0;
+        void *p = mmap(NULL, lens[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        printf("len%zu_failed=%d\nlen%zu_errno=%d\n", i, p == MAP_FAILED, i, p == MAP_FAILED ? errno : 0);
+        if (p != MAP_FAILED)
+            munmap(p, lens[i]);
+    }
+    printf("ok\n");
+    return 0;
+}
+
 const probe_cmd_t probe_mmap_cmds[] = {
     {"mmap", "SIZE", cmd_mmap},
     {"mmap-edit", "", cmd_mmap_edit},
     {"mmap-passthrough", "", cmd_mmap_passthrough},
+    {"mmap-impossible", "", cmd_mmap_impossible},
     {NULL, NULL, NULL},
 };
