@@ -477,10 +477,55 @@ static char hs_os_stat_state(const char *stat, const char **after)
     return p[2];
 }
 
+/* A /proc file of this process kept open at a high descriptor and read
+ * with pread.  Opened for each read, it would take the lowest free
+ * descriptor for a moment, which a program may hold as one that is not open
+ * (python's test_os checks that calls on such a descriptor fail with EBADF),
+ * and the epoch thread reads these every 100 ms.  A forked child reopens it:
+ * the descriptor names the process that opened it. */
+typedef struct hs_os_kept_file {
+    int fd;
+    int pid;
+} hs_os_kept_file_t;
+
+static ssize_t hs_os_read_kept(hs_os_kept_file_t *f, const char *path, char *buf, size_t cap)
+{
+    int pid = hs_os_getpid();
+    if (f->fd >= 0 && f->pid != pid) {
+        hs_os_close(f->fd);
+        f->fd = -1;
+    }
+    if (f->fd < 0) {
+        int fd = hs_os_open(path, O_RDONLY, 0);
+        if (fd < 0)
+            return fd;
+        f->fd = hs_os_fd_high(fd);
+        f->pid = pid;
+    }
+    size_t used = 0;
+    while (used + 1 < cap) {
+        long n = hs_os_syscall6(SYS_pread64, f->fd, (long)(buf + used), (long)(cap - 1 - used), (long)used, 0, 0);
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            /* The program closed it (close_range): open it again next
+             * time, never close a number that may now be the program's. */
+            f->fd = -1;
+            return n;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    buf[used] = '\0';
+    return (ssize_t)used;
+}
+
 int hs_os_live_threads(void)
 {
+    static hs_os_kept_file_t status = {-1, 0}, leader = {-1, 0};
     char buf[4096];
-    if (hs_os_read_file("/proc/self/status", buf, sizeof buf) < 0)
+    if (hs_os_read_kept(&status, "/proc/self/status", buf, sizeof buf) < 0)
         return -1;
     const char *t = strstr(buf, "\nThreads:");
     if (!t)
@@ -493,7 +538,7 @@ int hs_os_live_threads(void)
     /* A leader that called pthread_exit stays a counted zombie. */
     char path[64], stat[1024];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", hs_os_getpid());
-    if (hs_os_read_file(path, stat, sizeof stat) > 0) {
+    if (hs_os_read_kept(&leader, path, stat, sizeof stat) > 0) {
         char state = hs_os_stat_state(stat, NULL);
         if (state == 'Z' || state == 'X')
             threads--;
