@@ -157,8 +157,9 @@ test: test-deps
 	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4
 
 # ---- demo and bench ------------------------------------------------------------
-demo: all $(BENCH_BIN)
+demo: all $(BENCH_BIN) $(NUMA_PROBE)
 	@scripts/deps.sh bench
+	@scripts/deps.sh numalab || echo "demo: could not install the NUMA lab's packages; its part will be skipped"
 	@bench/demo.sh
 
 bench: all $(BENCH_BIN)

@@ -77,13 +77,20 @@ add_files() { # ROOT FILE...
 
 # ---- image: busybox, hugeshim, the test programs and the libraries they need --
 # Files keep their host paths, so the tests find each other as on the host.
-files=("$build/libhugeshim.so" "$build/hugeshim" "$build/tests/numa_tests" "$build/tests/hs_numa_probe"
-       "$build/tests/hs_probe")
+# The NUMA set needs its test binary and probes; another command (make demo's)
+# only what it names, with hugeshim and whichever probes are built.
+files=("$build/libhugeshim.so" "$build/hugeshim")
+[ "$mode" = --tests ] && files+=("$build/tests/numa_tests" "$build/tests/hs_numa_probe" "$build/tests/hs_probe")
 for f in "${files[@]}"; do [ -e "$f" ] || { echo "numalab: $f missing: run make first" >&2; exit 2; }; done
+for f in "$build/tests/numa_tests" "$build/tests/hs_numa_probe" "$build/tests/hs_probe"; do
+  [ "$mode" != --tests ] && [ -e "$f" ] && files+=("$f")
+done
 image="$lab/base.cpio.gz"
 stale=0
 [ -s "$image" ] || stale=1
 for f in "${files[@]}" "$here/tests/numalab/init" "$0"; do [ "$f" -nt "$image" ] && stale=1; done
+# An image made for another list of files (the NUMA set's, or make demo's) is stale too.
+[ "$(cat "$image.files" 2>/dev/null)" = "${files[*]}" ] || stale=1
 if [ $stale = 1 ]; then
   root=$(mktemp -d)
   mkdir -p "$root"/{bin,proc,sys,dev,tmp,lab,root}
@@ -93,6 +100,7 @@ if [ $stale = 1 ]; then
   add_files "$root" "${files[@]}"
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$image.new"
   mv "$image.new" "$image"
+  echo "${files[*]}" > "$image.files"
   rm -rf "$root"
 fi
 
