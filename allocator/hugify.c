@@ -252,6 +252,8 @@ void hs_hugify_pass(void)
         int none = 0;
         __atomic_compare_exchange_n(&hs_hugify_due_flag, &none, HS_HUGIFY_DUE_LATER, false, __ATOMIC_RELEASE,
                                     __ATOMIC_RELAXED);
+        /* A pass run from calloc or realloc: the next malloc looks too. */
+        hs_inline_wake();
     }
     __atomic_store_n(&hs_passing, 0, __ATOMIC_RELEASE);
 }
