@@ -26,8 +26,8 @@ typedef struct hs_track_backend_ops {
      * (PAGEMAP_SCAN's async write-protect splits it: mm/memory.c
      * wp_huge_pmd, "goto split"). */
     bool keeps_thp_whole;
-    /* Watches whole aligned 2 MiB units only (a region's short tail is
-     * never watched). */
+    /* Protects whole aligned 2 MiB units only (a region's short tail is
+     * registered with the rest, never protected). */
     bool whole_units;
     /* Watches in the next epoch only the units the tracker chose (hot ones,
      * then cold ones in rotation, within HUGESHIM_TRACK_BUDGET); otherwise
@@ -44,7 +44,7 @@ typedef struct hs_track_backend_ops {
     int (*open)(void *ctx, char *why, size_t cap);
     void (*close)(void *ctx);
     void (*forget_after_fork)(void *ctx);
-    /* Start watching a region (for whole_units backends: whole units). */
+    /* Start watching a region (all of it: page-aligned). */
     int (*watch)(void *ctx, uintptr_t start, size_t len);
     /* Protect chosen units for the coming epoch; NULL: scan re-protects
      * what it reports. */

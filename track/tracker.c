@@ -291,7 +291,10 @@ static uint8_t hs_arm(const hs_region_t *r)
     if (!by)
         return 0;
     const hs_track_backend_ops_t *b = hs_backends[by - 1];
-    size_t len = b->whole_units ? r->len & ~(size_t)(HS_OS_HUGE_2M - 1) : r->len;
+    /* The whole region, a short tail included (only whole units are ever
+     * protected): registering less would split the program's mapping in two
+     * VMAs, and its mremap of the whole mapping would fail with EFAULT. */
+    size_t len = (r->len + HS_OS_PAGE_SIZE - 1) & ~(size_t)(HS_OS_PAGE_SIZE - 1);
     int err = b->watch ? b->watch(b->ctx, r->start, len) : 0;
     if (err) {
         hs_count(HS_CTR_TRACK_ERRORS, 1);

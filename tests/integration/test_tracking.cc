@@ -170,6 +170,25 @@ TEST(Tracking, RegionsUnmappedDuringTrackingAreFollowed)
     unlink(report.c_str());
 }
 
+// uffd_sync protects whole 2 MiB units, but registers the whole mapping: a
+// program's mapping of 10 MiB and 4 KiB stays one VMA, and its mremap of the
+// whole mapping works (registering only the whole units split it, and the
+// mremap failed with EFAULT, as stress-ng's mremap stressor found).
+TEST(Tracking, AWatchedMappingWithAShortTailCanBeMremapped)
+{
+    REQUIRE_UFFD_SYNC();
+    std::string report = temp_path("trackmremap.json");
+    Env env = tracking("thp", report);
+    env["HUGESHIM_TRACK"] = "uffd_sync";
+    Result r = run({probe_path(), "track-mremap"}, env, "", 120);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("mremap_ok"), 1) << "mremap failed with errno " << r.num("mremap_errno");
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backends"]["thp"], "uffd_sync");
+    EXPECT_GE(report_num(j, "tracking.tracked_bytes"), 10 << 20);
+    unlink(report.c_str());
+}
+
 TEST(Tracking, OffStartsNoThreadAndWatchesNothing)
 {
     std::string report = temp_path("trackoff.json");

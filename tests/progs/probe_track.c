@@ -274,11 +274,38 @@ static int cmd_fork_track(int argc, char **argv)
 
 /* lowest-fd: the descriptor a program gets next (hugeshim must not sit there). */
 
+/* A mapping whose length is not whole 2 MiB units, watched for two epochs,
+ * then moved and grown by mremap as one mapping: it must stay one. */
+static int cmd_track_mremap(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    size_t n = 10 * MIB + 4096;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    fill(p, n, 7);
+    unsigned long start = hs_epochs();
+    while (hs_epochs() < start + 2) {
+        memset(p, 7, 4096);
+        fill(p, 4096, 7);
+        usleep(1000);
+    }
+    unsigned char *q = mremap(p, n, 2 * n, MREMAP_MAYMOVE);
+    printf("mremap_ok=%d\nmremap_errno=%d\n", q != MAP_FAILED, q == MAP_FAILED ? errno : 0);
+    if (q != MAP_FAILED) {
+        CHECK(verify(q, n, 7));
+        CHECK(munmap(q, 2 * n) == 0);
+    }
+    return 0;
+}
+
 const probe_cmd_t probe_track_cmds[] = {
     {"track-hot", "SIZE COUNT UNIT EPOCHS", cmd_track_hot},
     {"track-munmap", "", cmd_track_munmap},
     {"track-read", "", cmd_track_read},
     {"sites", "...", cmd_sites},
     {"fork-track", "", cmd_fork_track},
+    {"track-mremap", "", cmd_track_mremap},
     {NULL, NULL, NULL},
 };
