@@ -1,5 +1,5 @@
 /* uffd_sync.c: the uffd_sync backend: one full userfaultfd (os/track.c),
- * registered on THP regions in whole 2 MiB units, and the `hugeshim-wp`
+ * registered on whole THP regions and protecting whole 2 MiB units, and the `hugeshim-wp`
  * thread that serves each write fault.  It un-protects the whole 2 MiB unit
  * (a THP stays whole; un-protecting 4 KiB would split it), which wakes the
  * writer, and records (unit, writer's tid) in a ring the epoch thread
