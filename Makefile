@@ -14,12 +14,12 @@ CXXFLAGS  ?= -O2 -g
 CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
-COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c
+COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c common/vmguard.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c allocator/peak.c
-TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/pagemap_scan.c track/softdirty.c
+TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/park.c track/pagemap_scan.c track/softdirty.c
 PLACE_SRC     := place/where.c place/migrate.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
-SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/report.c
+SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/guard.c shim/report.c
 PLAN_SRC      := shim/plan.c
 CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_SRC) $(OBSERVE_SRC) $(PLAN_SRC)
 
@@ -105,7 +105,7 @@ $(NUMA_PROBE): tests/progs/hs_numa_probe.c $(BUILD)/libhscore.a
 	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $^ $(CORE_LIBS)
 
 PROBE_SRC := tests/progs/hs_probe.c tests/progs/probe_common.c tests/progs/probe_heap.c tests/progs/probe_mmap.c \
-             tests/progs/probe_process.c tests/progs/probe_track.c
+             tests/progs/probe_process.c tests/progs/probe_track.c tests/progs/probe_park.c
 $(BUILD)/tests/hs_probe: $(PROBE_SRC) tests/progs/probe.h
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -std=gnu11 $(WARN) -o $@ $(PROBE_SRC) -lpthread -ldl

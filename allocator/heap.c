@@ -10,6 +10,7 @@
 #include <jemalloc/jemalloc.h>
 
 #include "../common/hs_counters.h"
+#include "../common/hs_vmguard.h"
 #include "../common/hs_errno.h"
 #include "../common/hs_log.h"
 #include "hs_backing.h"
@@ -190,7 +191,9 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     }
     if (thp)
         hs_peak_sample(); /* huge pages are about to go */
+    hs_vmguard_token_t guard = hs_vmguard_enter(start, end - start);
     declined = hs_os_purge((void *)start, end - start, forced || thp) != 0;
+    hs_vmguard_leave(guard);
     if (!declined) {
         hs_count(HS_CTR_HEAP_PURGED_BYTES, end - start);
         if (!thp)
@@ -219,8 +222,11 @@ void hs_heap_zero(void *p, size_t n)
     uintptr_t in_start = (start + HS_OS_PAGE_SIZE - 1) & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     uintptr_t in_end = end & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     int saved = errno;
-    if (base && in_end > in_start && !hs_heap_cuts_huge(in_start, in_end, false) &&
-        hs_os_purge((void *)in_start, in_end - in_start, true) == 0) {
+    hs_vmguard_token_t guard = hs_vmguard_enter(in_start, in_end > in_start ? in_end - in_start : 0);
+    bool purged = base && in_end > in_start && !hs_heap_cuts_huge(in_start, in_end, false) &&
+                  hs_os_purge((void *)in_start, in_end - in_start, true) == 0;
+    hs_vmguard_leave(guard);
+    if (purged) {
         memset(p, 0, in_start - start);
         memset((void *)in_end, 0, end - in_end);
         hs_heap_purged(in_start, in_end - in_start);
@@ -394,7 +400,9 @@ void *hs_heap_big_realloc(void *ptr, size_t size)
  * what is unmapped, so the tracker never watches a stale range. */
 __attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, size_t len)
 {
+    hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
     int err = hs_os_munmap(addr, len);
+    hs_vmguard_leave(guard);
     if (!err)
         hs_registry_remove((uintptr_t)addr, len);
     return hs_errno_int(err);
@@ -404,10 +412,16 @@ __attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, si
  * convention, so that jemalloc's calls never reach hugeshim's interposers. */
 __attribute__((visibility("hidden"))) int hs_os_libc_madvise(void *addr, size_t len, int advice)
 {
-    return hs_errno_int(hs_os_madvise(addr, len, advice));
+    hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
+    int err = hs_os_madvise(addr, len, advice);
+    hs_vmguard_leave(guard);
+    return hs_errno_int(err);
 }
 
 __attribute__((visibility("hidden"))) int hs_os_libc_mprotect(void *addr, size_t len, int prot)
 {
-    return hs_errno_int(hs_os_mprotect(addr, len, prot));
+    hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
+    int err = hs_os_mprotect(addr, len, prot);
+    hs_vmguard_leave(guard);
+    return hs_errno_int(err);
 }

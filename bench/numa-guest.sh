@@ -4,7 +4,8 @@
 #   numa-guest.sh LIB PROBE SECONDS ROUNDS
 lib=$1 probe=$2 secs=${3:-20} rounds=${4:-1}
 for round in $(seq 1 "$rounds"); do
-  for scenario in "a 2048 contig:102 node1" "b 1024 every:10 node1" "c 1024 contig:256 halves"; do
+  for scenario in "a 2048 contig:102 node1" "b 1024 every:10 node1" "c 1024 contig:256 halves" \
+                  "d 512 every:10 node1-read" "e 512 every:10 mixed"; do
     set -- $scenario
     for variant in neither autonuma hugeshim both; do
       case $variant in
@@ -18,7 +19,8 @@ for round in $(seq 1 "$rounds"); do
       report=/tmp/bench-$variant.json
       out=$(LD_PRELOAD=$lib HUGESHIM_MIGRATE=$migrate HUGESHIM_STATS=$report "$probe" numa-bench "$2" "$3" "$4" "$secs" | tr '\n' ' ')
       cpu=$(sed -n 's/.*"scan_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
-      echo "RESULT round=$round scenario=$1 variant=$variant $out tracking_cpu_ns=${cpu:-0}"
+      wp=$(sed -n 's/.*"wp_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
+      echo "RESULT round=$round scenario=$1 variant=$variant $out tracking_cpu_ns=${cpu:-0} fault_cpu_ns=${wp:-0}"
       echo 3 > /proc/sys/vm/drop_caches
     done
   done

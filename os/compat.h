@@ -55,6 +55,20 @@ struct pm_scan_arg {
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
 
+/* UFFDIO_MOVE (Linux 6.8): Debian 12's headers predate it. */
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+struct uffdio_move {
+    __u64 dst;
+    __u64 src;
+    __u64 len;
+    __u64 mode;
+    __s64 move;
+};
+#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#endif
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
@@ -77,5 +91,6 @@ struct pm_scan_arg {
 /* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
 #define HS_PM_SOFT_DIRTY (1ULL << 55)
 #define HS_PM_PRESENT (1ULL << 63)
+#define HS_PM_EXCLUSIVE (1ULL << 56)
 
 #endif

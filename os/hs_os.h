@@ -39,6 +39,9 @@ int hs_os_munmap(void *addr, size_t len);
 int hs_os_mremap(void *old_addr, size_t old_len, size_t new_len, int flags, void *new_addr, void **out);
 int hs_os_madvise(void *addr, size_t len, int advice);
 int hs_os_mprotect(void *addr, size_t len, int prot);
+/* A system call made as is (the shim's pass-through of calls it only
+ * brackets: mlock, mbind): the result, or -errno. */
+long hs_os_call(long nr, long a, long b, long c, long d, long e, long f);
 
 /* Anonymous private read-write mapping, len rounded to pages, no huge pages
  * requested.  Used for hugeshim's own metadata. */
@@ -263,6 +266,9 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
                          hs_os_range_fn written, void *arg);
 /* Close a file descriptor. */
 void hs_os_close(int fd);
+/* The calling thread gets its own copy of the descriptor table
+ * (unshare(CLONE_FILES)): what the program closes later stays open here. */
+int hs_os_unshare_files(void);
 
 /* Synchronous userfaultfd write-protect, for THP regions: a write to a
  * protected page blocks the writer until a handler un-protects it, and the
@@ -275,8 +281,32 @@ void hs_os_close(int fd);
  * Returns the fd (close-on-exec, non-blocking, placed high) or -errno, with
  * the reason in why. */
 int hs_os_wpsync_open(char *why, size_t cap);
+/* Whether the descriptor hs_os_wpsync_open returned also has UFFDIO_MOVE
+ * (UFFD_FEATURE_MOVE, Linux 6.8): the access sampler needs it. */
+bool hs_os_wpsync_can_move(void);
 int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len);
 int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len);
+/* Whether the page at addr is present and mapped by this process alone
+ * (/proc/self/pagemap bit 56): after a fork's child is gone, such a page is
+ * still marked shared until written, and UFFDIO_MOVE refuses it (EBUSY). */
+bool hs_os_page_exclusive(uintptr_t addr);
+/* The pagemap entries of n pages from start (n <= 512): 0 or -errno. */
+int hs_os_pagemap_read(uintptr_t start, size_t n, uint64_t *out);
+/* Pagemap entry bits: present, mapped by this process alone. */
+#define HS_OS_PM_PRESENT (1ULL << 63)
+#define HS_OS_PM_EXCLUSIVE (1ULL << 56)
+/* Register for missing-page faults as well as write-protect ones (a parked
+ * unit: any access faults to the handler). */
+int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len);
+/* UFFDIO_MOVE of len bytes from src to dst (both registered with uffd's
+ * mm, dst with uffd itself; anonymous, private, same protection): page
+ * tables move, a PMD-mapped THP moves whole, nothing is copied.  Waiters on
+ * dst are woken.  Returns 0 with *moved == len, or -errno with the bytes
+ * moved before the error in *moved (EBUSY: a page shared after fork, pinned
+ * or KSM; EINVAL: the two mappings differ (mlock, protection); ENOENT: a hole
+ * in src; EEXIST: something already at dst; EAGAIN: try again).  Fault
+ * point "park". */
+int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved);
 /* Protect (true) or un-protect and wake the writers (false). */
 int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect);
 int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len);
@@ -287,8 +317,9 @@ int hs_os_wpsync_release(int uffd);
 typedef struct hs_os_wp_fault {
     uintptr_t address;
     int tid;
+    bool missing; /* a missing-page fault (an access to a parked unit), not a write-protect one */
 } hs_os_wp_fault_t;
-/* Pending write-protect faults, without blocking: count, 0, or -errno. */
+/* Pending faults (write-protect, and missing pages where registered), without blocking: count, 0, or -errno. */
 int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max);
 
 /* ---- probes of kernel features (used by doctor and the tracker) ---------- */
@@ -320,6 +351,7 @@ typedef enum {
     HS_OS_FAULT_UFFD,        /* "uffd": userfaultfd register, write-protect, fault reads, EIO */
     HS_OS_FAULT_MOVE_PAGES,  /* "move_pages": every move_pages call as a whole, EIO */
     HS_OS_FAULT_REPORT,      /* "report": writing the report file, ENOSPC */
+    HS_OS_FAULT_PARK,        /* "park": every UFFDIO_MOVE of the access sampler, both ways, EIO */
     HS_OS_FAULT_COUNT
 } hs_os_fault_t;
 

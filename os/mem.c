@@ -38,6 +38,11 @@ int hs_os_madvise(void *addr, size_t len, int advice)
     return hs_os_result(hs_os_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0));
 }
 
+long hs_os_call(long nr, long a, long b, long c, long d, long e, long f)
+{
+    return hs_os_syscall6(nr, a, b, c, d, e, f);
+}
+
 int hs_os_mprotect(void *addr, size_t len, int prot)
 {
     return hs_os_result(hs_os_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0));

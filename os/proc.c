@@ -2,6 +2,7 @@
  * caller-owned buffers only: these run inside malloc's init and at exit. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -449,6 +450,11 @@ void hs_os_eventfd_signal(int fd)
 {
     uint64_t one = 1;
     hs_os_syscall3(SYS_write, fd, (long)&one, sizeof one);
+}
+
+int hs_os_unshare_files(void)
+{
+    return hs_os_result(hs_os_syscall3(SYS_unshare, CLONE_FILES, 0, 0));
 }
 
 int hs_os_poll2(int a, int b, int timeout_ms)

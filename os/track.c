@@ -164,13 +164,20 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
-static int hs_os_wpsync_api(int uffd)
+static bool hs_os_can_move;
+
+static int hs_os_wpsync_api(int uffd, uint64_t features)
 {
-    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID};
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID | features};
     int err = hs_os_result(hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_API, (long)&api));
     if (!err && !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
         err = -EOPNOTSUPP;
     return err;
+}
+
+bool hs_os_wpsync_can_move(void)
+{
+    return __atomic_load_n(&hs_os_can_move, __ATOMIC_RELAXED);
 }
 
 int hs_os_wpsync_open(char *why, size_t cap)
@@ -194,7 +201,20 @@ int hs_os_wpsync_open(char *why, size_t cap)
                  "/dev/userfaultfd: errno %d)", -first, -uffd);
         return first == -ENOSYS ? -ENOSYS : -EPERM;
     }
-    int err = hs_os_wpsync_api(uffd);
+    /* UFFDIO_API runs once per descriptor: a kernel without MOVE refuses the
+     * whole call, so ask again on a new descriptor without it. */
+    int err = hs_os_wpsync_api(uffd, UFFD_FEATURE_MOVE);
+    bool move = !err;
+    if (err == -EINVAL) {
+        hs_os_close(uffd);
+        uffd = (int)hs_os_syscall3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0);
+        err = uffd < 0 ? uffd : hs_os_wpsync_api(uffd, 0);
+        if (uffd < 0) {
+            snprintf(why, cap, "userfaultfd (second descriptor): errno %d", -uffd);
+            return uffd;
+        }
+    }
+    __atomic_store_n(&hs_os_can_move, move, __ATOMIC_RELAXED);
     if (err) {
         hs_os_close(uffd);
         snprintf(why, cap, "UFFDIO_API with THREAD_ID and write-protect faults: errno %d", -err);
@@ -208,6 +228,43 @@ int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len)
 {
     struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
     return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
+}
+
+int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_register reg = {.range = {.start = start, .len = len},
+                                  .mode = UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING};
+    return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
+}
+
+int hs_os_pagemap_read(uintptr_t start, size_t n, uint64_t *out)
+{
+    int fd = hs_os_open_pagemap();
+    if (fd < 0)
+        return fd;
+    long got = hs_os_syscall6(SYS_pread64, fd, (long)out, (long)(n * sizeof *out),
+                              (long)(start / HS_OS_PAGE_SIZE * sizeof *out), 0, 0);
+    hs_os_close(fd);
+    return got < 0 ? (int)got : got == (long)(n * sizeof *out) ? 0 : -EIO;
+}
+
+bool hs_os_page_exclusive(uintptr_t addr)
+{
+    uint64_t entry = 0;
+    return hs_os_pagemap_read(addr, 1, &entry) == 0 && (entry & HS_PM_PRESENT) && (entry & HS_PM_EXCLUSIVE);
+}
+
+int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
+{
+    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = 0, .move = 0};
+    *moved = 0;
+    long err = hs_os_faultable(HS_OS_FAULT_PARK, SYS_ioctl, uffd, UFFDIO_MOVE, (long)&m, 0);
+    if (m.move > 0)
+        *moved = (size_t)m.move;
+    if (err)
+        return (int)err;
+    *moved = len;
+    return 0;
 }
 
 int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len)
@@ -257,6 +314,7 @@ int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max)
             continue;
         out[got].address = (uintptr_t)msgs[i].arg.pagefault.address;
         out[got].tid = (int)msgs[i].arg.pagefault.feat.ptid;
+        out[got].missing = !(msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP);
         got++;
     }
     return got;

@@ -44,6 +44,9 @@ typedef struct hs_plan {
     long long track_request;
     char track_mode[32];
     hs_track_choice_t tracking; /* the backend per page kind, and why */
+    /* Access sampling (reads too) on the THP regions uffd_sync watches. */
+    bool sampling;
+    char sampling_why[160];
 } hs_plan_t;
 
 /* The first step. */

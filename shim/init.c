@@ -16,6 +16,7 @@
 #include "../allocator/hs_heap.h"
 #include "../allocator/hs_hugify.h"
 #include "../allocator/hs_registry.h"
+#include "../common/hs_vmguard.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../common/hs_thread.h"
@@ -23,6 +24,7 @@
 #include "../observe/hs_trace.h"
 #include "../place/hs_migrate.h"
 #include "../place/hs_where.h"
+#include "../track/hs_park.h"
 #include "../track/hs_epoch.h"
 #include "../track/hs_tracker.h"
 #include "hs_plan.h"
@@ -85,6 +87,7 @@ static void hs_prefork(void)
     /* Before the locks: it snapshots the registry and may copy the hugetlb heap. */
     hs_forkguard_prefork();
     hs_tracker_prefork();
+    hs_vmguard_prefork(); /* after the tracker's lock: the epoch thread takes them in that order */
     hs_backing_prefork();
     hs_registry_prefork();
 }
@@ -93,6 +96,7 @@ static void hs_postfork_parent(void)
 {
     hs_registry_postfork_parent();
     hs_backing_postfork_parent();
+    hs_vmguard_postfork_parent();
     hs_tracker_postfork_parent();
     hs_forkguard_postfork_parent();
 }
@@ -101,6 +105,7 @@ static void hs_postfork_child(void)
 {
     hs_registry_postfork_child();
     hs_backing_postfork_child();
+    hs_vmguard_postfork_child();
     hs_tracker_postfork_child();
     hs_forkguard_postfork_child();
     hs_hugify_postfork_child();
@@ -464,6 +469,16 @@ __attribute__((destructor)) static void hs_shim_destructor(void)
 HS_EXPORT size_t hugeshim_hot_ranges(uintptr_t *pairs, size_t max)
 {
     return hs_tracker_hot_ranges(pairs, max);
+}
+
+/* For tests and tools: the NUMA node holding the page at addr (a parked
+ * unit's page is asked where it waits), or -errno (move_pages status). */
+HS_EXPORT int hugeshim_node_of(const void *addr)
+{
+    void *page = (void *)hs_park_locate((uintptr_t)addr);
+    int status = -1;
+    int err = hs_os_move_pages(1, &page, NULL, &status);
+    return err ? err : status;
 }
 
 HS_EXPORT unsigned long hugeshim_epochs(void)

@@ -15,6 +15,7 @@
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_errno.h"
+#include "../common/hs_vmguard.h"
 #include "../observe/hs_sites.h"
 #include "hs_shim.h"
 
@@ -72,7 +73,9 @@ HS_EXPORT int munmap(void *addr, size_t len)
     if (hs_active() && len >= HS_OS_HUGE_2M && hs_registry_find((uintptr_t)addr, &region) &&
         region.kind != HS_OS_KIND_BASE)
         hs_peak_sample(); /* huge pages are about to go */
+    hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
     int err = hs_os_munmap(addr, len);
+    hs_vmguard_leave(guard);
     if (err)
         return hs_errno_int(err);
     if (hs_active()) {
@@ -93,7 +96,9 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
     va_end(ap);
     hs_region_t region;
     bool tracked = hs_active() && hs_registry_find((uintptr_t)old_addr, &region);
+    hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)old_addr, old_len > new_len ? old_len : new_len);
     int err = hs_os_mremap(old_addr, old_len, new_len, flags, new_addr, &out);
+    hs_vmguard_leave(guard);
     if (err)
         return hs_errno_ptr(err, NULL);
     /* The VMA keeps its MADV_HUGEPAGE advice when moved or grown; follow it. */

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "../place/hs_where.h"
+#include "../track/hs_backend.h"
+#include "../track/hs_park.h"
 #include "hs_plan.h"
 
 const char *hs_plan_heap_name(hs_heap_mode_t mode)
@@ -111,6 +113,16 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
             plan->tracking = (hs_track_choice_t){.why = "no such backend"};
         else
             hs_tracker_choose(only, &plan->tracking);
+    }
+    plan->sampling = false;
+    if (plan->tracking.by_kind[HS_OS_KIND_THP] != &hs_backend_uffd_sync) {
+        snprintf(plan->sampling_why, sizeof plan->sampling_why, "needs uffd_sync on THP regions");
+    } else {
+        hs_park_want(o->value[HS_OPT_SAMPLE] != HS_SAMPLE_OFF, (size_t)o->value[HS_OPT_TRACK_BUDGET]);
+        plan->sampling = hs_park_available(plan->sampling_why, sizeof plan->sampling_why);
+        if (plan->sampling)
+            snprintf(plan->sampling_why, sizeof plan->sampling_why,
+                     "UFFDIO_MOVE: each epoch's watched THP units are parked, so reads are seen too");
     }
     if (plan->placement && !hs_plan_tracks(plan)) {
         plan->placement = false;

@@ -13,6 +13,7 @@
 #include "../os/hs_os.h"
 #include "../place/hs_migrate.h"
 #include "../track/hs_tracker.h"
+#include "../track/hs_park.h"
 #include "hs_shim.h"
 
 #define HS_REPORT_MAX_FIELDS (HS_CTR_COUNT + HS_OPT_COUNT + HS_OS_MAX_NODES + 32)
@@ -179,6 +180,7 @@ void hs_shim_report(void)
         {.prefix = "heap", .add = hs_report_heap, .ctx = NULL},
         {.prefix = "tracking", .add = hs_report_tracking, .ctx = NULL},
         hs_tracker_report_section,
+        hs_park_report_section,
         {.prefix = "migration", .add = hs_report_migration, .ctx = NULL},
         hs_migrate_report_section,
         hs_sites_report_section, /* JSON only: the text report appends its table */

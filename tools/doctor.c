@@ -10,6 +10,7 @@
 #include "../common/hs_options.h"
 #include "../os/hs_os.h"
 #include "../shim/hs_plan.h"
+#include "../track/hs_backend.h"
 #include "../track/hs_tracker.h"
 #include "hs_tools.h"
 
@@ -157,6 +158,11 @@ static void hs_doctor_plan(uint64_t nodes)
     if (plan.track_request != HS_TRACK_OFF) {
         snprintf(detail, sizeof detail, "HUGESHIM_TRACK=%s: %s", plan.track_mode, plan.tracking.why);
         hs_line("tracking", hs_plan_tracks(&plan) ? "on" : "off", detail);
+        hs_line("sampling", plan.sampling ? "on" : "off", plan.sampling_why);
+        if (!plan.sampling && plan.tracking.by_kind[HS_OS_KIND_THP] != &hs_backend_uffd_sync)
+            printf("%-14s %-8s %s\n", "", "note:", "reads are seen only by access sampling, which needs uffd_sync (a "
+                   "userfaultfd that handles kernel-mode faults: vm.unprivileged_userfaultfd=1 or /dev/userfaultfd) "
+                   "and UFFDIO_MOVE (Linux 6.8+); without it placement follows writes only");
     }
 }
 

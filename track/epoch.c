@@ -54,9 +54,11 @@ static void *hs_epoch_main(void *arg)
             until.tv_nsec = (long)(ns % 1000000000ULL);
             pthread_cond_timedwait(&hs_epoch_wake, &hs_epoch_lock, &until);
             finished = hs_program_finished();
-            if (hs_epoch_tick && !hs_epoch_stopping && !finished) {
+            if (!hs_epoch_stopping && !finished && hs_os_now_ns() < next) {
                 pthread_mutex_unlock(&hs_epoch_lock);
-                hs_epoch_tick();
+                if (hs_epoch_tick)
+                    hs_epoch_tick();
+                hs_tracker_tick();
                 pthread_mutex_lock(&hs_epoch_lock);
             }
         }

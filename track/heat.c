@@ -73,8 +73,12 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int nod
     size_t first = (s - r->start) >> r->unit_shift, last = (e - 1 - r->start) >> r->unit_shift;
     for (size_t u = first; u <= last; u++) {
         r->written[u / 64] |= 1ULL << (u % 64);
-        if (r->sample && node >= 0 && r->sample[u] < 0)
-            r->sample[u] = (int8_t)node;
+        if (r->sample && node >= 0) {
+            if (r->sample[u] == -1)
+                r->sample[u] = (int8_t)node;
+            else if (r->sample[u] != node)
+                r->sample[u] = HS_HEAT_SAMPLE_MIXED;
+        }
     }
 }
 
@@ -113,7 +117,9 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
     unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
-    if (sample >= 0) {
+    if (sample == HS_HEAT_SAMPLE_MIXED) {
+        total += gain; /* several nodes this epoch: none gains */
+    } else if (sample >= 0) {
         total += gain;
         if (r->node[u] == sample) {
             score += gain;
@@ -156,7 +162,7 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
 
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit)
 {
-    return r->last ? r->last[unit] : -1;
+    return r->last && r->last[unit] >= 0 ? r->last[unit] : -1;
 }
 
 void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs_heat_range_fn fn, void *arg)

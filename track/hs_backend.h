@@ -56,6 +56,9 @@ typedef struct hs_track_backend_ops {
     size_t (*drain)(void *ctx, hs_os_wp_fault_t *out, size_t max);
     /* After every region was scanned or drained; NULL: nothing to do. */
     int (*end_epoch)(void *ctx);
+    /* Every tick of the epoch thread (100 ms) between epochs; NULL: nothing.
+     * The sampler parks again units accessed since, for more samples. */
+    void (*tick)(void *ctx);
     void *ctx;
 } hs_track_backend_ops_t;
 

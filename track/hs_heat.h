@@ -12,7 +12,10 @@
  * its heat: not seeing a write is not seeing no write.
  *
  * Attribution (2 MiB units only): each epoch a watched unit that was written
- * gives one sample, the NUMA node of its first writer.  The unit keeps a
+ * gives one sample, the NUMA node of its first writer; where the backend saw
+ * it accessed several times in the epoch (the sampler parks a unit again
+ * after an access) and from several nodes, the sample is "mixed": the total
+ * grows and no node's score does.  The unit keeps a
  * decayed vote (attribution decay 50%): a candidate node, its score and the
  * total of all samples.  A sample for another node replaces the candidate
  * once the candidate holds less than half of the total.  The candidate is the
@@ -37,6 +40,7 @@ extern "C" {
 #define HS_HEAT_MAX 100
 #define HS_HEAT_ATTR_SHIFT 21 /* units of this size and up carry attribution */
 #define HS_HEAT_ATTR_DECAY 50
+#define HS_HEAT_SAMPLE_MIXED (-3) /* an epoch's samples came from several nodes */
 
 typedef struct hs_heat_config {
     unsigned decay_pct;     /* 0..99: how much of the old heat is kept per epoch */

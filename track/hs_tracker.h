@@ -115,6 +115,9 @@ extern const hs_report_section_t hs_tracker_report_section;
 
 /* One epoch: follow, learn, heat, publish, re-arm.  Returns hot bytes. */
 size_t hs_tracker_epoch(void);
+/* Between epochs, at each tick of the epoch thread: backends that sample
+ * more than once per epoch re-arm (the sampler). */
+void hs_tracker_tick(void);
 /* Close the backends (their threads); tracking is off afterwards. */
 void hs_tracker_shutdown(void);
 

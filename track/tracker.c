@@ -642,6 +642,18 @@ size_t hs_tracker_epoch(void)
     return hot;
 }
 
+void hs_tracker_tick(void)
+{
+    if (!hs_active || !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
+        return;
+    if (pthread_mutex_trylock(&hs_tracker_lock) != 0)
+        return;
+    for (size_t c = 0; c < hs_nbackends; c++)
+        if (hs_backend_ok[c] && hs_backends[c]->tick)
+            hs_backends[c]->tick(hs_backends[c]->ctx);
+    pthread_mutex_unlock(&hs_tracker_lock);
+}
+
 typedef struct hs_pairs {
     uintptr_t *out;
     size_t max, n;

@@ -16,7 +16,9 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../common/hs_thread.h"
+#include "../common/hs_vmguard.h"
 #include "hs_backend.h"
+#include "hs_park.h"
 
 #define HS_WP_RING (1u << 16) /* records between two epochs */
 
@@ -25,6 +27,14 @@ static pthread_t hs_thread;
 static bool hs_running; /* started and not yet joined */
 static bool hs_stopping;
 static bool hs_dead; /* registrations given up after a failure */
+/* The fault thread's own copy of the descriptor table: a program that closes
+ * every descriptor (close_range, as daemons do) closes its own table's copy
+ * only, and the fault thread still serves the faults of units it parked
+ * (which would otherwise fill with zeroes).  Giving up then releases both
+ * copies: the thread's own at once, the shared one at the epoch thread's
+ * next call (hs_release_shared_now). */
+static bool hs_private_table;
+static int hs_release_shared;
 static hs_os_wp_fault_t *hs_ring;
 static uint64_t hs_head, hs_tail; /* producer: the fault thread; consumer: the epoch thread */
 
@@ -35,7 +45,7 @@ static void hs_record(uintptr_t addr, int tid)
         hs_count(HS_CTR_TRACK_FAULTS_DROPPED, 1);
         return;
     }
-    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid};
+    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid, false};
     __atomic_store_n(&hs_head, head + 1, __ATOMIC_RELEASE);
 }
 
@@ -45,12 +55,60 @@ static void hs_give_up(const char *why)
 {
     if (__atomic_exchange_n(&hs_dead, true, __ATOMIC_ACQ_REL))
         return;
+    /* Parked units first: once the descriptor is gone their ranges would
+     * fill with zeroes. */
+    hs_park_close(why);
     hs_os_wpsync_release(hs_uffd);
+    if (hs_private_table)
+        __atomic_store_n(&hs_release_shared, 1, __ATOMIC_RELEASE);
     hs_log(HS_LOG_WARN, "uffd_sync: %s; THP regions are no longer tracked", why);
+}
+
+/* Accesses to parked units waiting for the sampler's lock, one per unit
+ * (putting a unit back wakes everyone waiting on it).  The thread never
+ * waits for that lock: its holder may need a write fault served first. */
+#define HS_PENDING_MAX 4096
+static hs_os_wp_fault_t hs_pending[HS_PENDING_MAX];
+static size_t hs_npending;
+
+static void hs_serve_access(const hs_os_wp_fault_t *f)
+{
+    uintptr_t parked;
+    int r = hs_park_fault(f->address, &parked);
+    if (r > 0)
+        hs_record(parked, f->tid);
+    if (r != -EAGAIN)
+        return;
+    for (size_t i = 0; i < hs_npending; i++)
+        if (((hs_pending[i].address ^ f->address) & ~(uintptr_t)(HS_OS_HUGE_2M - 1)) == 0)
+            return;
+    if (hs_npending < HS_PENDING_MAX)
+        hs_pending[hs_npending++] = *f;
+    else
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1); /* more units than slots: cannot happen */
+}
+
+/* Try the waiting accesses again. */
+static void hs_serve_pending(void)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < hs_npending; i++) {
+        uintptr_t parked;
+        int r = hs_park_fault(hs_pending[i].address, &parked);
+        if (r == -EAGAIN)
+            hs_pending[kept++] = hs_pending[i];
+        else if (r > 0)
+            hs_record(parked, hs_pending[i].tid);
+    }
+    hs_npending = kept;
 }
 
 static void hs_serve(const hs_os_wp_fault_t *f)
 {
+    if (f->missing) {
+        hs_serve_access(f);
+        return;
+    }
     uintptr_t unit = f->address & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
     uintptr_t page = f->address & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     /* The unit, as armed; if the program cut it meanwhile, the page (the
@@ -69,12 +127,22 @@ static void hs_serve(const hs_os_wp_fault_t *f)
     hs_record(unit, f->tid);
 }
 
+/* The epoch thread's side of giving up: the shared table's copy. */
+static void hs_release_shared_now(void)
+{
+    if (__atomic_exchange_n(&hs_release_shared, 0, __ATOMIC_ACQ_REL))
+        hs_os_wpsync_release(hs_uffd);
+}
+
 static void *hs_wpsync_main(void *arg)
 {
     (void)arg;
     hs_os_wp_fault_t faults[64];
+    hs_private_table = hs_os_unshare_files() == 0;
     while (!__atomic_load_n(&hs_stopping, __ATOMIC_ACQUIRE)) {
-        int ready = hs_os_poll2(hs_uffd, hs_wake, -1);
+        /* A bounded wait: the program may have closed the shared copy of the
+         * wake-up eventfd, and stopping is then noticed by this timeout. */
+        int ready = hs_os_poll2(hs_uffd, hs_wake, hs_npending ? 1 : 200);
         if (ready == -EINTR)
             continue;
         if (ready < 0 || (ready & 2))
@@ -93,6 +161,8 @@ static void *hs_wpsync_main(void *arg)
         }
         for (int i = 0; i < n && !__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE); i++)
             hs_serve(&faults[i]);
+        if (hs_npending)
+            hs_serve_pending();
         if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
             break;
         hs_counter_set(HS_CTR_TRACK_WP_CPU_NS, hs_os_thread_cpu_ns());
@@ -105,6 +175,7 @@ static void *hs_wpsync_main(void *arg)
 static int hs_op_watch(void *ctx, uintptr_t start, size_t len)
 {
     (void)ctx;
+    hs_release_shared_now();
     if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
         return -ENOTCONN;
     return hs_os_wpsync_register(hs_uffd, start, len);
@@ -113,9 +184,42 @@ static int hs_op_watch(void *ctx, uintptr_t start, size_t len)
 static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
 {
     (void)ctx;
+    hs_release_shared_now();
     if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
         return -ENOTCONN;
-    return hs_os_wpsync_protect(hs_uffd, start, len, true);
+    if (!hs_park_running())
+        return hs_os_wpsync_protect(hs_uffd, start, len, true);
+    /* Sampling: park each unit (reads fault too); a unit that cannot be
+     * parked, or all of them while a program call on memory is in
+     * progress, is write-protected as before. */
+    if (!hs_vmguard_try_exclusive()) {
+        hs_count(HS_CTR_SAMPLE_SKIP_BUSY, len / HS_OS_HUGE_2M);
+        return hs_os_wpsync_protect(hs_uffd, start, len, true);
+    }
+    int err = 0;
+    for (uintptr_t unit = start; unit + HS_OS_HUGE_2M <= start + len; unit += HS_OS_HUGE_2M)
+        if (hs_park_unit(unit) != 0) {
+            int e = hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, true);
+            err = err ? err : e;
+        }
+    hs_vmguard_release();
+    return err;
+}
+
+static void hs_op_tick(void *ctx)
+{
+    (void)ctx;
+    hs_release_shared_now();
+    if (!__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
+        hs_park_resample();
+}
+
+static int hs_op_end_epoch(void *ctx)
+{
+    (void)ctx;
+    hs_release_shared_now();
+    hs_park_end_epoch();
+    return 0;
 }
 
 static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
@@ -167,6 +271,9 @@ static int hs_op_open(void *ctx, char *why, size_t cap)
         return -err;
     }
     hs_running = true;
+    char pwhy[160];
+    if (hs_park_open(hs_uffd, pwhy, sizeof pwhy) != 0)
+        hs_log(HS_LOG_INFO, "uffd_sync: write-protect only (reads not sampled): %s", pwhy);
     return 0;
 }
 
@@ -177,6 +284,7 @@ static void hs_op_close(void *ctx)
     (void)ctx;
     if (!hs_running)
         return;
+    hs_park_close(NULL);
     __atomic_store_n(&hs_stopping, true, __ATOMIC_RELEASE);
     hs_os_eventfd_signal(hs_wake);
     pthread_join(hs_thread, NULL);
@@ -198,6 +306,8 @@ static void hs_op_forget_after_fork(void *ctx)
     hs_uffd = hs_wake = -1;
     hs_running = false;
     hs_head = hs_tail = 0;
+    hs_npending = 0;
+    hs_park_forget_after_fork();
 }
 
 const hs_track_backend_ops_t hs_backend_uffd_sync = {
@@ -214,6 +324,7 @@ const hs_track_backend_ops_t hs_backend_uffd_sync = {
     .protect = hs_op_protect,
     .scan = NULL,
     .drain = hs_op_drain,
-    .end_epoch = NULL,
+    .end_epoch = hs_op_end_epoch,
+    .tick = hs_op_tick,
     .ctx = NULL,
 };

@@ -224,6 +224,13 @@ static bool probe_works(hs_os_probe_result_t (*probe)(char *, size_t), std::stri
 
 bool pagemap_scan_works(std::string &why) { return probe_works(hs_os_probe_pagemap_scan, why); }
 bool uffd_sync_works(std::string &why) { return probe_works(hs_os_probe_wpsync, why); }
+bool sampling_works(std::string &why)
+{
+    if (!uffd_sync_works(why))
+        return false;
+    why = "the userfaultfd has no UFFDIO_MOVE (Linux 6.8+)";
+    return hs_os_wpsync_can_move();
+}
 
 static std::string hugetlb_knob(unsigned long page_kib, int node)
 {

@@ -50,6 +50,8 @@ bool is_root();
 // Whether a tracking backend works on this kernel (os/probe.c), and why not.
 bool pagemap_scan_works(std::string &why);
 bool uffd_sync_works(std::string &why);
+// uffd_sync with UFFDIO_MOVE: the access sampler runs.
+bool sampling_works(std::string &why);
 
 // Sets a hugetlb pool (global, or one NUMA node's) for the test's lifetime
 // and restores it afterwards.
@@ -86,3 +88,4 @@ private:
     } while (0)
 #define REQUIRE_PAGEMAP_SCAN() HS_REQUIRE_BACKEND(pagemap_scan_works, "PAGEMAP_SCAN")
 #define REQUIRE_UFFD_SYNC() HS_REQUIRE_BACKEND(uffd_sync_works, "uffd_sync")
+#define REQUIRE_SAMPLING() HS_REQUIRE_BACKEND(sampling_works, "access sampling")

@@ -96,6 +96,7 @@ TEST(Tracking, ThpHeapHotSetIsExactWithUffdSyncAndPagesStayHuge)
     std::string report = temp_path("tracksync.json");
     Env env = tracking("thp", report);
     env["HUGESHIM_TRACK"] = "uffd_sync";
+    env["HUGESHIM_SAMPLE"] = "off"; // write-protect itself (test_sampling.cc: parking)
     Result r = run({probe_path(), "track-hot", "256M", "1", "2M", "3"}, env);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_GE(r.num("before_anon_huge_kb"), 250 * 1024);
@@ -118,6 +119,7 @@ TEST(Tracking, KernelWritesIntoWatchedMemoryComplete)
     std::string report = temp_path("trackread.json");
     Env env = tracking("thp", report);
     env["HUGESHIM_TRACK"] = "uffd_sync";
+    env["HUGESHIM_SAMPLE"] = "off"; // write-protect itself (park-safety reads into parked units)
     Result r = run({probe_path(), "track-read"}, env, "", 120);
     ASSERT_FALSE(r.timed_out) << "a read(2) into watched memory never completed";
     ASSERT_EQ(r.status, 0) << r.err;

@@ -9,12 +9,13 @@
  *                       hugeshim's placement: MIB of memory (KIND heap: malloc;
  *                       mmap; mbind: mmap bound to node 0 with mbind) first
  *                       touched on node 0 (halves: interleaved over 0 and 1),
- *                       then hot units (PATTERN contig:N, every:K, one) written
- *                       by WRITERS (node1: a thread on node 1; halves: a thread
- *                       on node 0 writes the first half, one on node 1 the
- *                       second; alternate: both take turns each epoch) for
- *                       EPOCHS epochs; prints how local the hot bytes were at
- *                       each epoch and what moved */
+ *                       then hot units (PATTERN contig:N, every:K, one)
+ *                       accessed as WRITERS says (a scenario, see
+ *                       scenario_want below: node1, node1-read, halves, mixed,
+ *                       shared-read, alternate) for EPOCHS epochs; prints how
+ *                       local the hot bytes were at each epoch and what moved
+ *   numa-bench MIB PATTERN WRITERS SECONDS
+ *                       the same scenarios timed for bench/numa.sh */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,6 +55,16 @@ static void print_vma(const char *prefix, void *addr)
     CHECK(hs_os_vma_info((uintptr_t)addr, smaps_buf, sizeof smaps_buf, &info) == 0);
     printf("%sanon_huge_kb=%llu\n%skernel_page_kb=%llu\n", prefix, (unsigned long long)info.anon_huge_bytes / 1024,
            prefix, (unsigned long long)info.kernel_page_bytes / 1024);
+}
+
+/* The whole process's AnonHugePages: a parked unit's huge page is in
+ * staging, still counted here, while its own VMA shows none. */
+static void print_rollup(const char *prefix)
+{
+    static char buf[8192];
+    CHECK(hs_os_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0);
+    char *p = strstr(buf, "AnonHugePages:");
+    printf("%srollup_anon_huge_kb=%lu\n", prefix, p ? strtoul(p + 14, NULL, 10) : 0UL);
 }
 
 static int node_of(void *page)
@@ -217,22 +228,90 @@ struct writer {
     char *base;
     const size_t *units; /* hot unit indexes */
     size_t first, count;
-    int turn; /* alternate: writes only while *turn_now == turn; -1 always */
+    int turn;  /* alternate: writes only while *turn_now == turn; -1 always */
+    bool read; /* reads the units, never writes them */
 };
 static volatile int stop_writers, turn_now;
+static volatile unsigned long read_sink;
 
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     pin_to_node(w->node);
+    unsigned long sum = 0;
     while (!stop_writers) {
         if (w->turn < 0 || w->turn == turn_now)
             for (size_t i = w->first; i < w->first + w->count; i++)
-                for (size_t off = 0; off < UNIT; off += 4096)
-                    ((volatile char *)w->base)[w->units[i] * UNIT + off]++;
+                for (size_t off = 0; off < UNIT; off += 4096) {
+                    if (w->read)
+                        sum += ((volatile char *)w->base)[w->units[i] * UNIT + off];
+                    else
+                        ((volatile char *)w->base)[w->units[i] * UNIT + off]++;
+                }
         usleep(1000);
     }
+    read_sink += sum;
     return NULL;
+}
+
+/* The access scenarios (WRITERS of place and numa-bench), each with the node
+ * every hot unit should end on:
+ *   node1        one thread on node 1 writes every hot unit: node 1
+ *   node1-read   one thread on node 1 only reads them: node 1
+ *   halves       threads on nodes 0 and 1 write a half each (memory
+ *                interleaved): each half on its thread's node
+ *   mixed        a thread on node 0 reads the first half (a table placed on
+ *                node 1), a thread on node 1 writes the second half (a
+ *                buffer on node 0): each half on its thread's node
+ *   shared-read  threads on nodes 0 and 1 both read every hot unit: they
+ *                stay where they are (node 0)
+ *   alternate    nodes 0 and 1 write every hot unit in turns, epoch by epoch */
+static int scenario_want(const char *who, size_t i, size_t nhot)
+{
+    if (!strcmp(who, "halves") || !strcmp(who, "mixed"))
+        return i < nhot / 2 ? 0 : 1;
+    if (!strcmp(who, "shared-read"))
+        return 0;
+    return 1;
+}
+
+/* The threads of a scenario; returns how many. */
+static int scenario_threads(const char *who, char *base, const size_t *hot, size_t nhot, struct writer *w)
+{
+    if (!strcmp(who, "node1") || !strcmp(who, "node1-read")) {
+        w[0] = (struct writer){1, base, hot, 0, nhot, -1, !strcmp(who, "node1-read")};
+        return 1;
+    }
+    if (!strcmp(who, "halves")) {
+        w[0] = (struct writer){0, base, hot, 0, nhot / 2, -1, false};
+        w[1] = (struct writer){1, base, hot, nhot / 2, nhot - nhot / 2, -1, false};
+    } else if (!strcmp(who, "mixed")) {
+        w[0] = (struct writer){0, base, hot, 0, nhot / 2, -1, true};
+        w[1] = (struct writer){1, base, hot, nhot / 2, nhot - nhot / 2, -1, false};
+    } else if (!strcmp(who, "shared-read")) {
+        w[0] = (struct writer){0, base, hot, 0, nhot, -1, true};
+        w[1] = (struct writer){1, base, hot, 0, nhot, -1, true};
+    } else {
+        w[0] = (struct writer){0, base, hot, 0, nhot, 0, false};
+        w[1] = (struct writer){1, base, hot, 0, nhot, 1, false};
+    }
+    return 2;
+}
+
+/* mixed: the table (the first half of the hot units) starts on node 1. */
+static void scenario_place(const char *who, char *base, const size_t *hot, size_t nhot)
+{
+    if (strcmp(who, "mixed"))
+        return;
+    static void *pages[65536];
+    static int nodes[65536], status[65536];
+    size_t n = 0;
+    for (size_t i = 0; i < nhot / 2; i++)
+        for (size_t off = 0; off < UNIT && n < 65536; off += 4096) {
+            pages[n] = base + hot[i] * UNIT + off;
+            nodes[n++] = 1;
+        }
+    CHECK(hs_os_move_pages(n, pages, nodes, status) == 0);
 }
 
 static unsigned long (*hs_epochs)(void);
@@ -246,11 +325,23 @@ static void wait_epoch(void)
     }
 }
 
-/* Node of each unit's first page. */
+/* Node of each unit's first page.  Under hugeshim, asked through
+ * hugeshim_node_of: a unit the access sampler has parked for the epoch has
+ * its pages aside, where move_pages on the unit's address finds none. */
 static void unit_nodes(char *base, size_t nunits, int *status)
 {
     static void *pages[65536];
+    static int (*node_of)(const void *);
+    static bool looked;
+    if (!looked)
+        node_of = (int (*)(const void *))dlsym(RTLD_DEFAULT, "hugeshim_node_of");
+    looked = true;
     CHECK(nunits <= 65536);
+    if (node_of) {
+        for (size_t u = 0; u < nunits; u++)
+            status[u] = node_of(base + u * UNIT);
+        return;
+    }
     for (size_t u = 0; u < nunits; u++)
         pages[u] = base + u * UNIT;
     CHECK(hs_os_move_pages(nunits, pages, NULL, status) == 0);
@@ -284,6 +375,8 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     CHECK(hs_os_set_mempolicy(0, 0) == 0);
     size_t *hot = calloc(nunits, sizeof *hot), nhot = 0;
     char *is_hot = calloc(nunits, 1);
+    print_vma("before_", base);
+    print_rollup("before_");
     CHECK(hot && is_hot);
     for (size_t u = 0; u < nunits; u++) {
         bool h = !strncmp(pattern, "contig:", 7) ? u < (size_t)atoi(pattern + 7)
@@ -296,23 +389,15 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     }
     int *status = calloc(nunits, sizeof *status), *start_node = calloc(nunits, sizeof *start_node);
     CHECK(status && start_node);
+    scenario_place(writers, base, hot, nhot);
     unit_nodes(base, nunits, start_node);
-    print_vma("before_", base);
     unsigned long thp_ok0 = vmstat("thp_migration_success"), thp_split0 = vmstat("thp_migration_split");
     /* Two quiet epochs: the first touch's samples fade and the memory is armed. */
     wait_epoch();
     wait_epoch();
     struct writer w[2];
     pthread_t t[2];
-    int nthreads = 0;
-    if (!strcmp(writers, "node1")) {
-        w[0] = (struct writer){1, base, hot, 0, nhot, -1};
-        nthreads = 1;
-    } else {
-        w[0] = (struct writer){0, base, hot, 0, halves ? nhot / 2 : nhot, halves ? -1 : 0};
-        w[1] = (struct writer){1, base, hot, halves ? nhot / 2 : 0, halves ? nhot - nhot / 2 : nhot, halves ? -1 : 1};
-        nthreads = 2;
-    }
+    int nthreads = scenario_threads(writers, base, hot, nhot, w);
     for (int i = 0; i < nthreads; i++)
         CHECK(pthread_create(&t[i], NULL, writer_main, &w[i]) == 0);
     int epochs_to_90 = -1;
@@ -322,10 +407,8 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
         turn_now = e % 2;
         unit_nodes(base, nunits, status);
         local = 0;
-        for (size_t i = 0; i < nhot; i++) {
-            int want = halves ? (i < nhot / 2 ? 0 : 1) : 1;
-            local += status[hot[i]] == want;
-        }
+        for (size_t i = 0; i < nhot; i++)
+            local += status[hot[i]] == scenario_want(writers, i, nhot);
         printf("epoch_%d_hot_local=%zu\n", e, local);
         if (epochs_to_90 < 0 && local * 10 >= nhot * 9)
             epochs_to_90 = e;
@@ -347,6 +430,7 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     printf("thp_migration_success=%lu\nthp_migration_split=%lu\n", vmstat("thp_migration_success") - thp_ok0,
            vmstat("thp_migration_split") - thp_split0);
     print_vma("after_", base);
+    print_rollup("after_");
     for (size_t u = 0; u < nunits; u++)
         /* The data survived the moves: a byte the writers never touch (they
          * increment the first byte of each page, which wraps to 0 one time
@@ -363,26 +447,28 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
  * to 90% and 100% of hot bytes local, updates per second in the first and the
  * last second, and the kernel's migration counters over the run. */
 struct bench_writer {
-    int node;
-    char *base;
-    const size_t *units;
-    size_t first, count;
+    struct writer how; /* node, units, and whether it only reads */
     unsigned long updates;
 };
 
 static void *bench_writer_main(void *arg)
 {
     struct bench_writer *w = arg;
-    pin_to_node(w->node);
-    uint64_t x = 88172645463325252ULL + (uint64_t)w->node;
+    pin_to_node(w->how.node);
+    uint64_t x = 88172645463325252ULL + (uint64_t)w->how.node, sum = 0;
     while (!stop_writers) {
         for (int i = 0; i < 4096; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            size_t u = w->units[w->first + x % w->count];
-            ((volatile uint64_t *)(w->base + u * UNIT))[(x >> 20) % (UNIT / 8)]++;
+            size_t u = w->how.units[w->how.first + x % w->how.count];
+            volatile uint64_t *word = (volatile uint64_t *)(w->how.base + u * UNIT) + (x >> 20) % (UNIT / 8);
+            if (w->how.read)
+                sum += *word;
+            else
+                (*word)++;
         }
         __atomic_add_fetch(&w->updates, 4096, __ATOMIC_RELAXED);
     }
+    read_sink += sum;
     return NULL;
 }
 
@@ -407,20 +493,20 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
     int *status = calloc(nunits, sizeof *status), *start_node = calloc(nunits, sizeof *start_node);
     CHECK(status && start_node);
     unit_nodes(base, nunits, start_node);
+    scenario_place(writers, base, hot, nhot);
+    unit_nodes(base, nunits, start_node);
     size_t misplaced = 0;
     for (size_t i = 0; i < nhot; i++)
-        misplaced += start_node[hot[i]] != (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+        misplaced += start_node[hot[i]] != scenario_want(writers, i, nhot);
     unsigned long before[6];
     for (int i = 0; i < 6; i++)
         before[i] = vmstat(names[i]);
     struct bench_writer w[2];
+    struct writer how[2];
     pthread_t t[2];
-    int nthreads = halves ? 2 : 1;
-    w[0] = (struct bench_writer){1, base, hot, 0, nhot, 0};
-    if (halves) {
-        w[0] = (struct bench_writer){0, base, hot, 0, nhot / 2, 0};
-        w[1] = (struct bench_writer){1, base, hot, nhot / 2, nhot - nhot / 2, 0};
-    }
+    int nthreads = scenario_threads(writers, base, hot, nhot, how);
+    for (int i = 0; i < nthreads; i++)
+        w[i] = (struct bench_writer){how[i], 0};
     for (int i = 0; i < nthreads; i++)
         CHECK(pthread_create(&t[i], NULL, bench_writer_main, &w[i]) == 0);
     double t0 = now(), t90 = -1, t100 = -1, first_rate = -1, last_rate = 0;
@@ -431,7 +517,7 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
         unit_nodes(base, nunits, status);
         size_t local = 0;
         for (size_t i = 0; i < nhot; i++)
-            local += status[hot[i]] == (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+            local += status[hot[i]] == scenario_want(writers, i, nhot);
         double el = now() - t0;
         if (t90 < 0 && local * 10 >= nhot * 9)
             t90 = el;
@@ -457,7 +543,7 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
     for (size_t u = 0, i = 0; u < nunits; u++) {
         bool is_hot = i < nhot && hot[i] == u;
         if (is_hot) {
-            local += status[u] == (halves ? (i < nhot / 2 ? 0 : 1) : 1);
+            local += status[u] == scenario_want(writers, i, nhot);
             i++;
         } else {
             cold_moved += status[u] != start_node[u];

@@ -8,7 +8,7 @@
 #include "probe.h"
 
 static const probe_cmd_t *const probe_areas[] = {probe_heap_cmds, probe_mmap_cmds, probe_process_cmds,
-                                                 probe_track_cmds};
+                                                 probe_track_cmds, probe_park_cmds};
 #define PROBE_AREAS (sizeof probe_areas / sizeof probe_areas[0])
 
 static void usage(void)

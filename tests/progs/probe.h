@@ -43,7 +43,8 @@ typedef struct probe_cmd {
     int (*run)(int argc, char **argv);
 } probe_cmd_t;
 /* Each area's commands, ended by a {NULL} entry. */
-extern const probe_cmd_t probe_heap_cmds[], probe_mmap_cmds[], probe_process_cmds[], probe_track_cmds[];
+extern const probe_cmd_t probe_heap_cmds[], probe_mmap_cmds[], probe_process_cmds[], probe_track_cmds[],
+    probe_park_cmds[];
 
 size_t parse_size(const char *s);
 unsigned long field_kb(const char *line, const char *name);

@@ -25,6 +25,17 @@ static void write_every_7th(void *arg)
         ((volatile unsigned char *)h->units[k])[0]++;
 }
 
+static volatile unsigned long read_sink;
+
+static void read_every_7th(void *arg)
+{
+    struct hot_units *h = arg;
+    unsigned long sum = 0;
+    for (size_t k = 0; k < h->n; k += 7)
+        sum += ((volatile unsigned char *)h->units[k])[64];
+    read_sink += sum;
+}
+
 /* sites MODE EPOCHS: allocation sites as HUGESHIM_SITES sees them.  Each
  * site function allocates 32 MiB; every page of the "hot" one is written
  * every millisecond for EPOCHS epochs, the "cold" one never.  MODE main: both in
@@ -137,6 +148,7 @@ static int cmd_track_hot(int argc, char **argv)
     CHECK(argc >= 4);
     size_t size = parse_size(argv[0]), count = parse_size(argv[1]), unit = parse_size(argv[2]);
     unsigned long epochs = strtoul(argv[3], NULL, 10);
+    bool reads = argc >= 5 && !strcmp(argv[4], "read"); /* the hot units are only read */
     unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
     size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
     CHECK(hs_epochs && hs_hot);
@@ -148,6 +160,9 @@ static int cmd_track_hot(int argc, char **argv)
         memset(obj[i], 1, size);
     }
     print_vma("before_", obj[0]);
+    unsigned long rss0_kb = 0, huge0_kb = 0;
+    read_rollup(&rss0_kb, &huge0_kb);
+    printf("before_rollup_anon_huge_kb=%lu\n", huge0_kb);
     /* The units wholly inside an object, and which of them stay written. */
     size_t nunits = 0, cap = count * (size / unit + 1);
     uintptr_t *units = malloc(cap * sizeof *units);
@@ -157,7 +172,7 @@ static int cmd_track_hot(int argc, char **argv)
              u + unit <= (uintptr_t)obj[i] + size; u += unit)
             units[nunits++] = u;
     struct hot_units h = {units, nunits};
-    wait_epochs(hs_epochs, hs_epochs(), epochs, write_every_7th, &h);
+    wait_epochs(hs_epochs, hs_epochs(), epochs, reads ? read_every_7th : write_every_7th, &h);
     static uintptr_t pairs[2 * 65536];
     size_t nranges = hs_hot(pairs, 65536);
     CHECK(nranges <= 65536);
@@ -173,6 +188,16 @@ static int cmd_track_hot(int argc, char **argv)
     printf("units=%zu\nhot_units=%zu\nexpected_units=%zu\nwrong_units=%zu\nhot_exact=%d\n", nunits, hot, expected,
            wrong, wrong == 0);
     print_vma("after_", obj[0]);
+    /* Every byte as memset left it (the hot ones written by the writer variant). */
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i++)
+        for (size_t off = 0; off < size; off += 4096)
+            bad += obj[i][off] == 0;
+    printf("zeroed_pages=%zu\n", bad);
+    /* Parked units' pages count here too (staging is THP as well). */
+    unsigned long rss_kb = 0, huge_kb = 0;
+    read_rollup(&rss_kb, &huge_kb);
+    printf("rollup_anon_huge_kb=%lu\n", huge_kb);
     for (size_t i = 0; i < count; i++)
         free(obj[i]);
     free(obj);
@@ -301,7 +326,7 @@ static int cmd_track_mremap(int argc, char **argv)
 }
 
 const probe_cmd_t probe_track_cmds[] = {
-    {"track-hot", "SIZE COUNT UNIT EPOCHS", cmd_track_hot},
+    {"track-hot", "SIZE COUNT UNIT EPOCHS [read]", cmd_track_hot},
     {"track-munmap", "", cmd_track_munmap},
     {"track-read", "", cmd_track_read},
     {"sites", "...", cmd_sites},

@@ -143,6 +143,38 @@ TEST(Attribution, TwoNodesTakingTurnsAreSharedNeverDominant)
     }
 }
 
+// The sampler parks a unit again after an access, so one epoch may bring
+// samples from several nodes: such epochs give no node a vote, and a unit
+// read from two nodes in every epoch is shared from the start, even when one
+// of them (the first touch) began with a majority.
+TEST(Attribution, SamplesFromSeveralNodesInOneEpochMakeAUnitShared)
+{
+    Unit2M h(1);
+    hs_heat_config_t c = {50, 50};
+    h.write(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), 0);
+    for (int e = 0; e < 10; e++) {
+        h.write(0, e % 2);
+        h.write(0, 1 - e % 2);
+        hs_heat_end_epoch(&h.r, &c);
+        EXPECT_EQ(hs_heat_last_writer(&h.r, 0), -1) << "several writers: none is the last";
+        if (e >= 1) {
+            EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2) << "epoch " << e;
+        }
+    }
+    EXPECT_TRUE(hs_heat_is_hot(&h.r, 0, &c));
+    // One node alone again: it becomes the accessor as a moved writer does.
+    int epochs = 0;
+    while (hs_heat_accessor(&h.r, 0) != 1 && epochs < 20) {
+        h.write(0, 1);
+        h.write(0, 1);
+        hs_heat_end_epoch(&h.r, &c);
+        epochs++;
+    }
+    EXPECT_LE(epochs, 3);
+}
+
 TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
 {
     Unit2M h(1);

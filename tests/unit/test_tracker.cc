@@ -224,7 +224,7 @@ protected:
             n += p.second / (2 * M);
         return n;
     }
-    void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid}); }
+    void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, false}); }
 };
 
 }  // namespace

@@ -1,0 +1,164 @@
+// The access sampler (track/park.c) on the host: units parked with
+// UFFDIO_MOVE so that reads fault as writes do.  What is asserted is what
+// the kernel did: which units the tracker found hot, the bytes the program
+// reads back, AnonHugePages before and after.
+#include <unistd.h>
+
+#include "harness.h"
+
+using namespace hs_test;
+
+namespace {
+
+Env sampling_env(const std::string &report, const std::string &interval_ms = "100")
+{
+    return shim_env({{"HUGESHIM_TRACK", "uffd_sync"},
+                     {"HUGESHIM_BACKING", "thp"},
+                     {"HUGESHIM_INTERVAL_MS", interval_ms},
+                     {"HUGESHIM_TRACK_BUDGET", "65536"},
+                     {"HUGESHIM_STATS", report}});
+}
+
+}  // namespace
+
+#define REQUIRE_THP()                                                                                  \
+    do {                                                                                               \
+        if (thp_mode() != "madvise" && thp_mode() != "always")                                         \
+            GTEST_SKIP() << "THP is " << thp_mode();                                                   \
+    } while (0)
+
+// Every 7th unit of a 256 MiB THP heap is only read: write-protect cannot
+// see it, the sampler must find exactly those units, with every byte intact
+// and every huge page whole.
+TEST(Sampling, UnitsThatAreOnlyReadAreFoundHotAndStayHuge)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-read.json");
+    Result r = run({probe_path(), "track-hot", "256M", "1", "2M", "3", "read"}, sampling_env(report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    // The whole process's: a unit parked now is a VMA of its own, and staging is THP too.
+    EXPECT_GE(r.num("before_rollup_anon_huge_kb"), 250 * 1024);
+    EXPECT_GE(r.num("expected_units"), 18);
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    EXPECT_EQ(r.num("hot_exact"), 1);
+    EXPECT_EQ(r.num("zeroed_pages"), 0) << "a parked unit came back empty";
+    EXPECT_GE(r.num("rollup_anon_huge_kb"), r.num("before_rollup_anon_huge_kb")) << "parking split huge pages";
+    auto j = read_json(report);
+    EXPECT_EQ(j["sampling"]["enabled"], "on");
+    EXPECT_GE(report_num(j, "sampling.accessed"), r.num("expected_units"));
+    EXPECT_GE(report_num(j, "sampling.idle"), 1);
+    EXPECT_EQ(report_num(j, "sampling.errors"), 0);
+    EXPECT_EQ(report_num(j, "sampling.put_back_by_mremap"), 0);
+    unlink(report.c_str());
+}
+
+// The same program with sampling off: write-protect alone sees none of the
+// read units.  (This is what the sampler adds; if this ever finds them, the
+// test above proves nothing.)
+TEST(Sampling, WithoutItReadUnitsAreInvisible)
+{
+    REQUIRE_UFFD_SYNC();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-off.json");
+    Env env = sampling_env(report);
+    env["HUGESHIM_SAMPLE"] = "off";
+    Result r = run({probe_path(), "track-hot", "256M", "1", "2M", "3", "read"}, env);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("hot_units"), 0) << r.out;
+    EXPECT_EQ(r.num("zeroed_pages"), 0);
+    auto j = read_json(report);
+    EXPECT_EQ(j["sampling"]["enabled"], "off");
+    EXPECT_EQ(j["sampling"]["why"], "HUGESHIM_SAMPLE=off");
+    EXPECT_EQ(report_num(j, "sampling.parked"), 0);
+    unlink(report.c_str());
+}
+
+// Writes are seen through parking as well (a parked unit faults on any
+// access), with the writer's units exact.
+TEST(Sampling, WrittenUnitsAreFoundToo)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-write.json");
+    Result r = run({probe_path(), "track-hot", "128M", "1", "2M", "3"}, sampling_env(report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("wrong_units"), 0) << r.out;
+    EXPECT_EQ(r.num("zeroed_pages"), 0);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "sampling.accessed"), r.num("expected_units"));
+    unlink(report.c_str());
+}
+
+// Everything a program may do to memory the sampler has parked, epochs of
+// 20 ms so that most calls meet parked units: kernel reads and writes
+// (read(2), write(2), pread(2), process_vm_readv, /proc/self/mem), a purge
+// that must read back as zeroes, munmap and a new mapping that must be
+// zero, mremap, mprotect, mlock, fork and a clone without CLONE_VM whose
+// children check the data, while two threads read at random.
+TEST(Sampling, ProgramCallsOnParkedMemoryKeepEveryByte)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-safety.json");
+    Result r = run({probe_path(), "park-safety", "6"}, sampling_env(report, "20"), "", 120);
+    ASSERT_FALSE(r.timed_out) << "a thread stayed blocked on a parked unit";
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GE(r.num("rounds"), 100);
+    EXPECT_EQ(r.num("failures"), 0) << r.out;
+    EXPECT_EQ(r.num("intact"), 1) << r.out;
+    EXPECT_GE(r.num("anon_huge_kb_end") + 4096, r.num("anon_huge_kb_start")) << "huge pages were split";
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "sampling.parked"), 100);
+    EXPECT_GE(report_num(j, "sampling.accessed"), 10);
+    EXPECT_GE(report_num(j, "sampling.put_back_early"), 10) << "no call met a parked unit: the test tests nothing";
+    // After a fork the parent's pages are shared until written: not parked.
+    EXPECT_GE(report_num(j, "sampling.not_sampled.shared"), 1);
+    unlink(report.c_str());
+}
+
+// Each step alone, so that a failure names its call.
+TEST(Sampling, EachCallAloneOnParkedMemory)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    for (const char *step : {"k", "d", "u", "r", "p", "l", "c"}) {
+        std::string report = temp_path("sample-step.json");
+        Result r = run({probe_path(), "park-safety", "2", step}, sampling_env(report, "20"), "", 60);
+        ASSERT_FALSE(r.timed_out) << step;
+        ASSERT_EQ(r.status, 0) << step << ": " << r.err;
+        EXPECT_EQ(r.num("failures"), 0) << step << ": " << r.out;
+        EXPECT_EQ(r.num("intact"), 1) << step;
+        auto j = read_json(report);
+        EXPECT_GE(report_num(j, "sampling.parked"), 1) << step; // after a clone, few: its pages are shared
+        EXPECT_EQ(report_num(j, "sampling.put_back_by_mremap"), 0) << step;
+        unlink(report.c_str());
+    }
+}
+
+// UFFDIO_MOVE failing, both ways (HUGESHIM_FAULTS=park): after 50 moves
+// once, after 200 for good, from the start for good.  Parking then fails
+// (the unit is write-protected instead) and putting back falls back to
+// moving the staging mapping itself: no byte is lost, no thread waits.
+TEST(Sampling, MovesFailingLoseNoData)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    for (const char *spec : {"park:50:1", "park:200:0", "park:0:0"}) {
+        std::string report = temp_path("sample-faults.json");
+        Env env = sampling_env(report, "20");
+        env["HUGESHIM_FAULTS"] = spec;
+        Result r = run({probe_path(), "park-safety", "3"}, env, "", 90);
+        ASSERT_FALSE(r.timed_out) << spec;
+        ASSERT_EQ(r.status, 0) << spec << ": " << r.err;
+        EXPECT_EQ(r.num("failures"), 0) << spec << ": " << r.out;
+        EXPECT_EQ(r.num("intact"), 1) << spec;
+        auto j = read_json(report);
+        EXPECT_GE(report_num(j, "errors.injected_faults"), 1) << spec;
+        EXPECT_GE(report_num(j, "sampling.errors"), 1) << spec;
+        if (std::string(spec) == "park:200:0") {
+            EXPECT_GE(report_num(j, "sampling.put_back_by_mremap"), 1) << spec << ": parked units were put back";
+        }
+        unlink(report.c_str());
+    }
+}

@@ -1,0 +1,226 @@
+/* probe_park.c: hs_probe's access-sampler commands: everything a program may
+ * do to memory that the sampler has parked (moved aside until the next
+ * access), with the data checked after each step. */
+#include "probe.h"
+
+#include <sched.h>
+#include <sys/uio.h>
+
+#define UNIT (2 * MIB)
+
+static unsigned char page_byte(size_t page, unsigned seed)
+{
+    return (unsigned char)(page * 131 + seed + 1);
+}
+
+/* Every byte of every page set: the pages are all present, a unit is whole. */
+static void pattern(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t off = 0; off < n; off += 4096)
+        memset(p + off, page_byte(off / 4096, seed), 4096);
+}
+
+/* The first, a middle and the last byte of each page; the first bad page
+ * offset + 1, or 0. */
+static size_t check(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t off = 0; off < n; off += 4096) {
+        unsigned char want = page_byte(off / 4096, seed);
+        if (p[off] != want || p[off + 2049] != want || p[off + 4095] != want)
+            return off + 1;
+    }
+    return 0;
+}
+
+static size_t zero_pages(const unsigned char *p, size_t n)
+{
+    size_t z = 0;
+    for (size_t off = 0; off < n; off += 4096)
+        z += !p[off] && !p[off + 4095];
+    return z;
+}
+
+static volatile bool readers_stop;
+static unsigned char *read_area;
+static size_t read_len;
+
+static void *reader(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    unsigned long sum = 0;
+    while (!__atomic_load_n(&readers_stop, __ATOMIC_RELAXED)) {
+        seed = seed * 1103515245 + 12345;
+        size_t off = ((seed >> 8) % (read_len / 4096)) * 4096;
+        sum += read_area[off];
+        usleep(200);
+    }
+    return (void *)(uintptr_t)sum;
+}
+
+static int clone_child(void *arg)
+{
+    const unsigned char *p = arg;
+    return check(p, 64 * MIB, 1) ? 1 : 0;
+}
+
+/* park-safety SECONDS: under sampling (the test sets short epochs), two
+ * threads read a 64 MiB THP mapping at random while the main thread, over
+ * and over: read(2) from a pipe and pread(2) from a file into it, write(2)
+ * from it, reads it with process_vm_readv and /proc/self/mem; purges a unit
+ * of a second mapping with MADV_DONTNEED (it must read back as zeroes,
+ * never as its old data), unmaps and maps a third again (zeroes), mremaps a
+ * fourth to a new place (data moves with it), mprotects and mlocks units,
+ * forks a child and clones one without CLONE_VM that check the data.  At
+ * the end everything is checked; each step prints its failures. */
+static int cmd_park_safety(int argc, char **argv)
+{
+    CHECK(argc >= 1);
+    double seconds = atof(argv[0]);
+    /* Which steps run (all by default): k kernel access, d dontneed, u unmap,
+     * r mremap, p mprotect, l mlock, f fork, c clone. */
+    const char *steps = argc >= 2 ? argv[1] : "kdurplfc";
+#define STEP(c) (strchr(steps, c) != NULL)
+    size_t n = 64 * MIB;
+    unsigned char *a = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *d = mmap(NULL, 8 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *m = mmap(NULL, 16 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t m_len = 16 * MIB;
+    unsigned char *heap = malloc(32 * MIB);
+    CHECK(a != MAP_FAILED && d != MAP_FAILED && m != MAP_FAILED && heap);
+    pattern(a, n, 1);
+    pattern(d, 8 * MIB, 2);
+    pattern(m, m_len, 3);
+    pattern(heap, 32 * MIB, 4);
+    unsigned long huge0 = 0, rss0 = 0;
+    read_rollup(&rss0, &huge0);
+    printf("anon_huge_kb_start=%lu\n", huge0);
+    read_area = a;
+    read_len = n;
+    pthread_t readers[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&readers[i], NULL, reader, (void *)(uintptr_t)(i + 7)) == 0);
+
+    char tmpl[] = "/tmp/hs-park-XXXXXX";
+    int file = mkstemp(tmpl);
+    CHECK(file >= 0);
+    unlink(tmpl);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    int mem = open("/proc/self/mem", O_RDONLY);
+    static unsigned char buf[4096], stack_mem[256 * 1024];
+    size_t failures[12] = {0}, rounds = 0, proc_mem_eio = 0;
+    const char *names[12] = {"pipe_read",   "pipe_write", "pread",     "process_vm_readv", "proc_mem",
+                             "dontneed",    "remap_zero", "mremap",    "mprotect",         "mlock",
+                             "fork_child",  "clone_child"};
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    unsigned seed = 12345;
+    do {
+        rounds++;
+        seed = seed * 1103515245 + 12345;
+        size_t page = (seed >> 8) % (n / 4096), off = page * 4096;
+        unsigned char want = page_byte(page, 1);
+        if (STEP('k')) {
+        /* The kernel writes into the mapping (the same bytes it holds). */
+        memset(buf, want, sizeof buf);
+        CHECK(write(fds[1], buf, sizeof buf) == (ssize_t)sizeof buf);
+        failures[0] += read(fds[0], a + off, 4096) != 4096 || a[off] != want || a[off + 4095] != want;
+        /* The kernel reads from it. */
+        CHECK(write(fds[1], a + off, 4096) == 4096);
+        failures[1] += read(fds[0], buf, 4096) != 4096 || buf[0] != want || buf[4095] != want;
+        /* pread(2) from a file into it. */
+        memset(buf, want, sizeof buf);
+        CHECK(pwrite(file, buf, sizeof buf, 0) == (ssize_t)sizeof buf);
+        failures[2] += pread(file, a + off, 4096, 0) != 4096 || a[off + 100] != want;
+        /* Remote-style access: process_vm_readv and /proc/self/mem. */
+        struct iovec local = {buf, 4096}, remote = {a + off, 4096};
+        memset(buf, 0, sizeof buf);
+        failures[3] += syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) != 4096 || buf[9] != want;
+        /* /proc/self/mem reads without letting the fault wait (the kernel's
+         * access_remote_vm): a parked unit is an I/O error there, never
+         * wrong data. */
+        memset(buf, 0, sizeof buf);
+        ssize_t got = mem >= 0 ? pread(mem, buf, 4096, (off_t)(uintptr_t)(a + off)) : -1;
+        if (got < 0 && errno == EIO)
+            proc_mem_eio++;
+        failures[4] += mem >= 0 && ((got < 0 && errno != EIO) || (got > 0 && (got != 4096 || buf[4000] != want)));
+        }
+        /* A purge must drop the program's pages: zeroes after, never the old data. */
+        size_t u = (seed >> 4) % 4;
+        if (STEP('d')) {
+        int adv = madvise(d + u * UNIT, UNIT, MADV_DONTNEED);
+        size_t zeroes = zero_pages(d + u * UNIT, UNIT);
+        if ((adv != 0 || zeroes != UNIT / 4096) && !failures[5])
+            printf("dontneed_first_failure=madvise %d errno %d, %zu zero pages of %lu\n", adv, errno, zeroes, UNIT / 4096);
+        failures[5] += adv != 0 || zeroes != UNIT / 4096;
+        for (size_t off2 = 0; off2 < UNIT; off2 += 4096)
+            memset(d + u * UNIT + off2, page_byte((u * UNIT + off2) / 4096, 2), 4096);
+        }
+        /* Unmapped and mapped again: a new mapping is zero. */
+        if (rounds % 4 == 0 && STEP('u')) {
+            CHECK(munmap(m, m_len) == 0);
+            m = mmap(NULL, m_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            CHECK(m != MAP_FAILED);
+            failures[6] += zero_pages(m, m_len) != m_len / 4096;
+            pattern(m, m_len, 3);
+        } else if (rounds % 4 == 1 && STEP('r')) {
+            /* Moved elsewhere and grown: the data moves with it. */
+            unsigned char *q = mremap(m, m_len, m_len + UNIT, MREMAP_MAYMOVE);
+            failures[7] += q == MAP_FAILED || check(q, m_len, 3) != 0;
+            if (q != MAP_FAILED) {
+                m = mremap(q, m_len + UNIT, m_len, 0);
+                CHECK(m != MAP_FAILED);
+            }
+        } else if (rounds % 4 == 2 && STEP('p')) {
+            size_t k = (seed >> 12) % (n / UNIT);
+            failures[8] += mprotect(a + k * UNIT, UNIT, PROT_READ) != 0 || check(a + k * UNIT, UNIT, 1) != 0 ||
+                           mprotect(a + k * UNIT, UNIT, PROT_READ | PROT_WRITE) != 0;
+        } else if (rounds % 4 == 3 && STEP('l')) {
+            size_t k = (seed >> 12) % (n / UNIT);
+            failures[9] += mlock(a + k * UNIT, UNIT) != 0 || check(a + k * UNIT, UNIT, 1) != 0 ||
+                           munlock(a + k * UNIT, UNIT) != 0;
+        }
+        if (rounds % 16 == 0 && STEP('f')) {
+            pid_t pid = fork();
+            CHECK(pid >= 0);
+            if (pid == 0)
+                _exit(check(a, n, 1) || check(heap, 32 * MIB, 4) ? 1 : 0);
+            int st;
+            CHECK(waitpid(pid, &st, 0) == pid);
+            failures[10] += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
+        if (rounds % 16 == 8 && STEP('c')) {
+            pid_t pid = clone(clone_child, stack_mem + sizeof stack_mem, SIGCHLD, a);
+            CHECK(pid > 0);
+            int st;
+            CHECK(waitpid(pid, &st, 0) == pid);
+            failures[11] += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
+        usleep(2000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+    __atomic_store_n(&readers_stop, true, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pthread_join(readers[i], NULL);
+    size_t bad_a = check(a, n, 1), bad_heap = check(heap, 32 * MIB, 4), bad_m = check(m, m_len, 3);
+    size_t bad_d = 0;
+    for (size_t off = 0; off < 8 * MIB && !bad_d; off += 4096)
+        bad_d = d[off] != page_byte(off / 4096, 2) ? off + 1 : 0;
+    unsigned long huge1 = 0, rss1 = 0;
+    read_rollup(&rss1, &huge1);
+    printf("rounds=%zu\nproc_mem_eio=%zu\n", rounds, proc_mem_eio);
+    size_t total = 0;
+    for (int i = 0; i < 12; i++) {
+        printf("failed_%s=%zu\n", names[i], failures[i]);
+        total += failures[i];
+    }
+    printf("bad_a=%zu\nbad_heap=%zu\nbad_m=%zu\nbad_d=%zu\n", bad_a, bad_heap, bad_m, bad_d);
+    printf("anon_huge_kb_end=%lu\n", huge1);
+    printf("failures=%zu\nintact=%d\n", total, !bad_a && !bad_heap && !bad_m && !bad_d);
+    return 0;
+}
+
+const probe_cmd_t probe_park_cmds[] = {
+    {"park-safety", "SECONDS [STEPS]", cmd_park_safety},
+    {NULL, NULL, NULL},
+};

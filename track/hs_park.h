@@ -1,0 +1,80 @@
+/* hs_park.h: the access sampler.  Each epoch a budget of whole 2 MiB units
+ * is *parked*: moved whole (UFFDIO_MOVE: page tables move, a THP stays
+ * whole, nothing is copied) into a staging range, and the unit's range is
+ * registered for missing-page faults with the same userfaultfd.  The first
+ * access by any thread, read or write, from user or kernel mode (a read(2)
+ * into it, another process's process_vm_readv), faults; uffd_sync's fault
+ * thread puts the unit back whole and wakes the accessor, and the tracker
+ * learns (unit, accessing thread) as it does for a write.  A unit still
+ * parked at the end of the epoch was not accessed: it is put back and
+ * counted idle.  Write-protect alone is blind to reads; this is what
+ * AutoNUMA's hinting faults do in the kernel, for sampled units only.
+ *
+ * Safety: a unit is parked only under the exclusive side of hs_vmguard, so
+ * no program call that changes a range (munmap, madvise, mremap, mprotect,
+ * mlock, mbind, fork, clone) and no heap purge runs on a parked unit: each
+ * puts its range's units back first.  Putting back never gives up on the
+ * data: UFFDIO_MOVE, else the staging mapping itself is moved over the unit
+ * (mremap).  A unit whose pages a fork left shared is not parked (the
+ * kernel refuses to move them) until the program writes it again.  All of it runs on hugeshim's threads or inside the calls above,
+ * with no allocation. */
+#ifndef HS_PARK_H
+#define HS_PARK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/hs_counters.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* HUGESHIM_SAMPLE: whether uffd_sync parks the units it is asked to watch
+ * (true, where UFFDIO_MOVE works) or write-protects them (false). */
+void hs_park_want(bool want, size_t slots);
+/* Whether sampling can run here, and why not (doctor, the report). */
+bool hs_park_available(char *why, size_t cap);
+
+/* Open with uffd_sync's descriptor: staging for the `slots` units given to
+ * hs_park_want (the tracking budget).  0 or -errno with why; on failure
+ * uffd_sync only write-protects. */
+int hs_park_open(int uffd, char *why, size_t cap);
+/* Put everything back and stop; failure: why, when it stops because
+ * something failed (the report says so). */
+void hs_park_close(const char *failure);
+/* A forked child: nothing was parked (prefork settled), drop the state. */
+void hs_park_forget_after_fork(void);
+bool hs_park_running(void);
+
+/* Park the unit at `unit` (2 MiB-aligned, inside a region uffd_sync
+ * registered).  Under hs_vmguard's exclusive side.  0 when parked; else
+ * the unit was left as it was (counted by reason) and the caller
+ * write-protects it. */
+int hs_park_unit(uintptr_t unit);
+/* A missing-page fault at addr (the fault thread): put its unit back and
+ * wake the accessor.  1 if addr was in a parked unit (*unit: the unit);
+ * 0: not parked (any more), the faulting page was woken; -EAGAIN: the lock
+ * is taken (a program call or the epoch thread), try again later.  Never
+ * waits: whoever holds the lock may need a write fault served meanwhile. */
+int hs_park_fault(uintptr_t addr, uintptr_t *unit);
+/* At a tick between epochs: park again the units accessed this epoch
+ * (fewer than 4 samples so far), so that a unit accessed from several nodes
+ * shows several.  Returns the units parked. */
+size_t hs_park_resample(void);
+/* End of an epoch: put back every unit still parked (counted idle). */
+size_t hs_park_end_epoch(void);
+/* Where the byte at addr is now: in its staging slot while its unit is
+ * parked, else addr itself (tools asking which node holds a page). */
+uintptr_t hs_park_locate(uintptr_t addr);
+/* Units parked now. */
+size_t hs_park_count(void);
+
+/* The report's sampling.enabled and sampling.why. */
+extern const hs_report_section_t hs_park_report_section;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

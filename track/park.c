@@ -1,0 +1,428 @@
+/* park.c: the access sampler (hs_park.h).  The staging range is one
+ * MAP_NORESERVE THP mapping of `slots` 2 MiB slots registered MISSING|WP
+ * with uffd_sync's descriptor (UFFDIO_MOVE wants its destination registered
+ * with the descriptor, and both sides to have the same protection: a
+ * WP-registered VMA write-notifies, so staging is WP-registered too).
+ *
+ * Park (epoch thread, exclusive side of hs_vmguard):
+ *   1. register the unit MISSING|WP (its VMA splits off its region's);
+ *   2. move unit -> slot, no holes allowed (a unit not fully present is
+ *      not sampled: a hole would fault again after the put-back).
+ * Put back (fault thread on an access; epoch thread at the end of the
+ * epoch; a program thread in hs_vmguard_enter; fork's prepare handler):
+ *   1. move slot -> unit (waiters on the unit wake and find their page);
+ *      refused (a raw fork made the pages shared, an injected failure):
+ *      move the staging mapping over the unit (mremap) and map a new slot;
+ *   2. unregister the unit (wakes anyone still waiting) and register it
+ *      WP again, as its region (the VMAs merge back).
+ * The slot table is static; a parked unit is found by a linear search over
+ * the slots in use (at most the budget, a few microseconds). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../common/hs_counters.h"
+#include "../common/hs_log.h"
+#include "../common/hs_vmguard.h"
+#include "../os/hs_os.h"
+#include "hs_park.h"
+
+#define HS_UNIT HS_OS_HUGE_2M
+#define HS_PARK_SLOTS_MAX 16384 /* 32 GiB sampled per epoch at most */
+
+static bool hs_want = true;
+/* The program closed the shared copy of the descriptor (close_range): the
+ * fault thread's own copy keeps it alive and serves faults, moves from any
+ * other thread fail (EBADF), so nothing is parked any more and putting back
+ * goes through mremap. */
+static bool hs_lost;
+static char hs_why[160] = "not started";
+static bool hs_running;
+static int hs_uffd = -1;
+static uintptr_t hs_stage;
+static size_t hs_nslots;
+static uintptr_t hs_slot_unit[HS_PARK_SLOTS_MAX]; /* 0: free */
+static bool hs_slot_again[HS_PARK_SLOTS_MAX];      /* parked again after an access this epoch */
+static size_t hs_parked;                           /* slots in use */
+static size_t hs_high;                             /* slots [0, hs_high) may be in use */
+/* Units put back on an access this epoch, parked again at the epoch
+ * thread's ticks for more samples (up to HS_SAMPLES per epoch): a unit
+ * accessed from several nodes then shows them all, not only the first. */
+#define HS_SAMPLES 4
+static uintptr_t hs_accessed[HS_PARK_SLOTS_MAX];
+static uint8_t hs_accessed_samples[HS_PARK_SLOTS_MAX];
+static size_t hs_naccessed;
+
+static size_t hs_want_slots = 2048;
+
+void hs_park_want(bool want, size_t slots)
+{
+    hs_want = want;
+    hs_want_slots = slots ? slots : 1;
+}
+
+bool hs_park_available(char *why, size_t cap)
+{
+    if (!hs_want) {
+        snprintf(why, cap, "HUGESHIM_SAMPLE=off");
+        return false;
+    }
+    if (!hs_os_wpsync_can_move()) {
+        snprintf(why, cap, "this kernel's userfaultfd has no UFFDIO_MOVE (Linux 6.8+): reads are not seen");
+        return false;
+    }
+    snprintf(why, cap, "UFFDIO_MOVE");
+    return true;
+}
+
+bool hs_park_running(void)
+{
+    return __atomic_load_n(&hs_running, __ATOMIC_ACQUIRE);
+}
+
+size_t hs_park_count(void)
+{
+    return __atomic_load_n(&hs_parked, __ATOMIC_RELAXED);
+}
+
+static uintptr_t hs_slot_addr(size_t i)
+{
+    return hs_stage + i * HS_UNIT;
+}
+
+/* ---- hs_vmguard hooks ----------------------------------------------------- */
+
+static bool hs_in(uintptr_t unit, uintptr_t start, size_t len)
+{
+    uintptr_t end = len > UINTPTR_MAX - start ? UINTPTR_MAX : start + len;
+    return unit < end && unit + HS_UNIT > start;
+}
+
+static bool hs_holds(uintptr_t start, size_t len)
+{
+    if (!__atomic_load_n(&hs_parked, __ATOMIC_ACQUIRE))
+        return false;
+    for (size_t i = 0; i < hs_high; i++) {
+        uintptr_t u = __atomic_load_n(&hs_slot_unit[i], __ATOMIC_RELAXED);
+        if (u && hs_in(u, start, len))
+            return true;
+    }
+    return false;
+}
+
+static bool hs_put_back(size_t i);
+
+static void hs_settle(uintptr_t start, size_t len)
+{
+    for (size_t i = 0; i < hs_high; i++)
+        if (hs_slot_unit[i] && hs_in(hs_slot_unit[i], start, len) && hs_put_back(i))
+            hs_count(HS_CTR_SAMPLE_SETTLED, 1);
+}
+
+static const hs_vmguard_hooks_t hs_hooks = {.holds = hs_holds, .settle = hs_settle};
+
+/* ---- moves ---------------------------------------------------------------- */
+
+/* The unit as its region has it: WP-registered only. */
+static int hs_reregister(uintptr_t unit)
+{
+    int err = hs_os_wpsync_unregister(hs_uffd, unit, HS_UNIT);
+    if (!err)
+        err = hs_os_wpsync_register(hs_uffd, unit, HS_UNIT);
+    if (err)
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+    return err;
+}
+
+/* Move [from+done, from+len) to [to+done, ...), retrying what may pass on a
+ * second try.  0 or the last -errno. */
+static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len)
+{
+    size_t done = 0;
+    int err = 0;
+    for (int attempt = 0; attempt < 4 && done < len; attempt++) {
+        size_t moved = 0;
+        err = hs_os_uffd_move(hs_uffd, to + done, from + done, len - done, &moved);
+        done += moved;
+        if (!err)
+            return 0;
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+        hs_log(HS_LOG_DEBUG, "sampler: move %#lx -> %#lx (%zu bytes, %zu done): errno %d", (unsigned long)from,
+               (unsigned long)to, len, done, -err);
+        if (err != -EAGAIN && err != -EIO)
+            break; /* EIO: an injected failure (HUGESHIM_FAULTS=park) */
+    }
+    return done == len ? 0 : err;
+}
+
+/* Put [slot, slot+len) back at [unit, unit+len); true when the data is
+ * there again. */
+static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
+{
+    if (hs_move_rest(unit, slot, len) == 0)
+        return true;
+    /* Move the staging mapping itself over the unit: the data and its huge
+     * page go with it whatever UFFDIO_MOVE thought.  The unit's piece of VMA
+     * then is a separate one (another anon_vma), and loses staging's
+     * MADV_DONTFORK. */
+    int err = hs_os_move_mapping((void *)slot, len, (void *)unit);
+    if (err) {
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+        hs_log(HS_LOG_WARN, "sampler: cannot put back the unit at %#lx (errno %d); it stays parked, "
+               "its accessors wait, the next access or epoch tries again", (unsigned long)unit, -err);
+        return false;
+    }
+    hs_os_dontfork((void *)unit, len, false);
+    hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_MREMAP, 1);
+    void *out;
+    err = hs_os_mmap((void *)slot, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                     -1, 0, &out);
+    if (!err) {
+        hs_os_advise_huge((void *)slot, len);
+        hs_os_dontfork((void *)slot, len, true);
+        err = hs_os_wpsync_register_missing(hs_uffd, slot, len);
+    }
+    if (err) /* the slot is unusable: moves into it fail and its units stay where they are */
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+    return true;
+}
+
+/* Put slot i's unit back; true when its data is back at the unit. */
+static bool hs_put_back(size_t i)
+{
+    uintptr_t unit = hs_slot_unit[i];
+    if (!hs_restore(unit, hs_slot_addr(i), HS_UNIT))
+        return false;
+    hs_reregister(unit);
+    __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_parked, hs_parked - 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+int hs_park_unit(uintptr_t unit)
+{
+    if (!hs_park_running() || hs_lost)
+        return -ENOTCONN;
+    if (hs_parked >= hs_nslots) {
+        hs_count(HS_CTR_SAMPLE_SKIP_BUSY, 1);
+        return -ENOSPC;
+    }
+    size_t i = 0;
+    while (i < hs_nslots && hs_slot_unit[i])
+        i++;
+    uint64_t t0 = hs_os_now_ns();
+    int err = hs_os_wpsync_register_missing(hs_uffd, unit, HS_UNIT);
+    if (err) {
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+        if (err == -EBADF || err == -ENOTTY) {
+            hs_lost = true;
+            snprintf(hs_why, sizeof hs_why, "stopped: the program closed hugeshim's userfaultfd");
+        }
+        return err;
+    }
+    uintptr_t slot = hs_slot_addr(i);
+    size_t moved = 0;
+    err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, &moved);
+    if (err) {
+        /* Whatever moved goes back first: the unit must be whole again
+         * before its MISSING registration is dropped. */
+        if (!moved || hs_restore(unit, slot, moved))
+            hs_reregister(unit);
+        /* else: the log said so; the part stays in the slot, MISSING-registered:
+         * accessors wait rather than see zeroes. */
+        hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
+                 : err == -EBUSY ? HS_CTR_SAMPLE_SKIP_SHARED
+                 : err == -EINVAL ? HS_CTR_SAMPLE_SKIP_INCOMPATIBLE
+                 : err == -EAGAIN ? HS_CTR_SAMPLE_SKIP_BUSY
+                                  : HS_CTR_SAMPLE_ERRORS,
+                 1);
+        hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+        return err;
+    }
+    __atomic_store_n(&hs_slot_unit[i], unit, __ATOMIC_RELAXED);
+    hs_slot_again[i] = false;
+    if (i >= hs_high)
+        hs_high = i + 1;
+    __atomic_store_n(&hs_parked, hs_parked + 1, __ATOMIC_RELEASE);
+    hs_count(HS_CTR_SAMPLE_PARKED, 1);
+    hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    return 0;
+}
+
+/* Under the exclusive side. */
+static void hs_note_accessed(uintptr_t unit)
+{
+    for (size_t i = 0; i < hs_naccessed; i++)
+        if (hs_accessed[i] == unit) {
+            hs_accessed_samples[i]++;
+            return;
+        }
+    if (hs_naccessed < HS_PARK_SLOTS_MAX) {
+        hs_accessed[hs_naccessed] = unit;
+        hs_accessed_samples[hs_naccessed++] = 1;
+    }
+}
+
+size_t hs_park_resample(void)
+{
+    if (!hs_park_running() || !hs_naccessed || !hs_vmguard_try_exclusive())
+        return 0;
+    size_t parked = 0;
+    for (size_t i = 0; i < hs_naccessed; i++) {
+        if (hs_accessed_samples[i] >= HS_SAMPLES)
+            continue;
+        bool parked_now = false;
+        for (size_t k = 0; k < hs_high && !parked_now; k++)
+            parked_now = hs_slot_unit[k] == hs_accessed[i];
+        if (!parked_now && hs_park_unit(hs_accessed[i]) == 0) {
+            for (size_t k = 0; k < hs_high; k++)
+                if (hs_slot_unit[k] == hs_accessed[i])
+                    hs_slot_again[k] = true;
+            parked++;
+        }
+    }
+    hs_vmguard_release();
+    return parked;
+}
+
+int hs_park_fault(uintptr_t addr, uintptr_t *unit)
+{
+    uintptr_t want = addr & ~(uintptr_t)(HS_UNIT - 1), page = addr & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
+    *unit = want;
+    if (!hs_vmguard_try_settle())
+        return -EAGAIN;
+    uint64_t t0 = hs_os_now_ns();
+    bool found = false;
+    for (size_t i = 0; i < hs_high && !found; i++)
+        if (hs_slot_unit[i] == want) {
+            found = true;
+            if (hs_put_back(i)) {
+                hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
+                hs_note_accessed(want);
+            }
+        }
+    if (found)
+        hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    hs_vmguard_release();
+    /* Put back a moment ago by someone else, or never ours: the page is
+     * there or its range is no longer MISSING-registered; wake the thread
+     * so that it retries. */
+    if (!found)
+        hs_os_wpsync_wake(hs_uffd, page, HS_OS_PAGE_SIZE);
+    return found;
+}
+
+uintptr_t hs_park_locate(uintptr_t addr)
+{
+    uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1), at = addr;
+    if (!hs_park_running() || !__atomic_load_n(&hs_parked, __ATOMIC_ACQUIRE))
+        return addr;
+    hs_vmguard_token_t guard = hs_vmguard_shared();
+    for (size_t i = 0; i < hs_high; i++)
+        if (hs_slot_unit[i] == unit)
+            at = hs_slot_addr(i) + (addr - unit);
+    hs_vmguard_leave(guard);
+    return at;
+}
+
+size_t hs_park_end_epoch(void)
+{
+    if (!hs_park_running())
+        return 0;
+    size_t idle = 0;
+    hs_vmguard_exclusive();
+    uint64_t t0 = hs_os_now_ns();
+    for (size_t i = 0; i < hs_high; i++) {
+        /* Parked again at a tick and not accessed since: accessed earlier
+         * in the epoch, not idle. */
+        bool again = hs_slot_again[i];
+        if (hs_slot_unit[i] && hs_put_back(i))
+            idle += !again;
+    }
+    hs_naccessed = 0;
+    hs_high = 0;
+    for (size_t i = 0; i < hs_nslots; i++)
+        if (hs_slot_unit[i])
+            hs_high = i + 1;
+    hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    hs_vmguard_release();
+    hs_count(HS_CTR_SAMPLE_IDLE, idle);
+    return idle;
+}
+
+int hs_park_open(int uffd, char *why, size_t cap)
+{
+    size_t slots = hs_want_slots;
+    if (!hs_park_available(why, cap)) {
+        snprintf(hs_why, sizeof hs_why, "%s", why);
+        return -EOPNOTSUPP;
+    }
+    if (slots > HS_PARK_SLOTS_MAX)
+        slots = HS_PARK_SLOTS_MAX;
+    void *mem;
+    bool advised;
+    int err = hs_os_map_kind(HS_OS_KIND_THP, slots * HS_UNIT, HS_UNIT, HS_OS_PROT_READ | HS_OS_PROT_WRITE, true,
+                             false, &mem, &advised);
+    if (err) {
+        snprintf(why, cap, "cannot map the sampler's staging range (errno %d)", -err);
+        snprintf(hs_why, sizeof hs_why, "%s", why);
+        return err;
+    }
+    /* A forked child must not inherit staging (nothing is parked at a fork). */
+    hs_os_dontfork(mem, slots * HS_UNIT, true);
+    err = hs_os_wpsync_register_missing(uffd, (uintptr_t)mem, slots * HS_UNIT);
+    if (err) {
+        snprintf(why, cap, "cannot register the staging range (errno %d)", -err);
+        snprintf(hs_why, sizeof hs_why, "%s", why);
+        hs_os_munmap(mem, slots * HS_UNIT);
+        return err;
+    }
+    hs_uffd = uffd;
+    hs_lost = false;
+    hs_stage = (uintptr_t)mem;
+    hs_nslots = slots;
+    hs_parked = hs_high = 0;
+    memset(hs_slot_unit, 0, sizeof hs_slot_unit);
+    __atomic_store_n(&hs_running, true, __ATOMIC_RELEASE);
+    hs_vmguard_install(&hs_hooks);
+    snprintf(why, cap, "UFFDIO_MOVE, %zu staging slots", slots);
+    snprintf(hs_why, sizeof hs_why, "%s", why);
+    return 0;
+}
+
+void hs_park_close(const char *failure)
+{
+    if (!hs_park_running())
+        return;
+    if (failure)
+        snprintf(hs_why, sizeof hs_why, "stopped: %s", failure);
+    hs_park_end_epoch();
+    hs_vmguard_install(NULL);
+    __atomic_store_n(&hs_running, false, __ATOMIC_RELEASE);
+    hs_os_munmap((void *)hs_stage, hs_nslots * HS_UNIT);
+    hs_stage = 0;
+    hs_uffd = -1;
+}
+
+void hs_park_forget_after_fork(void)
+{
+    /* Staging is MADV_DONTFORK: the child has none; prefork put every unit
+     * back, so the child's memory is whole. */
+    __atomic_store_n(&hs_running, false, __ATOMIC_RELEASE);
+    hs_stage = 0;
+    hs_uffd = -1;
+    hs_parked = hs_high = 0;
+}
+
+static void hs_park_report(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    /* Closed at exit before the report is written: "on" if it ran. */
+    bool ran = hs_park_running() || !strncmp(hs_why, "UFFDIO_MOVE", 11) || !strncmp(hs_why, "stopped", 7);
+    hs_report_add(report, (hs_report_field_t){"sampling.enabled", HS_FIELD_STRING, 0, ran ? "on" : "off"});
+    hs_report_add(report, (hs_report_field_t){"sampling.why", HS_FIELD_STRING, 0, hs_why});
+}
+
+const hs_report_section_t hs_park_report_section = {.prefix = "sampling", .add = hs_park_report, .ctx = NULL};
