@@ -54,8 +54,9 @@ bool hs_park_running(void);
  * write-protects it. */
 int hs_park_unit(uintptr_t unit);
 /* A missing-page fault at addr (the fault thread): put its unit back and
- * wake the accessor.  1 if addr was in a parked unit (*unit: the unit);
- * 0: not parked (any more), the faulting page was woken; -EAGAIN: the lock
+ * wake the accessor.  1 if addr was in a parked unit, or in one put back
+ * on an access this epoch whose fault this thread took too (*unit: the
+ * unit; record the sample); 0: not parked, the page was woken; -EAGAIN: the lock
  * is taken (a program call or the epoch thread), try again later.  Never
  * waits: whoever holds the lock may need a write fault served meanwhile. */
 int hs_park_fault(uintptr_t addr, uintptr_t *unit);

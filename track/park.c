@@ -305,13 +305,19 @@ int hs_park_fault(uintptr_t addr, uintptr_t *unit)
         }
     if (found)
         hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    /* Another thread that faulted on the unit before it came back (its
+     * message read after the first one's) accessed it too: a sample as
+     * well.  Two threads reading a unit at once show both nodes. */
+    bool also = false;
+    for (size_t i = 0; i < hs_naccessed && !found && !also; i++)
+        also = hs_accessed[i] == want;
     hs_vmguard_release();
     /* Put back a moment ago by someone else, or never ours: the page is
      * there or its range is no longer MISSING-registered; wake the thread
      * so that it retries. */
     if (!found)
         hs_os_wpsync_wake(hs_uffd, page, HS_OS_PAGE_SIZE);
-    return found;
+    return found || also;
 }
 
 uintptr_t hs_park_locate(uintptr_t addr)

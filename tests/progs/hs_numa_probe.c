@@ -331,15 +331,15 @@ static void wait_epoch(void)
 static void unit_nodes(char *base, size_t nunits, int *status)
 {
     static void *pages[65536];
-    static int (*node_of)(const void *);
+    static int (*hs_node_of)(const void *);
     static bool looked;
     if (!looked)
-        node_of = (int (*)(const void *))dlsym(RTLD_DEFAULT, "hugeshim_node_of");
+        hs_node_of = (int (*)(const void *))dlsym(RTLD_DEFAULT, "hugeshim_node_of");
     looked = true;
     CHECK(nunits <= 65536);
-    if (node_of) {
+    if (hs_node_of) {
         for (size_t u = 0; u < nunits; u++)
-            status[u] = node_of(base + u * UNIT);
+            status[u] = hs_node_of(base + u * UNIT);
         return;
     }
     for (size_t u = 0; u < nunits; u++)
