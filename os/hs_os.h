@@ -307,6 +307,10 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len);
  * in src; EEXIST: something already at dst; EAGAIN: try again).  Fault
  * point "park". */
 int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved);
+/* UFFDIO_COPY: len bytes copied from src into missing pages at dst (dst
+ * registered MISSING with uffd), waking waiters.  0, or -errno with the
+ * bytes copied before it in *copied.  New base pages: no huge page. */
+int hs_os_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *copied);
 /* Protect (true) or un-protect and wake the writers (false). */
 int hs_os_wpsync_protect(int uffd, uintptr_t start, size_t len, bool protect);
 int hs_os_wpsync_wake(int uffd, uintptr_t start, size_t len);
@@ -318,6 +322,7 @@ typedef struct hs_os_wp_fault {
     uintptr_t address;
     int tid;
     bool missing; /* a missing-page fault (an access to a parked unit), not a write-protect one */
+    bool write;   /* the access was a write (always, for a write-protect fault) */
 } hs_os_wp_fault_t;
 /* Pending faults (write-protect, and missing pages where registered), without blocking: count, 0, or -errno. */
 int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max);

@@ -267,6 +267,22 @@ int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *
     return 0;
 }
 
+int hs_os_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *copied)
+{
+    *copied = 0;
+    while (*copied < len) {
+        struct uffdio_copy c = {.dst = dst + *copied, .src = src + *copied, .len = len - *copied, .mode = 0, .copy = 0};
+        long err = hs_os_syscall3(SYS_ioctl, uffd, UFFDIO_COPY, (long)&c);
+        if (c.copy > 0)
+            *copied += (size_t)c.copy;
+        if (err && err != -EAGAIN)
+            return (int)err;
+        if (err && c.copy <= 0)
+            return (int)err;
+    }
+    return 0;
+}
+
 int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len)
 {
     struct uffdio_range range = {.start = start, .len = len};
@@ -315,6 +331,7 @@ int hs_os_wpsync_read(int uffd, hs_os_wp_fault_t *out, int max)
         out[got].address = (uintptr_t)msgs[i].arg.pagefault.address;
         out[got].tid = (int)msgs[i].arg.pagefault.feat.ptid;
         out[got].missing = !(msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP);
+        out[got].write = (msgs[i].arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE)) != 0;
         got++;
     }
     return got;

@@ -59,7 +59,13 @@ int hs_park_unit(uintptr_t unit);
  * unit; record the sample); 0: not parked, the page was woken; -EAGAIN: the lock
  * is taken (a program call or the epoch thread), try again later.  Never
  * waits: whoever holds the lock may need a write fault served meanwhile. */
-int hs_park_fault(uintptr_t addr, uintptr_t *unit);
+int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit);
+/* The epoch thread, draining the faults: unit written this epoch. */
+void hs_park_note_written(uintptr_t addr);
+/* Whether to park the unit next epoch rather than write-protect it: not
+ * written in the last epoch (it may be read), or its turn (one epoch in 16)
+ * to show its readers. */
+bool hs_park_worth(uintptr_t unit);
 /* At a tick between epochs: park again the units accessed this epoch
  * (fewer than 4 samples so far), so that a unit accessed from several nodes
  * shows several.  Returns the units parked. */

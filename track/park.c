@@ -12,7 +12,9 @@
  * epoch; a program thread in hs_vmguard_enter; fork's prepare handler):
  *   1. move slot -> unit (waiters on the unit wake and find their page);
  *      refused (a raw fork made the pages shared, an injected failure):
- *      move the staging mapping over the unit (mremap) and map a new slot;
+ *      copy it back (UFFDIO_COPY, base pages, then MADV_COLLAPSE); that
+ *      refused too: move the staging mapping over the unit (mremap: the
+ *      unit's VMA stays apart) and map a new slot;
  *   2. unregister the unit (wakes anyone still waiting) and register it
  *      WP again, as its region (the VMAs merge back).
  * The slot table is static; a parked unit is found by a linear search over
@@ -157,16 +159,37 @@ static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len)
     return done == len ? 0 : err;
 }
 
+/* A unit copied back, to be made huge again once re-registered. */
+static uintptr_t hs_pending_collapse;
+
 /* Put [slot, slot+len) back at [unit, unit+len); true when the data is
  * there again. */
 static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
 {
     if (hs_move_rest(unit, slot, len) == 0)
         return true;
+    /* Copy it back (UFFDIO_COPY into the missing pages): base pages, the
+     * data whole, the unit's VMA still one with its region's once
+     * re-registered; then ask for the huge page again (MADV_COLLAPSE) and
+     * empty the slot.  What a failed move left at the unit is already
+     * there: copy only what is still missing, page by page. */
+    bool copied = true;
+    for (size_t off = 0; off < len && copied; off += HS_OS_PAGE_SIZE) {
+        size_t n = 0;
+        int e = hs_os_uffd_copy(hs_uffd, unit + off, slot + off, HS_OS_PAGE_SIZE, &n);
+        copied = e == 0 || e == -EEXIST;
+    }
+    if (copied) {
+        hs_os_madvise((void *)slot, len, MADV_DONTNEED);
+        hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_COPY, 1);
+        hs_pending_collapse = unit;
+        return true;
+    }
+    hs_count(HS_CTR_SAMPLE_ERRORS, 1);
     /* Move the staging mapping itself over the unit: the data and its huge
-     * page go with it whatever UFFDIO_MOVE thought.  The unit's piece of VMA
-     * then is a separate one (another anon_vma), and loses staging's
-     * MADV_DONTFORK. */
+     * page go with it whatever the kernel thought.  The unit's piece of VMA
+     * then is a separate one (another anon_vma: the program's mremap of
+     * the whole mapping fails), and loses staging's MADV_DONTFORK. */
     int err = hs_os_move_mapping((void *)slot, len, (void *)unit);
     if (err) {
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
@@ -193,9 +216,12 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
 static bool hs_put_back(size_t i)
 {
     uintptr_t unit = hs_slot_unit[i];
+    hs_pending_collapse = 0;
     if (!hs_restore(unit, hs_slot_addr(i), HS_UNIT))
         return false;
     hs_reregister(unit);
+    if (hs_pending_collapse)
+        hs_os_collapse((void *)unit, HS_UNIT); /* best effort: the copy is on base pages */
     __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hs_parked, hs_parked - 1, __ATOMIC_RELEASE);
     return true;
@@ -213,7 +239,16 @@ int hs_park_unit(uintptr_t unit)
     while (i < hs_nslots && hs_slot_unit[i])
         i++;
     uint64_t t0 = hs_os_now_ns();
-    int err = hs_os_wpsync_register_missing(hs_uffd, unit, HS_UNIT);
+    /* Only a unit of a region uffd_sync registered: lifting its write
+     * protection fails elsewhere (ENOENT).  The tracker's table may still
+     * hold a region the program unmapped, and a new mapping there is not
+     * ours yet: registering its unit would split the program's VMA. */
+    int err = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, false);
+    if (err) {
+        hs_count(HS_CTR_SAMPLE_SKIP_BUSY, 1);
+        return err;
+    }
+    err = hs_os_wpsync_register_missing(hs_uffd, unit, HS_UNIT);
     if (err) {
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
         if (err == -EBADF || err == -ENOTTY) {
@@ -228,8 +263,11 @@ int hs_park_unit(uintptr_t unit)
     if (err) {
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
+        hs_pending_collapse = 0;
         if (!moved || hs_restore(unit, slot, moved))
             hs_reregister(unit);
+        if (hs_pending_collapse)
+            hs_os_collapse((void *)unit, HS_UNIT);
         /* else: the log said so; the part stays in the slot, MISSING-registered:
          * accessors wait rather than see zeroes. */
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
@@ -249,6 +287,51 @@ int hs_park_unit(uintptr_t unit)
     hs_count(HS_CTR_SAMPLE_PARKED, 1);
     hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
     return 0;
+}
+
+/* Units written in the last epoch (write-protect faults, and writes to
+ * parked units), an open-addressing set the epoch thread fills while it
+ * drains the faults and reads when it chooses how to watch each unit. */
+#define HS_WRITTEN_CAP (2 * HS_PARK_SLOTS_MAX)
+static uintptr_t hs_written[HS_WRITTEN_CAP];
+static size_t hs_nwritten;
+static uint64_t hs_epochs_seen;
+
+static size_t hs_written_slot(uintptr_t unit)
+{
+    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_WRITTEN_CAP;
+}
+
+void hs_park_note_written(uintptr_t addr)
+{
+    uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1);
+    if (hs_nwritten >= HS_WRITTEN_CAP / 2)
+        return;
+    for (size_t i = hs_written_slot(unit);; i = (i + 1) % HS_WRITTEN_CAP) {
+        if (hs_written[i] == unit)
+            return;
+        if (!hs_written[i]) {
+            hs_written[i] = unit;
+            hs_nwritten++;
+            return;
+        }
+    }
+}
+
+static bool hs_was_written(uintptr_t unit)
+{
+    for (size_t i = hs_written_slot(unit); hs_written[i]; i = (i + 1) % HS_WRITTEN_CAP)
+        if (hs_written[i] == unit)
+            return true;
+    return false;
+}
+
+bool hs_park_worth(uintptr_t unit)
+{
+    /* Written last epoch: write-protect names its writer for a fault and
+     * costs a quarter of a park; parked one epoch in 16 all the same, so
+     * that readers on other nodes are seen too. */
+    return !hs_was_written(unit) || ((unit >> 21) + hs_epochs_seen) % 16 == 0;
 }
 
 /* Under the exclusive side. */
@@ -287,7 +370,7 @@ size_t hs_park_resample(void)
     return parked;
 }
 
-int hs_park_fault(uintptr_t addr, uintptr_t *unit)
+int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
 {
     uintptr_t want = addr & ~(uintptr_t)(HS_UNIT - 1), page = addr & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     *unit = want;
@@ -300,7 +383,8 @@ int hs_park_fault(uintptr_t addr, uintptr_t *unit)
             found = true;
             if (hs_put_back(i)) {
                 hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
-                hs_note_accessed(want);
+                if (!write) /* a written unit is write-protected next epoch: no need */
+                    hs_note_accessed(want);
             }
         }
     if (found)
@@ -335,6 +419,10 @@ uintptr_t hs_park_locate(uintptr_t addr)
 
 size_t hs_park_end_epoch(void)
 {
+    /* The faults drained after this fill the set again. */
+    memset(hs_written, 0, sizeof hs_written);
+    hs_nwritten = 0;
+    hs_epochs_seen++;
     if (!hs_park_running())
         return 0;
     size_t idle = 0;

@@ -38,14 +38,14 @@ static int hs_release_shared;
 static hs_os_wp_fault_t *hs_ring;
 static uint64_t hs_head, hs_tail; /* producer: the fault thread; consumer: the epoch thread */
 
-static void hs_record(uintptr_t addr, int tid)
+static void hs_record(uintptr_t addr, int tid, bool write)
 {
     uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_RELAXED);
     if (head - __atomic_load_n(&hs_tail, __ATOMIC_ACQUIRE) >= HS_WP_RING) {
         hs_count(HS_CTR_TRACK_FAULTS_DROPPED, 1);
         return;
     }
-    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid, false};
+    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid, false, write};
     __atomic_store_n(&hs_head, head + 1, __ATOMIC_RELEASE);
 }
 
@@ -74,9 +74,9 @@ static size_t hs_npending;
 static void hs_serve_access(const hs_os_wp_fault_t *f)
 {
     uintptr_t parked;
-    int r = hs_park_fault(f->address, &parked);
+    int r = hs_park_fault(f->address, f->write, &parked);
     if (r > 0)
-        hs_record(parked, f->tid);
+        hs_record(parked, f->tid, f->write);
     if (r != -EAGAIN)
         return;
     for (size_t i = 0; i < hs_npending; i++)
@@ -94,11 +94,11 @@ static void hs_serve_pending(void)
     size_t kept = 0;
     for (size_t i = 0; i < hs_npending; i++) {
         uintptr_t parked;
-        int r = hs_park_fault(hs_pending[i].address, &parked);
+        int r = hs_park_fault(hs_pending[i].address, hs_pending[i].write, &parked);
         if (r == -EAGAIN)
             hs_pending[kept++] = hs_pending[i];
         else if (r > 0)
-            hs_record(parked, hs_pending[i].tid);
+            hs_record(parked, hs_pending[i].tid, hs_pending[i].write);
     }
     hs_npending = kept;
 }
@@ -124,7 +124,7 @@ static void hs_serve(const hs_os_wp_fault_t *f)
             hs_give_up("lifting a write-protection failed");
     }
     hs_count(HS_CTR_TRACK_FAULTS, 1);
-    hs_record(unit, f->tid);
+    hs_record(unit, f->tid, true);
 }
 
 /* The epoch thread's side of giving up: the shared table's copy. */
@@ -198,7 +198,7 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
     }
     int err = 0;
     for (uintptr_t unit = start; unit + HS_OS_HUGE_2M <= start + len; unit += HS_OS_HUGE_2M)
-        if (hs_park_unit(unit) != 0) {
+        if (!hs_park_worth(unit) || hs_park_unit(unit) != 0) {
             int e = hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, true);
             err = err ? err : e;
         }
@@ -228,8 +228,11 @@ static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
     uint64_t tail = __atomic_load_n(&hs_tail, __ATOMIC_RELAXED);
     uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_ACQUIRE);
     size_t n = 0;
-    for (; tail < head && n < max; tail++, n++)
+    for (; tail < head && n < max; tail++, n++) {
         out[n] = hs_ring[tail % HS_WP_RING];
+        if (out[n].write)
+            hs_park_note_written(out[n].address);
+    }
     __atomic_store_n(&hs_tail, tail, __ATOMIC_RELEASE);
     return n;
 }

@@ -166,7 +166,17 @@ static int cmd_park_safety(int argc, char **argv)
         } else if (rounds % 4 == 1 && STEP('r')) {
             /* Moved elsewhere and grown: the data moves with it. */
             unsigned char *q = mremap(m, m_len, m_len + UNIT, MREMAP_MAYMOVE);
-            failures[7] += q == MAP_FAILED || check(q, m_len, 3) != 0;
+            size_t bad = q == MAP_FAILED ? 0 : check(q, m_len, 3);
+            if ((q == MAP_FAILED || bad) && !failures[7])
+                printf("mremap_first_failure=%s errno %d, bad page at %zu\n", q == MAP_FAILED ? "failed" : "data",
+                       q == MAP_FAILED ? errno : 0, bad ? bad - 1 : 0);
+            if (q == MAP_FAILED && !failures[7] && getenv("PARK_DEBUG")) {
+                char cmd[160];
+                snprintf(cmd, sizeof cmd, "awk '/^[0-9a-f]+-/{r=$1} /VmFlags/{print r, $0}' /proc/%d/smaps | grep -A4 -B1 '^%lx'", getpid(), (unsigned long)m);
+                if (system(cmd) != 0)
+                    printf("(no maps)\n");
+            }
+            failures[7] += q == MAP_FAILED || bad != 0;
             if (q != MAP_FAILED) {
                 m = mremap(q, m_len + UNIT, m_len, 0);
                 CHECK(m != MAP_FAILED);
