@@ -118,7 +118,8 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
     if (plan->tracking.by_kind[HS_OS_KIND_THP] != &hs_backend_uffd_sync) {
         snprintf(plan->sampling_why, sizeof plan->sampling_why, "needs uffd_sync on THP regions");
     } else {
-        hs_park_want(o->value[HS_OPT_SAMPLE] != HS_SAMPLE_OFF, (size_t)o->value[HS_OPT_TRACK_BUDGET]);
+        hs_park_want(o->value[HS_OPT_SAMPLE] != HS_SAMPLE_OFF, (size_t)o->value[HS_OPT_TRACK_BUDGET],
+                     (size_t)o->value[HS_OPT_SAMPLE_BUDGET]);
         plan->sampling = hs_park_available(plan->sampling_why, sizeof plan->sampling_why);
         if (plan->sampling)
             snprintf(plan->sampling_why, sizeof plan->sampling_why,

@@ -32,8 +32,11 @@ extern "C" {
 #endif
 
 /* HUGESHIM_SAMPLE: whether uffd_sync parks the units it is asked to watch
- * (true, where UFFDIO_MOVE works) or write-protects them (false). */
-void hs_park_want(bool want, size_t slots);
+ * (true, where UFFDIO_MOVE works) or write-protects them (false); slots:
+ * the most units parked at once (HUGESHIM_TRACK_BUDGET); cold_budget: the
+ * units neither written nor read last epoch parked per epoch, in rotation
+ * (HUGESHIM_SAMPLE_BUDGET). */
+void hs_park_want(bool want, size_t slots, size_t cold_budget);
 /* Whether sampling can run here, and why not (doctor, the report). */
 bool hs_park_available(char *why, size_t cap);
 
@@ -60,11 +63,12 @@ int hs_park_unit(uintptr_t unit);
  * is taken (a program call or the epoch thread), try again later.  Never
  * waits: whoever holds the lock may need a write fault served meanwhile. */
 int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit);
-/* The epoch thread, draining the faults: unit written this epoch. */
-void hs_park_note_written(uintptr_t addr);
-/* Whether to park the unit next epoch rather than write-protect it: not
- * written in the last epoch (it may be read), or its turn (one epoch in 16)
- * to show its readers. */
+/* The epoch thread, draining the faults: a unit written or read this epoch. */
+void hs_park_note_fault(uintptr_t addr, bool write);
+/* Whether to park the unit next epoch rather than write-protect it: read
+ * (only parking sees reads); written, one epoch in 16 (to show its readers
+ * too); neither, in a rotation that parks HUGESHIM_SAMPLE_BUDGET of them per
+ * epoch. */
 bool hs_park_worth(uintptr_t unit);
 /* At a tick between epochs: park again the units accessed this epoch
  * (fewer than 4 samples so far), so that a unit accessed from several nodes

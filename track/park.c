@@ -58,11 +58,13 @@ static uint8_t hs_accessed_samples[HS_PARK_SLOTS_MAX];
 static size_t hs_naccessed;
 
 static size_t hs_want_slots = 2048;
+static size_t hs_cold_budget = 256; /* HUGESHIM_SAMPLE_BUDGET */
 
-void hs_park_want(bool want, size_t slots)
+void hs_park_want(bool want, size_t slots, size_t cold_budget)
 {
     hs_want = want;
     hs_want_slots = slots ? slots : 1;
+    hs_cold_budget = cold_budget ? cold_budget : 1;
 }
 
 bool hs_park_available(char *why, size_t cap)
@@ -289,49 +291,70 @@ int hs_park_unit(uintptr_t unit)
     return 0;
 }
 
-/* Units written in the last epoch (write-protect faults, and writes to
- * parked units), an open-addressing set the epoch thread fills while it
- * drains the faults and reads when it chooses how to watch each unit. */
-#define HS_WRITTEN_CAP (2 * HS_PARK_SLOTS_MAX)
-static uintptr_t hs_written[HS_WRITTEN_CAP];
-static size_t hs_nwritten;
+/* What the last epoch's faults said of each unit they touched: written
+ * (write-protect faults, writes to parked units) or only read.  An
+ * open-addressing set of unit addresses with the two bits in the low bits
+ * (units are 2 MiB-aligned), filled by the epoch thread as it drains the
+ * faults, read when it chooses how to watch each unit. */
+#define HS_SEEN_CAP (2 * HS_PARK_SLOTS_MAX)
+#define HS_SEEN_WRITTEN 1u
+#define HS_SEEN_READ 2u
+static uintptr_t hs_seen[HS_SEEN_CAP];
+static size_t hs_nseen;
 static uint64_t hs_epochs_seen;
+/* Units neither written nor read last epoch are parked in rotation: one in
+ * hs_cold_stride each epoch, so that at most the sample budget of them is
+ * parked per epoch (every park is two TLB shootdowns for the program's
+ * threads, so parking every cold unit every epoch cost a 2 GiB heap its
+ * placement in the NUMA lab). */
+static size_t hs_cold_seen, hs_cold_stride = 1;
 
-static size_t hs_written_slot(uintptr_t unit)
+static size_t hs_seen_slot(uintptr_t unit)
 {
-    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_WRITTEN_CAP;
+    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_SEEN_CAP;
 }
 
-void hs_park_note_written(uintptr_t addr)
+void hs_park_note_fault(uintptr_t addr, bool write)
 {
     uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1);
-    if (hs_nwritten >= HS_WRITTEN_CAP / 2)
-        return;
-    for (size_t i = hs_written_slot(unit);; i = (i + 1) % HS_WRITTEN_CAP) {
-        if (hs_written[i] == unit)
+    uintptr_t bit = write ? HS_SEEN_WRITTEN : HS_SEEN_READ;
+    for (size_t i = hs_seen_slot(unit), n = 0; n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++) {
+        if ((hs_seen[i] & ~(uintptr_t)3) == unit) {
+            hs_seen[i] |= bit;
             return;
-        if (!hs_written[i]) {
-            hs_written[i] = unit;
-            hs_nwritten++;
+        }
+        if (!hs_seen[i]) {
+            if (hs_nseen >= HS_SEEN_CAP / 2)
+                return;
+            hs_seen[i] = unit | bit;
+            hs_nseen++;
             return;
         }
     }
 }
 
-static bool hs_was_written(uintptr_t unit)
+static unsigned hs_seen_bits(uintptr_t unit)
 {
-    for (size_t i = hs_written_slot(unit); hs_written[i]; i = (i + 1) % HS_WRITTEN_CAP)
-        if (hs_written[i] == unit)
-            return true;
-    return false;
+    for (size_t i = hs_seen_slot(unit), n = 0; hs_seen[i] && n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++)
+        if ((hs_seen[i] & ~(uintptr_t)3) == unit)
+            return (unsigned)(hs_seen[i] & 3);
+    return 0;
 }
 
 bool hs_park_worth(uintptr_t unit)
 {
+    unsigned seen = hs_seen_bits(unit);
+    uint64_t turn = (unit >> 21) + hs_epochs_seen;
     /* Written last epoch: write-protect names its writer for a fault and
      * costs a quarter of a park; parked one epoch in 16 all the same, so
      * that readers on other nodes are seen too. */
-    return !hs_was_written(unit) || ((unit >> 21) + hs_epochs_seen) % 16 == 0;
+    if (seen & HS_SEEN_WRITTEN)
+        return turn % 16 == 0;
+    /* Read last epoch: only parking sees it. */
+    if (seen & HS_SEEN_READ)
+        return true;
+    hs_cold_seen++;
+    return turn % hs_cold_stride == 0;
 }
 
 /* Under the exclusive side. */
@@ -420,9 +443,11 @@ uintptr_t hs_park_locate(uintptr_t addr)
 size_t hs_park_end_epoch(void)
 {
     /* The faults drained after this fill the set again. */
-    memset(hs_written, 0, sizeof hs_written);
-    hs_nwritten = 0;
+    memset(hs_seen, 0, sizeof hs_seen);
+    hs_nseen = 0;
     hs_epochs_seen++;
+    hs_cold_stride = hs_cold_seen / hs_cold_budget + 1;
+    hs_cold_seen = 0;
     if (!hs_park_running())
         return 0;
     size_t idle = 0;

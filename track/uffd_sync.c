@@ -230,8 +230,7 @@ static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
     size_t n = 0;
     for (; tail < head && n < max; tail++, n++) {
         out[n] = hs_ring[tail % HS_WP_RING];
-        if (out[n].write)
-            hs_park_note_written(out[n].address);
+        hs_park_note_fault(out[n].address, out[n].write);
     }
     __atomic_store_n(&hs_tail, tail, __ATOMIC_RELEASE);
     return n;

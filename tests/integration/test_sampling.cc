@@ -94,7 +94,7 @@ TEST(Sampling, WrittenUnitsAreFoundToo)
 // 20 ms so that most calls meet parked units: kernel reads and writes
 // (read(2), write(2), pread(2), process_vm_readv, /proc/self/mem), a purge
 // that must read back as zeroes, munmap and a new mapping that must be
-// zero, mremap, mprotect, mlock, fork and a clone without CLONE_VM whose
+// zero, mremap, mprotect, mlock, mbind, fork and a clone without CLONE_VM whose
 // children check the data, while two threads read at random.
 TEST(Sampling, ProgramCallsOnParkedMemoryKeepEveryByte)
 {
@@ -122,7 +122,7 @@ TEST(Sampling, EachCallAloneOnParkedMemory)
 {
     REQUIRE_SAMPLING();
     REQUIRE_THP();
-    for (const char *step : {"k", "d", "u", "r", "p", "l", "c"}) {
+    for (const char *step : {"k", "d", "u", "r", "p", "l", "b", "c"}) {
         std::string report = temp_path("sample-step.json");
         Result r = run({probe_path(), "park-safety", "2", step}, sampling_env(report, "20"), "", 60);
         ASSERT_FALSE(r.timed_out) << step;

@@ -69,7 +69,7 @@ static int clone_child(void *arg)
  * from it, reads it with process_vm_readv and /proc/self/mem; purges a unit
  * of a second mapping with MADV_DONTNEED (it must read back as zeroes,
  * never as its old data), unmaps and maps a third again (zeroes), mremaps a
- * fourth to a new place (data moves with it), mprotects and mlocks units,
+ * fourth to a new place (data moves with it), mprotects, mlocks and mbinds units,
  * forks a child and clones one without CLONE_VM that check the data.  At
  * the end everything is checked; each step prints its failures. */
 static int cmd_park_safety(int argc, char **argv)
@@ -77,8 +77,13 @@ static int cmd_park_safety(int argc, char **argv)
     CHECK(argc >= 1);
     double seconds = atof(argv[0]);
     /* Which steps run (all by default): k kernel access, d dontneed, u unmap,
-     * r mremap, p mprotect, l mlock, f fork, c clone. */
-    const char *steps = argc >= 2 ? argv[1] : "kdurplfc";
+     * r mremap, p mprotect, l mlock, b mbind, f fork, c clone. */
+    const char *steps = argc >= 2 ? argv[1] : "kdurplbfc";
+    /* mbind as the program would call it (libnuma's symbol; hugeshim's
+     * brackets it), found at run time: this program does not link libnuma. */
+    long (*mbind_fn)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned) =
+        (long (*)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned))dlsym(RTLD_DEFAULT,
+                                                                                                    "mbind");
 #define STEP(c) (strchr(steps, c) != NULL)
     size_t n = 64 * MIB;
     unsigned char *a = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -108,10 +113,10 @@ static int cmd_park_safety(int argc, char **argv)
     CHECK(pipe(fds) == 0);
     int mem = open("/proc/self/mem", O_RDONLY);
     static unsigned char buf[4096], stack_mem[256 * 1024];
-    size_t failures[12] = {0}, rounds = 0, proc_mem_eio = 0;
-    const char *names[12] = {"pipe_read",   "pipe_write", "pread",     "process_vm_readv", "proc_mem",
-                             "dontneed",    "remap_zero", "mremap",    "mprotect",         "mlock",
-                             "fork_child",  "clone_child"};
+    size_t failures[13] = {0}, rounds = 0, proc_mem_eio = 0;
+    const char *names[13] = {"pipe_read",  "pipe_write", "pread",  "process_vm_readv", "proc_mem",
+                             "dontneed",   "remap_zero", "mremap", "mprotect",         "mlock",
+                             "fork_child", "clone_child", "mbind"};
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned seed = 12345;
@@ -190,6 +195,13 @@ static int cmd_park_safety(int argc, char **argv)
             failures[9] += mlock(a + k * UNIT, UNIT) != 0 || check(a + k * UNIT, UNIT, 1) != 0 ||
                            munlock(a + k * UNIT, UNIT) != 0;
         }
+        if (rounds % 8 == 5 && STEP('b') && mbind_fn) {
+            /* A preferred node, then the default policy again, on a unit. */
+            size_t k = (seed >> 12) % (n / UNIT);
+            unsigned long node0 = 1;
+            failures[12] += mbind_fn(a + k * UNIT, UNIT, 1 /* MPOL_PREFERRED */, &node0, 2, 0) != 0 ||
+                            check(a + k * UNIT, UNIT, 1) != 0 || mbind_fn(a + k * UNIT, UNIT, 0, NULL, 0, 0) != 0;
+        }
         if (rounds % 16 == 0 && STEP('f')) {
             pid_t pid = fork();
             CHECK(pid >= 0);
@@ -220,7 +232,7 @@ static int cmd_park_safety(int argc, char **argv)
     read_rollup(&rss1, &huge1);
     printf("rounds=%zu\nproc_mem_eio=%zu\n", rounds, proc_mem_eio);
     size_t total = 0;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 13; i++) {
         printf("failed_%s=%zu\n", names[i], failures[i]);
         total += failures[i];
     }
