@@ -81,6 +81,9 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
 
 /* MADV_DONTFORK (true) or MADV_DOFORK (false). */
 int hs_os_dontfork(void *addr, size_t len, bool dontfork);
+/* A fresh private anonymous read-write THP-advised mapping exactly at addr,
+ * replacing what is there (MAP_FIXED, MAP_NORESERVE). */
+int hs_os_map_fixed_thp(void *addr, size_t len);
 /* Move a whole mapping to `to`, replacing what is there (mremap FIXED). */
 int hs_os_move_mapping(void *from, size_t len, void *to);
 /* mincore(2): one byte per 4 KiB page of [addr, addr+len), bit 0 resident. */

@@ -153,6 +153,16 @@ int hs_os_dontfork(void *addr, size_t len, bool dontfork)
     return hs_os_madvise(addr, len, dontfork ? MADV_DONTFORK : MADV_DOFORK);
 }
 
+int hs_os_map_fixed_thp(void *addr, size_t len)
+{
+    void *out;
+    int err = hs_os_mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                         -1, 0, &out);
+    if (!err)
+        hs_os_madvise(addr, len, MADV_HUGEPAGE);
+    return err;
+}
+
 int hs_os_move_mapping(void *from, size_t len, void *to)
 {
     void *out;

@@ -5,9 +5,13 @@
  * WP-registered VMA write-notifies, so staging is WP-registered too).
  *
  * Park (epoch thread, exclusive side of hs_vmguard):
- *   1. register the unit MISSING|WP (its VMA splits off its region's);
- *   2. move unit -> slot, no holes allowed (a unit not fully present is
+ *   1. lift the unit's write protection: it fails unless uffd_sync
+ *      registered the unit's region (a stale region of the tracker's table
+ *      may be a new mapping of the program's, never to be touched);
+ *   2. register the unit MISSING|WP (its VMA splits off its region's);
+ *   3. move unit -> slot, no holes allowed (a unit not fully present is
  *      not sampled: a hole would fault again after the put-back).
+ * Which units are parked, which write-protected: hs_park_worth.
  * Put back (fault thread on an access; epoch thread at the end of the
  * epoch; a program thread in hs_vmguard_enter; fork's prepare handler):
  *   1. move slot -> unit (waiters on the unit wake and find their page);
@@ -23,7 +27,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -182,7 +185,7 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
         copied = e == 0 || e == -EEXIST;
     }
     if (copied) {
-        hs_os_madvise((void *)slot, len, MADV_DONTNEED);
+        hs_os_purge((void *)slot, len, true);
         hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_COPY, 1);
         hs_pending_collapse = unit;
         return true;
@@ -201,11 +204,8 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
     }
     hs_os_dontfork((void *)unit, len, false);
     hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_MREMAP, 1);
-    void *out;
-    err = hs_os_mmap((void *)slot, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-                     -1, 0, &out);
+    err = hs_os_map_fixed_thp((void *)slot, len);
     if (!err) {
-        hs_os_advise_huge((void *)slot, len);
         hs_os_dontfork((void *)slot, len, true);
         err = hs_os_wpsync_register_missing(hs_uffd, slot, len);
     }
