@@ -119,7 +119,7 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
         snprintf(plan->sampling_why, sizeof plan->sampling_why, "needs uffd_sync on THP regions");
     } else {
         hs_park_want(o->value[HS_OPT_SAMPLE] != HS_SAMPLE_OFF, (size_t)o->value[HS_OPT_TRACK_BUDGET],
-                     (size_t)o->value[HS_OPT_SAMPLE_BUDGET]);
+                     (size_t)o->value[HS_OPT_SAMPLE_BUDGET], (uint64_t)o->value[HS_OPT_INTERVAL_MS] * 1000000ULL);
         plan->sampling = hs_park_available(plan->sampling_why, sizeof plan->sampling_why);
         if (plan->sampling)
             snprintf(plan->sampling_why, sizeof plan->sampling_why,

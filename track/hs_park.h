@@ -36,7 +36,7 @@ extern "C" {
  * the most units parked at once (HUGESHIM_TRACK_BUDGET); cold_budget: the
  * units neither written nor read last epoch parked per epoch, in rotation
  * (HUGESHIM_SAMPLE_BUDGET). */
-void hs_park_want(bool want, size_t slots, size_t cold_budget);
+void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval_ns);
 /* Whether sampling can run here, and why not (doctor, the report). */
 bool hs_park_available(char *why, size_t cap);
 
@@ -70,6 +70,9 @@ void hs_park_note_fault(uintptr_t addr, bool write);
  * too); neither, in a rotation that parks HUGESHIM_SAMPLE_BUDGET of them per
  * epoch. */
 bool hs_park_worth(uintptr_t unit);
+/* Time the caller spent parking cold units (hs_park_worth stops choosing
+ * them past a tenth of the epoch). */
+void hs_park_cold_time(uint64_t ns);
 /* At a tick between epochs: park again the units accessed this epoch
  * (fewer than 4 samples so far), so that a unit accessed from several nodes
  * shows several.  Returns the units parked. */

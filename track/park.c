@@ -62,9 +62,15 @@ static size_t hs_naccessed;
 
 static size_t hs_want_slots = 2048;
 static size_t hs_cold_budget = 256; /* HUGESHIM_SAMPLE_BUDGET */
+/* And at most a tenth of the epoch's time spent parking (a park with the
+ * program's threads running costs about 10 us on the dev VM, but about 10 ms
+ * under the NUMA lab's single-threaded emulation, whose TLB shootdowns wait
+ * for each vCPU's turn). */
+static uint64_t hs_cold_ns_max = 100000000ULL;
 
-void hs_park_want(bool want, size_t slots, size_t cold_budget)
+void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval_ns)
 {
+    hs_cold_ns_max = interval_ns / 10;
     hs_want = want;
     hs_want_slots = slots ? slots : 1;
     hs_cold_budget = cold_budget ? cold_budget : 1;
@@ -307,7 +313,8 @@ static uint64_t hs_epochs_seen;
  * parked per epoch (every park is two TLB shootdowns for the program's
  * threads, so parking every cold unit every epoch cost a 2 GiB heap its
  * placement in the NUMA lab). */
-static size_t hs_cold_seen, hs_cold_stride = 1;
+static size_t hs_cold_seen, hs_cold_stride = 1, hs_cold_parked;
+static uint64_t hs_cold_ns;
 
 static size_t hs_seen_slot(uintptr_t unit)
 {
@@ -354,7 +361,15 @@ bool hs_park_worth(uintptr_t unit)
     if (seen & HS_SEEN_READ)
         return true;
     hs_cold_seen++;
-    return turn % hs_cold_stride == 0;
+    if (turn % hs_cold_stride != 0 || hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max)
+        return false;
+    hs_cold_parked++;
+    return true;
+}
+
+void hs_park_cold_time(uint64_t ns)
+{
+    hs_cold_ns += ns;
 }
 
 /* Under the exclusive side. */
@@ -447,7 +462,8 @@ size_t hs_park_end_epoch(void)
     hs_nseen = 0;
     hs_epochs_seen++;
     hs_cold_stride = hs_cold_seen / hs_cold_budget + 1;
-    hs_cold_seen = 0;
+    hs_cold_seen = hs_cold_parked = 0;
+    hs_cold_ns = 0;
     if (!hs_park_running())
         return 0;
     size_t idle = 0;
