@@ -197,14 +197,15 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
         return hs_os_wpsync_protect(hs_uffd, start, len, true);
     }
     int err = 0;
-    uint64_t t0 = hs_os_now_ns();
-    for (uintptr_t unit = start; unit + HS_OS_HUGE_2M <= start + len; unit += HS_OS_HUGE_2M)
+    for (uintptr_t unit = start; unit + HS_OS_HUGE_2M <= start + len; unit += HS_OS_HUGE_2M) {
+        uint64_t t0 = hs_os_now_ns();
         if (!hs_park_worth(unit) || hs_park_unit(unit) != 0) {
             int e = hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, true);
             err = err ? err : e;
         }
+        hs_park_cold_time(hs_os_now_ns() - t0); /* unit by unit: a run may be a whole region */
+    }
     hs_vmguard_release();
-    hs_park_cold_time(hs_os_now_ns() - t0);
     return err;
 }
 

@@ -130,7 +130,11 @@ TEST(Sampling, EachCallAloneOnParkedMemory)
         EXPECT_EQ(r.num("failures"), 0) << step << ": " << r.out;
         EXPECT_EQ(r.num("intact"), 1) << step;
         auto j = read_json(report);
-        EXPECT_GE(report_num(j, "sampling.parked"), 1) << step; // after a clone, few: its pages are shared
+        // After a clone the pages are shared with the child and are not parked
+        // until written: the first clone may come before the first park.
+        if (std::string(step) != "c") {
+            EXPECT_GE(report_num(j, "sampling.parked"), 1) << step;
+        }
         EXPECT_EQ(report_num(j, "sampling.put_back_by_mremap"), 0) << step;
         unlink(report.c_str());
     }
