@@ -270,8 +270,10 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
 /* Close a file descriptor. */
 void hs_os_close(int fd);
 /* The calling thread gets its own copy of the descriptor table
- * (unshare(CLONE_FILES)): what the program closes later stays open here. */
-int hs_os_unshare_files(void);
+ * (unshare(CLONE_FILES)) holding only keep_a and keep_b (every other
+ * descriptor of the copy is closed): what the program closes later stays
+ * open here, and nothing of the program's is held. */
+int hs_os_unshare_files(int keep_a, int keep_b);
 
 /* Synchronous userfaultfd write-protect, for THP regions: a write to a
  * protected page blocks the writer until a handler un-protects it, and the

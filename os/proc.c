@@ -452,9 +452,27 @@ void hs_os_eventfd_signal(int fd)
     hs_os_syscall3(SYS_write, fd, (long)&one, sizeof one);
 }
 
-int hs_os_unshare_files(void)
+int hs_os_unshare_files(int keep_a, int keep_b)
 {
-    return hs_os_result(hs_os_syscall3(SYS_unshare, CLONE_FILES, 0, 0));
+    int err = hs_os_result(hs_os_syscall3(SYS_unshare, CLONE_FILES, 0, 0));
+    if (err)
+        return err;
+    /* The copy holds every descriptor the process had open: keep only ours,
+     * or a pipe's write end held here would keep its reader from ever
+     * seeing the end of the file. */
+    int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+    int bounds[3][2] = {{0, lo - 1}, {lo + 1, hi - 1}, {hi + 1, -1}};
+    for (int i = 0; i < 3; i++) {
+        unsigned first = (unsigned)bounds[i][0], last = bounds[i][1] < 0 ? ~0u : (unsigned)bounds[i][1];
+        if (bounds[i][1] >= 0 && bounds[i][1] < bounds[i][0])
+            continue;
+        long r = hs_os_syscall3(SYS_close_range, first, last, 0);
+        if (r == -ENOSYS) /* before Linux 5.9: one by one, up to the highest of ours */
+            for (unsigned fd = first; fd <= last && fd <= (unsigned)hi + 1; fd++)
+                if ((int)fd != keep_a && (int)fd != keep_b)
+                    hs_os_syscall3(SYS_close, fd, 0, 0);
+    }
+    return 0;
 }
 
 int hs_os_poll2(int a, int b, int timeout_ms)

@@ -138,7 +138,7 @@ static void *hs_wpsync_main(void *arg)
 {
     (void)arg;
     hs_os_wp_fault_t faults[64];
-    hs_private_table = hs_os_unshare_files() == 0;
+    hs_private_table = hs_os_unshare_files(hs_uffd, hs_wake) == 0;
     while (!__atomic_load_n(&hs_stopping, __ATOMIC_ACQUIRE)) {
         /* A bounded wait: the program may have closed the shared copy of the
          * wake-up eventfd, and stopping is then noticed by this timeout. */

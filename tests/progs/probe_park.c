@@ -242,7 +242,31 @@ static int cmd_park_safety(int argc, char **argv)
     return 0;
 }
 
+/* pipe-eof: a pipe made before hugeshim's fault thread starts (at the first
+ * epoch) must still end when the program closes its write end: the thread's
+ * own descriptor table must hold none of the program's descriptors. */
+static int cmd_pipe_eof(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    for (int spins = 0; hs_epochs() < 2; spins++) {
+        CHECK(spins < 30000);
+        usleep(1000);
+    }
+    CHECK(close(fds[1]) == 0);
+    alarm(10); /* a read that never ends is the failure */
+    char c;
+    ssize_t n = read(fds[0], &c, 1);
+    alarm(0);
+    printf("eof=%d\n", n == 0);
+    return 0;
+}
+
 const probe_cmd_t probe_park_cmds[] = {
+    {"pipe-eof", "", cmd_pipe_eof},
     {"park-safety", "SECONDS [STEPS]", cmd_park_safety},
     {NULL, NULL, NULL},
 };
