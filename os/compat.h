@@ -91,6 +91,5 @@ struct uffdio_move {
 /* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
 #define HS_PM_SOFT_DIRTY (1ULL << 55)
 #define HS_PM_PRESENT (1ULL << 63)
-#define HS_PM_EXCLUSIVE (1ULL << 56)
 
 #endif

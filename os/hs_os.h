@@ -291,15 +291,6 @@ int hs_os_wpsync_open(char *why, size_t cap);
 bool hs_os_wpsync_can_move(void);
 int hs_os_wpsync_register(int uffd, uintptr_t start, size_t len);
 int hs_os_wpsync_unregister(int uffd, uintptr_t start, size_t len);
-/* Whether the page at addr is present and mapped by this process alone
- * (/proc/self/pagemap bit 56): after a fork's child is gone, such a page is
- * still marked shared until written, and UFFDIO_MOVE refuses it (EBUSY). */
-bool hs_os_page_exclusive(uintptr_t addr);
-/* The pagemap entries of n pages from start (n <= 512): 0 or -errno. */
-int hs_os_pagemap_read(uintptr_t start, size_t n, uint64_t *out);
-/* Pagemap entry bits: present, mapped by this process alone. */
-#define HS_OS_PM_PRESENT (1ULL << 63)
-#define HS_OS_PM_EXCLUSIVE (1ULL << 56)
 /* Register for missing-page faults as well as write-protect ones (a parked
  * unit: any access faults to the handler). */
 int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len);

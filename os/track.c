@@ -237,23 +237,6 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len)
     return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
 }
 
-int hs_os_pagemap_read(uintptr_t start, size_t n, uint64_t *out)
-{
-    int fd = hs_os_open_pagemap();
-    if (fd < 0)
-        return fd;
-    long got = hs_os_syscall6(SYS_pread64, fd, (long)out, (long)(n * sizeof *out),
-                              (long)(start / HS_OS_PAGE_SIZE * sizeof *out), 0, 0);
-    hs_os_close(fd);
-    return got < 0 ? (int)got : got == (long)(n * sizeof *out) ? 0 : -EIO;
-}
-
-bool hs_os_page_exclusive(uintptr_t addr)
-{
-    uint64_t entry = 0;
-    return hs_os_pagemap_read(addr, 1, &entry) == 0 && (entry & HS_PM_PRESENT) && (entry & HS_PM_EXCLUSIVE);
-}
-
 int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
 {
     struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = 0, .move = 0};

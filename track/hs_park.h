@@ -82,8 +82,6 @@ size_t hs_park_end_epoch(void);
 /* Where the byte at addr is now: in its staging slot while its unit is
  * parked, else addr itself (tools asking which node holds a page). */
 uintptr_t hs_park_locate(uintptr_t addr);
-/* Units parked now. */
-size_t hs_park_count(void);
 
 /* The report's sampling.enabled and sampling.why. */
 extern const hs_report_section_t hs_park_report_section;

@@ -95,11 +95,6 @@ bool hs_park_running(void)
     return __atomic_load_n(&hs_running, __ATOMIC_ACQUIRE);
 }
 
-size_t hs_park_count(void)
-{
-    return __atomic_load_n(&hs_parked, __ATOMIC_RELAXED);
-}
-
 static uintptr_t hs_slot_addr(size_t i)
 {
     return hs_stage + i * HS_UNIT;
