@@ -100,6 +100,15 @@ static uintptr_t hs_slot_addr(size_t i)
     return hs_stage + i * HS_UNIT;
 }
 
+/* The slot holding unit, or SIZE_MAX: not parked. */
+static size_t hs_slot_of(uintptr_t unit)
+{
+    for (size_t i = 0; i < hs_high; i++)
+        if (hs_slot_unit[i] == unit)
+            return i;
+    return SIZE_MAX;
+}
+
 /* ---- hs_vmguard hooks ----------------------------------------------------- */
 
 static bool hs_in(uintptr_t unit, uintptr_t start, size_t len)
@@ -165,13 +174,11 @@ static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len)
     return done == len ? 0 : err;
 }
 
-/* A unit copied back, to be made huge again once re-registered. */
-static uintptr_t hs_pending_collapse;
-
 /* Put [slot, slot+len) back at [unit, unit+len); true when the data is
- * there again. */
-static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
+ * there again (*copied_back: on base pages, to be made huge again). */
+static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_back)
 {
+    *copied_back = false;
     if (hs_move_rest(unit, slot, len) == 0)
         return true;
     /* Copy it back (UFFDIO_COPY into the missing pages): base pages, the
@@ -188,7 +195,7 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
     if (copied) {
         hs_os_purge((void *)slot, len, true);
         hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_COPY, 1);
-        hs_pending_collapse = unit;
+        *copied_back = true;
         return true;
     }
     hs_count(HS_CTR_SAMPLE_ERRORS, 1);
@@ -215,16 +222,25 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len)
     return true;
 }
 
+/* The first len bytes of a unit back from slot, and the unit registered
+ * as its region is; true when the data is back.  Left MISSING-registered
+ * otherwise: accessors wait rather than see zeroes (the log said so). */
+static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len)
+{
+    bool copied;
+    if (!hs_restore(unit, slot, len, &copied))
+        return false;
+    hs_reregister(unit);
+    if (copied)
+        hs_os_collapse((void *)unit, HS_UNIT); /* best effort: the copy is on base pages */
+    return true;
+}
+
 /* Put slot i's unit back; true when its data is back at the unit. */
 static bool hs_put_back(size_t i)
 {
-    uintptr_t unit = hs_slot_unit[i];
-    hs_pending_collapse = 0;
-    if (!hs_restore(unit, hs_slot_addr(i), HS_UNIT))
+    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT))
         return false;
-    hs_reregister(unit);
-    if (hs_pending_collapse)
-        hs_os_collapse((void *)unit, HS_UNIT); /* best effort: the copy is on base pages */
     __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hs_parked, hs_parked - 1, __ATOMIC_RELEASE);
     return true;
@@ -266,13 +282,7 @@ int hs_park_unit(uintptr_t unit)
     if (err) {
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
-        hs_pending_collapse = 0;
-        if (!moved || hs_restore(unit, slot, moved))
-            hs_reregister(unit);
-        if (hs_pending_collapse)
-            hs_os_collapse((void *)unit, HS_UNIT);
-        /* else: the log said so; the part stays in the slot, MISSING-registered:
-         * accessors wait rather than see zeroes. */
+        hs_bring_back(unit, slot, moved);
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
                  : err == -EBUSY ? HS_CTR_SAMPLE_SKIP_SHARED
                  : err == -EINVAL ? HS_CTR_SAMPLE_SKIP_INCOMPATIBLE
@@ -367,14 +377,23 @@ void hs_park_cold_time(uint64_t ns)
     hs_cold_ns += ns;
 }
 
+/* Its place among the units read this epoch, or SIZE_MAX. */
+static size_t hs_accessed_of(uintptr_t unit)
+{
+    for (size_t i = 0; i < hs_naccessed; i++)
+        if (hs_accessed[i] == unit)
+            return i;
+    return SIZE_MAX;
+}
+
 /* Under the exclusive side. */
 static void hs_note_accessed(uintptr_t unit)
 {
-    for (size_t i = 0; i < hs_naccessed; i++)
-        if (hs_accessed[i] == unit) {
-            hs_accessed_samples[i]++;
-            return;
-        }
+    size_t i = hs_accessed_of(unit);
+    if (i != SIZE_MAX) {
+        hs_accessed_samples[i]++;
+        return;
+    }
     if (hs_naccessed < HS_PARK_SLOTS_MAX) {
         hs_accessed[hs_naccessed] = unit;
         hs_accessed_samples[hs_naccessed++] = 1;
@@ -387,15 +406,10 @@ size_t hs_park_resample(void)
         return 0;
     size_t parked = 0;
     for (size_t i = 0; i < hs_naccessed; i++) {
-        if (hs_accessed_samples[i] >= HS_SAMPLES)
+        if (hs_accessed_samples[i] >= HS_SAMPLES || hs_slot_of(hs_accessed[i]) != SIZE_MAX)
             continue;
-        bool parked_now = false;
-        for (size_t k = 0; k < hs_high && !parked_now; k++)
-            parked_now = hs_slot_unit[k] == hs_accessed[i];
-        if (!parked_now && hs_park_unit(hs_accessed[i]) == 0) {
-            for (size_t k = 0; k < hs_high; k++)
-                if (hs_slot_unit[k] == hs_accessed[i])
-                    hs_slot_again[k] = true;
+        if (hs_park_unit(hs_accessed[i]) == 0) {
+            hs_slot_again[hs_slot_of(hs_accessed[i])] = true;
             parked++;
         }
     }
@@ -410,24 +424,19 @@ int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
     if (!hs_vmguard_try_settle())
         return -EAGAIN;
     uint64_t t0 = hs_os_now_ns();
-    bool found = false;
-    for (size_t i = 0; i < hs_high && !found; i++)
-        if (hs_slot_unit[i] == want) {
-            found = true;
-            if (hs_put_back(i)) {
-                hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
-                if (!write) /* a written unit is write-protected next epoch: no need */
-                    hs_note_accessed(want);
-            }
-        }
+    size_t i = hs_slot_of(want);
+    bool found = i != SIZE_MAX;
+    if (found && hs_put_back(i)) {
+        hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
+        if (!write) /* a written unit is write-protected next epoch: no need */
+            hs_note_accessed(want);
+    }
     if (found)
         hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
     /* Another thread that faulted on the unit before it came back (its
      * message read after the first one's) accessed it too: a sample as
      * well.  Two threads reading a unit at once show both nodes. */
-    bool also = false;
-    for (size_t i = 0; i < hs_naccessed && !found && !also; i++)
-        also = hs_accessed[i] == want;
+    bool also = !found && hs_accessed_of(want) != SIZE_MAX;
     hs_vmguard_release();
     /* Put back a moment ago by someone else, or never ours: the page is
      * there or its range is no longer MISSING-registered; wake the thread
@@ -443,9 +452,9 @@ uintptr_t hs_park_locate(uintptr_t addr)
     if (!hs_park_running() || !__atomic_load_n(&hs_parked, __ATOMIC_ACQUIRE))
         return addr;
     hs_vmguard_token_t guard = hs_vmguard_shared();
-    for (size_t i = 0; i < hs_high; i++)
-        if (hs_slot_unit[i] == unit)
-            at = hs_slot_addr(i) + (addr - unit);
+    size_t i = hs_slot_of(unit);
+    if (i != SIZE_MAX)
+        at = hs_slot_addr(i) + (addr - unit);
     hs_vmguard_leave(guard);
     return at;
 }
