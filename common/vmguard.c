@@ -69,22 +69,21 @@ void hs_vmguard_leave(hs_vmguard_token_t token)
         pthread_rwlock_unlock(&hs_lock);
 }
 
-bool hs_vmguard_try_exclusive(void)
+bool hs_vmguard_try_settle(void)
 {
     pthread_once(&hs_once, hs_lock_init);
-    if (pthread_rwlock_trywrlock(&hs_lock) != 0)
+    return pthread_rwlock_trywrlock(&hs_lock) == 0;
+}
+
+bool hs_vmguard_try_exclusive(void)
+{
+    if (!hs_vmguard_try_settle())
         return false;
     if (__atomic_load_n(&hs_hold, __ATOMIC_ACQUIRE)) {
         pthread_rwlock_unlock(&hs_lock);
         return false;
     }
     return true;
-}
-
-bool hs_vmguard_try_settle(void)
-{
-    pthread_once(&hs_once, hs_lock_init);
-    return pthread_rwlock_trywrlock(&hs_lock) == 0;
 }
 
 void hs_vmguard_exclusive(void)

@@ -71,13 +71,19 @@ static void hs_give_up(const char *why)
 static hs_os_wp_fault_t hs_pending[HS_PENDING_MAX];
 static size_t hs_npending;
 
-static void hs_serve_access(const hs_os_wp_fault_t *f)
+/* Serve an access to a parked unit; false when the lock was taken. */
+static bool hs_access_served(const hs_os_wp_fault_t *f)
 {
     uintptr_t parked;
     int r = hs_park_fault(f->address, f->write, &parked);
     if (r > 0)
         hs_record(parked, f->tid, f->write);
-    if (r != -EAGAIN)
+    return r != -EAGAIN;
+}
+
+static void hs_serve_access(const hs_os_wp_fault_t *f)
+{
+    if (hs_access_served(f))
         return;
     for (size_t i = 0; i < hs_npending; i++)
         if (((hs_pending[i].address ^ f->address) & ~(uintptr_t)(HS_OS_HUGE_2M - 1)) == 0)
@@ -92,14 +98,9 @@ static void hs_serve_access(const hs_os_wp_fault_t *f)
 static void hs_serve_pending(void)
 {
     size_t kept = 0;
-    for (size_t i = 0; i < hs_npending; i++) {
-        uintptr_t parked;
-        int r = hs_park_fault(hs_pending[i].address, hs_pending[i].write, &parked);
-        if (r == -EAGAIN)
+    for (size_t i = 0; i < hs_npending; i++)
+        if (!hs_access_served(&hs_pending[i]))
             hs_pending[kept++] = hs_pending[i];
-        else if (r > 0)
-            hs_record(parked, hs_pending[i].tid, hs_pending[i].write);
-    }
     hs_npending = kept;
 }
 
