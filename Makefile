@@ -73,7 +73,7 @@ UNIT_BIN  := $(BUILD)/tests/unit_tests
 INTEG_BIN := $(BUILD)/tests/integration_tests
 PROBES    := $(BUILD)/tests/hs_probe $(BUILD)/tests/hs_probe_cxx $(BUILD)/tests/hs_probe_static $(BUILD)/tests/hs_stress
 COMPAT_BIN := $(BUILD)/tests/compat_tests
-BENCH_BIN := $(BUILD)/bench/gups $(BUILD)/bench/smallobj $(BUILD)/bench/phases $(BUILD)/bench/mloop
+BENCH_BIN := $(BUILD)/bench/gups $(BUILD)/bench/smallobj $(BUILD)/bench/phases $(BUILD)/bench/mloop $(BUILD)/bench/alloc
 NUMA_BIN  := $(BUILD)/tests/numa_tests
 NUMA_PROBE := $(BUILD)/tests/hs_numa_probe
 
@@ -165,6 +165,7 @@ demo: all $(BENCH_BIN) $(NUMA_PROBE)
 bench: all $(BENCH_BIN)
 	@scripts/deps.sh bench
 	@bench/run.sh
+	@bench/alloc.py
 	@bench/track.sh
 	@bench/sites.sh
 	@bench/malloc.sh
