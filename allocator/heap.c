@@ -259,11 +259,17 @@ static bool hs_heap_split(extent_hooks_t *hooks, void *addr, size_t size, size_t
 }
 
 /* Merge only extents of the same page kind, so that a purge never spans a
- * THP region and a hugetlb one. */
+ * THP region and a hugetlb one.  Regions of two kinds meet only on a 2 MiB
+ * boundary (THP and hugetlb regions start and end on one), so an extent
+ * starting off such a boundary joins its neighbour without asking the
+ * registry: jemalloc merges on most frees of large objects, and the
+ * registry's lock is taken only where a boundary could be. */
 static bool hs_heap_merge(extent_hooks_t *hooks, void *addr_a, size_t size_a, void *addr_b, size_t size_b,
                           bool committed, unsigned arena_ind)
 {
     (void)hooks, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+    if ((uintptr_t)addr_b & (HS_OS_HUGE_2M - 1))
+        return false;
     hs_region_t a, b;
     bool found_a = hs_registry_find((uintptr_t)addr_a, &a);
     bool found_b = hs_registry_find((uintptr_t)addr_b, &b);
