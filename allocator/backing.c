@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../common/hs_counters.h"
 #include "../common/hs_kinds.h"
@@ -37,6 +38,7 @@ static struct {
     uintptr_t cur, end;
 } hs_chunk[HS_KIND_COUNT];
 static pthread_mutex_t hs_backing_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void hs_backing_init(const hs_backing_config_t *config, const hs_backing_ops_t *ops)
 {
     hs_config = *config;
@@ -140,6 +142,73 @@ static hs_os_kind_t hs_backing_mapped(void *addr, size_t len, hs_os_kind_t kind,
     return kind;
 }
 
+/* The heap window (hs_registry.h): reserved at the heap's first mapping, THP
+ * and base-page heap chunks are made accessible in it one after the other;
+ * hugetlb chunks, chunks past its end, and every chunk when it could not be
+ * reserved (an address-space limit) are mapped anywhere, and free() finds
+ * those through the ownership bitmap.  hs_window_cur == hs_window_end: full
+ * or off.  Under hs_backing_lock. */
+static uintptr_t hs_window_cur, hs_window_end;
+static bool hs_window_tried;
+#define HS_WINDOW_MIN ((size_t)4 << 30)
+#define HS_WINDOW_MAX ((size_t)64 << 40)
+
+/* Twice the machine's memory, 4 GiB to 64 TiB; 0 (no window) under an
+ * address-space limit, which a reservation would eat into. */
+static size_t hs_window_size(void)
+{
+    if (hs_os_address_space_limited())
+        return 0;
+    uint64_t ram = hs_os_total_memory();
+    size_t want = ram > HS_WINDOW_MAX / 2 ? HS_WINDOW_MAX : (size_t)ram * 2;
+    want = (want + HS_OS_HUGE_1G - 1) & ~(size_t)(HS_OS_HUGE_1G - 1);
+    return want < HS_WINDOW_MIN ? HS_WINDOW_MIN : want;
+}
+
+/* Map a heap chunk: in the window where it can be (the real kernel only:
+ * unit tests' fake kernels map anywhere), else through hs_ops. */
+static int hs_backing_map_heap(hs_os_kind_t kind, size_t len, size_t align, void **out, bool *advised)
+{
+    if (!hs_window_tried && hs_ops.map == hs_backing_real_map) {
+        hs_window_tried = true;
+        size_t size = hs_window_size();
+        void *lo;
+        if (size && hs_os_reserve(size, HS_OS_HUGE_1G, &lo) == 0) {
+            hs_window_cur = (uintptr_t)lo;
+            hs_window_end = (uintptr_t)lo + size;
+            __atomic_store_n(&hs_registry_window_lo, (uintptr_t)lo, __ATOMIC_RELEASE);
+            hs_log(HS_LOG_DEBUG, "heap window: %zu GiB reserved at %p", size >> 30, lo);
+            hs_count(HS_CTR_HEAP_WINDOW_BYTES, size);
+        } else {
+            hs_log(HS_LOG_DEBUG, "heap window: none (%s)", size ? "reservation failed" : "address space limited");
+        }
+    }
+    uintptr_t at = hs_align_up(hs_window_cur, align);
+    if ((kind == HS_OS_KIND_THP || kind == HS_OS_KIND_BASE) && at >= hs_window_cur && at < hs_window_end &&
+        len <= hs_window_end - at) {
+        int err = hs_os_map_kind_at(kind, (void *)at, len, PROT_READ | PROT_WRITE, advised);
+        if (err)
+            return err;
+        hs_window_cur = at + len;
+        __atomic_store_n(&hs_registry_window_used, hs_window_cur - hs_registry_window_lo, __ATOMIC_RELEASE);
+        *out = (void *)at;
+        return 0;
+    }
+    return hs_ops.map(hs_ops.ctx, kind, len, align, PROT_READ | PROT_WRITE, false, false, out, advised);
+}
+
+bool hs_backing_in_window(uintptr_t start, size_t len)
+{
+    size_t used = __atomic_load_n(&hs_registry_window_used, __ATOMIC_ACQUIRE);
+    uintptr_t lo = __atomic_load_n(&hs_registry_window_lo, __ATOMIC_RELAXED);
+    return used && start < lo + used && start + len > lo;
+}
+
+int hs_backing_unmap_heap(void *addr, size_t len)
+{
+    return hs_backing_in_window((uintptr_t)addr, len) ? hs_os_rereserve(addr, len) : hs_os_munmap(addr, len);
+}
+
 /* Take size bytes aligned to align from the kind's current chunk, if they fit. */
 static void *hs_backing_carve(hs_os_kind_t kind, size_t size, size_t align)
 {
@@ -178,7 +247,7 @@ int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **o
             break;
         bool advised = false;
         void *mem;
-        int err = hs_ops.map(hs_ops.ctx, kind, len, map_align, 3 /* read|write */, false, false, &mem, &advised);
+        int err = hs_backing_map_heap(kind, len, map_align, &mem, &advised);
         if (err) {
             hs_backing_failed(kind, err, len);
             continue;
@@ -237,7 +306,14 @@ int hs_backing_map_owned_base(size_t len, int prot, void **out)
         return -ENOMEM;
     bool advised = false;
     void *mem;
-    int err = hs_ops.map(hs_ops.ctx, HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem, &advised);
+    int err;
+    if (prot == (PROT_READ | PROT_WRITE)) {
+        pthread_mutex_lock(&hs_backing_lock);
+        err = hs_backing_map_heap(HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, &mem, &advised);
+        pthread_mutex_unlock(&hs_backing_lock);
+    } else {
+        err = hs_ops.map(hs_ops.ctx, HS_OS_KIND_BASE, rounded, HS_OS_HUGE_2M, prot, false, false, &mem, &advised);
+    }
     if (err) {
         hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
         return err;

@@ -407,7 +407,7 @@ void *hs_heap_big_realloc(void *ptr, size_t size)
 __attribute__((visibility("hidden"))) int hs_heap_jemalloc_munmap(void *addr, size_t len)
 {
     hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
-    int err = hs_os_munmap(addr, len);
+    int err = hs_backing_unmap_heap(addr, len);
     hs_vmguard_leave(guard);
     if (!err)
         hs_registry_remove((uintptr_t)addr, len);

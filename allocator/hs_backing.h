@@ -63,6 +63,12 @@ int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, v
  * every region hugeshim maps.  0 or -errno. */
 int hs_backing_map_owned_base(size_t len, int prot, void **out);
 
+/* Whether [start, start+len) meets the part of the heap window handed out. */
+bool hs_backing_in_window(uintptr_t start, size_t len);
+/* Unmap heap memory: in the window, given back to the reservation (the range
+ * stays held, so no one else's mapping lands where free() takes any pointer
+ * for the heap's); elsewhere munmap.  0 or -errno. */
+int hs_backing_unmap_heap(void *addr, size_t len);
 void hs_backing_prefork(void);
 void hs_backing_postfork_parent(void);
 void hs_backing_postfork_child(void);

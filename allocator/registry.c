@@ -8,6 +8,8 @@
 
 /* One bit per 2 MiB of the 47-bit user address space: 8 MiB of .bss, of
  * which only the pages covering used addresses are ever touched. */
+uintptr_t hs_registry_window_lo;
+size_t hs_registry_window_used;
 uint64_t hs_registry_owned_bits[(1ULL << (HS_OWN_LIMIT_SHIFT - HS_OWN_SHIFT)) / 64];
 
 static hs_region_t *hs_regions;

@@ -79,6 +79,24 @@ typedef enum hs_os_kind {
 int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
                    bool populate, void **out, bool *advised);
 
+/* Bytes of RAM (sysinfo), 0 if unknown. */
+uint64_t hs_os_total_memory(void);
+/* Whether an address-space limit (RLIMIT_AS) is set, or unknown. */
+bool hs_os_address_space_limited(void);
+/* Reserve len bytes of address space aligned to `align`, inaccessible and
+ * not charged against the commit limit (PROT_NONE, private anonymous). */
+int hs_os_reserve(size_t len, size_t align, void **out);
+/* Make [addr, addr+len) of a reservation a mapping of `kind` (THP or base
+ * only): accessible with `prot` (charged now) and, for THP, MADV_HUGEPAGE
+ * (*advised says whether that took).  Same fault points as hs_os_map_kind. */
+int hs_os_map_kind_at(hs_os_kind_t kind, void *addr, size_t len, int prot, bool *advised);
+/* Give [addr, addr+len) back to the reservation: its pages and commit charge
+ * go, the address range stays held (MAP_FIXED PROT_NONE, no gap in between). */
+int hs_os_rereserve(void *addr, size_t len);
+/* Hold [addr, addr+len) again after its mapping moved away (PROT_NONE,
+ * MAP_FIXED_NOREPLACE: what someone else mapped there meanwhile stays). */
+int hs_os_rereserve_hole(void *addr, size_t len);
+
 /* MADV_DONTFORK (true) or MADV_DOFORK (false). */
 int hs_os_dontfork(void *addr, size_t len, bool dontfork);
 /* A fresh private anonymous read-write THP-advised mapping exactly at addr,

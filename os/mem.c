@@ -143,6 +143,42 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
     }
 }
 
+int hs_os_reserve(size_t len, size_t align, void **out)
+{
+    /* Not MAP_NORESERVE: an inaccessible private mapping is not charged
+     * against the commit limit, and the ranges made accessible later are
+     * charged then (mprotect), as a fresh mapping would be. */
+    return hs_os_map_aligned(len, align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, out);
+}
+
+int hs_os_map_kind_at(hs_os_kind_t kind, void *addr, size_t len, int prot, bool *advised)
+{
+    int err = hs_os_fault(kind == HS_OS_KIND_THP ? HS_OS_FAULT_MAP_THP : HS_OS_FAULT_MAP_BASE);
+    *advised = false;
+    if (err)
+        return err;
+    if (len == 0 || (kind != HS_OS_KIND_THP && kind != HS_OS_KIND_BASE))
+        return -EINVAL;
+    err = hs_os_mprotect(addr, len, prot);
+    if (err)
+        return err;
+    if (kind == HS_OS_KIND_THP)
+        *advised = hs_os_madvise(addr, len, MADV_HUGEPAGE) == 0;
+    return 0;
+}
+
+int hs_os_rereserve(void *addr, size_t len)
+{
+    void *out;
+    return hs_os_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0, &out);
+}
+
+int hs_os_rereserve_hole(void *addr, size_t len)
+{
+    void *out;
+    return hs_os_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0, &out);
+}
+
 int hs_os_purge(void *addr, size_t len, bool forced)
 {
     return hs_os_madvise(addr, len, forced ? MADV_DONTNEED : MADV_FREE);

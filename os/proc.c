@@ -10,6 +10,7 @@
 #include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -678,4 +679,18 @@ int hs_os_vmstat(const char *const *names, uint64_t *values, size_t n)
         line = line ? line + 1 : NULL;
     }
     return 0;
+}
+
+uint64_t hs_os_total_memory(void)
+{
+    struct sysinfo si;
+    if (hs_os_syscall3(SYS_sysinfo, (long)&si, 0, 0) != 0)
+        return 0;
+    return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1);
+}
+
+bool hs_os_address_space_limited(void)
+{
+    struct rlimit rl;
+    return hs_os_syscall3(SYS_getrlimit, RLIMIT_AS, (long)&rl, 0) != 0 || rl.rlim_cur != RLIM_INFINITY;
 }

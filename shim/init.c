@@ -34,7 +34,7 @@ extern char **environ;
 extern char *program_invocation_short_name;
 
 int hs_shim_state;
-int hs_shim_malloc_fast;
+size_t hs_shim_malloc_fast_below;
 hs_options_t hs_shim_options;
 size_t hs_shim_mmap_min;
 char hs_shim_program[256];
@@ -379,7 +379,8 @@ hs_state_t hs_shim_init_slow(void)
         hs_state_t s = hs_initialise();
         hs_in_init = 0;
         __atomic_store_n(&hs_shim_state, s, __ATOMIC_RELEASE);
-        __atomic_store_n(&hs_shim_malloc_fast, s == HS_STATE_ACTIVE && !hs_sites_on, __ATOMIC_RELEASE);
+        __atomic_store_n(&hs_shim_malloc_fast_below, s == HS_STATE_ACTIVE && !hs_sites_on ? hs_heap_small_max + 1 : 0,
+                         __ATOMIC_RELEASE);
         errno = saved;
         return s;
     }
@@ -407,7 +408,7 @@ static void hs_sites_start(void)
     if (hs_sites_init(&sc, why, sizeof why) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_SITES=1: %s; allocation sites are off", why);
     else
-        __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&hs_shim_malloc_fast_below, 0, __ATOMIC_RELEASE);
 }
 
 /* HUGESHIM_HEAP_THP=dense: its pass runs on the epoch thread at every tick
@@ -433,7 +434,7 @@ static void hs_dense_init(void)
 /* Dense mode's pass is due: the next malloc takes the slow path and runs it. */
 static void hs_dense_wake(void)
 {
-    __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_shim_malloc_fast_below, 0, __ATOMIC_RELEASE);
 }
 
 static void hs_dense_start(void)

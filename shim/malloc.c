@@ -69,9 +69,9 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
          * the next is due. */
         if (!__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST) &&
             !__atomic_load_n(&hs_hugify_due_flag, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&hs_shim_malloc_fast, 1, __ATOMIC_SEQ_CST);
+            __atomic_store_n(&hs_shim_malloc_fast_below, hs_heap_small_max + 1, __ATOMIC_SEQ_CST);
             if (__atomic_load_n(&hs_sites_on, __ATOMIC_SEQ_CST))
-                __atomic_store_n(&hs_shim_malloc_fast, 0, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&hs_shim_malloc_fast_below, 0, __ATOMIC_SEQ_CST);
         }
         void *p = hs_active_malloc(size);
         hs_sites_note_alloc(p, size);
@@ -84,9 +84,10 @@ static __attribute__((noinline)) void *hs_malloc_slow(size_t size)
 
 HS_EXPORT void *malloc(size_t size)
 {
-    /* One word says ACTIVE and not sampling: the fast path tail-calls jemalloc. */
-    if (hs_likely(__atomic_load_n(&hs_shim_malloc_fast, __ATOMIC_ACQUIRE)))
-        return hs_active_malloc(size);
+    /* One word says ACTIVE, not sampling and how small an object jemalloc's
+     * automatic arenas take: the fast path is one compare and a tail call. */
+    if (hs_likely(size < __atomic_load_n(&hs_shim_malloc_fast_below, __ATOMIC_ACQUIRE)))
+        return hs_je_malloc(size);
     /* Sampling (hs_sites_on is set only once ACTIVE): count down first, so
      * that an allocation not sampled still tail-calls jemalloc. */
     if (hs_likely(hs_sites_on)) {
@@ -97,11 +98,13 @@ HS_EXPORT void *malloc(size_t size)
     return hs_malloc_slow(size);
 }
 
-HS_EXPORT void free(void *ptr)
+/* Not in the heap window, or sites are on (NULL too: the heap never owns
+ * page 0). */
+static __attribute__((noinline)) void hs_free_slow(void *ptr)
 {
     if (!ptr)
         return;
-    if (hs_likely(hs_registry_owns(ptr))) {
+    if (hs_registry_owns(ptr)) {
         hs_sites_note_free(ptr);
         hs_je_free(ptr);
         return;
@@ -110,6 +113,18 @@ HS_EXPORT void free(void *ptr)
         return;
     hs_count_foreign();
     __libc_free(ptr);
+}
+
+HS_EXPORT void free(void *ptr)
+{
+    /* The fast path keeps no frame: a pointer in the heap window, no
+     * sampling, then a tail call.  Heap memory outside the window (hugetlb,
+     * past its end) is found by the bitmap on the slow path. */
+    if (hs_likely(hs_registry_in_window(ptr) && !hs_sites_on)) {
+        hs_je_free(ptr);
+        return;
+    }
+    hs_free_slow(ptr);
 }
 
 HS_EXPORT void *calloc(size_t n, size_t size)

@@ -143,10 +143,16 @@ TEST(Faults, HeapThatCannotStartLeavesTheProgramToGlibc)
 }
 
 // For real: an address-space limit just above what the program maps,
-// lowered halfway through.
+// lowered halfway through.  The program starts under a limit (as after
+// `ulimit -v`), so hugeshim reserves no heap window and every heap chunk is a
+// new mapping the lowered limit can refuse.
 TEST(Faults, AddressSpaceLimitLoweredMidRun)
 {
     std::string report = temp_path("faults-rlimit.json");
+    struct rlimit saved;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+    struct rlimit start = {1ULL << 40, saved.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &start), 0);
     Result r = churn_with_midpoint({{"HUGESHIM_STATS", report}}, [](pid_t pid) {
         std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
         size_t at = status.find("VmSize:");
@@ -155,6 +161,7 @@ TEST(Faults, AddressSpaceLimitLoweredMidRun)
         struct rlimit lim = {(kb + 16384) * 1024, (kb + 16384) * 1024};
         ASSERT_EQ(prlimit(pid, RLIMIT_AS, &lim, nullptr), 0);
     });
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
     expect_intact(r, "RLIMIT_AS");
     nlohmann::json j = read_json(report);
     EXPECT_GE(report_num(j, "backing.map_failed") + report_num(j, "backing.fallbacks.thp_map_failed"), 1)

@@ -1,5 +1,7 @@
 // Preload safety: the cases that break allocators in real programs.
 #include <cstring>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -104,4 +106,44 @@ TEST(Safety, SetuidProgramIsLeftAlone)
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.num("anon_huge_kb"), 0);
     EXPECT_TRUE(read_file(report).empty()) << "hugeshim acted in a setuid program";
+}
+
+// The heap window: free() takes any pointer in it for the heap's, so nothing
+// else may ever be mapped there.  The kernel's maps show heap objects in
+// accessible ranges running on into the inaccessible reservation, and heap
+// memory the program unmaps held inaccessible, not left as a hole.
+TEST(Safety, HeapWindowHoldsItsAddressRange)
+{
+    for (const char *backing : {"thp", "none"}) {
+        std::string report = temp_path("window.json");
+        Result r = run({probe_path(), "window"},
+                       shim_env({{"HUGESHIM_BACKING", backing}, {"HUGESHIM_STATS", report}}));
+        ASSERT_EQ(r.status, 0) << backing << ": " << r.err;
+        EXPECT_EQ(r.kv["small_followed_by"], "---p") << backing;
+        EXPECT_EQ(r.kv["unmapped_heap_is"], "---p") << backing;
+        nlohmann::json j = read_json(report);
+        EXPECT_GE(report_num(j, "heap.window_bytes"), 4LL << 30) << backing;
+        unlink(report.c_str());
+    }
+}
+
+// Under an address-space limit (ulimit -v) no window is reserved: the
+// reservation would count against the limit.  The heap still works, and a
+// heap range the program unmaps is then gone from the maps.
+TEST(Safety, NoHeapWindowUnderAnAddressSpaceLimit)
+{
+    std::string report = temp_path("window-limited.json");
+    struct rlimit saved;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+    struct rlimit limit = {64ULL << 30, saved.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &limit), 0);
+    Result r = run({probe_path(), "window"}, shim_env({{"HUGESHIM_STATS", report}}));
+    Result api = run({probe_path(), "api"}, shim_env({}));
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.kv["unmapped_heap_is"], "gap");
+    EXPECT_EQ(api.kv["api"], "ok") << api.err;
+    nlohmann::json j = read_json(report);
+    EXPECT_EQ(report_num(j, "heap.window_bytes"), 0);
+    unlink(report.c_str());
 }

@@ -330,6 +330,50 @@ static int cmd_api(int argc, char **argv)
     return 0;
 }
 
+/* The heap window: heap objects lie in accessible ranges that run on,
+ * without a gap, into an inaccessible reservation; heap memory the program
+ * unmaps stays held (inaccessible, not a hole). */
+static int window_perms(uintptr_t addr, char perms[5], uintptr_t *end)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && addr >= lo && addr < hi) {
+            memcpy(perms, p, 5);
+            *end = hi;
+            found = 1;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static int cmd_window(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char *small = malloc(100), *medium = malloc(3 << 20);
+    CHECK(small && medium);
+    memset(medium, 7, 3 << 20);
+    char perms[5] = "";
+    uintptr_t at = (uintptr_t)small, end = 0;
+    /* Walk on from the small object's mapping through adjacent ones. */
+    int steps = 0;
+    while (window_perms(at, perms, &end) && perms[0] == 'r' && steps++ < 4096)
+        at = end;
+    printf("small_followed_by=%s\n", window_perms(at, perms, &end) ? perms : "gap");
+    /* Unmap whole pages inside the medium object (the program's mistake). */
+    uintptr_t page = ((uintptr_t)medium + 4095) & ~(uintptr_t)4095;
+    CHECK(munmap((void *)page, 1 << 20) == 0);
+    printf("unmapped_heap_is=%s\n", window_perms(page, perms, &end) ? perms : "gap");
+    free(small);
+    return 0;
+}
+
 /* Memory from glibc itself must go back to glibc. */
 static int cmd_foreign(int argc, char **argv)
 {
@@ -486,6 +530,7 @@ const probe_cmd_t probe_heap_cmds[] = {
     {"grow", "COUNT SIZE", cmd_grow},
     {"api", "", cmd_api},
     {"foreign", "", cmd_foreign},
+    {"window", "", cmd_window},
     {"churn", "SECONDS [SYNC]", cmd_churn},
     {NULL, NULL, NULL},
 };
