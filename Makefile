@@ -19,7 +19,7 @@ ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allo
 TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/park.c track/pagemap_scan.c track/softdirty.c
 PLACE_SRC     := place/where.c place/migrate.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
-SHIM_SRC      := shim/init.c shim/malloc.c shim/mmap.c shim/guard.c shim/report.c
+SHIM_SRC      := shim/init.c shim/malloc.c shim/cxx.c shim/mmap.c shim/guard.c shim/report.c
 PLAN_SRC      := shim/plan.c
 CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_SRC) $(OBSERVE_SRC) $(PLAN_SRC)
 
@@ -117,7 +117,7 @@ $(BUILD)/tests/hs_probe_static: $(PROBE_SRC) tests/progs/probe.h
 
 $(BUILD)/tests/hs_probe_cxx: tests/progs/hs_probe_cxx.cc
 	@mkdir -p $(dir $@)
-	$(CXX) -O1 -g -std=gnu++17 $(WARN) -o $@ $< -lpthread
+	$(CXX) -O1 -g -std=gnu++17 $(WARN) -o $@ $< -lpthread -ldl
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h
 	@mkdir -p $(dir $@)

@@ -24,6 +24,7 @@ size_t hs_je_malloc_usable_size(void *ptr);
 int hs_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 void *hs_je_mallocx(size_t size, int flags);
 void *hs_je_rallocx(void *ptr, size_t size, int flags);
+void hs_je_sdallocx(void *ptr, size_t size, int flags);
 
 /* Objects by size, each class in arenas of its own:
  * - up to hs_heap_small_max: jemalloc's automatic arenas, on the backing's

@@ -277,3 +277,23 @@ HS_EXPORT size_t malloc_usable_size(void *ptr)
         return hs_early_size(ptr);
     return hs_shim_foreign_usable_size(ptr);
 }
+
+/* For the C++ operators (cxx.c): the same calls, without a trip through the
+ * PLT. */
+__attribute__((visibility("hidden"), copy(malloc), alias("malloc"))) void *hs_shim_malloc(size_t size);
+__attribute__((visibility("hidden"), copy(free), alias("free"))) void hs_shim_free(void *ptr);
+__attribute__((visibility("hidden"))) void *hs_shim_aligned_alloc(size_t align, size_t size)
+{
+    return hs_aligned(align, size);
+}
+
+/* A sized free (C++'s sized delete): jemalloc skips its size lookup.  The
+ * size is the program's promise, as with stock jemalloc's operator delete. */
+__attribute__((visibility("hidden"))) void hs_shim_free_sized(void *ptr, size_t size, size_t align)
+{
+    if (hs_likely(hs_registry_in_window(ptr) && !hs_sites_on)) {
+        hs_je_sdallocx(ptr, size, align > 16 ? __builtin_ctzl(align) : 0); /* MALLOCX_LG_ALIGN */
+        return;
+    }
+    hs_free_slow(ptr);
+}

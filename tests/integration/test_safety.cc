@@ -72,6 +72,12 @@ TEST(Safety, CxxExceptionsNewDeleteAndThreads)
         Result r = run({build_dir() + "/tests/hs_probe_cxx"}, shim_env({{"HUGESHIM_BACKING", backing}}));
         EXPECT_EQ(r.status, 0) << r.err;
         EXPECT_EQ(r.kv["cxx"], "ok") << r.out;
+        // hugeshim serves operator new itself, sized and aligned deletes
+        // included, and a failed new still throws std::bad_alloc.
+        EXPECT_EQ(r.kv["new_from"], "libhugeshim.so") << r.out;
+        EXPECT_EQ(r.kv["sized_aligned"], "ok") << r.out;
+        EXPECT_EQ(r.kv["nothrow_null"], "ok") << r.out;
+        EXPECT_EQ(r.kv["bad_alloc"], "ok") << r.out;
     }
 }
 
