@@ -149,6 +149,7 @@ static hs_os_kind_t hs_backing_mapped(void *addr, size_t len, hs_os_kind_t kind,
  * those through the ownership bitmap.  hs_window_cur == hs_window_end: full
  * or off.  Under hs_backing_lock. */
 static uintptr_t hs_window_cur, hs_window_end;
+static uintptr_t hs_window_reserved_end; /* hs_window_end, read without the lock */
 static bool hs_window_tried;
 #define HS_WINDOW_MIN ((size_t)4 << 30)
 #define HS_WINDOW_MAX ((size_t)64 << 40)
@@ -176,6 +177,7 @@ static int hs_backing_map_heap(hs_os_kind_t kind, size_t len, size_t align, void
         if (size && hs_os_reserve(size, HS_OS_HUGE_1G, &lo) == 0) {
             hs_window_cur = (uintptr_t)lo;
             hs_window_end = (uintptr_t)lo + size;
+            __atomic_store_n(&hs_window_reserved_end, hs_window_end, __ATOMIC_RELAXED);
             __atomic_store_n(&hs_registry_window_lo, (uintptr_t)lo, __ATOMIC_RELEASE);
             hs_log(HS_LOG_DEBUG, "heap window: %zu GiB reserved at %p", size >> 30, lo);
             hs_count(HS_CTR_HEAP_WINDOW_BYTES, size);
@@ -199,14 +201,27 @@ static int hs_backing_map_heap(hs_os_kind_t kind, size_t len, size_t align, void
 
 bool hs_backing_in_window(uintptr_t start, size_t len)
 {
-    size_t used = __atomic_load_n(&hs_registry_window_used, __ATOMIC_ACQUIRE);
-    uintptr_t lo = __atomic_load_n(&hs_registry_window_lo, __ATOMIC_RELAXED);
-    return used && start < lo + used && start + len > lo;
+    uintptr_t lo = __atomic_load_n(&hs_registry_window_lo, __ATOMIC_ACQUIRE);
+    uintptr_t end = __atomic_load_n(&hs_window_reserved_end, __ATOMIC_RELAXED);
+    return lo && start < end && start + len > lo;
 }
 
 int hs_backing_unmap_heap(void *addr, size_t len)
 {
-    return hs_backing_in_window((uintptr_t)addr, len) ? hs_os_rereserve(addr, len) : hs_os_munmap(addr, len);
+    uintptr_t start = (uintptr_t)addr, end = start + len;
+    if (!hs_backing_in_window(start, len))
+        return hs_os_munmap(addr, len);
+    uintptr_t lo = __atomic_load_n(&hs_registry_window_lo, __ATOMIC_ACQUIRE);
+    uintptr_t hi = __atomic_load_n(&hs_window_reserved_end, __ATOMIC_RELAXED);
+    uintptr_t in_start = start > lo ? start : lo, in_end = end < hi ? end : hi;
+    int err = 0;
+    /* What lies outside the window is unmapped as asked; the window's part
+     * is held again. */
+    if (start < in_start)
+        err = hs_os_munmap(addr, in_start - start);
+    if (!err && in_end < end)
+        err = hs_os_munmap((void *)in_end, end - in_end);
+    return err ? err : hs_os_rereserve((void *)in_start, in_end - in_start);
 }
 
 /* Take size bytes aligned to align from the kind's current chunk, if they fit. */

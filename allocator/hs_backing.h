@@ -63,7 +63,9 @@ int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, v
  * every region hugeshim maps.  0 or -errno. */
 int hs_backing_map_owned_base(size_t len, int prot, void **out);
 
-/* Whether [start, start+len) meets the part of the heap window handed out. */
+/* Whether [start, start+len) meets the heap window's reservation (handed out
+ * or not: a program's munmap there must not open a hole a later chunk or
+ * someone else's mapping would fill). */
 bool hs_backing_in_window(uintptr_t start, size_t len);
 /* Unmap heap memory: in the window, given back to the reservation (the range
  * stays held, so no one else's mapping lands where free() takes any pointer

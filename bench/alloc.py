@@ -5,8 +5,8 @@ hugeshim with its defaults and with HUGESHIM_HEAP_THP=eager, side by side.
 
 Every test runs at 1, 2 and all CPUs' threads (where it takes threads), for
 ALLOC_RUNS rounds (default 7); in each round the variants run one after the
-other, starting one further along each round, so that no variant always runs
-first or after the same one.  The table gives, per test and variant, the
+other in a new (seeded) order, so that no variant always runs first or after
+the same one.  The table gives, per test and variant, the
 median and the spread (min-median-max) of the throughput (millions of
 malloc/free pairs per second; bigheap: millions of updates per second through
 the objects; large: blocks per second), the median's ratio to stock jemalloc,
@@ -15,6 +15,7 @@ default 2: about a second per run), ALLOC_VARIANTS (names, space-separated), ALL
 "wset:1 xthread:2"), ALLOC_OUT (where to save the table; default
 build/bench/alloc-DATE-TIME.txt)."""
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -90,9 +91,13 @@ def main():
     huge = {(t, n, v): [] for t, n in ts_out for v, _ in vs}
     failed = set()
     for i in range(runs):
+        # A new order every round (seeded: the same in every run of the
+        # script), so that no variant always follows the same one: a variant
+        # run after one that freed a large heap finds the VM's memory warm.
+        order = list(vs)
+        random.Random(i).shuffle(order)
         for t, n in ts:
-            for k in range(len(vs)):
-                name, env = vs[(i + k) % len(vs)]
+            for name, env in order:
                 got = run(t, n, env, scale)
                 if got is None:
                     failed.add((t, n, name))
