@@ -319,16 +319,8 @@ void hs_hugify_postfork_child(void)
 }
 
 /* true when the pass stopped at its budget, with units left to measure. */
-/* A heap whose arenas have taken less than this stays on 4 KiB pages: its
- * huge units cost a large share of its RSS (a small heap's live set moves
- * within units that stay whole once huge: 5-6 MiB more on a 25 MiB heap of
- * bench/alloc's mixed test, 1.24x) for little TLB reach gained. */
-#define HS_DENSE_MIN_HEAP ((uint64_t)64 << 20)
-
 static bool hs_hugify_pass_locked(void)
 {
-    if (hs_counter_get(HS_CTR_HEAP_EXTENT_BYTES) < HS_DENSE_MIN_HEAP)
-        return false;
     /* Count a skip down, unless a purge set it to 0 meanwhile. */
     unsigned skip = __atomic_load_n(&hs_skip, __ATOMIC_RELAXED);
     while (skip && !__atomic_compare_exchange_n(&hs_skip, &skip, skip - 1, false, __ATOMIC_RELAXED,
