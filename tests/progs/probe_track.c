@@ -1,6 +1,49 @@
 /* probe_track.c: hs_probe's tracking commands: hot units, unmapping and kernel writes under tracking, allocation sites, fork while tracking. */
 #include "probe.h"
 
+#include <sys/ioctl.h>
+
+#include "../../os/compat.h"
+
+/* KiB of [start, start+len) mapped by huge pages (PMD-mapped THP or hugetlb),
+ * as PAGEMAP_SCAN's PAGE_IS_HUGE says: exactly these objects' pages, where a
+ * VMA's AnonHugePages also counts its neighbours (the heap's THP regions lie
+ * side by side in one VMA).  -1 where PAGEMAP_SCAN is missing. */
+static long huge_kb_in(int fd, uintptr_t start, size_t len)
+{
+    struct page_region vec[64];
+    long kb = 0;
+    uintptr_t end = (start + len) & ~(uintptr_t)4095;
+    start = (start + 4095) & ~(uintptr_t)4095;
+    while (start < end) {
+        struct pm_scan_arg arg = {.size = sizeof arg, .start = start, .end = end, .vec = (uintptr_t)vec,
+                                  .vec_len = 64, .category_mask = PAGE_IS_HUGE, .return_mask = PAGE_IS_HUGE};
+        long n = ioctl(fd, PAGEMAP_SCAN, &arg);
+        if (n < 0)
+            return -1;
+        for (long i = 0; i < n; i++)
+            kb += (long)((vec[i].end - vec[i].start) >> 10);
+        if (arg.walk_end <= start)
+            break;
+        start = arg.walk_end;
+    }
+    return kb;
+}
+
+static long objects_huge_kb(unsigned char **obj, size_t count, size_t size)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long kb = 0;
+    for (size_t i = 0; i < count && kb >= 0; i++) {
+        long k = huge_kb_in(fd, (uintptr_t)obj[i], size);
+        kb = k < 0 ? -1 : kb + k;
+    }
+    close(fd);
+    return kb;
+}
+
 static void wait_epochs(unsigned long (*hs_epochs)(void), unsigned long start, unsigned long more,
                         void (*each)(void *), void *arg)
 {
@@ -160,6 +203,7 @@ static int cmd_track_hot(int argc, char **argv)
         memset(obj[i], 1, size);
     }
     print_vma("before_", obj[0]);
+    printf("before_objects_huge_kb=%ld\n", objects_huge_kb(obj, count, size));
     unsigned long rss0_kb = 0, huge0_kb = 0;
     read_rollup(&rss0_kb, &huge0_kb);
     printf("before_rollup_anon_huge_kb=%lu\n", huge0_kb);
@@ -188,6 +232,7 @@ static int cmd_track_hot(int argc, char **argv)
     printf("units=%zu\nhot_units=%zu\nexpected_units=%zu\nwrong_units=%zu\nhot_exact=%d\n", nunits, hot, expected,
            wrong, wrong == 0);
     print_vma("after_", obj[0]);
+    printf("after_objects_huge_kb=%ld\n", objects_huge_kb(obj, count, size));
     /* Every byte as memset left it (the hot ones written by the writer variant). */
     size_t bad = 0;
     for (size_t i = 0; i < count; i++)
