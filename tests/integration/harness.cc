@@ -280,4 +280,19 @@ HugetlbPool::~HugetlbPool()
     }
 }
 
+AddressSpaceLimit::AddressSpaceLimit(unsigned long long bytes)
+{
+    if (getrlimit(RLIMIT_AS, &saved_) != 0)
+        return;
+    struct rlimit limit = {bytes, saved_.rlim_max};
+    ok_ = setrlimit(RLIMIT_AS, &limit) == 0;
+}
+
+AddressSpaceLimit::~AddressSpaceLimit()
+{
+    if (ok_) {
+        EXPECT_EQ(setrlimit(RLIMIT_AS, &saved_), 0) << "RLIMIT_AS not restored";
+    }
+}
+
 }  // namespace hs_test

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <fstream>
 #include <map>
@@ -69,6 +70,20 @@ private:
     bool ok_ = false;
     unsigned long got_ = 0;
     std::string why_;
+};
+
+// An address-space limit (RLIMIT_AS soft limit) on this process, so on the
+// programs it starts (as after `ulimit -v`), for the object's lifetime; the
+// limit before is restored on every way out of the test.
+class AddressSpaceLimit {
+public:
+    explicit AddressSpaceLimit(unsigned long long bytes);
+    ~AddressSpaceLimit();
+    bool ok() const { return ok_; }
+
+private:
+    struct rlimit saved_;
+    bool ok_ = false;
 };
 
 }  // namespace hs_test

@@ -149,19 +149,19 @@ TEST(Faults, HeapThatCannotStartLeavesTheProgramToGlibc)
 TEST(Faults, AddressSpaceLimitLoweredMidRun)
 {
     std::string report = temp_path("faults-rlimit.json");
-    struct rlimit saved;
-    ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-    struct rlimit start = {1ULL << 40, saved.rlim_max};
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &start), 0);
-    Result r = churn_with_midpoint({{"HUGESHIM_STATS", report}}, [](pid_t pid) {
-        std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-        size_t at = status.find("VmSize:");
-        ASSERT_NE(at, std::string::npos);
-        unsigned long long kb = std::stoull(status.substr(at + 7));
-        struct rlimit lim = {(kb + 16384) * 1024, (kb + 16384) * 1024};
-        ASSERT_EQ(prlimit(pid, RLIMIT_AS, &lim, nullptr), 0);
-    });
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+    Result r;
+    {
+        AddressSpaceLimit start(1ULL << 40);
+        ASSERT_TRUE(start.ok());
+        r = churn_with_midpoint({{"HUGESHIM_STATS", report}}, [](pid_t pid) {
+            std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+            size_t at = status.find("VmSize:");
+            ASSERT_NE(at, std::string::npos);
+            unsigned long long kb = std::stoull(status.substr(at + 7));
+            struct rlimit lim = {(kb + 16384) * 1024, (kb + 16384) * 1024};
+            ASSERT_EQ(prlimit(pid, RLIMIT_AS, &lim, nullptr), 0);
+        });
+    }
     expect_intact(r, "RLIMIT_AS");
     nlohmann::json j = read_json(report);
     EXPECT_GE(report_num(j, "backing.map_failed") + report_num(j, "backing.fallbacks.thp_map_failed"), 1)

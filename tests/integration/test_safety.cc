@@ -1,6 +1,5 @@
 // Preload safety: the cases that break allocators in real programs.
 #include <cstring>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -139,13 +138,13 @@ TEST(Safety, HeapWindowHoldsItsAddressRange)
 TEST(Safety, NoHeapWindowUnderAnAddressSpaceLimit)
 {
     std::string report = temp_path("window-limited.json");
-    struct rlimit saved;
-    ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-    struct rlimit limit = {64ULL << 30, saved.rlim_max};
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &limit), 0);
-    Result r = run({probe_path(), "window"}, shim_env({{"HUGESHIM_STATS", report}}));
-    Result api = run({probe_path(), "api"}, shim_env({}));
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+    Result r, api;
+    {
+        AddressSpaceLimit limit(64ULL << 30);
+        ASSERT_TRUE(limit.ok());
+        r = run({probe_path(), "window"}, shim_env({{"HUGESHIM_STATS", report}}));
+        api = run({probe_path(), "api"}, shim_env({}));
+    }
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.kv["unmapped_heap_is"], "gap");
     EXPECT_EQ(api.kv["api"], "ok") << api.err;
