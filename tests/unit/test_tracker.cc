@@ -224,7 +224,8 @@ protected:
             n += p.second / (2 * M);
         return n;
     }
-    void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, false}); }
+    // A write-protect fault: always a write.
+    void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, false, true}); }
 };
 
 }  // namespace
