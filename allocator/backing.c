@@ -221,7 +221,7 @@ int hs_backing_unmap_heap(void *addr, size_t len)
         err = hs_os_munmap(addr, in_start - start);
     if (!err && in_end < end)
         err = hs_os_munmap((void *)in_end, end - in_end);
-    return err ? err : hs_os_rereserve((void *)in_start, in_end - in_start);
+    return err ? err : hs_os_rereserve((void *)in_start, in_end - in_start, true);
 }
 
 /* Take size bytes aligned to align from the kind's current chunk, if they fit. */

@@ -67,7 +67,7 @@ int hs_backing_map_owned_base(size_t len, int prot, void **out);
  * or not: a program's munmap there must not open a hole a later chunk or
  * someone else's mapping would fill). */
 bool hs_backing_in_window(uintptr_t start, size_t len);
-/* Unmap heap memory: in the window, given back to the reservation (the range
+/* Unmap memory (the program's munmap too): in the window, given back to the reservation (the range
  * stays held, so no one else's mapping lands where free() takes any pointer
  * for the heap's); elsewhere munmap.  0 or -errno. */
 int hs_backing_unmap_heap(void *addr, size_t len);

@@ -90,12 +90,11 @@ int hs_os_reserve(size_t len, size_t align, void **out);
  * only): accessible with `prot` (charged now) and, for THP, MADV_HUGEPAGE
  * (*advised says whether that took).  Same fault points as hs_os_map_kind. */
 int hs_os_map_kind_at(hs_os_kind_t kind, void *addr, size_t len, int prot, bool *advised);
-/* Give [addr, addr+len) back to the reservation: its pages and commit charge
- * go, the address range stays held (MAP_FIXED PROT_NONE, no gap in between). */
-int hs_os_rereserve(void *addr, size_t len);
-/* Hold [addr, addr+len) again after its mapping moved away (PROT_NONE,
- * MAP_FIXED_NOREPLACE: what someone else mapped there meanwhile stays). */
-int hs_os_rereserve_hole(void *addr, size_t len);
+/* Hold [addr, addr+len) of a reservation again, inaccessible (PROT_NONE).
+ * replace: over what is there (MAP_FIXED: its pages and commit charge go, with
+ * no gap in between); else only where nothing is mapped (MAP_FIXED_NOREPLACE:
+ * after a mapping moved away, what someone else mapped there meanwhile stays). */
+int hs_os_rereserve(void *addr, size_t len, bool replace);
 
 /* MADV_DONTFORK (true) or MADV_DOFORK (false). */
 int hs_os_dontfork(void *addr, size_t len, bool dontfork);

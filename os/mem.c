@@ -167,16 +167,11 @@ int hs_os_map_kind_at(hs_os_kind_t kind, void *addr, size_t len, int prot, bool 
     return 0;
 }
 
-int hs_os_rereserve(void *addr, size_t len)
+int hs_os_rereserve(void *addr, size_t len, bool replace)
 {
     void *out;
-    return hs_os_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0, &out);
-}
-
-int hs_os_rereserve_hole(void *addr, size_t len)
-{
-    void *out;
-    return hs_os_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0, &out);
+    return hs_os_mmap(addr, len, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | (replace ? MAP_FIXED : MAP_FIXED_NOREPLACE), -1, 0, &out);
 }
 
 int hs_os_purge(void *addr, size_t len, bool forced)

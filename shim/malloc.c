@@ -115,12 +115,18 @@ static __attribute__((noinline)) void hs_free_slow(void *ptr)
     __libc_free(ptr);
 }
 
+/* free's fast path: a pointer in the heap window and no sampling.  Heap
+ * memory outside the window (hugetlb, past its end) is found by the bitmap on
+ * the slow path. */
+static inline bool hs_free_fast(const void *ptr)
+{
+    return hs_likely(hs_registry_in_window(ptr) && !hs_sites_on);
+}
+
 HS_EXPORT void free(void *ptr)
 {
-    /* The fast path keeps no frame: a pointer in the heap window, no
-     * sampling, then a tail call.  Heap memory outside the window (hugetlb,
-     * past its end) is found by the bitmap on the slow path. */
-    if (hs_likely(hs_registry_in_window(ptr) && !hs_sites_on)) {
+    /* The fast path keeps no frame: one test, then a tail call. */
+    if (hs_free_fast(ptr)) {
         hs_je_free(ptr);
         return;
     }
@@ -291,7 +297,7 @@ __attribute__((visibility("hidden"))) void *hs_shim_aligned_alloc(size_t align, 
  * size is the program's promise, as with stock jemalloc's operator delete. */
 __attribute__((visibility("hidden"))) void hs_shim_free_sized(void *ptr, size_t size, size_t align)
 {
-    if (hs_likely(hs_registry_in_window(ptr) && !hs_sites_on)) {
+    if (hs_free_fast(ptr)) {
         hs_je_sdallocx(ptr, size, align > 16 ? __builtin_ctzl(align) : 0); /* MALLOCX_LG_ALIGN */
         return;
     }

@@ -76,7 +76,7 @@ HS_EXPORT int munmap(void *addr, size_t len)
     hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
     /* Heap memory unmapped by the program goes back to the heap window's
      * reservation: the range stays held (allocator/hs_backing.h). */
-    int err = hs_backing_in_window((uintptr_t)addr, len) ? hs_backing_unmap_heap(addr, len) : hs_os_munmap(addr, len);
+    int err = hs_backing_unmap_heap(addr, len);
     hs_vmguard_leave(guard);
     if (err)
         return hs_errno_int(err);
@@ -102,7 +102,7 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
     int err = hs_os_mremap(old_addr, old_len, new_len, flags, new_addr, &out);
     /* Heap memory moved away by the program: hold its old range again. */
     if (!err && out != old_addr && old_len && hs_backing_in_window((uintptr_t)old_addr, old_len))
-        hs_os_rereserve_hole(old_addr, old_len);
+        hs_os_rereserve(old_addr, old_len, false);
     hs_vmguard_leave(guard);
     if (err)
         return hs_errno_ptr(err, NULL);
