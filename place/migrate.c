@@ -272,8 +272,8 @@ static bool hs_decide(uint64_t epoch, const hs_hot_unit_t *u, int current, int64
     hs_mig_rec_t *r = hs_find(u->addr, remote_write);
     if (r) {
         r->last_seen = (uint32_t)epoch;
-        if (u->writer == current) {
-            r->remote_epochs = 0;
+        if (u->writer == current || u->writer == HS_WRITER_SEVERAL) {
+            r->remote_epochs = 0; /* a streak is epochs of one remote node alone */
         } else if (remote_write) {
             if (r->remote_node != u->writer) {
                 r->remote_node = u->writer;

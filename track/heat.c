@@ -124,8 +124,12 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
         if (r->node[u] == sample) {
             score += gain;
         } else if (score * 2 < total) {
+            /* The rest of the total is the other nodes' samples, unless the
+             * last epoch was mixed: then it is mostly "several nodes", and a
+             * lone sample must not inherit it (a unit read from two nodes
+             * would take an owner from one epoch where one reader was seen). */
             r->node[u] = (int8_t)sample;
-            score = total - score;
+            score = r->last[u] == HS_HEAT_SAMPLE_MIXED ? gain : total - score;
         }
     }
     r->total[u] = (uint8_t)(total > HS_HEAT_MAX ? HS_HEAT_MAX : total);
@@ -162,7 +166,7 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
 
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit)
 {
-    return r->last && r->last[unit] >= 0 ? r->last[unit] : -1;
+    return r->last && (r->last[unit] >= 0 || r->last[unit] == HS_HEAT_SAMPLE_MIXED) ? r->last[unit] : -1;
 }
 
 void hs_heat_hot_ranges(const hs_heat_region_t *r, const hs_heat_config_t *c, hs_heat_range_fn fn, void *arg)

@@ -18,7 +18,9 @@
  * grows and no node's score does.  The unit keeps a
  * decayed vote (attribution decay 50%): a candidate node, its score and the
  * total of all samples.  A sample for another node replaces the candidate
- * once the candidate holds less than half of the total.  The candidate is the
+ * once the candidate holds less than half of the total, and takes the rest of
+ * the total as its score; right after a mixed epoch it takes only its own
+ * sample (the rest was "several nodes", not its).  The candidate is the
  * unit's accessor when it holds more than 2/3 of the total; a unit written
  * from several nodes with none dominating is "shared" and has no accessor.
  * Nodes taking turns every epoch settle at 1/2 and 2/3 at most: shared.
@@ -84,7 +86,8 @@ bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config
 /* The unit's accessor node (> 2/3 of its samples), or -1: unknown when it
  * has no samples, -2 when shared among nodes. */
 int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
-/* The node that wrote the unit in the last epoch closed, -1 none or unknown. */
+/* The node that accessed the unit in the last epoch closed, -1 none or
+ * unknown, HS_HEAT_SAMPLE_MIXED when several nodes did. */
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);
 /* Bytes of one unit (the last may be short). */
 size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit);

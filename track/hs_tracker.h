@@ -68,13 +68,16 @@ int hs_tracker_init(const hs_track_choice_t *choice, const hs_heat_config_t *hea
 bool hs_tracker_active(void);
 const hs_track_choice_t *hs_tracker_choice(void);
 
+#define HS_WRITER_SEVERAL (-3) /* = HS_HEAT_SAMPLE_MIXED */
+
 /* One hot unit of an epoch. */
 typedef struct hs_hot_unit {
     uintptr_t addr;
     uint32_t bytes;
     uint8_t kind;   /* hs_os_kind_t */
     int8_t wanted;  /* accessor node (a clear majority of its writers), -1 none */
-    int8_t writer;  /* the node that wrote it in the epoch just closed, -1 none */
+    int8_t writer;  /* the node that accessed it in the epoch just closed, -1 none,
+                     * HS_WRITER_SEVERAL when several nodes did */
     /* Written by subscribers (placement): */
     int8_t now;     /* the node it is on after this epoch's moves, -1 unknown */
     uint8_t moved;  /* 1: moved this epoch */

@@ -158,7 +158,7 @@ TEST(Attribution, SamplesFromSeveralNodesInOneEpochMakeAUnitShared)
         h.write(0, e % 2);
         h.write(0, 1 - e % 2);
         hs_heat_end_epoch(&h.r, &c);
-        EXPECT_EQ(hs_heat_last_writer(&h.r, 0), -1) << "several writers: none is the last";
+        EXPECT_EQ(hs_heat_last_writer(&h.r, 0), HS_HEAT_SAMPLE_MIXED) << "several writers: none is the last";
         if (e >= 1) {
             EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2) << "epoch " << e;
         }
@@ -173,6 +173,29 @@ TEST(Attribution, SamplesFromSeveralNodesInOneEpochMakeAUnitShared)
         epochs++;
     }
     EXPECT_LE(epochs, 3);
+}
+
+// A unit read from two nodes where one epoch in two saw only one reader (few
+// samples): the lone epochs never give that reader the unit.
+TEST(Attribution, LoneSamplesBetweenMixedEpochsLeaveAUnitShared)
+{
+    Unit2M h(1);
+    hs_heat_config_t c = {50, 50};
+    for (int e = 0; e < 4; e++) {
+        h.write(0, 0);
+        h.write(0, 1);
+        hs_heat_end_epoch(&h.r, &c);
+    }
+    for (int e = 0; e < 20; e++) {
+        if (e % 2 == 0) {
+            h.write(0, e % 4 ? 0 : 1);
+        } else {
+            h.write(0, 0);
+            h.write(0, 1);
+        }
+        hs_heat_end_epoch(&h.r, &c);
+        EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2) << "epoch " << e;
+    }
 }
 
 TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)

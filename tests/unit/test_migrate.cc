@@ -175,6 +175,23 @@ TEST_F(Migrator, AMajorityAloneDoesNotMoveAUnitWithoutWritesFromThatNode)
     EXPECT_EQ(numa.moves, 1);
 }
 
+TEST_F(Migrator, AnEpochAccessedFromSeveralNodesBreaksTheStreak)
+{
+    start();
+    auto u = units(1, 0, 1);
+    // Node 1 alone, then both nodes, then node 1 alone: never two epochs of
+    // node 1 alone in a row, so a unit read from both nodes stays.
+    for (uint64_t e = 1; e <= 10; e++) {
+        u[0].writer = static_cast<int8_t>(e % 2 ? 1 : HS_WRITER_SEVERAL);
+        hs_migrate_epoch(e, u.data(), u.size());
+    }
+    EXPECT_EQ(numa.moves, 0);
+    u[0].writer = 1;
+    hs_migrate_epoch(11, u.data(), u.size());
+    hs_migrate_epoch(12, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 1);
+}
+
 TEST_F(Migrator, EachCallIsBoundedInBytes)
 {
     config.call_max_bytes = 8 * M;  // four THPs per call
