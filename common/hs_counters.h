@@ -11,7 +11,14 @@
 extern "C" {
 #endif
 
-typedef enum hs_unit { HS_UNIT_COUNT, HS_UNIT_BYTES } hs_unit_t;
+/* Totals over the run (COUNT, BYTES) only grow; LEVELs are a value at one
+ * moment (the last epoch, exit, a peak). */
+typedef enum hs_unit { HS_UNIT_COUNT, HS_UNIT_BYTES, HS_UNIT_LEVEL, HS_UNIT_LEVEL_BYTES } hs_unit_t;
+
+static inline bool hs_unit_is_bytes(hs_unit_t u)
+{
+    return u == HS_UNIT_BYTES || u == HS_UNIT_LEVEL_BYTES;
+}
 
 typedef enum hs_counter_id {
 #define HS_COUNTER(id, key, unit, help) HS_CTR_##id,

@@ -172,7 +172,7 @@ void hs_report_assemble(hs_report_t *report, const hs_report_section_t *sections
                 done[s] = true;
             }
         hs_report_add(report, (hs_report_field_t){key,
-                                                   hs_counter_descs[id].unit == HS_UNIT_BYTES ? HS_FIELD_BYTES
+                                                   hs_unit_is_bytes(hs_counter_descs[id].unit) ? HS_FIELD_BYTES
                                                                                               : HS_FIELD_NUMBER,
                                                    hs_counter_get((hs_counter_id_t)id), NULL});
     }

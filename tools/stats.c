@@ -184,29 +184,18 @@ static void hs_print_summary(json_t *root)
     printf("  %-10s %s\n", "errors", list[0] ? list : "none");
 }
 
-int hs_tool_stats(int argc, char **argv)
+/* One report (a process's, or a sum of many: "processes" says how many),
+ * as a few lines, every key with `all`, then its allocation sites. */
+void hs_stats_print_report(json_t *root, bool all)
 {
-    bool all = argc == 3 && !strcmp(argv[1], "--all");
-    if (all) {
-        argv++;
-        argc--;
-    }
-    if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: hugeshim stats [--all] FILE\n"
-               "Summarises a report written with HUGESHIM_STATS=FILE in a few lines (what was asked, what the\n"
-               "kernel gave at peak, fallbacks, tracking, placement, errors) and its allocation sites;\n"
-               "--all prints every key too, one a line.\n");
-        return argc == 2 ? 0 : 2;
-    }
-    json_error_t err;
-    json_t *root = json_load_file(argv[1], 0, &err);
-    if (!root) {
-        fprintf(stderr, "hugeshim stats: %s: line %d: %s\n", argv[1], err.line, err.text);
-        return 1;
-    }
     json_t *program = json_object_get(root, "program"), *pid = json_object_get(root, "pid");
-    printf("hugeshim report: %s (pid %lld)\n", json_is_string(program) ? json_string_value(program) : "?",
-           json_is_integer(pid) ? (long long)json_integer_value(pid) : -1LL);
+    json_t *processes = json_object_get(root, "processes");
+    if (json_is_integer(processes))
+        printf("hugeshim report: %s (%lld processes, added up)\n",
+               json_is_string(program) ? json_string_value(program) : "?", (long long)json_integer_value(processes));
+    else
+        printf("hugeshim report: %s (pid %lld)\n", json_is_string(program) ? json_string_value(program) : "?",
+               json_is_integer(pid) ? (long long)json_integer_value(pid) : -1LL);
     hs_print_summary(root);
     /* The sites table after the counters, as a table. */
     json_t *sites = json_incref(json_object_get(root, "sites"));
@@ -215,10 +204,55 @@ int hs_tool_stats(int argc, char **argv)
     if (all)
         hs_print("", root);
     else
-        printf("  (hugeshim stats --all %s: every counter)\n", argv[1]);
+        printf("  (hugeshim stats --all: every counter)\n");
     if (json_is_object(sites))
         hs_print_sites_section(sites);
     json_decref(sites);
-    json_decref(root);
-    return 0;
+}
+
+static void hs_stats_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hugeshim stats [--all] [--format text|openmetrics] FILE...\n"
+            "       hugeshim stats [--all] [--format text|openmetrics] --sum DIR\n"
+            "Summarises reports written with HUGESHIM_STATS=FILE in a few lines each (what was asked, what the\n"
+            "kernel gave at peak, fallbacks, tracking, placement, errors) and their allocation sites;\n"
+            "--all prints every key too, one a line.  --format openmetrics prints the counters in the\n"
+            "Prometheus text format (for node_exporter's textfile collector), labelled by program and pid.\n"
+            "--sum DIR adds up every *.json report in DIR (HUGESHIM_STATS=DIR/%%p.json), one sum per program.\n");
+}
+
+int hs_tool_stats(int argc, char **argv)
+{
+    bool all = false;
+    const char *format = "text", *sum_dir = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            hs_stats_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--all")) {
+            all = true;
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            format = argv[++i];
+        } else if (!strncmp(a, "--format=", 9)) {
+            format = a + 9;
+        } else if (!strcmp(a, "--sum") && i + 1 < argc) {
+            sum_dir = argv[++i];
+        } else if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "hugeshim stats: unknown or incomplete option %s\n", a);
+            hs_stats_usage(stderr);
+            return 2;
+        }
+    }
+    if ((sum_dir != NULL) == (i < argc)) {
+        fprintf(stderr, "hugeshim stats: %s\n", sum_dir ? "--sum DIR takes no FILE" : "no report FILE given");
+        hs_stats_usage(stderr);
+        return 2;
+    }
+    return hs_tool_metrics(format, sum_dir, argv + i, argc - i, all);
 }
