@@ -65,8 +65,7 @@ static void hs_doctor_thp(void)
 static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mask)
 {
     hs_os_hugetlb_pool_t pool;
-    char detail[256], knob[224];
-    hs_os_hugetlb_knob(kib, -1, knob, sizeof knob);
+    char detail[256];
     if (hs_os_hugetlb_pool(kib, -1, &pool) != 0) {
         hs_line(name, "absent", "this kernel offers no such hugetlb page size");
         return;
@@ -98,9 +97,10 @@ static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mas
     }
     if (!pool.free) {
         char fix[512];
-        snprintf(fix, sizeof fix, "echo %d > %s   (as root; %s; with HUGESHIM_BACKING=%s, else it falls back)",
-                 kib == 2048 ? 512 : 2, knob, kib == 2048 ? "512 pages = 1 GiB" : "2 pages = 2 GiB, "
-                 "or hugepagesz=1G hugepages=2 on the kernel command line if memory is fragmented",
+        snprintf(fix, sizeof fix, "sudo hugeshim pool --reserve %s --page %s --persist   (now and at every boot; "
+                 "%sneeded with HUGESHIM_BACKING=%s, else it falls back)",
+                 kib == 2048 ? "1G" : "2G", kib == 2048 ? "2M" : "1G",
+                 kib == 2048 ? "" : "or hugepagesz=1G hugepages=2 on the kernel command line if memory is fragmented; ",
                  hs_kind_name(kib == 2048 ? HS_OS_KIND_HUGETLB_2M : HS_OS_KIND_HUGETLB_1G));
         hs_fix(fix);
     }
