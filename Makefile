@@ -7,11 +7,15 @@ CC        ?= gcc
 CXX       ?= g++
 JEMALLOC_PIC ?= /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
 
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+LIBDIR    ?= $(PREFIX)/lib
+MANDIR    ?= $(PREFIX)/share/man
+
 WARN      := -Wall -Wextra -Wshadow
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION='"$(VERSION)"'
+CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -fno-plt $(WARN) -DHS_VERSION='"$(VERSION)"' -DHS_MULTIARCH='"$(MULTIARCH)"'
 CXXFLAGS  ?= -O2 -g
-CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
+CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_MULTIARCH='"$(MULTIARCH)"' -DHS_BUILD_DIR='"$(abspath $(BUILD))"' -DHS_SOURCE_DIR='"$(abspath .)"'
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c common/vmguard.c
@@ -26,14 +30,14 @@ CORE_SRC      := $(OS_SRC) $(COMMON_SRC) $(ALLOCATOR_SRC) $(TRACK_SRC) $(PLACE_S
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
 SHIM_OBJ := $(call obj,$(SHIM_SRC) allocator/heap.c)
-TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c tools/elf.c tools/heatmap.c)
+TOOL_OBJ := $(call obj,tools/hugeshim.c tools/doctor.c tools/stats.c tools/metrics.c tools/pool.c tools/elf.c tools/heatmap.c)
 
 LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install demo test compat lint test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
-all: $(LIB) $(LAUNCHER)
+.PHONY: all deps install deb man demo test compat lint test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
+all: $(LIB) $(LAUNCHER) man
 
 deps:
 	@scripts/deps.sh build
@@ -54,17 +58,43 @@ $(JEMALLOC_PIC):
 $(BUILD)/libhscore.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
-$(LIB): $(SHIM_OBJ) $(BUILD)/libhscore.a $(JE_LIB) shim/hugeshim.map
+$(LIB): $(SHIM_OBJ) $(BUILD)/libhscore.a $(JE_LIB) shim/hugeshim.map Makefile
 	$(CC) -shared -o $@ $(SHIM_OBJ) -Wl,--whole-archive $(BUILD)/libhscore.a -Wl,--no-whole-archive $(JE_LIB) \
-	    -Wl,--version-script=shim/hugeshim.map -Wl,-z,defs -Wl,-z,now -lnuma -lpthread -ldl -lm
+	    -Wl,--version-script=shim/hugeshim.map -Wl,-soname,libhugeshim.so.0 -Wl,-z,defs -Wl,-z,now -lnuma -lpthread -ldl -lm
 
 $(LAUNCHER): $(TOOL_OBJ) $(BUILD)/libhscore.a
 	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhscore.a -ljansson -lcairo $(CORE_LIBS)
 
+# Man pages: hugeshim(7)'s option list comes from the launcher, so it is the
+# option table of this build (docs/man/README.md).
+MAN := $(BUILD)/man/hugeshim.1 $(BUILD)/man/hugeshim.7 $(BUILD)/man/libhugeshim.3
+man: $(MAN)
+
+$(BUILD)/man/%: docs/man/% Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's/@VERSION@/$(VERSION)/g' -e 's/@MULTIARCH@/$(MULTIARCH)/g' $< > $@
+
+$(BUILD)/man/hugeshim.7: docs/man/hugeshim.7.in $(LAUNCHER) Makefile
+	@mkdir -p $(dir $@)
+	$(LAUNCHER) options --man > $@.options
+	sed -e 's/@VERSION@/$(VERSION)/g' -e 's/@MULTIARCH@/$(MULTIARCH)/g' -e '/^@OPTIONS@$$/{r $@.options' -e 'd}' $< > $@
+	rm -f $@.options
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/hugeshim
-	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libhugeshim.so
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libhugeshim.so.0
+	ln -sf libhugeshim.so.0 $(DESTDIR)$(LIBDIR)/libhugeshim.so
+	install -m 0644 shim/hugeshim.h $(DESTDIR)$(PREFIX)/include/hugeshim.h
+	install -m 0644 $(BUILD)/man/hugeshim.1 $(DESTDIR)$(MANDIR)/man1/hugeshim.1
+	install -m 0644 $(BUILD)/man/libhugeshim.3 $(DESTDIR)$(MANDIR)/man3/libhugeshim.3
+	install -m 0644 $(BUILD)/man/hugeshim.7 $(DESTDIR)$(MANDIR)/man7/hugeshim.7
+
+# The Debian package build/hugeshim_$(VERSION)_<arch>.deb (scripts/deb.sh).
+deb: all
+	@scripts/deps.sh deb
+	@VERSION=$(VERSION) MULTIARCH=$(MULTIARCH) BUILD=$(BUILD) scripts/deb.sh
 
 # ---- tests ------------------------------------------------------------------
 UNIT_SRC  := $(wildcard tests/unit/*.cc)

@@ -1,7 +1,8 @@
 /* hugeshim: the launcher.
  *   hugeshim run [--OPTION VALUE]... [--] PROGRAM [ARGS]
  *   hugeshim doctor [PROGRAM]
- *   hugeshim stats FILE
+ *   hugeshim stats [--format text|openmetrics] FILE... | --sum DIR
+ *   hugeshim pool [--reserve SIZE [--page 2M|1G] [--node N] [--persist]]
  *   hugeshim heatmap TRACE -o OUT.png|OUT.svg
  *   hugeshim options [--markdown]
  * Every --OPTION of `run` comes from the option table (common/options.def). */
@@ -24,7 +25,9 @@ static void hs_usage(FILE *out)
             "usage: hugeshim COMMAND [ARGS]\n"
             "  run [--OPTION VALUE]... [--] PROGRAM [ARGS]  run PROGRAM with libhugeshim.so preloaded\n"
             "  doctor [PROGRAM]                            what this machine (and PROGRAM) offers, and fixes\n"
-            "  stats FILE                                  print a JSON report (HUGESHIM_STATS=FILE) readably\n"
+            "  stats FILE... | --sum DIR                   print reports (HUGESHIM_STATS=FILE) readably, or as\n"
+            "                                              Prometheus metrics (--format openmetrics)\n"
+            "  pool [--reserve SIZE ...]                   the hugetlb pools and hugetlbfs mounts; resize a pool\n"
             "  heatmap TRACE -o OUT.png|OUT.svg            draw a trace (HUGESHIM_TRACE=FILE): heat, nodes, moves\n"
             "  options [--markdown]                        every option, its default and what it accepts\n"
             "  COMMAND --help                              help for one command\n");
@@ -45,7 +48,8 @@ static void hs_run_usage(FILE *out)
     fprintf(out, "  --lib PATH   libhugeshim.so to preload (default: next to this launcher)\n");
 }
 
-/* libhugeshim.so next to the launcher (build tree) or in ../lib (installed). */
+/* libhugeshim.so next to the launcher (build tree), in ../lib (make install)
+ * or in the multiarch library folder (the Debian package). */
 static int hs_find_library(char *out, size_t cap)
 {
     char self[PATH_MAX];
@@ -57,8 +61,9 @@ static int hs_find_library(char *out, size_t cap)
     if (!slash)
         return -1;
     *slash = '\0';
-    const char *candidates[] = {"%s/libhugeshim.so", "%s/../lib/libhugeshim.so"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *candidates[] = {"%s/libhugeshim.so", "%s/../lib/libhugeshim.so",
+                                "%s/../lib/" HS_MULTIARCH "/libhugeshim.so.0"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char path[PATH_MAX + 32];
         snprintf(path, sizeof path, candidates[i], self);
         char real[PATH_MAX];
@@ -149,7 +154,8 @@ static int hs_tool_run(int argc, char **argv)
         return 2;
     }
     if (!lib[0] && hs_find_library(lib, sizeof lib) != 0) {
-        fprintf(stderr, "hugeshim run: libhugeshim.so not found next to the launcher or in ../lib; use --lib PATH\n");
+        fprintf(stderr, "hugeshim run: libhugeshim.so not found next to the launcher, in ../lib or ../lib/" HS_MULTIARCH
+                        " (libhugeshim.so.0); use --lib PATH\n");
         return 2;
     }
     char prog[PATH_MAX];
@@ -192,11 +198,52 @@ static void hs_print_cell(const char *text)
     }
 }
 
+/* Text for a roff page: backslashes escaped, '-' as \-, no line starts
+ * with a control character. */
+static void hs_print_roff(const char *text)
+{
+    if (*text == '.' || *text == '\'')
+        fputs("\\&", stdout);
+    for (const char *p = text; *p; p++) {
+        if (*p == '\\')
+            fputs("\\e", stdout);
+        else if (*p == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*p);
+    }
+}
+
+/* The ENVIRONMENT section of hugeshim(7): one entry per option. */
+static void hs_print_man(void)
+{
+    char flag[64], accepted[160];
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        const hs_opt_desc_t *d = &hs_opt_descs[id];
+        hs_option_flag_name((hs_opt_id_t)id, flag, sizeof flag);
+        hs_option_accepted((hs_opt_id_t)id, accepted, sizeof accepted);
+        printf(".TP\n.BR HUGESHIM_%s \" (\\-\\-\" \"", d->name);
+        hs_print_roff(flag);
+        printf("\" \"; default \" \"");
+        hs_print_roff(d->def[0] ? d->def : "(empty)");
+        printf("\" )\n");
+        hs_print_roff(d->help);
+        size_t n = strlen(d->help);
+        printf("%s\nAccepts ", n && d->help[n - 1] == '.' ? "" : ".");
+        hs_print_roff(accepted);
+        printf(".\n");
+    }
+}
+
 static int hs_tool_options(int argc, char **argv)
 {
     bool markdown = argc > 1 && !strcmp(argv[1], "--markdown");
+    if (argc > 1 && !strcmp(argv[1], "--man")) {
+        hs_print_man();
+        return 0;
+    }
     if (argc > 1 && !markdown) {
-        printf("usage: hugeshim options [--markdown]\n");
+        printf("usage: hugeshim options [--markdown|--man]\n");
         return strcmp(argv[1], "--help") ? 2 : 0;
     }
     char flag[64], accepted[160];
@@ -231,6 +278,8 @@ int main(int argc, char **argv)
         return hs_tool_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats"))
         return hs_tool_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pool"))
+        return hs_tool_pool(argc - 1, argv + 1);
     if (!strcmp(cmd, "heatmap"))
         return hs_tool_heatmap(argc - 1, argv + 1);
     if (!strcmp(cmd, "options"))
