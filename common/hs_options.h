@@ -40,11 +40,30 @@ extern const hs_opt_desc_t hs_opt_descs[HS_OPT_COUNT];
 
 #define HS_OPT_TEXT_MAX 1024
 
+/* Where an option's value came from, in rising precedence. */
+typedef enum hs_opt_source {
+    HS_SRC_DEFAULT,   /* built in */
+    HS_SRC_FILE,      /* a configuration file's default section */
+    HS_SRC_SECTION,   /* a configuration file's section matching the program */
+    HS_SRC_ENV,       /* the environment (HUGESHIM_*) */
+} hs_opt_source_t;
+
+#define HS_CONFIG_FILES 2 /* /etc/hugeshim.conf, then HUGESHIM_CONFIG's */
+
 typedef struct hs_options {
     long long value[HS_OPT_COUNT];          /* BOOL, INT, SIZE, ENUM index */
     char text[HS_OPT_COUNT][HS_OPT_TEXT_MAX]; /* effective value as text */
-    bool from_env[HS_OPT_COUNT];
+    uint8_t source[HS_OPT_COUNT];           /* hs_opt_source_t */
+    uint8_t file[HS_OPT_COUNT];             /* FILE, SECTION: index into files */
+    uint32_t line[HS_OPT_COUNT];            /* FILE, SECTION: line of the file */
+    char files[HS_CONFIG_FILES][256];       /* configuration files read ("" none) */
 } hs_options_t;
+
+/* Set by the user (environment or a configuration file), not built in. */
+static inline bool hs_option_is_set(const hs_options_t *o, int id)
+{
+    return o->source[id] != HS_SRC_DEFAULT;
+}
 
 /* Called once per problem with one complete line (no newline). */
 typedef void (*hs_opt_report_fn)(void *ctx, const char *line);
@@ -53,6 +72,15 @@ typedef void (*hs_opt_report_fn)(void *ctx, const char *line);
  * keep the default and are reported; unknown HUGESHIM_* names are reported.
  * Returns the number of problems. */
 int hs_options_parse(hs_options_t *o, char *const *envp, hs_opt_report_fn report, void *ctx);
+/* The two steps of hs_options_parse: built-in defaults; the environment
+ * over what o holds. */
+void hs_options_defaults(hs_options_t *o);
+int hs_options_apply_env(hs_options_t *o, char *const *envp, hs_opt_report_fn report, void *ctx);
+/* Option id of a name as written in a configuration file: BACKING, backing,
+ * heap-thp, HUGESHIM_HEAP_THP; -1 unknown. */
+int hs_option_find(const char *name, size_t len);
+/* Set option id from text (already known to parse). */
+void hs_option_set(hs_options_t *o, hs_opt_id_t id, const char *text, long long value);
 
 /* Parse one value of option id; on error writes a reason into why. */
 bool hs_option_parse_value(hs_opt_id_t id, const char *text, long long *value, char *why, size_t cap);

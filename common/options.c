@@ -231,24 +231,54 @@ void hs_option_flag_name(hs_opt_id_t id, char *buf, size_t cap)
     buf[i] = '\0';
 }
 
-static void hs_option_set(hs_options_t *o, hs_opt_id_t id, const char *text, long long value)
+void hs_option_set(hs_options_t *o, hs_opt_id_t id, const char *text, long long value)
 {
     snprintf(o->text[id], HS_OPT_TEXT_MAX, "%s", text);
     o->value[id] = value;
 }
 
-int hs_options_parse(hs_options_t *o, char *const *envp, hs_opt_report_fn report, void *ctx)
+int hs_option_find(const char *name, size_t len)
 {
-    int problems = 0;
-    char why[64], accepted[128], line[HS_OPT_TEXT_MAX + 512];
+    if (len > sizeof HS_ENV_PREFIX - 1 && !strncmp(name, HS_ENV_PREFIX, sizeof HS_ENV_PREFIX - 1)) {
+        name += sizeof HS_ENV_PREFIX - 1;
+        len -= sizeof HS_ENV_PREFIX - 1;
+    }
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        const char *d = hs_opt_descs[id].name;
+        if (strlen(d) != len)
+            continue;
+        size_t i = 0;
+        for (; i < len; i++) {
+            char c = name[i];
+            c = c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c);
+            if (c != d[i])
+                break;
+        }
+        if (i == len)
+            return id;
+    }
+    return -1;
+}
+
+void hs_options_defaults(hs_options_t *o)
+{
     for (int id = 0; id < HS_OPT_COUNT; id++) {
         long long v = 0;
         char unused[64];
         /* Defaults always parse: a unit test checks every row. */
         hs_option_parse_value((hs_opt_id_t)id, hs_opt_descs[id].def, &v, unused, sizeof unused);
         hs_option_set(o, (hs_opt_id_t)id, hs_opt_descs[id].def, v);
-        o->from_env[id] = false;
+        o->source[id] = HS_SRC_DEFAULT;
+        o->file[id] = 0;
+        o->line[id] = 0;
     }
+    memset(o->files, 0, sizeof o->files);
+}
+
+int hs_options_apply_env(hs_options_t *o, char *const *envp, hs_opt_report_fn report, void *ctx)
+{
+    int problems = 0;
+    char why[64], accepted[128], line[HS_OPT_TEXT_MAX + 512];
     for (char *const *e = envp; e && *e; e++) {
         const char *entry = *e;
         if (strncmp(entry, HS_ENV_PREFIX, sizeof HS_ENV_PREFIX - 1) != 0)
@@ -277,16 +307,23 @@ int hs_options_parse(hs_options_t *o, char *const *envp, hs_opt_report_fn report
         long long v;
         if (hs_option_parse_value((hs_opt_id_t)found, text, &v, why, sizeof why)) {
             hs_option_set(o, (hs_opt_id_t)found, text, v);
-            o->from_env[found] = true;
+            o->source[found] = HS_SRC_ENV;
             continue;
         }
         problems++;
         if (report) {
             hs_option_accepted((hs_opt_id_t)found, accepted, sizeof accepted);
-            snprintf(line, sizeof line, "hugeshim: " HS_ENV_PREFIX "%s=\"%.200s\" %s: expected %s; using the default \"%s\"",
-                     hs_opt_descs[found].name, text, why, accepted, hs_opt_descs[found].def);
+            snprintf(line, sizeof line, "hugeshim: " HS_ENV_PREFIX "%s=\"%.200s\" %s: expected %s; using %s \"%s\"",
+                     hs_opt_descs[found].name, text, why, accepted,
+                     o->source[found] == HS_SRC_DEFAULT ? "the default" : "the configuration file's", o->text[found]);
             report(ctx, line);
         }
     }
     return problems;
+}
+
+int hs_options_parse(hs_options_t *o, char *const *envp, hs_opt_report_fn report, void *ctx)
+{
+    hs_options_defaults(o);
+    return hs_options_apply_env(o, envp, report, ctx);
 }

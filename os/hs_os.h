@@ -124,6 +124,10 @@ int hs_os_purge(void *addr, size_t len, bool forced);
 
 /* Read a whole small file into buf (NUL-terminated). Returns bytes or -errno. */
 ssize_t hs_os_read_file(const char *path, char *buf, size_t cap);
+/* Read a whole configuration file into buf (NUL-terminated): a regular file
+ * only (-EINVAL otherwise, never blocking on a FIFO), at most cap - 2 bytes
+ * (-EFBIG beyond).  Returns bytes or -errno. */
+ssize_t hs_os_read_config(const char *path, char *buf, size_t cap);
 /* Write a string to a file (sysfs/procfs knobs). 0 or -errno. */
 int hs_os_write_file(const char *path, const char *text);
 /* Read an unsigned decimal number from a file. */
@@ -213,6 +217,8 @@ int hs_os_numa_balancing(void);
 
 /* Base name of /proc/self/exe into buf. */
 int hs_os_exe_name(char *buf, size_t cap);
+/* The executable's full path (/proc/self/exe). 0 or -errno. */
+int hs_os_exe_path(char *buf, size_t cap);
 /* True when the process runs with elevated privileges (AT_SECURE). */
 bool hs_os_is_secure(void);
 

@@ -54,6 +54,49 @@ ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)used;
 }
 
+ssize_t hs_os_read_config(const char *path, char *buf, size_t cap)
+{
+    if (cap < 2)
+        return -EINVAL;
+    /* O_NONBLOCK: a FIFO named as a file must not block the program's start. */
+    int fd = hs_os_open(path, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    long err = hs_os_syscall3(SYS_fstat, fd, (long)&st, 0);
+    if (err == 0 && !S_ISREG(st.st_mode))
+        err = -EINVAL;
+    else if (err == 0 && (uint64_t)st.st_size > cap - 2)
+        err = -EFBIG;
+    size_t used = 0;
+    while (err == 0 && used < cap - 1) {
+        long n = hs_os_syscall3(SYS_read, fd, (long)(buf + used), (long)(cap - 1 - used));
+        if (n == -EINTR)
+            continue;
+        if (n <= 0) {
+            err = n;
+            break;
+        }
+        used += (size_t)n;
+    }
+    hs_os_close(fd);
+    if (err == 0 && used > cap - 2)
+        err = -EFBIG; /* grew while read */
+    if (err < 0)
+        return err;
+    buf[used] = '\0';
+    return (ssize_t)used;
+}
+
+int hs_os_exe_path(char *buf, size_t cap)
+{
+    long n = hs_os_syscall3(SYS_readlink, (long)"/proc/self/exe", (long)buf, (long)cap - 1);
+    if (n < 0)
+        return (int)n;
+    buf[n] = '\0';
+    return 0;
+}
+
 int hs_os_write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {

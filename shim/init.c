@@ -17,6 +17,7 @@
 #include "../allocator/hs_hugify.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_vmguard.h"
+#include "../common/hs_config.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../common/hs_thread.h"
@@ -276,8 +277,9 @@ static void hs_dump_machine(void)
         const char *shown = hs_shim_options.text[id];
         if (hs_opt_descs[id].type == HS_OPT_ENUM)
             shown = hs_option_enum_name((hs_opt_id_t)id, hs_shim_options.value[id], value, sizeof value);
-        hs_log(HS_LOG_INFO, "option HUGESHIM_%s=%s%s", hs_opt_descs[id].name, shown,
-               hs_shim_options.from_env[id] ? "" : " (default)");
+        char source[320];
+        hs_option_source_text(&hs_shim_options, id, source, sizeof source);
+        hs_log(HS_LOG_INFO, "option HUGESHIM_%s=%s (%s)", hs_opt_descs[id].name, shown, source);
     }
     hs_log(HS_LOG_INFO, "machine: THP %s", hs_os_thp_mode_name(hs_os_thp_mode()));
     static const uint64_t sizes_kib[] = {2048, 1048576};
@@ -297,12 +299,20 @@ static void hs_dump_machine(void)
 /* Decide ACTIVE or PASSTHROUGH and set everything up. */
 static hs_state_t hs_initialise(void)
 {
-    hs_options_parse(&hs_shim_options, environ, hs_option_problem, NULL);
-    const hs_options_t *o = &hs_shim_options;
-    hs_log_set_level((int)o->value[HS_OPT_VERBOSE]);
     if (hs_os_exe_name(hs_shim_program, sizeof hs_shim_program) != 0)
         snprintf(hs_shim_program, sizeof hs_shim_program, "%s",
                  program_invocation_short_name ? program_invocation_short_name : "?");
+    if (hs_os_is_secure()) {
+        /* No file is read for a setuid program: it is left alone below. */
+        hs_options_parse(&hs_shim_options, environ, NULL, NULL);
+    } else {
+        static char exe_path[4096];
+        hs_config_program_t prog = {hs_shim_program, program_invocation_short_name,
+                                    hs_os_exe_path(exe_path, sizeof exe_path) == 0 ? exe_path : NULL};
+        hs_options_load(&hs_shim_options, environ, &prog, hs_option_problem, NULL);
+    }
+    const hs_options_t *o = &hs_shim_options;
+    hs_log_set_level((int)o->value[HS_OPT_VERBOSE]);
     /* glibc's own malloc_usable_size, for pointers glibc handed out. */
     hs_glibc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
 

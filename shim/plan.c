@@ -32,7 +32,7 @@ void hs_plan_early(hs_plan_t *plan, const hs_options_t *o, uint64_t nodes_mask)
     plan->nodes_mask = nodes_mask;
     plan->nodes = __builtin_popcountll(nodes_mask);
     long long migrate = o->value[HS_OPT_MIGRATE];
-    if (o->from_env[HS_OPT_TRACK])
+    if (hs_option_is_set(o, HS_OPT_TRACK))
         plan->tracking_may_run = o->value[HS_OPT_TRACK] != HS_TRACK_OFF;
     else
         plan->tracking_may_run = hs_plan_wants_tracking(o, migrate == HS_MIGRATE_ON) ||
@@ -83,7 +83,7 @@ static bool hs_plan_placement(hs_plan_t *plan, const hs_options_t *o)
         snprintf(why, cap, "%d node(s) online but only %d with both CPUs and memory", plan->nodes, usable);
         return false;
     }
-    if (o->from_env[HS_OPT_TRACK] && o->value[HS_OPT_TRACK] == HS_TRACK_OFF) {
+    if (hs_option_is_set(o, HS_OPT_TRACK) && o->value[HS_OPT_TRACK] == HS_TRACK_OFF) {
         snprintf(why, cap, "HUGESHIM_TRACK=off: placement needs tracking");
         if (mode == HS_MIGRATE_ON)
             snprintf(plan->placement_warning, sizeof plan->placement_warning,
@@ -98,7 +98,7 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
 {
     plan->placement = hs_plan_placement(plan, o);
     long long request = o->value[HS_OPT_TRACK];
-    if (hs_plan_wants_tracking(o, plan->placement) && !o->from_env[HS_OPT_TRACK])
+    if (hs_plan_wants_tracking(o, plan->placement) && !hs_option_is_set(o, HS_OPT_TRACK))
         request = HS_TRACK_AUTO;
     plan->track_request = request;
     hs_option_enum_name(HS_OPT_TRACK, request, plan->track_mode, sizeof plan->track_mode);

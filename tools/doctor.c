@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../common/hs_kinds.h"
+#include "../common/hs_config.h"
 #include "../common/hs_options.h"
 #include "../os/hs_os.h"
 #include "../shim/hs_plan.h"
@@ -136,17 +137,20 @@ static void hs_doctor_numa(uint64_t *mask_out)
 static void hs_doctor_option_problem(void *ctx, const char *line)
 {
     (void)ctx;
-    printf("%-14s %-8s %s", "options", "bad:", line);
+    printf("%-14s %-8s %s\n", "options", "bad:", line);
 }
 
 /* What hugeshim would decide in a program started with this environment:
  * the same plan the library computes at start-up (shim/hs_plan.h). */
-static void hs_doctor_plan(uint64_t nodes)
+static void hs_doctor_plan(uint64_t nodes, const char *program)
 {
     static hs_options_t options;
     static hs_plan_t plan;
-    char detail[600];
-    hs_options_parse(&options, environ, hs_doctor_option_problem, NULL);
+    char detail[600], real[4096] = "";
+    /* The configuration files' sections for PROGRAM count too. */
+    const char *base = program ? (strrchr(program, '/') ? strrchr(program, '/') + 1 : program) : NULL;
+    hs_config_program_t prog = {base, base, program && realpath(program, real) ? real : NULL};
+    hs_options_load(&options, environ, &prog, hs_doctor_option_problem, NULL);
     hs_plan_early(&plan, &options, nodes);
     hs_plan_decide(&plan, &options);
     hs_line("heap", hs_plan_heap_name(plan.heap), plan.heap_why);
@@ -239,7 +243,7 @@ int hs_tool_doctor(int argc, char **argv)
     hs_doctor_hugetlb(2048, "hugetlb 2M", nodes);
     hs_doctor_hugetlb(1048576, "hugetlb 1G", nodes);
     hs_doctor_tracking();
-    hs_doctor_plan(nodes);
+    hs_doctor_plan(nodes, argc > 1 ? argv[1] : NULL);
     printf("%-14s %-8s %s\n", "static", "note:",
            "statically linked programs are never affected (LD_PRELOAD needs the dynamic loader)");
     if (argc > 1)

@@ -4,7 +4,7 @@
  *   hugeshim stats [--format text|openmetrics] FILE... | --sum DIR
  *   hugeshim pool [--reserve SIZE [--page 2M|1G] [--node N] [--persist]]
  *   hugeshim heatmap TRACE -o OUT.png|OUT.svg
- *   hugeshim options [--markdown]
+ *   hugeshim options [--markdown|--man|PROGRAM]
  * Every --OPTION of `run` comes from the option table (common/options.def). */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern char **environ;
+
+#include "../common/hs_config.h"
 #include "../common/hs_options.h"
 #include "../os/hs_os.h"
 #include "hs_tools.h"
@@ -29,7 +32,8 @@ static void hs_usage(FILE *out)
             "                                              Prometheus metrics (--format openmetrics)\n"
             "  pool [--reserve SIZE ...]                   the hugetlb pools and hugetlbfs mounts; resize a pool\n"
             "  heatmap TRACE -o OUT.png|OUT.svg            draw a trace (HUGESHIM_TRACE=FILE): heat, nodes, moves\n"
-            "  options [--markdown]                        every option, its default and what it accepts\n"
+            "  options [--markdown|PROGRAM]                every option, its default and what it accepts;\n"
+            "                                              with PROGRAM, the values it would run with and their source\n"
             "  COMMAND --help                              help for one command\n");
 }
 
@@ -235,6 +239,45 @@ static void hs_print_man(void)
     }
 }
 
+static void hs_print_problem(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* The options PROGRAM would run with here: environment, configuration
+ * files, built-in defaults, and where each value came from. */
+static int hs_options_for(const char *program)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    if (hs_which(program, path, sizeof path) != 0) {
+        fprintf(stderr, "hugeshim options: %s: no such program (as a path, or in PATH)\n", program);
+        return 2;
+    }
+    if (!realpath(path, real))
+        snprintf(real, sizeof real, "%s", path);
+    const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+    const char *argv0 = strrchr(program, '/') ? strrchr(program, '/') + 1 : program;
+    hs_config_program_t prog = {base, argv0, real};
+    static hs_options_t o;
+    hs_options_load(&o, environ, &prog, hs_print_problem, NULL);
+    printf("%s, run here (name %s, path %s):\n", program, base, real);
+    char value[64], source[320];
+    for (int id = 0; id < HS_OPT_COUNT; id++) {
+        const char *shown = o.text[id];
+        if (hs_opt_descs[id].type == HS_OPT_ENUM)
+            shown = hs_option_enum_name((hs_opt_id_t)id, o.value[id], value, sizeof value);
+        hs_option_source_text(&o, id, source, sizeof source);
+        char assignment[HS_OPT_TEXT_MAX + 64];
+        snprintf(assignment, sizeof assignment, "HUGESHIM_%s=%s", hs_opt_descs[id].name, shown);
+        printf("  %-40s %s\n", assignment, source);
+    }
+    struct stat st;
+    if (stat(real, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+        printf("(%s is setuid/setgid: hugeshim leaves it alone whatever these say)\n", program);
+    return 0;
+}
+
 static int hs_tool_options(int argc, char **argv)
 {
     bool markdown = argc > 1 && !strcmp(argv[1], "--markdown");
@@ -242,8 +285,12 @@ static int hs_tool_options(int argc, char **argv)
         hs_print_man();
         return 0;
     }
+    if (argc == 2 && argv[1][0] != '-')
+        return hs_options_for(argv[1]);
     if (argc > 1 && !markdown) {
-        printf("usage: hugeshim options [--markdown|--man]\n");
+        printf("usage: hugeshim options [--markdown|--man]   every option, its default and what it accepts\n"
+               "       hugeshim options PROGRAM              the options PROGRAM would run with here, and where\n"
+               "                                             each comes from (environment, configuration file, built in)\n");
         return strcmp(argv[1], "--help") ? 2 : 0;
     }
     char flag[64], accepted[160];

@@ -1,5 +1,6 @@
 // Options: every bad value of every option gets one clear line and the
 // program still runs on defaults; verbose, program filter and stats targets.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/hs_options.h"
@@ -93,8 +94,8 @@ TEST(Options, VerbosePrintsEffectiveOptionsAndTheMachine)
         EXPECT_NE(r.err.find(std::string("option HUGESHIM_") + hs_opt_descs[id].name + "="), std::string::npos)
             << hs_opt_descs[id].name;
     // The effective value, by the name the report uses ("none" is its older spelling).
-    EXPECT_NE(r.err.find("option HUGESHIM_BACKING=base\n"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("option HUGESHIM_RETRY_MS=1000 (default)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("option HUGESHIM_BACKING=base (environment)\n"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("option HUGESHIM_RETRY_MS=1000 (built in)"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("machine: THP " + thp_mode()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("machine: hugetlb 2 MiB"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("NUMA node(s) online"), std::string::npos) << r.err;
@@ -132,4 +133,90 @@ TEST(Options, UnwritableStatsPathWarnsAndProgramSucceeds)
     Result r = run({probe_path(), "heap", "1M"}, shim_env({{"HUGESHIM_STATS", "/nonexistent/dir/r.json"}}));
     EXPECT_EQ(r.status, 0);
     EXPECT_NE(r.err.find("could not write the report to /nonexistent/dir/r.json"), std::string::npos) << r.err;
+}
+
+// A configuration file: the program's section over the default section,
+// the environment over both, a bad line said once with file and line, and
+// `hugeshim options PROG` showing where each value came from.
+TEST(Options, ConfigurationFileSectionsAndPrecedenceAsTheKernelShowsThem)
+{
+    std::string conf = temp_path("hugeshim.conf");
+    std::string report = temp_path("conf.json");
+    {
+        std::ofstream f(conf);
+        f << "# every program\n"
+             "stats = " << report << "\n"
+             "mmap-min = 16M\n"
+             "backing = base\n"
+             "[hs_probe]\n"
+             "backing = thp\n"
+             "[other-program]\n"
+             "mmap = 0\n"
+             "[/nowhere/*]\n"
+             "backing = hugetlb_2m\n";
+    }
+    // The program's section over the default section, which still sets what
+    // the section does not: an 8 MiB mmap is below its 16M and passes.
+    Result r = run({probe_path(), "mmap", "8M"}, shim_env({{"HUGESHIM_CONFIG", conf}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    auto j = read_json(report);
+    EXPECT_EQ(j["backing"]["requested"], "thp");
+    EXPECT_EQ(report_num(j, "mmap.intercepted_bytes"), 0);
+    unlink(report.c_str());
+    // The environment over both: the mmap is backed, and the kernel gave
+    // huge pages for it.
+    r = run({probe_path(), "mmap", "8M"}, shim_env({{"HUGESHIM_CONFIG", conf}, {"HUGESHIM_MMAP_MIN", "4M"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    j = read_json(report);
+    EXPECT_EQ(report_num(j, "mmap.intercepted_bytes"), 8 << 20);
+    if (thp_mode() != "never") {
+        EXPECT_GE(r.num("anon_huge_kb"), 4096) << r.out;
+    }
+    unlink(report.c_str());
+    // The launcher says where each value comes from.
+    Result o = run({build_dir() + "/hugeshim", "options", probe_path()}, {{"HUGESHIM_CONFIG", conf}, {"HUGESHIM_VERBOSE", "1"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_NE(o.out.find("HUGESHIM_BACKING=thp"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("HUGESHIM_MMAP_MIN=16M"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find(conf + ":3, default section"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find(conf + ":6, section for this program"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("HUGESHIM_VERBOSE=1"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("environment"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("HUGESHIM_MMAP=1                          built in"), std::string::npos) << o.out;
+    // A malformed line: one line naming file and line; the program runs.
+    {
+        std::ofstream f(conf);
+        f << "backing: base\n";
+    }
+    r = run({probe_path(), "heap", "8M"}, shim_env({{"HUGESHIM_CONFIG", conf}}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "hugeshim: " + conf + ":1: \"backing: base\" is not \"name = value\", a [section] or a # comment; "
+                     "line ignored\n");
+    unlink(conf.c_str());
+    // A file that is not there: said once, the program runs on the defaults.
+    r = run({probe_path(), "heap", "8M"}, shim_env({{"HUGESHIM_CONFIG", conf}}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "hugeshim: configuration file " + conf + ": no such file; running without it\n");
+}
+
+TEST(Options, AnUnreadableConfigurationFileIsSaidAndTheProgramRuns)
+{
+    if (!is_root())
+        GTEST_SKIP() << "needs root to run the program as another user";
+    std::string conf = temp_path("unreadable.conf");
+    {
+        std::ofstream f(conf);
+        f << "hidden words\n";
+    }
+    chmod(conf.c_str(), 0600);
+    // setpriv itself runs without hugeshim (as root it could read the file).
+    Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "LD_PRELOAD=" + lib_path(),
+                    "HUGESHIM_CONFIG=" + conf, probe_path(), "heap", "8M"});
+    unlink(conf.c_str());
+    if (r.status == 127 || r.err.find("setpriv:") != std::string::npos)
+        GTEST_SKIP() << "setpriv cannot run here: " << r.err;
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "hugeshim: configuration file " + conf + ": permission denied; running without it\n");
+    EXPECT_EQ(r.err.find("hidden"), std::string::npos) << "a line of a file the user cannot read";
 }

@@ -52,7 +52,7 @@ TEST(Options, DefaultsWithEmptyEnvironment)
     EXPECT_EQ(p.o.value[HS_OPT_MMAP_MIN], 2 << 20);
     EXPECT_EQ(p.o.value[HS_OPT_RETRY_MS], 1000);
     EXPECT_EQ(p.o.value[HS_OPT_ENABLE], 1);
-    EXPECT_FALSE(p.o.from_env[HS_OPT_BACKING]);
+    EXPECT_FALSE(hs_option_is_set(&p.o, HS_OPT_BACKING));
 }
 
 TEST(Options, ValuesFromEnvironment)
@@ -65,7 +65,7 @@ TEST(Options, ValuesFromEnvironment)
     EXPECT_STREQ(p.o.text[HS_OPT_STATS], "/tmp/x_%p.json");
     EXPECT_EQ(p.o.value[HS_OPT_MMAP], 0);
     EXPECT_EQ(p.o.value[HS_OPT_VERBOSE], 2);
-    EXPECT_TRUE(p.o.from_env[HS_OPT_BACKING]);
+    EXPECT_TRUE(hs_option_is_set(&p.o, HS_OPT_BACKING));
 }
 
 TEST(Options, SizeSuffixes)
@@ -106,7 +106,7 @@ TEST(Options, BadValuesKeepDefaultsAndSayWhatIsAccepted)
     EXPECT_EQ(p.o.value[HS_OPT_BACKING], 0);
     EXPECT_EQ(p.o.value[HS_OPT_MMAP_MIN], 2 << 20);
     EXPECT_EQ(p.o.value[HS_OPT_RETRY_MS], 1000);
-    EXPECT_FALSE(p.o.from_env[HS_OPT_BACKING]);
+    EXPECT_FALSE(hs_option_is_set(&p.o, HS_OPT_BACKING));
 }
 
 TEST(Options, UnknownHugeshimVariableIsReported)
