@@ -27,6 +27,9 @@ cat > "$root/usr/share/lintian/overrides/hugeshim" <<EOF
 hugeshim: package-name-doesnt-match-sonames libhugeshim0
 EOF
 
+# The configuration file, commented out: a conffile, kept on removal if changed.
+install -D -m 0644 docs/hugeshim.conf "$root/etc/hugeshim.conf"
+
 # Documents, the changelog and the copyright, as Debian policy places them.
 doc="$root/usr/share/doc/hugeshim"
 mkdir -p "$doc"
@@ -106,8 +109,9 @@ Description: huge pages and NUMA placement for unmodified programs (LD_PRELOAD)
 EOF
 # The library is registered with ldconfig and has a shlibs entry.
 echo "activate-noawait ldconfig" > "$root/DEBIAN/triggers"
+echo "/etc/hugeshim.conf" > "$root/DEBIAN/conffiles"
 echo "libhugeshim 0 hugeshim (>= $version)" > "$root/DEBIAN/shlibs"
-(cd "$root" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
+(cd "$root" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
 chmod 0644 "$root"/DEBIAN/*
 
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null

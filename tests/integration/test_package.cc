@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <set>
 
@@ -96,6 +97,8 @@ TEST(Package, InstallsServesHugePagesAndRemovesCleanly)
         GTEST_SKIP() << "dpkg-dev or lintian is missing (make test installs them)";
     if (run({"dpkg-query", "-W", "-f=${Status}", "hugeshim"}).out.find("installed") != std::string::npos)
         GTEST_SKIP() << "a hugeshim package is installed on this machine; the test does not replace it";
+    if (exists("/etc/hugeshim.conf"))
+        GTEST_SKIP() << "/etc/hugeshim.conf exists on this machine; the test does not replace it";
     if (thp_mode() == "never")
         GTEST_SKIP() << "THP is off on this machine";
 
@@ -147,10 +150,33 @@ TEST(Package, InstallsServesHugePagesAndRemovesCleanly)
     Result version = run({"/usr/bin/hugeshim", "--version"});
     EXPECT_NE(version.out.find("hugeshim "), std::string::npos);
 
-    // Removed: nothing left (purge: not even configuration).
-    Result rm = run({"dpkg", "--purge", "hugeshim"}, {{"DEBIAN_FRONTEND", "noninteractive"}});
+    // /etc/hugeshim.conf, shipped commented out, is read by every process
+    // the library is in: a section for python3 names its report.
+    std::string conf = read_file("/etc/hugeshim.conf");
+    EXPECT_NE(conf.find("# [default]"), std::string::npos) << conf;
+    std::string report = temp_path("etc-conf.json");
+    {
+        std::ofstream f("/etc/hugeshim.conf", std::ios::app);
+        f << "[python3*]\nstats = " << report << "\n";
+    }
+    Result configured = run({"/usr/bin/python3", "-c", kPythonFill}, {{"LD_PRELOAD", lib}});
+    EXPECT_EQ(configured.status, 0) << configured.err;
+    auto j = read_json(report);
+    EXPECT_EQ(j["program"], "python3.11") << "no report: /etc/hugeshim.conf was not read";
+    EXPECT_GE(report_num(j, "kernel.anon_huge_peak_bytes"), 60LL << 20);
+    unlink(report.c_str());
+
+    // Removed: nothing left but the configuration the user changed; purged:
+    // not even that.
+    Result rm = run({"dpkg", "-r", "hugeshim"}, {{"DEBIAN_FRONTEND", "noninteractive"}});
+    ASSERT_EQ(rm.status, 0) << rm.out << rm.err;
+    EXPECT_TRUE(exists("/etc/hugeshim.conf")) << "a changed configuration file is kept on removal";
+    for (const std::string &path : {lib, std::string("/usr/bin/hugeshim")})
+        EXPECT_FALSE(exists(path)) << path;
+    rm = run({"dpkg", "--purge", "hugeshim"}, {{"DEBIAN_FRONTEND", "noninteractive"}});
     ASSERT_EQ(rm.status, 0) << rm.out << rm.err;
     purge.armed = false;
+    EXPECT_FALSE(exists("/etc/hugeshim.conf"));
     for (const std::string &path : {lib, std::string("/usr/bin/hugeshim"), std::string("/usr/share/doc/hugeshim"),
                                     std::string("/usr/share/man/man7/hugeshim.7.gz"), std::string("/usr/include/hugeshim.h")})
         EXPECT_FALSE(exists(path)) << path;

@@ -82,6 +82,10 @@ add_files() { # ROOT FILE...
 files=("$build/libhugeshim.so" "$build/hugeshim")
 [ "$mode" = --tests ] && files+=("$build/tests/numa_tests" "$build/tests/hs_numa_probe" "$build/tests/hs_probe")
 for f in "${files[@]}"; do [ -e "$f" ] || { echo "numalab: $f missing: run make first" >&2; exit 2; }; done
+# Debian programs for the whole-machine preload test (test dependencies).
+if [ "$mode" = --tests ]; then
+  for f in /usr/bin/sort /usr/bin/xz; do [ -x "$f" ] && files+=("$f"); done
+fi
 for f in "$build/tests/numa_tests" "$build/tests/hs_numa_probe" "$build/tests/hs_probe"; do
   [ "$mode" != --tests ] && [ -e "$f" ] && files+=("$f")
 done
@@ -94,6 +98,9 @@ for f in "${files[@]}" "$here/tests/numalab/init" "$0"; do [ "$f" -nt "$image" ]
 if [ $stale = 1 ]; then
   root=$(mktemp -d)
   mkdir -p "$root"/{bin,proc,sys,dev,tmp,lab,root}
+  # mktemp's 0700 would become the guest's /: programs of other users
+  # (a setuid-to-nobody test) could not reach their libraries.
+  chmod 0755 "$root" && chmod 1777 "$root/tmp"
   cp /bin/busybox "$root/bin/busybox"
   cp "$here/tests/numalab/init" "$root/init"
   chmod +x "$root/init"
@@ -106,6 +113,7 @@ fi
 
 # ---- this run's command, as a second initramfs the kernel unpacks on top ------
 run_root=$(mktemp -d)
+chmod 0755 "$run_root"
 mkdir -p "$run_root/lab"
 [ ${#extra[@]} -eq 0 ] || add_files "$run_root" "${extra[@]}"
 case "$mode" in

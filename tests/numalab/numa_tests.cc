@@ -4,12 +4,15 @@
 // whole, hugetlb pages come from the bound node, soft-dirty and PAGEMAP_SCAN
 // see exactly the pages written, and AutoNUMA moves pages toward their user.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "../../os/hs_os.h"
@@ -480,4 +483,74 @@ TEST(Lab, PlacementIsOnByItselfWhereNodesHaveCpusAndMemory)
     EXPECT_EQ(report_num(j, "migration.nodes"), env_int("HS_LAB_NODES", 2));
     EXPECT_EQ(j["tracking"]["backend"], "auto");
     unlink(report.c_str());
+}
+
+// A whole machine under hugeshim: the library in /etc/ld.so.preload (every
+// dynamic program of the guest loads it) and options in /etc/hugeshim.conf.
+// Debian programs and busybox run unchanged and give the same output; each
+// Debian program wrote the report the file asked for; a program's section
+// applies to it alone; a setuid program is left alone.  Only in the lab: on
+// the host the preload would reach every process of the machine.
+TEST(Lab, WholeMachinePreloadWithAConfigurationFile)
+{
+    struct Restore {
+        ~Restore()
+        {
+            unlink("/etc/ld.so.preload");
+            unlink("/etc/hugeshim.conf");
+        }
+    } restore;
+    mkdir("/etc", 0755);
+    std::string dir = "/tmp/wholemachine";
+    mkdir(dir.c_str(), 0777);
+    {
+        std::ofstream conf("/etc/hugeshim.conf");
+        conf << "stats = " << dir << "/%p.json\n[sort]\nbacking = base\n";
+        std::ofstream preload("/etc/ld.so.preload");
+        preload << lib_path() << "\n";
+    }
+    // sort and xz from Debian (a large dictionary: a heap worth huge pages),
+    // busybox (static: the loader, so hugeshim, never runs in it).
+    std::string input = dir + "/input";
+    ASSERT_EQ(run({"/bin/busybox", "sh", "-c", "busybox seq 50000 -1 1 > " + input}).status, 0);
+    Result sorted = run({"/bin/busybox", "sh", "-c", "/usr/bin/sort -n " + input + " | busybox md5sum"});
+    Result plain = run({"/bin/busybox", "sh", "-c", "busybox seq 1 50000 | busybox md5sum"});
+    ASSERT_EQ(sorted.status, 0) << sorted.err;
+    EXPECT_EQ(sorted.out, plain.out) << "sort's output changed";
+    Result xz = run({"/bin/busybox", "sh", "-c",
+                     "/usr/bin/xz -6 -c " + input + " | /usr/bin/xz -d | busybox md5sum; busybox md5sum < " + input});
+    ASSERT_EQ(xz.status, 0) << xz.err;
+    ASSERT_EQ(xz.out.size(), 2 * xz.out.find('\n') + 2) << xz.out;
+    EXPECT_EQ(xz.out.substr(0, 32), xz.out.substr(xz.out.find('\n') + 1, 32)) << "xz round trip changed the data";
+    EXPECT_EQ(sorted.err, "");
+    EXPECT_EQ(xz.err, "");
+
+    // Reports: one per Debian program, by the configuration file alone.
+    std::map<std::string, nlohmann::json> by_program;
+    for (const auto &f : glob_paths(dir + "/*.json")) {
+        auto j = read_json(f);
+        by_program[j["program"].get<std::string>()] = j;
+    }
+    ASSERT_TRUE(by_program.count("sort")) << "no report from sort";
+    ASSERT_TRUE(by_program.count("xz")) << "no report from xz";
+    EXPECT_FALSE(by_program.count("busybox")) << "a static program cannot load hugeshim";
+    EXPECT_EQ(by_program["sort"]["backing"]["requested"], "base") << "sort's section";
+    EXPECT_EQ(by_program["xz"]["backing"]["requested"], "thp") << "sort's section is sort's alone";
+    EXPECT_GE(report_num(by_program["xz"], "kernel.anon_huge_peak_bytes"), 2 << 20) << "xz's heap got no huge page";
+
+    // A setuid program under the machine-wide preload: hugeshim is loaded
+    // into it, reads no file and leaves it alone.
+    std::string copy = dir + "/setuid_probe";
+    ASSERT_EQ(run({"/bin/busybox", "sh", "-c",
+                   "busybox cp " + probe_path() + " " + copy + " && busybox chown 65534 " + copy +
+                       " && busybox chmod 4755 " + copy}).status, 0);
+    for (const auto &f : glob_paths(dir + "/*.json"))
+        unlink(f.c_str());
+    Result s = run({copy, "heap", "64M"});
+    ASSERT_EQ(s.status, 0) << s.err;
+    if (thp_mode() == "madvise") {
+        EXPECT_EQ(s.num("anon_huge_kb"), 0) << s.out;
+    }
+    EXPECT_TRUE(glob_paths(dir + "/*.json").empty()) << "hugeshim acted in a setuid program";
+    run({"/bin/busybox", "rm", "-rf", dir});
 }
