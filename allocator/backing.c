@@ -76,7 +76,9 @@ static uintptr_t hs_align_up(uintptr_t v, size_t a)
 /* Count a failed map of `kind` and remember it. */
 static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
 {
-    bool exhausted = err == -ENOMEM;
+    bool exhausted = err == -ENOMEM || err == -ENOSPC; /* ENOSPC: a hugetlbfs mount's quota */
+    if (err == -ENOSPC)
+        hs_count(HS_CTR_FALLBACK_HUGETLBFS_FULL, 1);
     switch (kind) {
     case HS_OS_KIND_HUGETLB_1G:
         hs_count(exhausted ? HS_CTR_FALLBACK_1G_EXHAUSTED : HS_CTR_FALLBACK_1G_UNAVAILABLE, 1);
@@ -103,7 +105,10 @@ static void hs_backing_failed(hs_os_kind_t kind, int err, size_t len)
         hs_info_once(hs_warned_hugetlb,
                      "%s pages could not be had for %zu bytes (%s); falling back and retrying after %llu ms. "
                      "`hugeshim doctor` shows how to reserve pages",
-                     hs_kind_name(kind), len, exhausted ? "pool empty or used up" : "unsupported here",
+                     hs_kind_name(kind), len,
+                     err == -ENOSPC ? "the hugetlbfs mount's quota is full"
+                     : exhausted    ? "pool empty or used up"
+                                    : "unsupported here",
                      (unsigned long long)(hs_config.retry_ns / 1000000));
     }
     hs_log(HS_LOG_DEBUG, "map %s of %zu bytes failed: errno %d", hs_kind_name(kind), len, -err);

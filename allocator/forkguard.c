@@ -79,6 +79,11 @@ static bool hs_pool_covers(size_t n, unsigned sharers)
         uint64_t slack = k ? 1 : 64;
         if (available < 2 * pages[k] * (sharers + 1) + slack)
             return false;
+        /* From a hugetlbfs mount, a child's copy-on-write takes pages of its
+         * quota too: a full quota is a SIGBUS as an empty pool is. */
+        uint64_t room = hs_os_hugetlbfs_room(k ? HS_OS_KIND_HUGETLB_1G : HS_OS_KIND_HUGETLB_2M);
+        if (room != UINT64_MAX && room / (kib[k] * 1024) < 2 * pages[k] * (sharers + 1) + slack)
+            return false;
     }
     return true;
 }

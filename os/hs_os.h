@@ -79,6 +79,26 @@ typedef enum hs_os_kind {
 int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
                    bool populate, void **out, bool *advised);
 
+/* Map the hugetlb kind from files of a hugetlbfs mount (dir; NULL or "":
+ * MAP_HUGETLB again), as libhugetlbfs does: each mapping a private mapping of
+ * a file created there and unlinked at once, so the mount's owner, mode and
+ * quota (size=) govern it.  hs_os_map_kind then answers -ENOSPC when the
+ * quota is full (-ENOMEM: the pool is). */
+void hs_os_hugetlbfs_use(hs_os_kind_t kind, const char *dir);
+const char *hs_os_hugetlbfs_dir(hs_os_kind_t kind);
+/* Bytes left in the quota of the kind's mount; UINT64_MAX: no mount, no quota. */
+uint64_t hs_os_hugetlbfs_room(hs_os_kind_t kind);
+
+/* A hugetlbfs mount, from /proc/self/mountinfo and statfs. */
+typedef struct hs_os_hugetlbfs_mount {
+    char path[256];
+    uint64_t page_bytes;             /* its huge page size */
+    uint64_t size_bytes, free_bytes; /* its quota (size=) and what is left; 0, 0: no quota */
+    bool writable;                   /* this process may create files there */
+} hs_os_hugetlbfs_mount_t;
+/* Up to max mounts into out; returns how many there are, or -errno. */
+int hs_os_hugetlbfs_mounts(hs_os_hugetlbfs_mount_t *out, int max);
+
 /* Bytes of RAM (sysinfo), 0 if unknown. */
 uint64_t hs_os_total_memory(void);
 /* Whether an address-space limit (RLIMIT_AS) is set, or unknown. */

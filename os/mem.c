@@ -1,7 +1,11 @@
 /* mem.c: mapping, unmapping and advising memory with raw system calls. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -93,6 +97,70 @@ static int hs_os_map_aligned(size_t len, size_t align, int prot, int flags, void
     return 0;
 }
 
+/* hugetlbfs mounts the hugetlb kinds map from ("" : MAP_HUGETLB). */
+static char hs_os_hugetlbfs[2][256];
+
+static char *hs_os_hugetlbfs_slot(hs_os_kind_t kind)
+{
+    return kind == HS_OS_KIND_HUGETLB_1G ? hs_os_hugetlbfs[1]
+           : kind == HS_OS_KIND_HUGETLB_2M ? hs_os_hugetlbfs[0] : NULL;
+}
+
+void hs_os_hugetlbfs_use(hs_os_kind_t kind, const char *dir)
+{
+    char *slot = hs_os_hugetlbfs_slot(kind);
+    if (!slot)
+        return;
+    size_t n = dir ? strlen(dir) : 0;
+    if (n >= sizeof hs_os_hugetlbfs[0])
+        n = 0;
+    memcpy(slot, dir, n);
+    slot[n] = '\0';
+}
+
+const char *hs_os_hugetlbfs_dir(hs_os_kind_t kind)
+{
+    const char *slot = hs_os_hugetlbfs_slot(kind);
+    return slot && slot[0] ? slot : NULL;
+}
+
+uint64_t hs_os_hugetlbfs_room(hs_os_kind_t kind)
+{
+    const char *dir = hs_os_hugetlbfs_dir(kind);
+    struct statfs st;
+    if (!dir || hs_os_syscall3(SYS_statfs, (long)dir, (long)&st, 0) != 0 || !st.f_blocks)
+        return UINT64_MAX;
+    return (uint64_t)st.f_bfree * (uint64_t)st.f_bsize;
+}
+
+/* A private mapping of a file created in the mount and unlinked at once: its
+ * pages count against the mount's quota (size=) while mapped, and nothing is
+ * left in the mount when the process ends.  -ENOSPC: the quota is full. */
+static int hs_os_map_hugetlbfs(const char *dir, size_t len, int prot, bool populate, void **out)
+{
+    static unsigned long serial;
+    char path[300];
+    long fd = -EEXIST;
+    int pid = (int)hs_os_syscall3(SYS_getpid, 0, 0, 0);
+    for (int tries = 0; fd == -EEXIST && tries < 16; tries++) {
+        unsigned long n = __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED);
+        snprintf(path, sizeof path, "%s/hugeshim.%d.%lu", dir, pid, n);
+        fd = hs_os_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, 0, 0);
+    }
+    if (fd < 0)
+        return (int)fd;
+    hs_os_syscall3(SYS_unlinkat, AT_FDCWD, (long)path, 0);
+    int err = hs_os_mmap(NULL, len, prot, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), (int)fd, 0, out);
+    hs_os_syscall3(SYS_close, fd, 0, 0);
+    if (err == -ENOMEM) {
+        struct statfs st;
+        if (hs_os_syscall3(SYS_statfs, (long)dir, (long)&st, 0) == 0 && st.f_blocks &&
+            (uint64_t)st.f_bfree * (uint64_t)st.f_bsize < len)
+            err = -ENOSPC;
+    }
+    return err;
+}
+
 int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool noreserve,
                    bool populate, void **out, bool *advised)
 {
@@ -117,6 +185,8 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
          * falls back instead. */
         if (align > page)
             return -EINVAL;
+        if (hs_os_hugetlbfs_dir(kind))
+            return hs_os_map_hugetlbfs(hs_os_hugetlbfs_dir(kind), len, prot, populate, out);
         flags |= MAP_HUGETLB | (kind == HS_OS_KIND_HUGETLB_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB);
         if (populate)
             flags |= MAP_POPULATE;

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,65 @@ ssize_t hs_os_read_config(const char *path, char *buf, size_t cap)
         return err;
     buf[used] = '\0';
     return (ssize_t)used;
+}
+
+/* A mountinfo path field into out, its \ooo escapes (space, tab, newline,
+ * backslash) decoded; false if it does not fit. */
+static bool hs_os_mount_path(const char *field, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = field[i];
+        if (c == '\\' && i + 3 < len && field[i + 1] >= '0' && field[i + 1] <= '3') {
+            c = (char)((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
+            i += 3;
+        }
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+int hs_os_hugetlbfs_mounts(hs_os_hugetlbfs_mount_t *out, int max)
+{
+    static char info[64 * 1024];
+    ssize_t n = hs_os_read_file("/proc/self/mountinfo", info, sizeof info);
+    if (n < 0)
+        return (int)n;
+    int count = 0;
+    for (char *line = info; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPER */
+        char *dash = memmem(line, len, " - hugetlbfs ", 13);
+        const char *field = line;
+        for (int i = 0; dash && i < 4 && field; i++) {
+            field = memchr(field, ' ', (size_t)(line + len - field));
+            field = field ? field + 1 : NULL;
+        }
+        if (dash && field) {
+            const char *end = memchr(field, ' ', (size_t)(line + len - field));
+            hs_os_hugetlbfs_mount_t m;
+            memset(&m, 0, sizeof m);
+            struct statfs st;
+            if (end && hs_os_mount_path(field, (size_t)(end - field), m.path, sizeof m.path) &&
+                hs_os_syscall3(SYS_statfs, (long)m.path, (long)&st, 0) == 0) {
+                m.page_bytes = (uint64_t)st.f_bsize;
+                m.size_bytes = (uint64_t)st.f_blocks * (uint64_t)st.f_bsize;
+                m.free_bytes = (uint64_t)st.f_bfree * (uint64_t)st.f_bsize;
+                m.writable = hs_os_syscall6(SYS_faccessat, AT_FDCWD, (long)m.path, W_OK | X_OK, 0, 0, 0) == 0;
+                if (count < max)
+                    out[count] = m;
+                count++;
+            }
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return count;
 }
 
 int hs_os_exe_path(char *buf, size_t cap)

@@ -296,6 +296,41 @@ static void hs_dump_machine(void)
            (unsigned long long)nodes);
 }
 
+/* HUGESHIM_HUGETLBFS: the mount each hugetlb page size maps from. */
+static void hs_choose_hugetlbfs(const char *want)
+{
+    if (!want[0])
+        return;
+    static hs_os_hugetlbfs_mount_t mounts[16];
+    int n = hs_os_hugetlbfs_mounts(mounts, 16);
+    n = n < 0 ? 0 : n > 16 ? 16 : n;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        hs_os_hugetlbfs_mount_t *m = &mounts[i];
+        hs_os_kind_t kind = m->page_bytes == HS_OS_HUGE_1G ? HS_OS_KIND_HUGETLB_1G : HS_OS_KIND_HUGETLB_2M;
+        if (m->page_bytes != HS_OS_HUGE_1G && m->page_bytes != HS_OS_HUGE_2M)
+            continue;
+        if (strcmp(want, "auto") ? strcmp(want, m->path) != 0
+                                 : (!m->writable || (m->size_bytes && m->free_bytes < m->page_bytes) ||
+                                    hs_os_hugetlbfs_dir(kind)))
+            continue;
+        if (!m->writable) {
+            hs_log(HS_LOG_WARN, "HUGESHIM_HUGETLBFS=%s: this user may not create files there (its owner and mode "
+                   "decide); hugetlb pages come from the pool directly", want);
+            return;
+        }
+        hs_os_hugetlbfs_use(kind, m->path);
+        hs_log(HS_LOG_INFO, "hugetlb %s pages from hugetlbfs %s", kind == HS_OS_KIND_HUGETLB_1G ? "1 GiB" : "2 MiB",
+               m->path);
+        any = true;
+    }
+    if (!any && strcmp(want, "auto"))
+        hs_log(HS_LOG_WARN, "HUGESHIM_HUGETLBFS=%s is not a hugetlbfs mount (`hugeshim pool` lists them); "
+               "hugetlb pages come from the pool directly", want);
+    else if (!any)
+        hs_log(HS_LOG_INFO, "HUGESHIM_HUGETLBFS=auto: no hugetlbfs mount this user may write with room");
+}
+
 /* Decide ACTIVE or PASSTHROUGH and set everything up. */
 static hs_state_t hs_initialise(void)
 {
@@ -354,6 +389,8 @@ static hs_state_t hs_initialise(void)
     if (!config.thp_available && config.first_kind != HS_OS_KIND_BASE)
         hs_log(HS_LOG_WARN, "THP is %s in this kernel: THP regions will be base pages "
                "(echo madvise > /sys/kernel/mm/transparent_hugepage/enabled)", hs_os_thp_mode_name(thp));
+    if (first_kind == HS_OS_KIND_HUGETLB_2M || first_kind == HS_OS_KIND_HUGETLB_1G)
+        hs_choose_hugetlbfs(o->text[HS_OPT_HUGETLBFS]);
     hs_backing_init(&config, NULL);
     /* Program mmaps are backed unless the control 'none' was asked for. */
     hs_shim_mmap_min = (o->value[HS_OPT_MMAP] && config.first_kind != HS_OS_KIND_BASE)

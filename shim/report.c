@@ -86,6 +86,9 @@ static void hs_report_backing(void *ctx, hs_report_t *report)
     static char backing[32];
     hs_option_enum_name(HS_OPT_BACKING, hs_shim_options.value[HS_OPT_BACKING], backing, sizeof backing);
     hs_report_add(report, (hs_report_field_t){"backing.requested", HS_FIELD_STRING, 0, backing});
+    const char *fs2m = hs_os_hugetlbfs_dir(HS_OS_KIND_HUGETLB_2M), *fs1g = hs_os_hugetlbfs_dir(HS_OS_KIND_HUGETLB_1G);
+    hs_report_add(report, (hs_report_field_t){"backing.hugetlbfs_2m", HS_FIELD_STRING, 0, fs2m ? fs2m : ""});
+    hs_report_add(report, (hs_report_field_t){"backing.hugetlbfs_1g", HS_FIELD_STRING, 0, fs1g ? fs1g : ""});
 }
 
 static void hs_report_heap(void *ctx, hs_report_t *report)

@@ -63,6 +63,29 @@ static void hs_doctor_thp(void)
                "or check /sys/kernel/mm/transparent_hugepage/defrag");
 }
 
+/* hugetlbfs mounts: HUGESHIM_HUGETLBFS=auto takes the first writable one
+ * with room for each page size. */
+static void hs_doctor_hugetlbfs(void)
+{
+    static hs_os_hugetlbfs_mount_t mounts[16];
+    int n = hs_os_hugetlbfs_mounts(mounts, 16);
+    if (n <= 0) {
+        hs_line("hugetlbfs", "none", "no mount (optional: HUGESHIM_HUGETLBFS takes hugetlb pages from one, so that "
+                "its owner, mode and size= decide who gets how many; `hugeshim pool --help`)");
+        return;
+    }
+    for (int i = 0; i < n && i < 16; i++) {
+        char detail[600], page[32], size[32], used[32];
+        hs_format_bytes(mounts[i].page_bytes, page, sizeof page);
+        hs_format_bytes(mounts[i].size_bytes, size, sizeof size);
+        hs_format_bytes(mounts[i].size_bytes - mounts[i].free_bytes, used, sizeof used);
+        snprintf(detail, sizeof detail, "%.300s: page %s, quota %s, used %s, %s", mounts[i].path, page,
+                 mounts[i].size_bytes ? size : "none", mounts[i].size_bytes ? used : "?",
+                 mounts[i].writable ? "writable by you (HUGESHIM_HUGETLBFS=auto can use it)" : "not writable by you");
+        hs_line(i ? "" : "hugetlbfs", mounts[i].writable ? "ok" : "no", detail);
+    }
+}
+
 static void hs_doctor_hugetlb(uint64_t kib, const char *name, uint64_t nodes_mask)
 {
     hs_os_hugetlb_pool_t pool;
@@ -242,6 +265,7 @@ int hs_tool_doctor(int argc, char **argv)
     hs_doctor_numa(&nodes);
     hs_doctor_hugetlb(2048, "hugetlb 2M", nodes);
     hs_doctor_hugetlb(1048576, "hugetlb 1G", nodes);
+    hs_doctor_hugetlbfs();
     hs_doctor_tracking();
     hs_doctor_plan(nodes, argc > 1 ? argv[1] : NULL);
     printf("%-14s %-8s %s\n", "static", "note:",

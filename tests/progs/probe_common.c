@@ -36,14 +36,19 @@ void print_vma(const char *prefix, const void *addr)
     char line[512];
     int inside = 0;
     unsigned long anon_huge = 0, kps = 0, hugetlb = 0, rss = 0, start = 0, end = 0;
+    char path[256] = "";
     while (fgets(line, sizeof line, f)) {
         unsigned long s, e;
         if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
             if (inside)
                 break;
             inside = (uintptr_t)addr >= s && (uintptr_t)addr < e;
-            if (inside)
+            if (inside) {
                 start = s, end = e;
+                /* The mapped file, if any: the sixth field to the line's end. */
+                if (sscanf(line, "%*s %*s %*s %*s %*s %255[^\n]", path) != 1)
+                    path[0] = '\0';
+            }
             continue;
         }
         if (!inside)
@@ -62,9 +67,9 @@ void print_vma(const char *prefix, const void *addr)
     }
     fclose(f);
     printf("%saddr=%p\n%svma_start=0x%lx\n%svma_len_kb=%lu\n%sanon_huge_kb=%lu\n%skernel_page_kb=%lu\n"
-           "%shugetlb_kb=%lu\n%srss_kb=%lu\n",
+           "%shugetlb_kb=%lu\n%srss_kb=%lu\n%svma_file=%s\n",
            prefix, addr, prefix, start, prefix, (end - start) >> 10, prefix, anon_huge, prefix, kps, prefix, hugetlb,
-           prefix, rss);
+           prefix, rss, prefix, path);
 }
 
 /* Print the fields of smaps_rollup and meminfo the tests compare. */
