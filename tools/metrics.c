@@ -4,7 +4,8 @@
  * Every counter of counters.def becomes a metric "hugeshim_<key>", dots as
  * underscores; totals are counters ending in _total, levels are gauges;
  * nanoseconds become seconds.  A few families are one metric with a label
- * (mapped bytes by page kind, fallbacks by reason, failed moves by error).
+ * (mapped bytes by page kind, fallbacks by reason, failed moves by error,
+ * hot bytes by node).
  * Each sample carries the program and pid (summed reports: the program, and
  * hugeshim_processes says how many were added). */
 #include <dirent.h>
@@ -156,6 +157,26 @@ static void hs_print_openmetrics(json_t **reports, size_t n, bool summed)
             fputs("hugeshim_processes", stdout);
             hs_print_labels(reports[r], summed, NULL, NULL);
             printf(" %lld\n", (long long)json_integer_value(json_object_get(reports[r], "processes")));
+        }
+    }
+    /* Per node: the hot bytes on each node at the last epoch (placement on). */
+    bool head = false;
+    for (size_t r = 0; r < n; r++) {
+        json_t *on = hs_path(reports[r], "migration.hot_bytes_on");
+        const char *node;
+        json_t *v;
+        json_object_foreach(on, node, v) {
+            if (!json_is_integer(v) || strncmp(node, "node", 4))
+                continue;
+            if (!head)
+                hs_print_head("hugeshim_migration_hot_bytes_on_node", "gauge",
+                              "hot bytes on each NUMA node at the last epoch (placement on)");
+            head = true;
+            char extra[48];
+            snprintf(extra, sizeof extra, ",node=\"%.8s\"", node + 4);
+            fputs("hugeshim_migration_hot_bytes_on_node", stdout);
+            hs_print_labels(reports[r], summed, NULL, extra);
+            printf(" %lld\n", (long long)json_integer_value(v));
         }
     }
     /* A family's samples follow its one HELP and TYPE, wherever its

@@ -195,6 +195,21 @@ TEST(Launcher, StatsPrintsPrometheusMetricsThatAParserReads)
     EXPECT_NE(sum.out.find("hugeshim report: hs_probe (2 processes, added up)"), std::string::npos) << sum.out;
     EXPECT_NE(sum.out.find("program mmaps backed: 12.0 MiB"), std::string::npos) << sum.out;
 
+    // Hot bytes per node, as a placement run on two nodes reports them (this
+    // machine has one: the report is edited).
+    auto two = read_json(files[0]);
+    two["migration"]["hot_bytes_on"] = {{"node0", 4194304}, {"node1", 2097152}};
+    std::string edited = dir + "/two-nodes.json";
+    { std::ofstream(edited) << two.dump(); }
+    r = run({launcher(), "stats", "--format", "openmetrics", edited});
+    { std::ofstream(text) << r.out; }
+    parsed = parse_metrics(text);
+    ASSERT_EQ(parsed.status, 0) << parsed.err;
+    std::string pid = std::to_string(two["pid"].get<long long>());
+    EXPECT_EQ(metric(parsed, "hugeshim_migration_hot_bytes_on_node{node=1,pid=" + pid + ",program=hs_probe}"), 2097152)
+        << parsed.out;
+    unlink(edited.c_str());
+
     Result bad = run({launcher(), "stats", "--format", "xml", files[0]});
     EXPECT_EQ(bad.status, 2);
     EXPECT_NE(bad.err.find("--format xml: expected text or openmetrics"), std::string::npos) << bad.err;
