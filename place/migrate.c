@@ -285,7 +285,10 @@ static bool hs_decide(uint64_t epoch, const hs_hot_unit_t *u, int current, int64
     }
     if (u->wanted < 0 || u->wanted == current)
         return false;
-    if (!r || r->remote_node != u->wanted || r->remote_epochs < hs_cfg.min_epochs) {
+    /* A unit whose only rival sample was its first touch moves after one
+     * epoch of evidence, once: after a move the full streak applies. */
+    unsigned need = u->early && r && !r->last_move ? 1 : hs_cfg.min_epochs;
+    if (!r || r->remote_node != u->wanted || r->remote_epochs < need) {
         hs_count(HS_CTR_MIG_HELD_HYSTERESIS, 1);
         return false;
     }

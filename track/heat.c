@@ -21,7 +21,7 @@ static bool hs_heat_attributed(unsigned shift)
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift)
 {
     size_t n = hs_heat_units(len, unit_shift);
-    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 6 : 1);
+    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 7 : 1);
 }
 
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem)
@@ -36,15 +36,17 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
     r->heat = (uint8_t *)(r->observed + words);
     memset(r->observed, 0xff, words * sizeof(uint64_t));
     r->node = r->sample = r->last = NULL;
-    r->score = r->total = NULL;
+    r->score = r->total = r->hist = NULL;
     if (hs_heat_attributed(unit_shift)) {
         r->node = (int8_t *)(r->heat + r->nunits);
         r->score = (uint8_t *)(r->node + r->nunits);
         r->total = r->score + r->nunits;
         r->sample = (int8_t *)(r->total + r->nunits);
         r->last = r->sample + r->nunits;
+        r->hist = (uint8_t *)(r->last + r->nunits);
         memset(r->node, -1, r->nunits);
         memset(r->sample, -1, 2 * r->nunits);
+        memset(r->hist, 0, r->nunits);
     }
 }
 
@@ -58,6 +60,7 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
         memcpy(to->score, from->score, n);
         memcpy(to->total, from->total, n);
         memcpy(to->last, from->last, n);
+        memcpy(to->hist, from->hist, n);
     }
 }
 
@@ -117,11 +120,18 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
     unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
+    unsigned seen = r->hist[u] & (HS_HEAT_EARLY - 1);
+    bool early = false;
     if (sample == HS_HEAT_SAMPLE_MIXED) {
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
         total += gain;
-        if (r->node[u] == sample) {
+        if (seen <= 1) {
+            /* At most the first touch before: this node is the user. */
+            r->node[u] = (int8_t)sample;
+            score = total;
+            early = true;
+        } else if (r->node[u] == sample) {
             score += gain;
         } else if (score * 2 < total) {
             /* The rest of the total is the other nodes' samples, unless the
@@ -136,6 +146,9 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
     r->score[u] = (uint8_t)(score > r->total[u] ? r->total[u] : score);
     r->last[u] = (int8_t)sample;
     r->sample[u] = -1;
+    if (sample >= 0 || sample == HS_HEAT_SAMPLE_MIXED)
+        seen += seen < HS_HEAT_EARLY - 1;
+    r->hist[u] = (uint8_t)(seen | (early ? HS_HEAT_EARLY : 0));
 }
 
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
@@ -143,6 +156,8 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
     unsigned gain = HS_HEAT_MAX - c->decay_pct;
     size_t hot_bytes = 0;
     for (size_t u = 0; u < r->nunits; u++) {
+        if (r->node)
+            r->hist[u] &= (uint8_t)~HS_HEAT_EARLY; /* set again by this epoch's vote only */
         if (hs_heat_observed(r, u)) {
             bool written = (r->written[u / 64] >> (u % 64)) & 1;
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
@@ -162,6 +177,11 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
     if (!r->node || r->total[unit] == 0 || r->node[unit] < 0)
         return -1;
     return r->score[unit] * 3 > r->total[unit] * 2 ? r->node[unit] : -2;
+}
+
+bool hs_heat_decided_early(const hs_heat_region_t *r, size_t unit)
+{
+    return r->hist && (r->hist[unit] & HS_HEAT_EARLY);
 }
 
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit)

@@ -24,10 +24,14 @@
  * unit's accessor when it holds more than 2/3 of the total; a unit written
  * from several nodes with none dominating is "shared" and has no accessor.
  * Nodes taking turns every epoch settle at 1/2 and 2/3 at most: shared.
+ * The first touch is not a user: in a unit's first two epochs with samples,
+ * a sample from one node alone makes that node the accessor at once (a
+ * program that fills memory on one node and uses it from another is
+ * followed after one epoch of use, not two).
  *
  * Memory per unit: heat (1 byte) and two bits (written, observed); 2 MiB
- * units add node, score, total, this epoch's sample and the last epoch's
- * writer (5 bytes). */
+ * units add node, score, total, this epoch's sample, the last epoch's
+ * writer and the sample history (6 bytes). */
 #ifndef HS_HEAT_H
 #define HS_HEAT_H
 
@@ -63,7 +67,11 @@ typedef struct hs_heat_region {
     uint8_t *total;  /* decayed samples for every node */
     int8_t *sample;  /* this epoch's writer node, -1 none */
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
+    uint8_t *hist;   /* epochs with samples (low 7 bits, saturating), and
+                      * HS_HEAT_EARLY: decided early in the epoch just closed */
 } hs_heat_region_t;
+
+#define HS_HEAT_EARLY 0x80
 
 /* Bytes of metadata a region of len bytes with units of 1 << shift needs. */
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift);
@@ -89,6 +97,11 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
 /* The node that accessed the unit in the last epoch closed, -1 none or
  * unknown, HS_HEAT_SAMPLE_MIXED when several nodes did. */
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);
+/* Whether the unit's accessor was decided in the epoch just closed on that
+ * epoch's samples alone: its first or second epoch with samples, one node,
+ * that node now the accessor (the first touch, its only rival, is
+ * overruled).  Placement then needs no second epoch of evidence. */
+bool hs_heat_decided_early(const hs_heat_region_t *r, size_t unit);
 /* Bytes of one unit (the last may be short). */
 size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit);
 

@@ -81,6 +81,9 @@ typedef struct hs_hot_unit {
     /* Written by subscribers (placement): */
     int8_t now;     /* the node it is on after this epoch's moves, -1 unknown */
     uint8_t moved;  /* 1: moved this epoch */
+    /* Read only: */
+    uint8_t early;  /* 1: the accessor was decided on this epoch's samples
+                     * alone (hs_heat_decided_early): one epoch suffices */
     uint32_t index; /* scratch */
 } hs_hot_unit_t;
 

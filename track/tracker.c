@@ -459,7 +459,8 @@ static void hs_publish(void)
                                             .kind = t->kind,
                                             .wanted = (int8_t)(wanted < 0 ? -1 : wanted),
                                             .writer = (int8_t)writer,
-                                            .now = -1};
+                                            .now = -1,
+                                            .early = t->heat.node && hs_heat_decided_early(&t->heat, u)};
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);

@@ -198,6 +198,34 @@ TEST(Attribution, LoneSamplesBetweenMixedEpochsLeaveAUnitShared)
     }
 }
 
+// Filled on node 0, then used from node 1: the fill is the unit's only
+// rival sample, and one epoch of use decides (early, for placement).
+TEST(Attribution, OneEpochOfUseOverrulesTheFirstTouch)
+{
+    Unit2M h(1);
+    hs_heat_config_t c = {50, 50};
+    h.write(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), 0);
+    EXPECT_TRUE(hs_heat_decided_early(&h.r, 0));
+    h.write(0, 1);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), 1) << "one epoch of use after the first touch";
+    EXPECT_TRUE(hs_heat_decided_early(&h.r, 0));
+    // From the third epoch with samples on, the vote is the decayed one:
+    // one epoch from node 0 again leaves the unit shared, not early.
+    h.write(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2);
+    EXPECT_FALSE(hs_heat_decided_early(&h.r, 0));
+    Unit2M g(1);
+    g.write(0, 1);
+    hs_heat_end_epoch(&g.r, &c);
+    EXPECT_TRUE(hs_heat_decided_early(&g.r, 0));
+    hs_heat_end_epoch(&g.r, &c);
+    EXPECT_FALSE(hs_heat_decided_early(&g.r, 0)) << "the flag is for the epoch it was decided in";
+}
+
 TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
 {
     Unit2M h(1);

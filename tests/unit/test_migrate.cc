@@ -192,6 +192,24 @@ TEST_F(Migrator, AnEpochAccessedFromSeveralNodesBreaksTheStreak)
     EXPECT_EQ(numa.moves, 1);
 }
 
+TEST_F(Migrator, AnEarlyDecisionMovesAfterOneEpochOnce)
+{
+    start();
+    auto u = units(2, 0, 1);
+    u[0].early = 1;  // decided on its first samples; u[1] not
+    hs_migrate_epoch(1, u.data(), u.size());
+    EXPECT_EQ(numa.where[u[0].addr], 1) << "one epoch of evidence";
+    EXPECT_EQ(numa.where[u[1].addr], 0) << "the full streak";
+    // Back on node 0 later, early again: a moved unit needs the full streak.
+    numa.where[u[0].addr] = 0;
+    int moves = numa.moves;
+    u.resize(1);
+    hs_migrate_epoch(100, u.data(), u.size());
+    EXPECT_EQ(numa.moves, moves) << "moved before: no early move";
+    hs_migrate_epoch(101, u.data(), u.size());
+    EXPECT_EQ(numa.moves, moves + 1);
+}
+
 TEST_F(Migrator, EachCallIsBoundedInBytes)
 {
     config.call_max_bytes = 8 * M;  // four THPs per call

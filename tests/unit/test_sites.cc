@@ -105,7 +105,7 @@ TEST_F(SitesTest, FreedSamplesLeaveTheLiveTableAndHotUnitsAreAttributed)
     std::vector<hs_hot_unit_t> hot;
     for (size_t i = 0; i < 10; i++)
         for (size_t u = 0; u < 4; u++)
-            hot.push_back({base + i * (8ULL << 20) + u * (2ULL << 20), 2u << 20, 2, 1, 1, 1, (uint8_t)(i < 5), 0});
+            hot.push_back({base + i * (8ULL << 20) + u * (2ULL << 20), 2u << 20, 2, 1, 1, 1, (uint8_t)(i < 5), 0, 0});
     hs_sites_epoch(hot.data(), hot.size());
     hs_site_stats_t s;
     ASSERT_TRUE(find(kSmall, &s));

@@ -281,10 +281,15 @@ TEST_F(SyncTracker, HotUnitsAreRearmedEveryEpochAndAttributedToTheirWriter)
     EXPECT_EQ(pairs[1], hot + 2 * M);
 }
 
-TEST_F(SyncTracker, PlacementMovesAUnitToItsWritersNodeAfterTwoEpochsAndNoColdUnit)
+// Units first seen written from node 1 (their first touch, on node 0, was
+// never seen): one epoch of evidence moves them, and no cold unit.  Once
+// moved, a unit needs the full streak: one epoch of another writer does not
+// move it back.
+TEST_F(SyncTracker, PlacementMovesAUnitFirstSeenRemoteAfterOneEpochAndNoColdUnit)
 {
     start(64, true);
     sync.tid_node[7] = 1;
+    sync.tid_node[8] = 0;
     hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
     for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
         numa.where[a] = 0;
@@ -292,15 +297,16 @@ TEST_F(SyncTracker, PlacementMovesAUnitToItsWritersNodeAfterTwoEpochsAndNoColdUn
     hs_tracker_epoch();  // arms
     write(hot1, 7);
     write(hot2, 7);
-    hs_tracker_epoch();  // epoch 1 with writes: hot, remote once
-    EXPECT_EQ(numa.moves, 0);
-    write(hot1, 7);
-    write(hot2, 7);
-    hs_tracker_epoch();  // remote twice: moved
+    hs_tracker_epoch();  // the first samples, from node 1: moved
     EXPECT_EQ(numa.where[hot1], 1);
     EXPECT_EQ(numa.where[hot2], 1);
     EXPECT_EQ(numa.moves, 2) << "no cold unit moves";
     EXPECT_EQ(hs_counter_get(HS_CTR_MIG_HOT_BYTES_LOCAL), 4 * M);
+    for (int e = 0; e < 2; e++) {
+        write(hot1, 8);
+        hs_tracker_epoch();
+        EXPECT_EQ(numa.where[hot1], 1) << "epoch " << e << ": not yet a settled writer on node 0";
+    }
 }
 
 TEST_F(SyncTracker, TwoThreadsOnTwoNodesEachGetTheirHalf)
