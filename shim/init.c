@@ -297,8 +297,13 @@ static void hs_dump_machine(void)
 }
 
 /* HUGESHIM_HUGETLBFS: the mount each hugetlb page size maps from. */
-static void hs_choose_hugetlbfs(const char *want)
+static void hs_choose_hugetlbfs(const char *text)
 {
+    char want[HS_OPT_TEXT_MAX];
+    size_t len = strlen(text);
+    while (len > 1 && text[len - 1] == '/')
+        len--; /* "/mnt/huge/" names the mount "/mnt/huge" */
+    snprintf(want, sizeof want, "%.*s", (int)len, text);
     if (!want[0])
         return;
     static hs_os_hugetlbfs_mount_t mounts[16];

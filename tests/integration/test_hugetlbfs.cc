@@ -72,7 +72,7 @@ TEST(Hugetlbfs, TheHeapIsFilesOfTheMountAndNothingIsLeft)
     Mount m("size=16M");
     HS_REQUIRE_MOUNT(m);
     std::string report = temp_path("hugetlbfs.json");
-    Result r = run({probe_path(), "heap", "4M"}, hugetlbfs_env(m.path(), report));
+    Result r = run({probe_path(), "heap", "4M"}, hugetlbfs_env(m.path() + "/", report));
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
     // The kernel's maps: the object lies in a deleted file of the mount, on
