@@ -43,6 +43,10 @@ hs_vmguard_token_t hs_vmguard_shared(void);
 /* The sampler's side: exclusive, or false at once when a call or a fork is
  * in progress (try: before parking), or waiting for the calls (to put back). */
 bool hs_vmguard_try_exclusive(void);
+/* The same, trying again for up to ns nanoseconds (200 us apart): the
+ * shared side is held for the moment of a call, the fault thread's settle
+ * for one put-back. */
+bool hs_vmguard_exclusive_within(uint64_t ns);
 /* Exclusive to put back, even while a fork holds parking off; false at once
  * when taken. */
 bool hs_vmguard_try_settle(void);

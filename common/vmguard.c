@@ -1,7 +1,9 @@
 /* vmguard.c: see hs_vmguard.h. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <time.h>
 
+#include "../os/hs_os.h"
 #include "hs_vmguard.h"
 
 static const hs_vmguard_hooks_t *hs_hooks;
@@ -84,6 +86,19 @@ bool hs_vmguard_try_exclusive(void)
         return false;
     }
     return true;
+}
+
+bool hs_vmguard_exclusive_within(uint64_t ns)
+{
+    uint64_t until = hs_os_now_ns() + ns;
+    for (;;) {
+        if (hs_vmguard_try_exclusive())
+            return true;
+        if (hs_os_now_ns() >= until)
+            return false;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 void hs_vmguard_exclusive(void)

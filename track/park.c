@@ -356,7 +356,9 @@ static unsigned hs_seen_bits(uintptr_t unit)
 bool hs_park_worth(uintptr_t unit)
 {
     unsigned seen = hs_seen_bits(unit);
-    uint64_t turn = (unit >> 21) + hs_epochs_seen;
+    /* Hashed, not the unit's index: a program's regular pattern (every 10th
+     * unit hot) must not fall in one class of the stride. */
+    uint64_t turn = (((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 32) + hs_epochs_seen;
     /* Written last epoch: write-protect names its writer for a fault and
      * costs a quarter of a park; parked one epoch in 16 all the same, so
      * that readers on other nodes are seen too. */
@@ -465,6 +467,9 @@ size_t hs_park_end_epoch(void)
     memset(hs_seen, 0, sizeof hs_seen);
     hs_nseen = 0;
     hs_epochs_seen++;
+    hs_log(HS_LOG_DEBUG, "sampler: %zu units neither read nor written last epoch, %zu of them parked (one in %zu) in "
+           "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,
+           (unsigned long long)(hs_cold_ns / 1000000), hs_naccessed);
     hs_cold_stride = hs_cold_seen / hs_cold_budget + 1;
     hs_cold_seen = hs_cold_parked = 0;
     hs_cold_ns = 0;

@@ -193,7 +193,7 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
     /* Sampling: park each unit (reads fault too); a unit that cannot be
      * parked, or all of them while a program call on memory is in
      * progress, is write-protected as before. */
-    if (!hs_vmguard_try_exclusive()) {
+    if (!hs_vmguard_exclusive_within(5000000)) {
         hs_count(HS_CTR_SAMPLE_SKIP_BUSY, len / HS_OS_HUGE_2M);
         return hs_os_wpsync_protect(hs_uffd, start, len, true);
     }

@@ -519,6 +519,8 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
         for (size_t i = 0; i < nhot; i++)
             local += status[hot[i]] == scenario_want(writers, i, nhot);
         double el = now() - t0;
+        if (getenv("HS_BENCH_TRACE")) /* the timeline, between hugeshim's own log lines */
+            fprintf(stderr, "bench: t=%.2f local=%zu/%zu\n", el, local, nhot);
         if (t90 < 0 && local * 10 >= nhot * 9)
             t90 = el;
         if (t100 < 0 && local == nhot)
