@@ -320,6 +320,11 @@ static uint64_t hs_epochs_seen;
  * placement in the NUMA lab). */
 static size_t hs_cold_seen, hs_cold_stride = 1, hs_cold_parked;
 static uint64_t hs_cold_ns;
+/* Where the rotation goes on: units are offered in address order every
+ * epoch, so a pass that the budget or the time cut must resume next epoch
+ * at the unit it stopped at (restarting at the lowest address, units at
+ * high addresses were never parked while parking was slow). */
+static uintptr_t hs_cold_from, hs_cold_stop;
 
 static size_t hs_seen_slot(uintptr_t unit)
 {
@@ -368,8 +373,13 @@ bool hs_park_worth(uintptr_t unit)
     if (seen & HS_SEEN_READ)
         return true;
     hs_cold_seen++;
-    if (turn % hs_cold_stride != 0 || hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max)
+    if (unit < hs_cold_from || turn % hs_cold_stride != 0)
         return false;
+    if (hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max) {
+        if (!hs_cold_stop)
+            hs_cold_stop = unit;
+        return false;
+    }
     hs_cold_parked++;
     return true;
 }
@@ -470,7 +480,11 @@ size_t hs_park_end_epoch(void)
     hs_log(HS_LOG_DEBUG, "sampler: %zu units neither read nor written last epoch, %zu of them parked (one in %zu) in "
            "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,
            (unsigned long long)(hs_cold_ns / 1000000), hs_naccessed);
-    hs_cold_stride = hs_cold_seen / hs_cold_budget + 1;
+    /* Cut short: on from there; else round again from the start, in the
+     * classes of the stride when the units exceed the budget. */
+    hs_cold_from = hs_cold_stop;
+    hs_cold_stride = hs_cold_stop ? 1 : hs_cold_seen / hs_cold_budget + 1;
+    hs_cold_stop = 0;
     hs_cold_seen = hs_cold_parked = 0;
     hs_cold_ns = 0;
     if (!hs_park_running())
