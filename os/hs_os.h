@@ -95,6 +95,7 @@ typedef struct hs_os_hugetlbfs_mount {
     uint64_t page_bytes;             /* its huge page size */
     uint64_t size_bytes, free_bytes; /* its quota (size=) and what is left; 0, 0: no quota */
     bool writable;                   /* this process may create files there */
+    char options[256];               /* its superblock options: "rw,pagesize=2M,size=8M,mode=1770" */
 } hs_os_hugetlbfs_mount_t;
 /* Up to max mounts into out; returns how many there are, or -errno. */
 int hs_os_hugetlbfs_mounts(hs_os_hugetlbfs_mount_t *out, int max);

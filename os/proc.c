@@ -136,6 +136,10 @@ int hs_os_hugetlbfs_mounts(hs_os_hugetlbfs_mount_t *out, int max)
                 m.size_bytes = (uint64_t)st.f_blocks * (uint64_t)st.f_bsize;
                 m.free_bytes = (uint64_t)st.f_bfree * (uint64_t)st.f_bsize;
                 m.writable = hs_os_syscall6(SYS_faccessat, AT_FDCWD, (long)m.path, W_OK | X_OK, 0, 0, 0) == 0;
+                /* The superblock options: the last field (after "hugetlbfs SOURCE "). */
+                const char *super = memrchr(dash, ' ', (size_t)(line + len - dash));
+                if (super && super > dash + 12)
+                    snprintf(m.options, sizeof m.options, "%.*s", (int)(line + len - super - 1), super + 1);
                 if (count < max)
                     out[count] = m;
                 count++;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "../common/hs_counters.h"
@@ -55,48 +54,29 @@ static const char *hs_mount_option(const char *options, const char *name, char *
     return NULL;
 }
 
-/* Every hugetlbfs mount of /proc/self/mountinfo: page size, quota, use. */
+/* Every hugetlbfs mount: page size, quota, use, owner and mode. */
 static void hs_pool_mounts(void)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    char line[4096];
-    int n = 0;
+    static hs_os_hugetlbfs_mount_t mounts[64];
+    int n = hs_os_hugetlbfs_mounts(mounts, 64);
     printf("hugetlbfs mounts:\n");
-    while (f && fgets(line, sizeof line, f)) {
-        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS] - FSTYPE SOURCE SUPEROPTS */
-        char *dash = strstr(line, " - ");
-        if (!dash || strncmp(dash + 3, "hugetlbfs ", 10))
-            continue;
-        char mountpoint[1024] = "", super[1024] = "";
-        if (sscanf(line, "%*s %*s %*s %*s %1023s", mountpoint) != 1)
-            continue;
-        sscanf(dash + 3, "%*s %*s %1023s", super);
-        char page[32] = "default", quota[32] = "none", min[32] = "none", mode[16] = "?", uid[16] = "0", gid[16] = "0";
-        hs_mount_option(super, "pagesize", page, sizeof page);
-        hs_mount_option(super, "size", quota, sizeof quota);
-        hs_mount_option(super, "min_size", min, sizeof min);
-        hs_mount_option(super, "mode", mode, sizeof mode);
-        hs_mount_option(super, "uid", uid, sizeof uid);
-        hs_mount_option(super, "gid", gid, sizeof gid);
-        struct statfs st;
-        char used[32] = "?", total[32] = "unlimited";
-        if (statfs(mountpoint, &st) == 0) {
-            if (st.f_blocks) {
-                hs_format_bytes((uint64_t)(st.f_blocks - st.f_bfree) * st.f_bsize, used, sizeof used);
-                hs_format_bytes((uint64_t)st.f_blocks * st.f_bsize, total, sizeof total);
-            } else {
-                snprintf(used, sizeof used, "?");
-            }
-            hs_format_bytes((uint64_t)st.f_bsize, page, sizeof page);
+    for (int i = 0; i < n && i < 64; i++) {
+        const hs_os_hugetlbfs_mount_t *m = &mounts[i];
+        char page[32], quota[32] = "unlimited", used[32] = "?", min[32] = "none", mode[16] = "?", uid[16] = "0",
+             gid[16] = "0";
+        hs_format_bytes(m->page_bytes, page, sizeof page);
+        if (m->size_bytes) {
+            hs_format_bytes(m->size_bytes, quota, sizeof quota);
+            hs_format_bytes(m->size_bytes - m->free_bytes, used, sizeof used);
         }
-        printf("  %-24s page %s, quota %s, used %s, min_size %s, mode %s, uid %s, gid %s, %s\n", mountpoint, page,
-               total, used, min, mode, uid, gid,
-               access(mountpoint, W_OK) == 0 ? "writable by you" : "not writable by you");
-        n++;
+        hs_mount_option(m->options, "min_size", min, sizeof min);
+        hs_mount_option(m->options, "mode", mode, sizeof mode);
+        hs_mount_option(m->options, "uid", uid, sizeof uid);
+        hs_mount_option(m->options, "gid", gid, sizeof gid);
+        printf("  %-24s page %s, quota %s, used %s, min_size %s, mode %s, uid %s, gid %s, %s\n", m->path, page, quota,
+               used, min, mode, uid, gid, m->writable ? "writable by you" : "not writable by you");
     }
-    if (f)
-        fclose(f);
-    if (!n)
+    if (n <= 0)
         printf("  none (mount one: mount -t hugetlbfs -o pagesize=2M,size=1G,gid=GROUP,mode=1770 none /mnt/huge)\n");
 }
 
