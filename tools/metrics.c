@@ -83,19 +83,6 @@ static void hs_metric_of(int id, hs_metric_t *m)
     }
 }
 
-static json_t *hs_path(json_t *root, const char *path)
-{
-    char key[128];
-    json_t *v = root;
-    for (const char *p = path; v && *p;) {
-        size_t n = strcspn(p, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, p);
-        v = json_object_get(v, key);
-        p += n + (p[n] == '.');
-    }
-    return v;
-}
-
 static void hs_print_escaped(const char *s, bool quote)
 {
     for (; *s; s++) {
@@ -112,7 +99,7 @@ static void hs_print_escaped(const char *s, bool quote)
 
 static const char *hs_text(json_t *root, const char *path)
 {
-    json_t *v = hs_path(root, path);
+    json_t *v = hs_at(root, path);
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
@@ -162,7 +149,7 @@ static void hs_print_openmetrics(json_t **reports, size_t n, bool summed)
     /* Per node: the hot bytes on each node at the last epoch (placement on). */
     bool head = false;
     for (size_t r = 0; r < n; r++) {
-        json_t *on = hs_path(reports[r], "migration.hot_bytes_on");
+        json_t *on = hs_at(reports[r], "migration.hot_bytes_on");
         const char *node;
         json_t *v;
         json_object_foreach(on, node, v) {
@@ -181,28 +168,26 @@ static void hs_print_openmetrics(json_t **reports, size_t n, bool summed)
     }
     /* A family's samples follow its one HELP and TYPE, wherever its
      * members are in counters.def. */
+    static hs_metric_t metrics[HS_CTR_COUNT];
+    bool done[HS_CTR_COUNT] = {false};
+    for (int id = 0; id < HS_CTR_COUNT; id++)
+        hs_metric_of(id, &metrics[id]);
     for (int id = 0; id < HS_CTR_COUNT; id++) {
-        hs_metric_t m, other;
-        hs_metric_of(id, &m);
-        bool done = false;
-        for (int before = 0; before < id && !done; before++) {
-            hs_metric_of(before, &other);
-            done = !strcmp(other.name, m.name);
-        }
-        if (done)
+        if (done[id])
             continue;
-        hs_print_head(m.name, m.counter ? "counter" : "gauge", m.help);
+        hs_print_head(metrics[id].name, metrics[id].counter ? "counter" : "gauge", metrics[id].help);
         for (int member = id; member < HS_CTR_COUNT; member++) {
-            hs_metric_of(member, &other);
-            if (strcmp(other.name, m.name))
+            const hs_metric_t *m = &metrics[member];
+            if (done[member] || strcmp(m->name, metrics[id].name))
                 continue;
+            done[member] = true;
             for (size_t r = 0; r < n; r++) {
-                json_t *v = hs_path(reports[r], other.key);
+                json_t *v = hs_at(reports[r], m->key);
                 if (!json_is_integer(v))
                     continue;
-                fputs(other.name, stdout);
-                hs_print_labels(reports[r], summed, &other, NULL);
-                if (other.seconds)
+                fputs(m->name, stdout);
+                hs_print_labels(reports[r], summed, m, NULL);
+                if (m->seconds)
                     printf(" %.9f\n", (double)json_integer_value(v) / 1e9);
                 else
                     printf(" %lld\n", (long long)json_integer_value(v));

@@ -96,8 +96,7 @@ static void hs_print_sites_section(json_t *sites)
     hs_print_sites("top sites by live bytes (peak):", json_object_get(sites, "by_live"));
 }
 
-/* The value at a dotted path ("kernel.anon_huge_peak_bytes"), NULL if absent. */
-static json_t *hs_at(json_t *root, const char *path)
+json_t *hs_at(json_t *root, const char *path)
 {
     char key[128];
     const char *p = path;
