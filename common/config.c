@@ -7,7 +7,8 @@
 #include "../os/hs_os.h"
 #include "hs_config.h"
 
-static char hs_config_buf[HS_CONFIG_MAX_BYTES + 2];
+/* One buffer per file: each is read once (untouched pages cost nothing). */
+static char hs_config_buf[HS_CONFIG_FILES][HS_CONFIG_MAX_BYTES + 2];
 
 bool hs_config_glob(const char *p, size_t plen, const char *t)
 {
@@ -214,39 +215,31 @@ int hs_options_load(hs_options_t *o, char *const *envp, const hs_config_program_
         named = NULL; /* too long: the environment's parser says so */
     bool none = named && !strcmp(named, "none");
     const char *paths[HS_CONFIG_FILES] = {none ? NULL : HS_CONFIG_SYSTEM, none || !named || !*named ? NULL : named};
-    /* Default sections of both files, then their matching sections: each
-     * file is read once per pass (the buffer holds one at a time). */
-    for (int pass = 0; pass < 2; pass++) {
-        for (int f = 0; f < HS_CONFIG_FILES; f++) {
-            if (!paths[f])
-                continue;
-            ssize_t n = hs_os_read_config(paths[f], hs_config_buf, sizeof hs_config_buf);
-            if (n < 0) {
-                if (pass == 0 && (f == 1 || n != -ENOENT)) {
-                    problems++;
-                    snprintf(msg, sizeof msg, "hugeshim: configuration file %.300s: %s; running without it",
-                             paths[f], hs_read_error((long)n));
-                    if (report)
-                        report(ctx, msg);
-                }
-                paths[f] = NULL;
-                continue;
+    for (int f = 0; f < HS_CONFIG_FILES; f++) {
+        if (!paths[f])
+            continue;
+        ssize_t n = hs_os_read_config(paths[f], hs_config_buf[f], sizeof hs_config_buf[f]);
+        const char *why = n < 0 ? hs_read_error((long)n)
+                          : memchr(hs_config_buf[f], '\0', (size_t)n) ? "holds a NUL byte: not text"
+                                                                      : NULL;
+        if (why) {
+            if (f == 1 || n != -ENOENT) { /* a missing system file is the usual case */
+                problems++;
+                snprintf(msg, sizeof msg, "hugeshim: configuration file %.300s%s %s; running without it", paths[f],
+                         n < 0 ? ":" : "", why);
+                if (report)
+                    report(ctx, msg);
             }
-            if (memchr(hs_config_buf, '\0', (size_t)n)) {
-                if (pass == 0) {
-                    problems++;
-                    snprintf(msg, sizeof msg, "hugeshim: configuration file %.300s holds a NUL byte: not text; "
-                             "running without it", paths[f]);
-                    if (report)
-                        report(ctx, msg);
-                }
-                paths[f] = NULL;
-                continue;
-            }
-            snprintf(o->files[f], sizeof o->files[f], "%s", paths[f]);
-            problems += hs_config_apply(o, f, hs_config_buf, pass, prog, report, ctx);
+            paths[f] = NULL;
+            continue;
         }
+        snprintf(o->files[f], sizeof o->files[f], "%s", paths[f]);
     }
+    /* Default sections of both files, then their matching sections. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int f = 0; f < HS_CONFIG_FILES; f++)
+            if (paths[f])
+                problems += hs_config_apply(o, f, hs_config_buf[f], pass, prog, report, ctx);
     return problems + hs_options_apply_env(o, envp, report, ctx);
 }
 
