@@ -136,8 +136,9 @@ uint64_t hs_os_hugetlbfs_room(hs_os_kind_t kind)
 /* A private mapping of a file created in the mount and unlinked at once: its
  * pages count against the mount's quota (size=) while mapped, and nothing is
  * left in the mount when the process ends.  -ENOSPC: the quota is full. */
-static int hs_os_map_hugetlbfs(const char *dir, size_t len, int prot, bool populate, void **out)
+static int hs_os_map_hugetlbfs(hs_os_kind_t kind, size_t len, int prot, bool populate, void **out)
 {
+    const char *dir = hs_os_hugetlbfs_dir(kind);
     static unsigned long serial;
     char path[300];
     long fd = -EEXIST;
@@ -152,12 +153,8 @@ static int hs_os_map_hugetlbfs(const char *dir, size_t len, int prot, bool popul
     hs_os_syscall3(SYS_unlinkat, AT_FDCWD, (long)path, 0);
     int err = hs_os_mmap(NULL, len, prot, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), (int)fd, 0, out);
     hs_os_syscall3(SYS_close, fd, 0, 0);
-    if (err == -ENOMEM) {
-        struct statfs st;
-        if (hs_os_syscall3(SYS_statfs, (long)dir, (long)&st, 0) == 0 && st.f_blocks &&
-            (uint64_t)st.f_bfree * (uint64_t)st.f_bsize < len)
-            err = -ENOSPC;
-    }
+    if (err == -ENOMEM && hs_os_hugetlbfs_room(kind) < len)
+        err = -ENOSPC;
     return err;
 }
 
@@ -186,7 +183,7 @@ int hs_os_map_kind(hs_os_kind_t kind, size_t len, size_t align, int prot, bool n
         if (align > page)
             return -EINVAL;
         if (hs_os_hugetlbfs_dir(kind))
-            return hs_os_map_hugetlbfs(hs_os_hugetlbfs_dir(kind), len, prot, populate, out);
+            return hs_os_map_hugetlbfs(kind, len, prot, populate, out);
         flags |= MAP_HUGETLB | (kind == HS_OS_KIND_HUGETLB_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB);
         if (populate)
             flags |= MAP_POPULATE;
