@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <time.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +160,31 @@ std::string temp_path(const std::string &stem)
 {
     static int counter;
     return "/tmp/hs_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + stem;
+}
+
+SharedCopies::SharedCopies() : dir_(temp_path("shared"))
+{
+    mkdir(dir_.c_str(), 0755);
+    chmod(dir_.c_str(), 0755);
+}
+
+SharedCopies::~SharedCopies()
+{
+    for (const auto &f : glob_paths(dir_ + "/*"))
+        unlink(f.c_str());
+    rmdir(dir_.c_str());
+}
+
+std::string SharedCopies::add(const std::string &path)
+{
+    std::string copy = dir_ + "/" + path.substr(path.rfind('/') + 1);
+    std::ifstream in(path, std::ios::binary);
+    std::ofstream out(copy, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    if (!in || !out || chmod(copy.c_str(), 0755) != 0)
+        return "";
+    return copy;
 }
 
 std::vector<std::string> glob_paths(const std::string &pattern)

@@ -39,6 +39,18 @@ Env shim_env(const Env &extra = {});  // LD_PRELOAD=libhugeshim.so + extra
 // tests remove what they create).
 std::string temp_path(const std::string &stem);
 nlohmann::json read_json(const std::string &path);
+// Copies of files that another user can run or load, whatever the mode of
+// the checkout's folders (a clone may sit under a 0700 folder): a fresh
+// world-readable folder under /tmp, removed with the object.
+class SharedCopies {
+public:
+    SharedCopies();
+    ~SharedCopies();
+    std::string add(const std::string &path);  // the copy's path ("" if it failed)
+
+private:
+    std::string dir_;
+};
 std::string read_file(const std::string &path);
 // The paths matching a shell pattern, sorted.
 std::vector<std::string> glob_paths(const std::string &pattern);

@@ -159,12 +159,15 @@ TEST(Hugetlbfs, AGroupGrantedTheMountGetsHugePagesWithoutRoot)
     if (run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "true"}).status != 0)
         GTEST_SKIP() << "setpriv cannot change users here";
     // The probe runs as uid 65534 (not root): in the group, then not.
+    SharedCopies shared;
+    std::string probe = shared.add(probe_path()), lib = shared.add(lib_path());
+    ASSERT_FALSE(probe.empty() || lib.empty());
     for (const char *gid : {"65534", "12345"}) {
         SCOPED_TRACE(std::string("gid ") + gid);
         bool member = std::string(gid) == "65534";
         Result r = run({"setpriv", "--reuid=65534", std::string("--regid=") + gid, "--clear-groups", "env",
-                        "LD_PRELOAD=" + lib_path(), "HUGESHIM_BACKING=hugetlb_2m", "HUGESHIM_HUGETLBFS=" + m.path(),
-                        probe_path(), "heap", "4M"});
+                        "LD_PRELOAD=" + lib, "HUGESHIM_BACKING=hugetlb_2m", "HUGESHIM_HUGETLBFS=" + m.path(), probe,
+                        "heap", "4M"});
         ASSERT_EQ(r.status, 0) << r.err;
         if (member) {
             EXPECT_EQ(r.err, "");

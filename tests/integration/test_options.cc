@@ -211,8 +211,11 @@ TEST(Options, AnUnreadableConfigurationFileIsSaidAndTheProgramRuns)
     }
     chmod(conf.c_str(), 0600);
     // setpriv itself runs without hugeshim (as root it could read the file).
-    Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "LD_PRELOAD=" + lib_path(),
-                    "HUGESHIM_CONFIG=" + conf, probe_path(), "heap", "8M"});
+    SharedCopies shared;
+    std::string probe = shared.add(probe_path()), lib = shared.add(lib_path());
+    ASSERT_FALSE(probe.empty() || lib.empty());
+    Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "LD_PRELOAD=" + lib,
+                    "HUGESHIM_CONFIG=" + conf, probe, "heap", "8M"});
     unlink(conf.c_str());
     if (r.status == 127 || r.err.find("setpriv:") != std::string::npos)
         GTEST_SKIP() << "setpriv cannot run here: " << r.err;
