@@ -115,7 +115,7 @@ size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit)
 }
 
 /* One epoch of the decayed vote (see hs_heat.h). */
-static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
+static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t busy_nodes)
 {
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
@@ -126,8 +126,9 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written)
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
         total += gain;
-        if (seen <= 1) {
-            /* At most the first touch before: this node is the user. */
+        if (seen <= 1 && busy_nodes == 1ULL << sample) {
+            /* At most the first touch before, and nobody else running:
+             * this node is the user. */
             r->node[u] = (int8_t)sample;
             score = total;
             early = true;
@@ -163,7 +164,7 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
             r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
             if (r->node)
-                hs_heat_vote(r, u, written);
+                hs_heat_vote(r, u, written, c->busy_nodes);
         }
         if (r->heat[u] >= c->hot_threshold)
             hot_bytes += hs_heat_unit_bytes(r, u);
