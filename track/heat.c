@@ -21,7 +21,7 @@ static bool hs_heat_attributed(unsigned shift)
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift)
 {
     size_t n = hs_heat_units(len, unit_shift);
-    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 7 : 1);
+    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 8 : 1);
 }
 
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem)
@@ -36,7 +36,7 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
     r->heat = (uint8_t *)(r->observed + words);
     memset(r->observed, 0xff, words * sizeof(uint64_t));
     r->node = r->sample = r->last = NULL;
-    r->score = r->total = r->hist = NULL;
+    r->score = r->total = r->hist = r->idle = NULL;
     if (hs_heat_attributed(unit_shift)) {
         r->node = (int8_t *)(r->heat + r->nunits);
         r->score = (uint8_t *)(r->node + r->nunits);
@@ -44,9 +44,11 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
         r->sample = (int8_t *)(r->total + r->nunits);
         r->last = r->sample + r->nunits;
         r->hist = (uint8_t *)(r->last + r->nunits);
+        r->idle = r->hist + r->nunits;
         memset(r->node, -1, r->nunits);
         memset(r->sample, -1, 2 * r->nunits);
         memset(r->hist, 0, r->nunits);
+        memset(r->idle, 0, r->nunits);
     }
 }
 
@@ -61,6 +63,7 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
         memcpy(to->total, from->total, n);
         memcpy(to->last, from->last, n);
         memcpy(to->hist, from->hist, n);
+        memcpy(to->idle, from->idle, n);
     }
 }
 
@@ -83,6 +86,33 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int nod
                 r->sample[u] = HS_HEAT_SAMPLE_MIXED;
         }
     }
+}
+
+void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr)
+{
+    if (!r->idle || addr < r->start || addr >= r->start + r->len)
+        return;
+    r->idle[(addr - r->start) >> r->unit_shift] |= HS_HEAT_IDLE_PARKED;
+}
+
+/* Epochs without an access, and whether a park confirmed it (hs_heat.h). */
+static void hs_heat_age(hs_heat_region_t *r, size_t u, bool observed, bool written)
+{
+    uint8_t idle = r->idle[u];
+    bool parked = idle & HS_HEAT_IDLE_PARKED;
+    unsigned epochs = idle & HS_HEAT_IDLE_EPOCHS;
+    if (written) {
+        r->idle[u] = 0;
+        return;
+    }
+    if (observed || parked)
+        epochs += epochs < HS_HEAT_IDLE_EPOCHS;
+    r->idle[u] = (uint8_t)(epochs | (idle & HS_HEAT_IDLE_CONFIRMED) | (parked ? HS_HEAT_IDLE_CONFIRMED : 0));
+}
+
+unsigned hs_heat_idle_epochs(const hs_heat_region_t *r, size_t unit)
+{
+    return r->idle ? hs_heat_idle_of(r->idle[unit]) : 0;
 }
 
 void hs_heat_observe(hs_heat_region_t *r, size_t unit, bool watched)
@@ -157,10 +187,12 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
     unsigned gain = HS_HEAT_MAX - c->decay_pct;
     size_t hot_bytes = 0;
     for (size_t u = 0; u < r->nunits; u++) {
-        if (r->node)
+        bool observed = hs_heat_observed(r, u), written = (r->written[u / 64] >> (u % 64)) & 1;
+        if (r->node) {
             r->hist[u] &= (uint8_t)~HS_HEAT_EARLY; /* set again by this epoch's vote only */
-        if (hs_heat_observed(r, u)) {
-            bool written = (r->written[u / 64] >> (u % 64)) & 1;
+            hs_heat_age(r, u, observed, written);
+        }
+        if (observed) {
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
             r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
             if (r->node)

@@ -56,6 +56,11 @@ typedef struct hs_track_backend_ops {
     size_t (*drain)(void *ctx, hs_os_wp_fault_t *out, size_t max);
     /* After every region was scanned or drained; NULL: nothing to do. */
     int (*end_epoch)(void *ctx);
+    /* After end_epoch: the 2 MiB units the backend watched for any access,
+     * reads too, through the whole epoch and saw none (the sampler's parked
+     * units), each given to fn.  NULL: it cannot tell (write-protection
+     * and scans see writes only). */
+    void (*idle)(void *ctx, void (*fn)(void *arg, uintptr_t unit), void *arg);
     /* Every tick of the epoch thread (100 ms) between epochs; NULL: nothing.
      * The sampler parks again units accessed since, for more samples. */
     void (*tick)(void *ctx);

@@ -30,9 +30,16 @@
  * followed after one epoch of use, not two), provided no other node's CPUs
  * ran the program in that epoch (hs_heat_config_t.busy_nodes).
  *
+ * Idleness (2 MiB units): the epochs since the unit's last access (write,
+ * or read seen by the sampler), counted in epochs it was watched, and
+ * whether the sampler confirmed it in one of them (it parked the unit for a
+ * whole epoch and nobody touched it).  Write-protection alone never
+ * confirms: a unit only read looks unwritten.  Tiering demotes only
+ * confirmed idle units.
+ *
  * Memory per unit: heat (1 byte) and two bits (written, observed); 2 MiB
  * units add node, score, total, this epoch's sample, the last epoch's
- * writer and the sample history (6 bytes). */
+ * writer, the sample history and the idleness (7 bytes). */
 #ifndef HS_HEAT_H
 #define HS_HEAT_H
 
@@ -77,9 +84,15 @@ typedef struct hs_heat_region {
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
     uint8_t *hist;   /* epochs with samples (low 7 bits, saturating), and
                       * HS_HEAT_EARLY: decided early in the epoch just closed */
+    uint8_t *idle;   /* epochs without an access (HS_HEAT_IDLE_EPOCHS bits,
+                      * saturating), HS_HEAT_IDLE_CONFIRMED, and
+                      * HS_HEAT_IDLE_PARKED for the epoch being closed */
 } hs_heat_region_t;
 
 #define HS_HEAT_EARLY 0x80
+#define HS_HEAT_IDLE_EPOCHS 0x3f
+#define HS_HEAT_IDLE_PARKED 0x40
+#define HS_HEAT_IDLE_CONFIRMED 0x80
 
 /* Bytes of metadata a region of len bytes with units of 1 << shift needs. */
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift);
@@ -91,6 +104,17 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from);
 /* Record a write to [s, e) (any part of a unit marks the unit); node >= 0
  * is the writer's node, kept as the unit's sample if it has none yet. */
 void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
+/* The sampler parked the unit holding addr for the whole epoch being closed
+ * and nothing accessed it (only 2 MiB units keep it). */
+void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr);
+/* Epochs the unit has gone without an access, 0 unless a park confirmed
+ * its idleness since its last access (see above); saturates at 63. */
+unsigned hs_heat_idle_epochs(const hs_heat_region_t *r, size_t unit);
+/* The same from a unit's idle byte (a region view's idle array). */
+static inline unsigned hs_heat_idle_of(uint8_t idle)
+{
+    return idle & HS_HEAT_IDLE_CONFIRMED ? idle & HS_HEAT_IDLE_EPOCHS : 0;
+}
 /* Which units the backend watches this epoch. */
 void hs_heat_observe(hs_heat_region_t *r, size_t unit, bool watched);
 void hs_heat_observe_all(hs_heat_region_t *r, bool watched);

@@ -79,6 +79,9 @@ void hs_park_cold_time(uint64_t ns);
 size_t hs_park_resample(void);
 /* End of an epoch: put back every unit still parked (counted idle). */
 size_t hs_park_end_epoch(void);
+/* The units the last hs_park_end_epoch found idle (parked all epoch, never
+ * accessed), each given to fn once. */
+void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg);
 /* Where the byte at addr is now: in its staging slot while its unit is
  * parked, else addr itself (tools asking which node holds a page). */
 uintptr_t hs_park_locate(uintptr_t addr);

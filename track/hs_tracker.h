@@ -96,6 +96,7 @@ typedef struct hs_track_region_view {
     unsigned unit_shift;
     uint8_t kind;
     const uint8_t *heat; /* per unit; NULL: not watched (heat 0) */
+    const uint8_t *idle; /* per 2 MiB unit, hs_heat_idle_of() reads it; NULL: none */
 } hs_track_region_view_t;
 
 /* What an epoch publishes: its hot units in address order (subscribers

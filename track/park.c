@@ -57,6 +57,10 @@ static size_t hs_high;                             /* slots [0, hs_high) may be 
  * accessed from several nodes then shows them all, not only the first. */
 #define HS_SAMPLES 4
 static uintptr_t hs_accessed[HS_PARK_SLOTS_MAX];
+/* The units the last epoch's end found parked since the epoch's start and
+ * untouched: idle by the sampler's own evidence (tiering's). */
+static uintptr_t hs_idle_units[HS_PARK_SLOTS_MAX];
+static size_t hs_nidle;
 static uint8_t hs_accessed_samples[HS_PARK_SLOTS_MAX];
 static size_t hs_naccessed;
 
@@ -492,12 +496,16 @@ size_t hs_park_end_epoch(void)
     size_t idle = 0;
     hs_vmguard_exclusive();
     uint64_t t0 = hs_os_now_ns();
+    hs_nidle = 0;
     for (size_t i = 0; i < hs_high; i++) {
         /* Parked again at a tick and not accessed since: accessed earlier
          * in the epoch, not idle. */
         bool again = hs_slot_again[i];
-        if (hs_slot_unit[i] && hs_put_back(i))
-            idle += !again;
+        uintptr_t unit = hs_slot_unit[i];
+        if (unit && hs_put_back(i) && !again) {
+            idle++;
+            hs_idle_units[hs_nidle++] = unit;
+        }
     }
     hs_naccessed = 0;
     hs_high = 0;
@@ -508,6 +516,13 @@ size_t hs_park_end_epoch(void)
     hs_vmguard_release();
     hs_count(HS_CTR_SAMPLE_IDLE, idle);
     return idle;
+}
+
+void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg)
+{
+    for (size_t i = 0; i < hs_nidle; i++)
+        fn(arg, hs_idle_units[i]);
+    hs_nidle = 0;
 }
 
 int hs_park_open(int uffd, char *why, size_t cap)

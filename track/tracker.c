@@ -34,7 +34,7 @@ typedef struct hs_track_table {
 
 static bool hs_active;
 static hs_track_choice_t hs_choice = {.why = "tracking off"};
-static hs_heat_config_t hs_heat_cfg = {50, 50};
+static hs_heat_config_t hs_heat_cfg = {50, 50, 0};
 static unsigned hs_budget = 2048;
 static hs_tracker_env_t hs_env;
 /* The distinct backends of the choice, and whether each opened. */
@@ -420,6 +420,14 @@ static void hs_drain(size_t index)
     }
 }
 
+static void hs_mark_idle(void *arg, uintptr_t unit)
+{
+    size_t index = *(size_t *)arg;
+    hs_tracked_t *t = hs_find_addr(unit);
+    if (t && t->by == index + 1)
+        hs_heat_mark_idle(&t->heat, unit);
+}
+
 /* Every tracked region as the epoch left it, for subscribers that want them. */
 static size_t hs_region_views(hs_track_region_view_t *out, size_t max)
 {
@@ -430,7 +438,8 @@ static size_t hs_region_views(hs_track_region_view_t *out, size_t max)
                                             .len = t->heat.len,
                                             .unit_shift = t->heat.unit_shift,
                                             .kind = t->kind,
-                                            .heat = t->by ? t->heat.heat : NULL};
+                                            .heat = t->by ? t->heat.heat : NULL,
+                                            .idle = t->by ? t->heat.idle : NULL};
     }
     return n;
 }
@@ -627,6 +636,8 @@ size_t hs_tracker_epoch(void)
             hs_count(HS_CTR_TRACK_ERRORS, 1);
         if (b->drain)
             hs_drain(c);
+        if (b->idle)
+            b->idle(b->ctx, hs_mark_idle, &c);
     }
     size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++)

@@ -226,6 +226,12 @@ static int hs_op_end_epoch(void *ctx)
     return 0;
 }
 
+static void hs_op_idle(void *ctx, void (*fn)(void *arg, uintptr_t unit), void *arg)
+{
+    (void)ctx;
+    hs_park_idle(fn, arg);
+}
+
 static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
 {
     (void)ctx;
@@ -331,6 +337,7 @@ const hs_track_backend_ops_t hs_backend_uffd_sync = {
     .scan = NULL,
     .drain = hs_op_drain,
     .end_epoch = hs_op_end_epoch,
+    .idle = hs_op_idle,
     .tick = hs_op_tick,
     .ctx = NULL,
 };

@@ -12,6 +12,10 @@
 #                                         ldd finds for them) at their paths
 #
 # Environment: NODES (2), CPUS_PER_NODE (2), MEM_PER_NODE in MiB (1024),
+# FAR_NODES (0): memory-only nodes after the CPU nodes, of FAR_MEM MiB each
+# (MEM_PER_NODE), slower in the firmware's HMAT table (300 ns, 8 GB/s against
+# 100 ns, 20 GB/s local and 150 ns, 15 GB/s across), so that the guest
+# kernel puts them in a lower memory tier,
 # LAB_TIMEOUT in seconds (900), LAB_TCG_THREAD (single: multi-threaded TCG
 # sometimes kills the guest kernel while it patches its own code, see the
 # README), HS_LAB_CACHE (where the kernel is kept,
@@ -24,6 +28,9 @@ lab="$build/numalab"
 nodes=${NODES:-2}
 cpus_per_node=${CPUS_PER_NODE:-2}
 mem_per_node=${MEM_PER_NODE:-1024}
+far_nodes=${FAR_NODES:-0}
+far_mem=${FAR_MEM:-$mem_per_node}
+topo="$nodes"; [ "$far_nodes" = 0 ] || topo="$nodes+$far_nodes"
 timeout_s=${LAB_TIMEOUT:-900}
 cache=${HS_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/tmp}/.cache}/hugeshim-numalab}
 kernel_meta=linux-image-6.12-amd64
@@ -132,10 +139,10 @@ EOF
   --shell) echo "interactive" > "$run_root/lab/interactive" ;;
   *) printf '%q ' "$@" > "$run_root/lab/cmd" ;;
 esac
-cmd_image="$lab/cmd-$nodes.cpio.gz"
+cmd_image="$lab/cmd-$topo.cpio.gz"
 (cd "$run_root" && find . | cpio -o -H newc --quiet | gzip -1) > "$cmd_image"
 rm -rf "$run_root"
-initrd="$lab/initrd-$nodes.cpio.gz"
+initrd="$lab/initrd-$topo.cpio.gz"
 cat "$image" "$cmd_image" > "$initrd"
 
 # ---- boot -------------------------------------------------------------------
@@ -145,22 +152,39 @@ for ((n = 0; n < nodes; n++)); do
   numa+=(-object "memory-backend-ram,id=m$n,size=${mem_per_node}M"
          -numa "node,nodeid=$n,cpus=$first-$last,memdev=m$n")
 done
-qemu=(qemu-system-x86_64 -accel "tcg,thread=${LAB_TCG_THREAD:-single}" -cpu max -m "$((nodes * mem_per_node))M" -smp "$((nodes * cpus_per_node))"
+machine=()
+if [ "$far_nodes" != 0 ]; then
+  # Memory-only nodes, each attached to node 0's CPUs as initiator, and an
+  # HMAT latency/bandwidth entry for every CPU node and every node.
+  machine=(-machine pc,hmat=on)
+  for ((n = nodes; n < nodes + far_nodes; n++)); do
+    numa+=(-object "memory-backend-ram,id=m$n,size=${far_mem}M" -numa "node,nodeid=$n,memdev=m$n,initiator=0")
+  done
+  for ((i = 0; i < nodes; i++)); do
+    for ((t = 0; t < nodes + far_nodes; t++)); do
+      if [ $t = $i ]; then lat=100 bw=20G; elif [ $t -lt $nodes ]; then lat=150 bw=15G; else lat=300 bw=8G; fi
+      numa+=(-numa "hmat-lb,initiator=$i,target=$t,hierarchy=memory,data-type=access-latency,latency=$lat"
+             -numa "hmat-lb,initiator=$i,target=$t,hierarchy=memory,data-type=access-bandwidth,bandwidth=$bw")
+    done
+  done
+fi
+qemu=(qemu-system-x86_64 "${machine[@]}" -accel "tcg,thread=${LAB_TCG_THREAD:-single}" -cpu max
+      -m "$((nodes * mem_per_node + far_nodes * far_mem))M" -smp "$((nodes * cpus_per_node))"
       "${numa[@]}" -kernel "$cache/vmlinuz" -initrd "$initrd" -nographic -no-reboot -nic none
-      -append "console=ttyS0 quiet panic=-1 rdinit=/init transparent_hugepage=madvise hs_nodes=$nodes hs_cpus_per_node=$cpus_per_node")
+      -append "console=ttyS0 quiet panic=-1 rdinit=/init transparent_hugepage=madvise hs_nodes=$nodes hs_cpus_per_node=$cpus_per_node hs_far_nodes=$far_nodes")
 if [ "$mode" = --shell ]; then
   echo "numalab: $nodes nodes x $cpus_per_node CPUs x ${mem_per_node} MiB; leave with 'poweroff -f' (or Ctrl-A x)" >&2
   exec "${qemu[@]}"
 fi
-log="$lab/console-$nodes.log"
-echo "numalab: booting $nodes nodes x $cpus_per_node CPUs x ${mem_per_node} MiB (TCG; console in $log)" >&2
+log="$lab/console-$topo.log"
+echo "numalab: booting $nodes nodes x $cpus_per_node CPUs x ${mem_per_node} MiB$([ "$far_nodes" = 0 ] || echo " + $far_nodes memory-only x $far_mem MiB") (TCG; console in $log)" >&2
 set +e
 timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log" |
   sed -u '/^HS_LAB_XML_BEGIN$/,/^HS_LAB_XML_END$/d'
 qemu_rc=${PIPESTATUS[0]}
 set -e
-sed -n '/^HS_LAB_XML_BEGIN$/,/^HS_LAB_XML_END$/p' "$log" | sed '1d;$d' > "$lab/results-$nodes.xml"
-[ -s "$lab/results-$nodes.xml" ] || rm -f "$lab/results-$nodes.xml"
+sed -n '/^HS_LAB_XML_BEGIN$/,/^HS_LAB_XML_END$/p' "$log" | sed '1d;$d' > "$lab/results-$topo.xml"
+[ -s "$lab/results-$topo.xml" ] || rm -f "$lab/results-$topo.xml"
 # (the firmware's terminal escapes may share the line when the command printed nothing)
 rc=$(sed -n 's/^.*HS_LAB_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -1)
 if [ -z "$rc" ]; then

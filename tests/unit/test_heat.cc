@@ -298,3 +298,37 @@ TEST(Attribution, BaseUnitsCarryNoAttributionAndStaySmall)
     EXPECT_EQ(hs_heat_accessor(&r, 0), -1);
 }
 
+
+// Idleness: epochs without an access count only once a park confirmed it
+// (the sampler held the unit a whole epoch and nobody touched it); watched by
+// write-protection alone, a unit only read would look idle.
+TEST(Idle, OnlyAParkedUnitNobodyTouchedCountsAsIdle)
+{
+    Unit2M h(3);
+    hs_heat_config_t c = {50, 50, 0};
+    for (int u = 0; u < 3; u++)
+        h.write(static_cast<size_t>(u), 0);
+    hs_heat_end_epoch(&h.r, &c);
+    for (int e = 0; e < 3; e++)
+        hs_heat_end_epoch(&h.r, &c);  // watched (write-protected), unwritten
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 0), 0u) << "write-protection alone never confirms";
+    hs_heat_mark_idle(&h.r, 0 * 2 * M + 4096);  // parked all epoch, untouched
+    hs_heat_mark_idle(&h.r, 1 * 2 * M);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 0), 4u) << "three watched epochs and the parked one";
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 1), 4u);
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 2), 0u);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 0), 5u) << "confirmed stays confirmed until an access";
+    h.write(1, 1);  // a read sample (the sampler marks reads as accesses)
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 1), 0u) << "an access resets it";
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 0), 6u);
+    for (int e = 0; e < 100; e++)
+        hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_idle_epochs(&h.r, 0), 63u) << "saturates";
+    hs_heat_mark_idle(&h.r, 3 * 2 * M);  // outside: ignored
+    HeatRegion small(0, 64 * 4096, 12);
+    hs_heat_mark_idle(&small.r, 0);  // base-page units keep no idleness
+    EXPECT_EQ(hs_heat_idle_epochs(&small.r, 0), 0u);
+}

@@ -152,7 +152,7 @@ TEST(TraceWriter, TheFileStaysWithinItsBoundAndCountsWhatItDropped)
     std::vector<uint8_t> heat(units);
     for (size_t u = 0; u < units; u++)
         heat[u] = u % 2 ? 100 : 0;
-    hs_track_region_view_t r = {0x10000000, units * 4096, 12, 3, heat.data()};
+    hs_track_region_view_t r = {0x10000000, units * 4096, 12, 3, heat.data(), nullptr};
     for (uint64_t e = 1; e <= 5; e++)
         hs_trace_write_epoch(e, &r, 1, nullptr, 0);
     uint64_t bytes, epochs, dropped;
