@@ -21,7 +21,7 @@ OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/config.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c common/vmguard.c
 ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c allocator/peak.c
 TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/park.c track/pagemap_scan.c track/softdirty.c
-PLACE_SRC     := place/where.c place/migrate.c
+PLACE_SRC     := place/where.c place/migrate.c place/tier.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c
 SHIM_SRC      := shim/init.c shim/malloc.c shim/cxx.c shim/mmap.c shim/guard.c shim/report.c
 PLAN_SRC      := shim/plan.c
@@ -165,7 +165,7 @@ test-integration: test-deps all $(INTEG_BIN) $(PROBES) $(BENCH_BIN)
 # The NUMA set runs in the NUMA lab (tests/numalab/README.md): 2 nodes, then 4.
 test-numa: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
 	@scripts/deps.sh numalab
-	@scripts/run-tests.sh --numalab 2 --numalab 4
+	@scripts/run-tests.sh --numalab 2 --numalab 4 --numalab 2+1
 
 numalab: test-deps all $(NUMA_BIN) $(NUMA_PROBE) $(PROBES)
 	@scripts/deps.sh numalab
@@ -184,7 +184,7 @@ test: test-deps
 	@scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$$(nproc) all $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) $(PROBES) $(BENCH_BIN) $(NUMA_BIN) $(NUMA_PROBE)
 	@scripts/deps.sh numalab || echo "test: could not install the NUMA lab's packages; its set will be skipped"
-	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4
+	@scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN) $(COMPAT_BIN) --numalab 2 --numalab 4 --numalab 2+1
 
 # ---- demo and bench ------------------------------------------------------------
 demo: all $(BENCH_BIN) $(NUMA_PROBE)

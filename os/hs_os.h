@@ -229,6 +229,24 @@ typedef struct hs_os_topology {
 int hs_os_topology_read(hs_os_topology_t *t);
 /* Free memory of a node in bytes, or -1 unknown. */
 int64_t hs_os_node_free_bytes(int node);
+/* Free memory of a node in blocks of 2 MiB or more (/proc/buddyinfo, orders
+ * 9 and up): what a THP moved there can land in without being split (the
+ * kernel splits a THP whose migration finds no such block).  -1 unknown. */
+int64_t hs_os_node_huge_free_bytes(int node);
+/* Bytes a node can take for pages of this kind: free hugetlb pages of the
+ * node's pool, free memory in 2 MiB blocks for THPs, free memory for base
+ * pages; -1 unknown. */
+int64_t hs_os_node_room(int node, hs_os_kind_t kind);
+/* All memory of a node in bytes (MemTotal), or -1 unknown. */
+int64_t hs_os_node_total_bytes(int node);
+/* The kernel's memory tiers (/sys/devices/virtual/memory_tiering, Linux
+ * 6.1+): tier[n] is the id of node n's tier (a lower id is a faster tier:
+ * memory_tier4 holds ordinary DRAM), -1 for a node in none.  Returns the
+ * number of tiers, or -errno (-ENOENT: no memory tiering in this kernel). */
+int hs_os_memory_tiers(int16_t tier[HS_OS_MAX_NODES]);
+/* SLIT distances from node `from` (/sys/devices/system/node/nodeN/distance)
+ * into dist[0..HS_OS_MAX_NODES), 0 where unknown.  0 or -errno. */
+int hs_os_node_distances(int from, uint8_t dist[HS_OS_MAX_NODES]);
 /* Whether an explicit memory policy (mbind, set_mempolicy, numactl
  * --membind/--preferred/--interleave) governs addr for the calling thread:
  * anything but MPOL_DEFAULT and MPOL_LOCAL.  0 or -errno. */

@@ -69,21 +69,148 @@ int hs_os_topology_read(hs_os_topology_t *t)
 /* Raw sysfs, not numa_node_size64 (fopen allocates): the migrator asks while
  * the epoch thread holds the tracker lock, and a malloc there could wait on
  * jemalloc's locks held by a forking thread that waits on the tracker lock. */
-int64_t hs_os_node_free_bytes(int node)
+static int64_t hs_os_node_meminfo(int node, const char *field)
 {
     char path[96], buf[2048];
     snprintf(path, sizeof path, "/sys/devices/system/node/node%d/meminfo", node);
     if (hs_os_read_file(path, buf, sizeof buf) <= 0)
         return -1;
-    const char *p = strstr(buf, "MemFree:");
+    const char *p = strstr(buf, field);
     if (!p)
         return -1;
-    for (p += 8; *p == ' '; p++)
+    for (p += strlen(field); *p == ' '; p++)
         ;
     int64_t kib = 0;
     while (*p >= '0' && *p <= '9')
         kib = kib * 10 + (*p++ - '0');
     return kib * 1024;
+}
+
+int64_t hs_os_node_free_bytes(int node)
+{
+    return hs_os_node_meminfo(node, "MemFree:");
+}
+
+int64_t hs_os_node_huge_free_bytes(int node)
+{
+    /* "Node 0, zone   Normal   a0 a1 ... a10": free blocks per order. */
+    static char buf[8192]; /* the epoch thread only */
+    ssize_t n = hs_os_read_file("/proc/buddyinfo", buf, sizeof buf);
+    if (n <= 0)
+        return -1;
+    int64_t bytes = 0;
+    bool found = false;
+    for (const char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, "Node ", 5) != 0)
+            continue;
+        const char *p = line + 5;
+        int id = 0;
+        while (*p >= '0' && *p <= '9')
+            id = id * 10 + (*p++ - '0');
+        if (id != node || !(p = strstr(p, "zone")))
+            continue;
+        for (p += 4; *p == ' '; p++)
+            ;
+        while (*p && *p != ' ' && *p != '\n') /* the zone's name */
+            p++;
+        found = true;
+        for (int order = 0; order <= 20 && *p && *p != '\n'; order++) {
+            while (*p == ' ')
+                p++;
+            int64_t count = 0;
+            while (*p >= '0' && *p <= '9')
+                count = count * 10 + (*p++ - '0');
+            if (order >= 9)
+                bytes += count * ((int64_t)HS_OS_PAGE_SIZE << order);
+        }
+    }
+    return found ? bytes : -1;
+}
+
+/* The node's zones' high watermarks in bytes (/proc/zoneinfo): below them
+ * the kernel reclaims rather than hand out pages, so a migration that would
+ * land there fails (and a THP is split on the way).  0 unknown. */
+static int64_t hs_os_node_reserve_bytes(int node)
+{
+    static char buf[65536]; /* the epoch thread only */
+    ssize_t n = hs_os_read_file("/proc/zoneinfo", buf, sizeof buf);
+    if (n <= 0)
+        return 0;
+    int64_t pages = 0;
+    bool ours = false;
+    for (const char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (!strncmp(line, "Node ", 5)) {
+            int id = 0;
+            for (const char *p = line + 5; *p >= '0' && *p <= '9'; p++)
+                id = id * 10 + (*p - '0');
+            ours = id == node;
+            continue;
+        }
+        const char *p = line;
+        while (*p == ' ')
+            p++;
+        if (ours && !strncmp(p, "high ", 5)) {
+            int64_t v = 0;
+            for (p += 5; *p == ' '; p++)
+                ;
+            while (*p >= '0' && *p <= '9')
+                v = v * 10 + (*p++ - '0');
+            pages += v;
+        }
+    }
+    return pages * (int64_t)HS_OS_PAGE_SIZE;
+}
+
+int64_t hs_os_node_room(int node, hs_os_kind_t kind)
+{
+    if (kind == HS_OS_KIND_HUGETLB_2M || kind == HS_OS_KIND_HUGETLB_1G) {
+        hs_os_hugetlb_pool_t pool;
+        uint64_t kib = kind == HS_OS_KIND_HUGETLB_2M ? 2048 : 1048576;
+        if (hs_os_hugetlb_pool(kib, node, &pool) != 0)
+            return -1;
+        return (int64_t)(pool.free * kib * 1024);
+    }
+    int64_t free_bytes = hs_os_node_free_bytes(node);
+    if (free_bytes < 0)
+        return -1;
+    free_bytes -= hs_os_node_reserve_bytes(node);
+    if (kind == HS_OS_KIND_THP) {
+        /* A THP needs a free 2 MiB block there, or the kernel splits it. */
+        int64_t blocks = hs_os_node_huge_free_bytes(node);
+        if (blocks >= 0 && blocks < free_bytes)
+            free_bytes = blocks;
+    }
+    return free_bytes > 0 ? free_bytes : 0;
+}
+
+int64_t hs_os_node_total_bytes(int node)
+{
+    return hs_os_node_meminfo(node, "MemTotal:");
+}
+
+int hs_os_node_distances(int from, uint8_t dist[HS_OS_MAX_NODES])
+{
+    char path[96], buf[512];
+    memset(dist, 0, HS_OS_MAX_NODES);
+    snprintf(path, sizeof path, "/sys/devices/system/node/node%d/distance", from);
+    ssize_t n = hs_os_read_file(path, buf, sizeof buf);
+    if (n <= 0)
+        return n < 0 ? (int)n : -ENOENT;
+    /* One number per online node, in node order. */
+    uint64_t online;
+    hs_os_numa_nodes(&online);
+    const char *p = buf;
+    for (int node = 0; node < HS_OS_MAX_NODES && *p; node++) {
+        if (!(online >> node & 1))
+            continue;
+        while (*p == ' ')
+            p++;
+        unsigned d = 0;
+        while (*p >= '0' && *p <= '9')
+            d = d * 10 + (unsigned)(*p++ - '0');
+        dist[node] = (uint8_t)(d > 255 ? 255 : d);
+    }
+    return 0;
 }
 
 int hs_os_explicit_policy(void *addr, bool *explicit_out)

@@ -448,6 +448,46 @@ static uint64_t hs_os_parse_list(const char *p)
     return mask;
 }
 
+int hs_os_memory_tiers(int16_t tier[HS_OS_MAX_NODES])
+{
+    for (int n = 0; n < HS_OS_MAX_NODES; n++)
+        tier[n] = -1;
+    static const char dir_path[] = "/sys/devices/virtual/memory_tiering";
+    int dir = (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+    if (dir < 0)
+        return dir;
+    int tiers = 0;
+    char ents[4096];
+    for (;;) {
+        long n = hs_os_syscall3(SYS_getdents64, dir, (long)ents, sizeof ents);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            const char *rec = ents + off;
+            unsigned short reclen;
+            memcpy(&reclen, rec + 16, sizeof reclen);
+            const char *name = rec + 19;
+            off += reclen;
+            if (strncmp(name, "memory_tier", 11) != 0 || name[11] < '0' || name[11] > '9')
+                continue;
+            int id = 0;
+            for (const char *c = name + 11; *c >= '0' && *c <= '9' && id < 100000; c++)
+                id = id * 10 + (*c - '0');
+            char path[160], list[256];
+            snprintf(path, sizeof path, "%s/%s/nodelist", dir_path, name);
+            if (hs_os_read_file(path, list, sizeof list) <= 0)
+                continue;
+            uint64_t nodes = hs_os_parse_list(list);
+            for (int node = 0; node < HS_OS_MAX_NODES; node++)
+                if (nodes >> node & 1)
+                    tier[node] = (int16_t)(id > INT16_MAX ? INT16_MAX : id);
+            tiers++;
+        }
+    }
+    hs_os_syscall3(SYS_close, dir, 0, 0);
+    return tiers;
+}
+
 int hs_os_numa_nodes(uint64_t *mask)
 {
     char buf[256];

@@ -49,14 +49,7 @@ static long hs_real_move_pages(void *ctx, unsigned long n, void **pages, const i
 static int64_t hs_real_node_room(void *ctx, int node, hs_os_kind_t kind)
 {
     (void)ctx;
-    if (kind == HS_OS_KIND_HUGETLB_2M || kind == HS_OS_KIND_HUGETLB_1G) {
-        hs_os_hugetlb_pool_t pool;
-        uint64_t kib = kind == HS_OS_KIND_HUGETLB_2M ? 2048 : 1048576;
-        if (hs_os_hugetlb_pool(kib, node, &pool) != 0)
-            return -1;
-        return (int64_t)(pool.free * kib * 1024);
-    }
-    return hs_os_node_free_bytes(node);
+    return hs_os_node_room(node, kind);
 }
 
 static int hs_real_explicit_policy(void *ctx, uintptr_t addr, bool *out)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test set given and print one closing line with googletest's own
 # counts summed: "N passed, N failed, N skipped".
-#   scripts/run-tests.sh BINARY... [--numalab NODES]...
+#   scripts/run-tests.sh BINARY... [--numalab NODES[+FAR]]...
 # A test binary runs here; --numalab NODES runs the NUMA set in the NUMA lab
 # with that many nodes.  A lab that cannot run here counts as one skipped set
 # (never as passed); one that fails to report counts as one failure.
@@ -21,7 +21,13 @@ while [ $# -gt 0 ]; do
     nodes=$2; shift 2
     xml="$here/build/numalab/results-$nodes.xml"
     rm -f "$xml"
-    NODES=$nodes "$here/tests/numalab/lab.sh" --tests
+    # N+F: N nodes with CPUs and F memory-only nodes in a slower tier, for
+    # the tiering tests alone (the rest ran on the plain topologies).
+    case "$nodes" in
+      *+*) NODES=${nodes%+*} FAR_NODES=${nodes#*+} MEM_PER_NODE=512 FAR_MEM=2048 LAB_GTEST_FILTER='Lab.Tier*' \
+             "$here/tests/numalab/lab.sh" --tests ;;
+      *) NODES=$nodes LAB_GTEST_FILTER='-Lab.Tier*' "$here/tests/numalab/lab.sh" --tests ;;
+    esac
     lab_rc=$?
     if [ $lab_rc = 77 ]; then
       echo "run-tests: NUMA set with $nodes nodes SKIPPED (see the reason above)"; skipped=$((skipped + 1))

@@ -15,6 +15,7 @@
 
 #include "../common/hs_options.h"
 #include "../os/hs_os.h"
+#include "../place/hs_tier.h"
 #include "../track/hs_tracker.h"
 
 #ifdef __cplusplus
@@ -47,6 +48,12 @@ typedef struct hs_plan {
     /* Access sampling (reads too) on the THP regions uffd_sync watches. */
     bool sampling;
     char sampling_why[160];
+    /* Tiering: the machine's fast and slow nodes, and whether idle units
+     * are demoted (only with the sampler). */
+    bool tiering;
+    bool tiering_demotes;
+    char tiering_why[600];
+    hs_tier_topology_t tiers;
 } hs_plan_t;
 
 /* The first step. */

@@ -24,6 +24,7 @@
 #include "../observe/hs_sites.h"
 #include "../observe/hs_trace.h"
 #include "../place/hs_migrate.h"
+#include "../place/hs_tier.h"
 #include "../place/hs_where.h"
 #include "../track/hs_park.h"
 #include "../track/hs_epoch.h"
@@ -157,21 +158,27 @@ static uint64_t hs_nodes_online(void)
     return online;
 }
 
-static const char *const hs_vmstat_names[] = {"numa_pte_updates",  "numa_hint_faults",       "numa_pages_migrated",
-                                              "pgmigrate_success", "thp_migration_success", "thp_migration_split"};
-static uint64_t hs_vmstat_start[6];
+static const char *const hs_vmstat_names[] = {
+    "numa_pte_updates",    "numa_hint_faults",  "numa_pages_migrated", "pgmigrate_success", "thp_migration_success",
+    "thp_migration_split", "pgpromote_success", "pgdemote_kswapd",     "pgdemote_direct"};
+#define HS_VMSTAT_N (sizeof hs_vmstat_names / sizeof hs_vmstat_names[0])
+static uint64_t hs_vmstat_start[HS_VMSTAT_N];
 
-/* kernel.numa_* and migration counters of /proc/vmstat, as deltas over the run. */
+/* kernel.numa_*, migration and tiering counters of /proc/vmstat, as deltas
+ * over the run (the two pgdemote_* added up). */
 void hs_shim_vmstat_deltas(void)
 {
-    uint64_t now[6];
-    if (hs_os_vmstat(hs_vmstat_names, now, 6) != 0)
+    uint64_t now[HS_VMSTAT_N];
+    if (hs_os_vmstat(hs_vmstat_names, now, HS_VMSTAT_N) != 0)
         return;
-    static const hs_counter_id_t ids[6] = {HS_CTR_KERNEL_NUMA_PTE_UPDATES,    HS_CTR_KERNEL_NUMA_HINT_FAULTS,
-                                           HS_CTR_KERNEL_NUMA_PAGES_MIGRATED, HS_CTR_KERNEL_PGMIGRATE_SUCCESS,
-                                           HS_CTR_KERNEL_THP_MIGRATION_SUCCESS, HS_CTR_KERNEL_THP_MIGRATION_SPLIT};
-    for (int i = 0; i < 6; i++)
-        hs_counter_set(ids[i], now[i] >= hs_vmstat_start[i] ? now[i] - hs_vmstat_start[i] : 0);
+    static const hs_counter_id_t ids[HS_VMSTAT_N] = {
+        HS_CTR_KERNEL_NUMA_PTE_UPDATES,      HS_CTR_KERNEL_NUMA_HINT_FAULTS,    HS_CTR_KERNEL_NUMA_PAGES_MIGRATED,
+        HS_CTR_KERNEL_PGMIGRATE_SUCCESS,     HS_CTR_KERNEL_THP_MIGRATION_SUCCESS, HS_CTR_KERNEL_THP_MIGRATION_SPLIT,
+        HS_CTR_KERNEL_PGPROMOTE_SUCCESS,     HS_CTR_KERNEL_PGDEMOTE,            HS_CTR_KERNEL_PGDEMOTE};
+    for (size_t i = 0; i < HS_VMSTAT_N; i++) {
+        uint64_t delta = now[i] >= hs_vmstat_start[i] ? now[i] - hs_vmstat_start[i] : 0;
+        hs_counter_set(ids[i], i == HS_VMSTAT_N - 1 ? hs_counter_get(ids[i]) + delta : delta);
+    }
 }
 
 static uint64_t hs_env_now(void *ctx)
@@ -198,8 +205,10 @@ static void hs_tracking_subscribe(void)
 {
     if (hs_shim_plan.placement)
         hs_tracker_subscribe(&hs_migrate_subscriber);
-    else if (hs_sites_enabled() || hs_trace_on())
+    else if (hs_sites_enabled() || hs_trace_on() || hs_tier_enabled())
         hs_tracker_subscribe(&hs_migrate_locate_subscriber);
+    if (hs_tier_enabled())
+        hs_tracker_subscribe(&hs_tier_subscriber);
     if (hs_sites_enabled())
         hs_tracker_subscribe(&hs_sites_subscriber);
     if (hs_trace_on())
@@ -212,7 +221,7 @@ static void hs_tracking_start(void)
 {
     const hs_options_t *o = &hs_shim_options;
     hs_plan_t *plan = &hs_shim_plan;
-    hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, 6);
+    hs_os_vmstat(hs_vmstat_names, hs_vmstat_start, HS_VMSTAT_N);
     hs_plan_decide(plan, o);
     if (plan->placement_warning[0])
         hs_log(HS_LOG_WARN, "%s", plan->placement_warning);
@@ -240,6 +249,22 @@ static void hs_tracking_start(void)
         if (hs_migrate_init(&mc, NULL) != 0) {
             plan->placement = false;
             snprintf(plan->placement_why, sizeof plan->placement_why, "could not map placement's state");
+        }
+    }
+    if (plan->tiering) {
+        hs_tier_config_t tc = {
+            .topo = plan->tiers,
+            .free_pct = (unsigned)o->value[HS_OPT_TIER_FREE_PCT],
+            .idle_epochs = (unsigned)o->value[HS_OPT_TIER_IDLE_EPOCHS],
+            .rate_bytes_per_s = (uint64_t)o->value[HS_OPT_TIER_MBPS] << 20,
+            .interval_ns = hs_interval_ns(),
+            .demote = plan->tiering_demotes,
+        };
+        for (int n = 0; n < tc.topo.nodes; n++)
+            tc.node_bytes[n] = hs_os_node_total_bytes(n) > 0 ? hs_os_node_total_bytes(n) : 0;
+        if (hs_tier_init(&tc, NULL) != 0) {
+            plan->tiering = false;
+            snprintf(plan->tiering_why, sizeof plan->tiering_why, "could not map tiering's state");
         }
     }
     hs_tracker_env_t env = {.now_ns = hs_env_now,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../place/hs_tier.h"
 #include "../place/hs_where.h"
 #include "../track/hs_backend.h"
 #include "../track/hs_park.h"
@@ -13,8 +14,8 @@ const char *hs_plan_heap_name(hs_heap_mode_t mode)
     return (unsigned)mode <= HS_HEAP_MODE_DENSE ? names[mode] : "none";
 }
 
-/* Placement, sites and a trace need tracking, and turn it on by themselves
- * unless HUGESHIM_TRACK says otherwise. */
+/* Placement, tiering, sites and a trace need tracking, and turn it on by
+ * themselves unless HUGESHIM_TRACK says otherwise. */
 static bool hs_plan_wants_tracking(const hs_options_t *o, bool placement)
 {
     return placement || o->value[HS_OPT_SITES] || o->text[HS_OPT_TRACE][0];
@@ -36,7 +37,9 @@ void hs_plan_early(hs_plan_t *plan, const hs_options_t *o, uint64_t nodes_mask)
         plan->tracking_may_run = o->value[HS_OPT_TRACK] != HS_TRACK_OFF;
     else
         plan->tracking_may_run = hs_plan_wants_tracking(o, migrate == HS_MIGRATE_ON) ||
-                                 (migrate == HS_MIGRATE_AUTO && plan->nodes > 1);
+                                 (migrate == HS_MIGRATE_AUTO && plan->nodes > 1) ||
+                                 o->value[HS_OPT_TIER] == HS_TIER_ON ||
+                                 (o->value[HS_OPT_TIER] == HS_TIER_AUTO && plan->nodes > 1);
     long long heap_thp = o->value[HS_OPT_HEAP_THP];
     if (first_kind == HS_OS_KIND_BASE) {
         plan->heap = HS_HEAP_MODE_NONE;
@@ -61,6 +64,63 @@ void hs_plan_early(hs_plan_t *plan, const hs_options_t *o, uint64_t nodes_mask)
     plan->track_request = HS_TRACK_OFF;
     snprintf(plan->track_mode, sizeof plan->track_mode, "off");
     snprintf(plan->placement_why, sizeof plan->placement_why, "not decided");
+    snprintf(plan->tiering_why, sizeof plan->tiering_why, "not decided");
+}
+
+/* Whether the machine has tiers for tiering to use (the topology into
+ * plan->tiers); the sampler is checked once tracking is chosen. */
+static bool hs_plan_tiers(hs_plan_t *plan, const hs_options_t *o)
+{
+    char *why = plan->tiering_why;
+    size_t cap = sizeof plan->tiering_why;
+    if (o->value[HS_OPT_TIER] == HS_TIER_OFF) {
+        snprintf(why, cap, "HUGESHIM_TIER=off");
+        return false;
+    }
+    if (plan->nodes <= 1) {
+        snprintf(why, cap, "one NUMA node: no tiers");
+        return false;
+    }
+    hs_where_init();
+    static int16_t tiers[HS_OS_MAX_NODES];
+    static uint8_t dist[HS_OS_MAX_NODES][HS_OS_MAX_NODES];
+    const hs_os_topology_t *t = hs_where_topology();
+    bool known = hs_os_memory_tiers(tiers) > 0;
+    for (int n = 0; n < t->nodes && n < HS_OS_MAX_NODES; n++)
+        hs_os_node_distances(n, dist[n]);
+    if (hs_tier_find_topology(t, known ? tiers : NULL, (const uint8_t(*)[HS_OS_MAX_NODES])dist, &plan->tiers, why, cap) != 0)
+        return false;
+    if (hs_option_is_set(o, HS_OPT_TRACK) && o->value[HS_OPT_TRACK] == HS_TRACK_OFF) {
+        snprintf(why, cap, "HUGESHIM_TRACK=off: tiering needs tracking");
+        return false;
+    }
+    return true;
+}
+
+/* With tracking chosen: tiering runs where the sampler does (auto), or
+ * promotes only (on, without the sampler: no idle evidence). */
+static void hs_plan_tiering_final(hs_plan_t *plan, const hs_options_t *o)
+{
+    char found[200];
+    snprintf(found, sizeof found, "%.150s", plan->tiering_why);
+    if (!hs_plan_tracks(plan)) {
+        plan->tiering = false;
+        snprintf(plan->tiering_why, sizeof plan->tiering_why, "no tracking backend works here");
+    } else if (!plan->sampling && o->value[HS_OPT_TIER] == HS_TIER_AUTO) {
+        plan->tiering = false;
+        snprintf(plan->tiering_why, sizeof plan->tiering_why,
+                 "%s, but no access sampling (%s): idle memory cannot be told from memory only read "
+                 "(HUGESHIM_TIER=on promotes hot units all the same)", found, plan->sampling_why);
+    } else if (!plan->sampling) {
+        plan->tiering_demotes = false;
+        snprintf(plan->tiering_why, sizeof plan->tiering_why,
+                 "%s; promotion only: without access sampling idle memory cannot be told from memory only read",
+                 found);
+    } else {
+        plan->tiering_demotes = true;
+        snprintf(plan->tiering_why, sizeof plan->tiering_why, "%s (HUGESHIM_TIER=%.8s)", found,
+                 o->text[HS_OPT_TIER]);
+    }
 }
 
 static bool hs_plan_placement(hs_plan_t *plan, const hs_options_t *o)
@@ -97,8 +157,9 @@ static bool hs_plan_placement(hs_plan_t *plan, const hs_options_t *o)
 void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
 {
     plan->placement = hs_plan_placement(plan, o);
+    plan->tiering = hs_plan_tiers(plan, o);
     long long request = o->value[HS_OPT_TRACK];
-    if (hs_plan_wants_tracking(o, plan->placement) && !hs_option_is_set(o, HS_OPT_TRACK))
+    if (hs_plan_wants_tracking(o, plan->placement || plan->tiering) && !hs_option_is_set(o, HS_OPT_TRACK))
         request = HS_TRACK_AUTO;
     plan->track_request = request;
     hs_option_enum_name(HS_OPT_TRACK, request, plan->track_mode, sizeof plan->track_mode);
@@ -129,6 +190,8 @@ void hs_plan_decide(hs_plan_t *plan, const hs_options_t *o)
         plan->placement = false;
         snprintf(plan->placement_why, sizeof plan->placement_why, "no tracking backend works here");
     }
+    if (plan->tiering)
+        hs_plan_tiering_final(plan, o);
 }
 
 bool hs_plan_tracks(const hs_plan_t *plan)

@@ -12,6 +12,7 @@
 #include "../observe/hs_sites.h"
 #include "../os/hs_os.h"
 #include "../place/hs_migrate.h"
+#include "../place/hs_tier.h"
 #include "../track/hs_tracker.h"
 #include "../track/hs_park.h"
 #include "hs_shim.h"
@@ -118,6 +119,16 @@ static void hs_report_migration(void *ctx, hs_report_t *report)
     hs_report_add(report, (hs_report_field_t){"migration.numa_balancing", HS_FIELD_STRING, 0, balancing});
 }
 
+static void hs_report_tiering(void *ctx, hs_report_t *report)
+{
+    (void)ctx;
+    hs_report_add(report, (hs_report_field_t){"tiering.enabled", HS_FIELD_STRING, 0,
+                                              !hs_shim_plan.tiering       ? "off"
+                                              : hs_shim_plan.tiering_demotes ? "on"
+                                                                             : "promote-only"});
+    hs_report_add(report, (hs_report_field_t){"tiering.why", HS_FIELD_STRING, 0, hs_shim_plan.tiering_why});
+}
+
 /* Every option's effective value, under options.<launcher flag>. */
 static void hs_report_options(void *ctx, hs_report_t *report)
 {
@@ -186,6 +197,8 @@ void hs_shim_report(void)
         hs_park_report_section,
         {.prefix = "migration", .add = hs_report_migration, .ctx = NULL},
         hs_migrate_report_section,
+        {.prefix = "tiering", .add = hs_report_tiering, .ctx = NULL},
+        hs_tier_report_section,
         hs_sites_report_section, /* JSON only: the text report appends its table */
         {.prefix = "options", .add = hs_report_options, .ctx = NULL},
     };

@@ -182,6 +182,24 @@ static void hs_doctor_plan(uint64_t nodes, const char *program)
     hs_line("placement", plan.placement ? "on" : "off", detail);
     if (plan.placement_warning[0])
         printf("%-14s %-8s %s\n", "", "warning:", plan.placement_warning);
+    hs_line("tiering", !plan.tiering ? "off" : plan.tiering_demotes ? "on" : "promote", plan.tiering_why);
+    if (plan.tiers.fast && plan.tiers.slow) {
+        char list[400];
+        size_t len = 0;
+        list[0] = 0;
+        for (int n = 0; n < plan.tiers.nodes && len + 64 < sizeof list; n++) {
+            if (!((plan.tiers.fast | plan.tiers.slow) >> n & 1))
+                continue;
+            len += (size_t)snprintf(list + len, sizeof list - len, "%snode %d %s", len ? ", " : "", n,
+                                    plan.tiers.fast >> n & 1 ? "fast" : "slow");
+            if (plan.tiers.tier[n] >= 0)
+                len += (size_t)snprintf(list + len, sizeof list - len, " (memory_tier%d)", plan.tiers.tier[n]);
+            int other = plan.tiers.fast >> n & 1 ? plan.tiers.down[n] : plan.tiers.up[n];
+            if (other >= 0)
+                len += (size_t)snprintf(list + len, sizeof list - len, " -> %d", other);
+        }
+        printf("%-14s %-8s %s\n", "", "tiers:", list);
+    }
     if (plan.track_request != HS_TRACK_OFF) {
         snprintf(detail, sizeof detail, "HUGESHIM_TRACK=%s: %s", plan.track_mode, plan.tracking.why);
         hs_line("tracking", hs_plan_tracks(&plan) ? "on" : "off", detail);

@@ -16,6 +16,7 @@
 # (MEM_PER_NODE), slower in the firmware's HMAT table (300 ns, 8 GB/s against
 # 100 ns, 20 GB/s local and 150 ns, 15 GB/s across), so that the guest
 # kernel puts them in a lower memory tier,
+# LAB_GTEST_FILTER (the tests of the NUMA set to run, --tests only),
 # LAB_TIMEOUT in seconds (900), LAB_TCG_THREAD (single: multi-threaded TCG
 # sometimes kills the guest kernel while it patches its own code, see the
 # README), HS_LAB_CACHE (where the kernel is kept,
@@ -126,7 +127,7 @@ mkdir -p "$run_root/lab"
 case "$mode" in
   --tests)
     cat > "$run_root/lab/cmd" <<EOF
-$build/tests/numa_tests --gtest_output=xml:/tmp/numa.xml
+$build/tests/numa_tests --gtest_output=xml:/tmp/numa.xml ${LAB_GTEST_FILTER:+"--gtest_filter=$LAB_GTEST_FILTER"}
 rc=\$?
 if [ -s /tmp/numa.xml ]; then
   echo HS_LAB_XML_BEGIN

@@ -554,3 +554,176 @@ TEST(Lab, WholeMachinePreloadWithAConfigurationFile)
     EXPECT_TRUE(glob_paths(dir + "/*.json").empty()) << "hugeshim acted in a setuid program";
     run({"/bin/busybox", "rm", "-rf", dir});
 }
+
+// ---- tiering: a lab with a memory-only node (FAR_NODES=1, run as 2+1) -------
+
+namespace {
+
+bool lab_has_far_node() { return env_int("HS_LAB_FAR_NODES", 0) > 0; }
+
+Env tier_env(const std::string &report, const Env &extra = {})
+{
+    Env env = shim_env({{"HUGESHIM_INTERVAL_MS", "500"}, {"HUGESHIM_STATS", report}});
+    for (const auto &kv : extra)
+        env[kv.first] = kv.second;
+    return env;
+}
+
+Result tier(const std::vector<std::string> &args, const Env &env)
+{
+    std::vector<std::string> argv = {numa_probe(), "tier"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r = run(argv, env, "", 600);
+    EXPECT_FALSE(r.timed_out);
+    return r;
+}
+
+}  // namespace
+
+// The guest kernel puts the memory-only node in a lower memory tier (from
+// the firmware's HMAT figures), and hugeshim finds it by itself.
+TEST(Lab, TierTheMemoryOnlyNodeIsASlowerTierAndTieringIsOnByItself)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    int16_t tiers[HS_OS_MAX_NODES];
+    ASSERT_GE(hs_os_memory_tiers(tiers), 2) << "the kernel shows no second memory tier";
+    int far = env_int("HS_LAB_NODES", 2);
+    EXPECT_EQ(tiers[0], tiers[1]);
+    EXPECT_GT(tiers[far], tiers[0]) << "the memory-only node is not in a slower tier";
+    Result d = run({build_dir() + "/hugeshim", "doctor"});
+    EXPECT_NE(d.out.find("tiering        on "), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("node " + std::to_string(far) + " slow (memory_tier" + std::to_string(tiers[far]) + ") -> 0"),
+              std::string::npos)
+        << d.out;
+}
+
+// A hot set written on node 0 in memory first touched on the slow node:
+// tiering alone (placement off) brings it up, and only it.
+TEST(Lab, TierPromotesAWriteHotSetAndNothingElse)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    std::string report = temp_path("tier-write.json");
+    Result r = tier({"256", "10", "write", "4"}, tier_env(report, {{"HUGESHIM_MIGRATE", "off"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("before_on_slow"), r.num("units")) << r.out;
+    EXPECT_LE(r.num("epochs_to_90"), 2) << r.out;
+    EXPECT_GE(r.num("epochs_to_90"), 1) << r.out;
+    EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
+    EXPECT_EQ(r.num("cold_moved"), 0) << r.out;
+    EXPECT_EQ(r.num("thp_migration_split"), 0);
+    EXPECT_GE(r.num("after_rollup_anon_huge_kb"), r.num("before_rollup_anon_huge_kb")) << "huge pages split";
+    EXPECT_EQ(r.num("intact"), 1);
+    auto j = read_json(report);
+    EXPECT_EQ(j["tiering"]["enabled"], "on");
+    EXPECT_EQ(j["migration"]["enabled"], "off");
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    EXPECT_EQ(report_num(j, "tiering.demoted.pages"), 0);
+    EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
+    EXPECT_EQ(report_num(j, "tiering.hot_bytes_slow"), 0);
+    unlink(report.c_str());
+}
+
+// The same set only read: the access sampler sees it, tiering brings it up.
+TEST(Lab, TierPromotesAReadHotSet)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    std::string report = temp_path("tier-read.json");
+    Result r = tier({"256", "10", "read", "6"}, tier_env(report, {{"HUGESHIM_MIGRATE", "off"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GE(r.num("epochs_to_90"), 1) << r.out;
+    EXPECT_LE(r.num("epochs_to_90"), 4) << r.out;
+    EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
+    EXPECT_EQ(r.num("cold_moved"), 0) << r.out;
+    EXPECT_EQ(r.num("thp_migration_split"), 0);
+    EXPECT_EQ(r.num("intact"), 1);
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    EXPECT_GE(report_num(j, "sampling.accessed"), r.num("hot_units"));
+    unlink(report.c_str());
+}
+
+// Node 0 filled to below its watermark with memory nobody touches again:
+// tiering moves idle units to the slow node until the watermark holds, and
+// every byte survives.
+TEST(Lab, TierDemotesIdleMemoryFromAFullFastNodeAndKeepsEveryByte)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    std::string report = temp_path("tier-idle.json");
+    uint64_t watermark_mib = static_cast<uint64_t>(hs_os_node_total_bytes(0) >> 20) * 5 / 100;
+    Result r = tier({std::to_string(watermark_mib / 3), "10", "idle", "10"}, tier_env(report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = read_json(report);
+    EXPECT_LT(r.num("before_node0_free_mib"), watermark_mib) << r.out;
+    EXPECT_GE(r.num("node0_free_mib") + 2, watermark_mib) << "the watermark was not restored\n" << r.out;
+    EXPECT_GT(r.num("on_slow"), r.num("before_on_slow")) << r.out;
+    EXPECT_EQ(report_num(j, "tiering.demoted.pages"), r.num("on_slow") - r.num("before_on_slow")) << r.out;
+    EXPECT_LE(report_num(j, "tiering.demoted.bytes"), (r.num("node0_free_mib") - r.num("before_node0_free_mib") + 8) << 20)
+        << "demoted far more than the watermark asked";
+    EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
+    EXPECT_EQ(r.num("thp_migration_split"), 0);
+    EXPECT_EQ(r.num("intact"), 1) << "data lost";
+    unlink(report.c_str());
+}
+
+// Beside the kernel's own tiering mode (numa_balancing=2, demotion on): the
+// hot set still comes up and nothing is lost.
+TEST(Lab, TierWorksBesideTheKernelsTieringMode)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    Setting s("/proc/sys/kernel/numa_balancing", "2");
+    Setting d("/sys/kernel/mm/numa/demotion_enabled", "true");
+    std::string report = temp_path("tier-kernel.json");
+    Result r = tier({"256", "10", "write", "4"}, tier_env(report));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
+    EXPECT_EQ(r.num("intact"), 1);
+    EXPECT_EQ(r.num("thp_migration_split"), 0);
+    auto j = read_json(report);
+    EXPECT_EQ(j["migration"]["numa_balancing"], "on");
+    EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
+    EXPECT_TRUE(j["kernel"].contains("pgpromote_success"));
+    unlink(report.c_str());
+}
+
+// A heap larger than the fast nodes (1400 MiB against 2 x 512; the rest on
+// the slow node) and a hot set that shifts twice: each new hot set comes up
+// (written: within three epochs; read: within six, since under the lab's
+// emulation a park costs milliseconds and the sampler's time cap lets it
+// try only some 30 never-read units per epoch), the old one makes room, no
+// unit goes back and forth, no THP is split, every byte survives.
+TEST(Lab, TierFollowsAHotSetThatShiftsTwice)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    if (hs_os_node_total_bytes(0) + hs_os_node_total_bytes(1) > (1400LL << 20))
+        GTEST_SKIP() << "the fast nodes hold the whole heap (run the lab with MEM_PER_NODE=512)";
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    for (const char *access : {"write", "read"}) {
+        SCOPED_TRACE(access);
+        std::string report = temp_path("tier-shift.json");
+        Result r = run({numa_probe(), "tier-shift", "1400", "10", access, "3", "6"}, tier_env(report), "", 600);
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_GT(r.num("before_on_slow"), 0) << "the heap fit in the fast nodes\n" << r.out;
+        for (int p = 0; p < 3; p++) {
+            std::string key = "phase_" + std::to_string(p) + "_epochs_to_90";
+            EXPECT_GE(r.num(key), 1) << key << "\n" << r.out;
+            EXPECT_LE(r.num(key), std::string(access) == "write" ? 3 : 6) << key << "\n" << r.out;
+        }
+        EXPECT_EQ(r.num("units_moved_back_and_forth"), 0) << r.out;
+        EXPECT_EQ(r.num("thp_migration_split"), 0) << r.out;
+        EXPECT_EQ(r.num("intact"), 1) << "data lost";
+        auto j = read_json(report);
+        EXPECT_GT(report_num(j, "tiering.promoted.pages"), 0);
+        EXPECT_GT(report_num(j, "tiering.demoted.pages"), 0) << "nothing made room";
+        EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
+        unlink(report.c_str());
+    }
+}

@@ -15,7 +15,12 @@
  *                       shared-read, alternate) for EPOCHS epochs; prints how
  *                       local the hot bytes were at each epoch and what moved
  *   numa-bench MIB PATTERN WRITERS SECONDS
- *                       the same scenarios timed for bench/numa.sh */
+ *                       the same scenarios timed for bench/numa.sh
+ *   tier MIB EVERY read|write|idle EPOCHS
+ *                       tiering on a lab with a memory-only node (cmd_tier)
+ *   tier-shift MIB EVERY read|write PHASES EPOCHS
+ *                       a hot set that shifts, on a heap larger than the
+ *                       fast nodes (cmd_tier_shift) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -559,6 +564,187 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
     return 0;
 }
 
+/* tier MIB EVERY ACCESS EPOCHS: tiering, on a lab with memory-only nodes.
+ *   read, write  MIB of heap first touched on the last node (slow, no
+ *                CPUs); a thread on node 0 reads or writes every EVERY-th
+ *                2 MiB unit; per epoch, how many hot units are on a node
+ *                with CPUs (fast), and at the end how many cold units left
+ *                the slow node;
+ *   idle         a heap that fills node 0 up to MIB MiB of free memory,
+ *                each page written with its own pattern, then left alone
+ *                for EPOCHS epochs; per epoch, how many of its units are on
+ *                a slow node, node 0's free memory, and at the end whether
+ *                every byte is intact. */
+static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
+{
+    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    uint64_t online;
+    CHECK(hs_os_numa_nodes(&online) == 0);
+    int slow = 63 - __builtin_clzll(online);
+    char cpus[64];
+    CHECK(hs_os_node_cpulist(slow, cpus, sizeof cpus) == 0);
+    CHECK(cpus[0] == 0 || cpus[0] == '\n'); /* the last node has no CPUs */
+    pin_to_node(0);
+    bool idle = !strcmp(access, "idle");
+    size_t len;
+    if (idle) {
+        int64_t free_bytes = hs_os_node_free_bytes(0);
+        CHECK(free_bytes > (int64_t)(mib * MIB + 64 * MIB));
+        len = ((size_t)free_bytes - mib * MIB) & ~(UNIT - 1);
+        CHECK(hs_os_set_mempolicy(1 /* MPOL_PREFERRED */, 1) == 0);
+    } else {
+        len = mib * MIB;
+        CHECK(hs_os_set_mempolicy(2 /* MPOL_BIND */, 1ULL << slow) == 0);
+    }
+    char *raw = malloc(len + UNIT);
+    CHECK(raw);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    size_t nunits = len / UNIT;
+    for (size_t off = 0; off < nunits * UNIT; off += PAGE)
+        memset(base + off, (int)((off / PAGE) * 7 % 251) + 1, PAGE);
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    print_rollup("before_");
+    int *status = calloc(nunits, sizeof *status);
+    size_t *hot = calloc(nunits, sizeof *hot), nhot = 0;
+    CHECK(status && hot);
+    for (size_t u = 0; !idle && u < nunits; u += every)
+        hot[nhot++] = u;
+    unsigned long thp_split0 = vmstat("thp_migration_split");
+    unit_nodes(base, nunits, status);
+    size_t before_slow = 0;
+    for (size_t u = 0; u < nunits; u++)
+        before_slow += status[u] == slow;
+    printf("units=%zu\nhot_units=%zu\nslow_node=%d\nbefore_on_slow=%zu\nbefore_node0_free_mib=%lld\n", nunits, nhot,
+           slow, before_slow, (long long)(hs_os_node_free_bytes(0) >> 20));
+    wait_epoch();
+    pthread_t t;
+    struct writer w = {0, base, hot, 0, nhot, -1, !strcmp(access, "read")};
+    if (!idle)
+        CHECK(pthread_create(&t, NULL, writer_main, &w) == 0);
+    size_t fast = 0, on_slow = 0;
+    int epochs_to_90 = -1;
+    for (int e = 1; e <= epochs; e++) {
+        wait_epoch();
+        unit_nodes(base, nunits, status);
+        fast = on_slow = 0;
+        for (size_t i = 0; i < nhot; i++)
+            fast += status[hot[i]] >= 0 && status[hot[i]] != slow;
+        for (size_t u = 0; u < nunits; u++)
+            on_slow += status[u] == slow;
+        if (idle)
+            printf("epoch_%d_on_slow=%zu\nepoch_%d_node0_free_mib=%lld\n", e, on_slow, e,
+                   (long long)(hs_os_node_free_bytes(0) >> 20));
+        else
+            printf("epoch_%d_hot_fast=%zu\n", e, fast);
+        if (!idle && epochs_to_90 < 0 && fast * 10 >= nhot * 9)
+            epochs_to_90 = e;
+    }
+    stop_writers = 1;
+    if (!idle)
+        pthread_join(t, NULL);
+    size_t cold_moved = 0;
+    for (size_t u = 0; !idle && u < nunits; u++)
+        cold_moved += u % every != 0 && status[u] != slow;
+    printf("hot_fast=%zu\non_slow=%zu\ncold_moved=%zu\nepochs_to_90=%d\nnode0_free_mib=%lld\n", fast, on_slow,
+           cold_moved, epochs_to_90, (long long)(hs_os_node_free_bytes(0) >> 20));
+    printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
+    print_rollup("after_");
+    size_t bad = 0;
+    for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
+        unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
+        /* A writer increments the first byte of each page of its units. */
+        bad += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
+    }
+    printf("intact=%d\n", bad == 0);
+    return 0;
+}
+
+/* tier-shift MIB EVERY ACCESS PHASES EPOCHS_PER_PHASE: a heap of MIB
+ * first touched from node 0 (filling the fast nodes, the rest on the slow
+ * one), then a thread on node 0 reads or writes a hot set of every EVERY-th
+ * unit, shifted by one unit at each phase (phase p: units u with u % EVERY
+ * == p).  Per epoch: the share of the hot set on fast nodes; per phase, the
+ * epochs to 90%; at the end, units moved back and forth between the tiers
+ * (a unit that went up then down then up, or down-up-down, counted once)
+ * and whether every byte survived.  The epochs are hugeshim's
+ * (hugeshim_epochs) when it is loaded, else SECONDS of 1 s each. */
+static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phases, int per_phase)
+{
+    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    uint64_t online;
+    CHECK(hs_os_numa_nodes(&online) == 0);
+    int slow = 63 - __builtin_clzll(online);
+    pin_to_node(0);
+    size_t len = mib * MIB;
+    char *raw = malloc(len + UNIT);
+    CHECK(raw);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    size_t nunits = len / UNIT;
+    for (size_t off = 0; off < nunits * UNIT; off += PAGE)
+        memset(base + off, (int)((off / PAGE) * 7 % 251) + 1, PAGE);
+    int *status = calloc(nunits, sizeof *status), *last = calloc(nunits, sizeof *last);
+    unsigned char *flips = calloc(nunits, 1);
+    size_t *hot = calloc(nunits, sizeof *hot);
+    CHECK(status && last && flips && hot);
+    unit_nodes(base, nunits, last);
+    size_t on_slow = 0;
+    for (size_t u = 0; u < nunits; u++)
+        on_slow += last[u] == slow;
+    printf("units=%zu\nbefore_on_slow=%zu\nslow_node=%d\n", nunits, on_slow, slow);
+    unsigned long thp_split0 = vmstat("thp_migration_split");
+    double t0 = now();
+    for (int p = 0; p < phases; p++) {
+        size_t nhot = 0;
+        for (size_t u = (size_t)p % every; u < nunits; u += every)
+            hot[nhot++] = u;
+        stop_writers = 0;
+        pthread_t t;
+        struct writer w = {0, base, hot, 0, nhot, -1, !strcmp(access, "read")};
+        CHECK(pthread_create(&t, NULL, writer_main, &w) == 0);
+        int to90 = -1;
+        for (int e = 1; e <= per_phase; e++) {
+            if (hs_epochs)
+                wait_epoch();
+            else
+                usleep(1000000);
+            unit_nodes(base, nunits, status);
+            size_t fast = 0;
+            for (size_t i = 0; i < nhot; i++)
+                fast += status[hot[i]] >= 0 && status[hot[i]] != slow;
+            for (size_t u = 0; u < nunits; u++) {
+                if (status[u] >= 0 && last[u] >= 0 && (status[u] == slow) != (last[u] == slow) && flips[u] < 255)
+                    flips[u]++;
+                if (status[u] >= 0)
+                    last[u] = status[u];
+            }
+            printf("phase_%d_epoch_%d_hot_fast_pct=%zu\nphase_%d_epoch_%d_s=%.1f\n", p, e, fast * 100 / nhot, p, e,
+                   now() - t0);
+            if (to90 < 0 && fast * 10 >= nhot * 9)
+                to90 = e;
+        }
+        stop_writers = 1;
+        pthread_join(t, NULL);
+        printf("phase_%d_hot_units=%zu\nphase_%d_epochs_to_90=%d\n", p, nhot, p, to90);
+    }
+    size_t moved = 0, back = 0;
+    on_slow = 0;
+    for (size_t u = 0; u < nunits; u++) {
+        moved += flips[u] > 0;
+        back += flips[u] >= 3;
+        on_slow += last[u] == slow;
+    }
+    printf("units_moved=%zu\nunits_moved_back_and_forth=%zu\non_slow=%zu\n", moved, back, on_slow);
+    printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
+    size_t bad = 0;
+    for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
+        unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
+        bad += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
+    }
+    printf("intact=%d\n", bad == 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -574,7 +760,13 @@ int main(int argc, char **argv)
         return cmd_numa_bench(strtoull(argv[2], NULL, 10), argv[3], argv[4], atof(argv[5]));
     if (argc >= 7 && !strcmp(argv[1], "place"))
         return cmd_place(strtoull(argv[2], NULL, 10), argv[3], argv[4], argv[5], atoi(argv[6]));
+    if (argc >= 7 && !strcmp(argv[1], "tier-shift"))
+        return cmd_tier_shift(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]),
+                              atoi(argv[6]));
+    if (argc >= 6 && !strcmp(argv[1], "tier"))
+        return cmd_tier(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]));
     fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS | "
-                    "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS\n");
+                    "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS | "
+                    "tier MIB EVERY read|write|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS\n");
     return 2;
 }
