@@ -36,7 +36,7 @@ LIB      := $(BUILD)/libhugeshim.so
 LAUNCHER := $(BUILD)/hugeshim
 JE_LIB   := $(BUILD)/jemalloc/libhsje.a
 
-.PHONY: all deps install deb man demo test compat lint test-deps test-unit test-integration test-numa numalab bench bench-numa clean readme
+.PHONY: all deps install deb man demo test compat lint test-deps test-unit test-integration test-numa numalab bench bench-numa bench-tier clean readme
 all: $(LIB) $(LAUNCHER) man
 
 deps:
@@ -204,6 +204,11 @@ bench: all $(BENCH_BIN)
 bench-numa: test-deps all $(NUMA_PROBE)
 	@scripts/deps.sh numalab
 	@bench/numa.sh
+
+# Tiering against the kernel's tiering mode, in the NUMA lab with a slower tier (bench/tier.sh).
+bench-tier: test-deps all $(NUMA_PROBE)
+	@scripts/deps.sh numalab
+	@bench/tier.sh
 
 # The README's option table is generated from common/options.def.
 readme: $(LAUNCHER)

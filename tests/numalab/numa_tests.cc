@@ -672,6 +672,25 @@ TEST(Lab, TierDemotesIdleMemoryFromAFullFastNodeAndKeepsEveryByte)
     unlink(report.c_str());
 }
 
+// A fork at every epoch while tiering moves the hot set up: every child sees
+// every byte, and tiering goes on in the parent.
+TEST(Lab, TierForksWhileTieringKeepEveryByte)
+{
+    if (!lab_has_far_node())
+        GTEST_SKIP() << "needs a memory-only node (the lab at 2+1)";
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    std::string report = temp_path("tier-fork.json");
+    Result r = tier({"256", "10", "write-fork", "4"}, tier_env(report, {{"HUGESHIM_MIGRATE", "off"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("fork_failures"), 0) << r.out;
+    EXPECT_EQ(r.num("intact"), 1) << "data lost";
+    EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
+    EXPECT_EQ(r.num("thp_migration_split"), 0);
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    unlink(report.c_str());
+}
+
 // Beside the kernel's own tiering mode (numa_balancing=2, demotion on): the
 // hot set still comes up and nothing is lost.
 TEST(Lab, TierWorksBesideTheKernelsTieringMode)

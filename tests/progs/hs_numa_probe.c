@@ -16,7 +16,7 @@
  *                       local the hot bytes were at each epoch and what moved
  *   numa-bench MIB PATTERN WRITERS SECONDS
  *                       the same scenarios timed for bench/numa.sh
- *   tier MIB EVERY read|write|idle EPOCHS
+ *   tier MIB EVERY read|write|write-fork|idle EPOCHS
  *                       tiering on a lab with a memory-only node (cmd_tier)
  *   tier-shift MIB EVERY read|write PHASES EPOCHS
  *                       a hot set that shifts, on a heap larger than the
@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -570,6 +571,9 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
  *                2 MiB unit; per epoch, how many hot units are on a node
  *                with CPUs (fast), and at the end how many cold units left
  *                the slow node;
+ *   write-fork   the same, and at every epoch the process forks a child
+ *                that checks every byte of the heap and exits (children
+ *                that found a wrong byte or died: fork_failures);
  *   idle         a heap that fills node 0 up to MIB MiB of free memory,
  *                each page written with its own pattern, then left alone
  *                for EPOCHS epochs; per epoch, how many of its units are on
@@ -623,9 +627,26 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
     if (!idle)
         CHECK(pthread_create(&t, NULL, writer_main, &w) == 0);
     size_t fast = 0, on_slow = 0;
-    int epochs_to_90 = -1;
+    int epochs_to_90 = -1, fork_failures = 0;
+    bool forks = !strcmp(access, "write-fork");
     for (int e = 1; e <= epochs; e++) {
         wait_epoch();
+        if (forks) {
+            pid_t pid = fork();
+            CHECK(pid >= 0);
+            if (pid == 0) {
+                /* The writer is the parent's: here nothing changes the heap. */
+                size_t wrong = 0;
+                for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
+                    unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
+                    wrong += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
+                }
+                _exit(wrong ? 1 : 0);
+            }
+            int st = 0;
+            CHECK(waitpid(pid, &st, 0) == pid);
+            fork_failures += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
         unit_nodes(base, nunits, status);
         fast = on_slow = 0;
         for (size_t i = 0; i < nhot; i++)
@@ -646,8 +667,8 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
     size_t cold_moved = 0;
     for (size_t u = 0; !idle && u < nunits; u++)
         cold_moved += u % every != 0 && status[u] != slow;
-    printf("hot_fast=%zu\non_slow=%zu\ncold_moved=%zu\nepochs_to_90=%d\nnode0_free_mib=%lld\n", fast, on_slow,
-           cold_moved, epochs_to_90, (long long)(hs_os_node_free_bytes(0) >> 20));
+    printf("hot_fast=%zu\non_slow=%zu\ncold_moved=%zu\nepochs_to_90=%d\nnode0_free_mib=%lld\nfork_failures=%d\n", fast,
+           on_slow, cold_moved, epochs_to_90, (long long)(hs_os_node_free_bytes(0) >> 20), fork_failures);
     printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
     print_rollup("after_");
     size_t bad = 0;
@@ -668,10 +689,12 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
  * epochs to 90%; at the end, units moved back and forth between the tiers
  * (a unit that went up then down then up, or down-up-down, counted once)
  * and whether every byte survived.  The epochs are hugeshim's
- * (hugeshim_epochs) when it is loaded, else SECONDS of 1 s each. */
+ * (hugeshim_epochs) when it is loaded, else (or with HS_PROBE_WALL set)
+ * steps of 1 s: the benchmark compares variants without hugeshim's epochs. */
 static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phases, int per_phase)
 {
     hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    bool wall = !hs_epochs || getenv("HS_PROBE_WALL");
     uint64_t online;
     CHECK(hs_os_numa_nodes(&online) == 0);
     int slow = 63 - __builtin_clzll(online);
@@ -703,13 +726,15 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
         struct writer w = {0, base, hot, 0, nhot, -1, !strcmp(access, "read")};
         CHECK(pthread_create(&t, NULL, writer_main, &w) == 0);
         int to90 = -1;
+        double start = now(), s90 = -1;
+        size_t fast = 0;
         for (int e = 1; e <= per_phase; e++) {
-            if (hs_epochs)
-                wait_epoch();
-            else
+            if (wall)
                 usleep(1000000);
+            else
+                wait_epoch();
             unit_nodes(base, nunits, status);
-            size_t fast = 0;
+            fast = 0;
             for (size_t i = 0; i < nhot; i++)
                 fast += status[hot[i]] >= 0 && status[hot[i]] != slow;
             for (size_t u = 0; u < nunits; u++) {
@@ -720,12 +745,15 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
             }
             printf("phase_%d_epoch_%d_hot_fast_pct=%zu\nphase_%d_epoch_%d_s=%.1f\n", p, e, fast * 100 / nhot, p, e,
                    now() - t0);
-            if (to90 < 0 && fast * 10 >= nhot * 9)
+            if (to90 < 0 && fast * 10 >= nhot * 9) {
                 to90 = e;
+                s90 = now() - start;
+            }
         }
         stop_writers = 1;
         pthread_join(t, NULL);
-        printf("phase_%d_hot_units=%zu\nphase_%d_epochs_to_90=%d\n", p, nhot, p, to90);
+        printf("phase_%d_hot_units=%zu\nphase_%d_epochs_to_90=%d\nphase_%d_s_to_90=%.1f\nphase_%d_end_pct=%zu\n", p, nhot,
+               p, to90, p, s90, p, fast * 100 / nhot);
     }
     size_t moved = 0, back = 0;
     on_slow = 0;
@@ -767,6 +795,6 @@ int main(int argc, char **argv)
         return cmd_tier(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]));
     fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS | "
                     "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS | "
-                    "tier MIB EVERY read|write|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS\n");
+                    "tier MIB EVERY read|write|write-fork|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS\n");
     return 2;
 }
