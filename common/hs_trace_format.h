@@ -6,6 +6,8 @@
  * payload length (LEB128 varint) and the payload; numbers are unsigned
  * LEB128 varints, strings a varint length and bytes.
  *   'H' header:  interval_ms, pid, unit of addresses (4096)
+ *   'T' tiers:   the nodes of a slower memory tier, as a bit mask (varint);
+ *                written after the header when tiering runs
  *   'R' regions: count, then per region: start page (delta from the end of
  *                the previous region, in pages), length in pages, page kind
  *                (hs_os_kind_t), unit shift.  Applies to the epochs after it.

@@ -7,6 +7,7 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../common/hs_trace_format.h"
+#include "../place/hs_tier.h"
 #include "hs_sites.h"
 #include "hs_symbols.h"
 #include "hs_trace.h"
@@ -99,6 +100,11 @@ static void hs_header(void)
     hs_tenc_varint(&e, (uint64_t)hs_os_getpid());
     hs_tenc_varint(&e, HS_OS_PAGE_SIZE);
     hs_tenc_end(&e, at);
+    if (hs_tier_slow_nodes()) {
+        at = hs_tenc_begin(&e, 'T');
+        hs_tenc_varint(&e, hs_tier_slow_nodes());
+        hs_tenc_end(&e, at);
+    }
     hs_write(e.buf, e.len);
 }
 

@@ -169,6 +169,11 @@ bool hs_tier_enabled(void)
     return hs_enabled;
 }
 
+uint64_t hs_tier_slow_nodes(void)
+{
+    return hs_enabled ? hs_cfg.topo.slow : 0;
+}
+
 int64_t hs_tier_watermark(int node)
 {
     return node >= 0 && node < HS_OS_MAX_NODES ? hs_watermark[node] : 0;

@@ -69,6 +69,7 @@ typedef struct hm_trace {
     size_t nsites;
     bool ended;
     uint64_t dropped;
+    uint64_t slow_nodes; /* 'T': nodes of a slower memory tier */
 } hm_trace_t;
 
 static int hm_fail(const char *path, const char *fmt, size_t at, const char *detail)
@@ -190,6 +191,9 @@ static int hm_load(const char *path, hm_trace_t *t, bool partial)
             t->pid = hs_tdec_varint(&d);
             hs_tdec_varint(&d);
             have_header = true;
+            break;
+        case 'T':
+            t->slow_nodes = hs_tdec_varint(&d);
             break;
         case 'R': {
             uint64_t n = hs_tdec_varint(&d), prev_end = 0;
@@ -417,6 +421,12 @@ static void hm_draw_epoch(cairo_t *cr, const hm_trace_t *t, const hm_layout_t *l
                 hm_rgb(cr, rgb);
                 cairo_rectangle(cr, x - l->x0 + l->x1, y_a, l->cell_w, h);
                 cairo_fill(cr);
+                if (node && node - 1 < 64 && (t->slow_nodes >> (node - 1) & 1) && (heat & 0x7f)) {
+                    /* A hot unit in the slow tier: its lower third white. */
+                    cairo_set_source_rgb(cr, 1, 1, 1);
+                    cairo_rectangle(cr, x - l->x0 + l->x1, y_a + h * 2 / 3, l->cell_w, h / 3);
+                    cairo_fill(cr);
+                }
                 if (heat & HS_TRACE_MOVED) {
                     /* A move: a black mark in the middle of each moved cell
                      * (of the run, where units share pixel rows). */
@@ -529,6 +539,16 @@ static void hm_draw(cairo_t *cr, const char *path, hm_trace_t *t, const hm_layou
         snprintf(line, sizeof line, node < 0 ? "unknown" : "node %d", node);
         hm_text(cr, nx + 13, ly + 9, 9, line);
         nx += node < 0 ? 62 : 50;
+    }
+    if (t->slow_nodes) {
+        cairo_set_source_rgb(cr, 0.5, 0.5, 0.5);
+        cairo_rectangle(cr, nx, ly, 10, 10);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        cairo_rectangle(cr, nx, ly + 20.0 / 3, 10, 10.0 / 3);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        hm_text(cr, nx + 13, ly + 9, 9, "hot, in the slow tier");
     }
 }
 

@@ -219,12 +219,18 @@ void trace_header(hs_tenc_t *e, uint64_t pid)
     hs_tenc_end(e, at);
 }
 
-std::string write_known_trace(const std::string &path, size_t cut = 0)
+std::string write_known_trace(const std::string &path, size_t cut = 0, uint64_t slow_nodes = 0)
 {
     std::vector<uint8_t> buf(1 << 16);
     hs_tenc_t e = {buf.data(), buf.size(), 0, false};
     trace_header(&e, 4242);
-    size_t at = hs_tenc_begin(&e, 'R');
+    size_t at;
+    if (slow_nodes) {
+        at = hs_tenc_begin(&e, 'T');
+        hs_tenc_varint(&e, slow_nodes);
+        hs_tenc_end(&e, at);
+    }
+    at = hs_tenc_begin(&e, 'R');
     hs_tenc_varint(&e, 2);
     hs_tenc_varint(&e, 0x100000000ULL / 4096);  // A at 4 GiB
     hs_tenc_varint(&e, (8u << 20) / 4096);
@@ -400,6 +406,29 @@ TEST(Heatmap, AKnownTraceDrawsTheRightColoursAtTheRightCells)
     unlink(trace.c_str());
     unlink(png.c_str());
     unlink(svg.c_str());
+}
+
+// With tiering, the trace names the slow nodes: a hot unit on one (B2, on
+// node 1 here) has the lower third of its node cell white; others do not.
+TEST(Heatmap, HotUnitsInTheSlowTierAreMarked)
+{
+    std::string trace = temp_path("tiers.trace"), png = trace + ".png";
+    write_known_trace(trace, 0, 1u << 1);
+    Result r = run({build_dir() + "/hugeshim", "heatmap", trace, "-o", png});
+    ASSERT_EQ(r.status, 0) << r.err;
+    Layout l = parse_layout(r.out);
+    ASSERT_EQ(l.cell_h, 24) << r.out;
+    cairo_surface_t *s = cairo_image_surface_create_from_png(png.c_str());
+    ASSERT_EQ(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    auto node_px = [&](int e, int u, int dy) { return pixel(s, l.x1 + e * l.cell_w + 2, l.y0 + u * l.cell_h + dy); };
+    for (int e : {0, 1, 3, 4}) {
+        EXPECT_EQ(node_px(e, 6, 4), node_rgb(1)) << "epoch " << e;
+        EXPECT_EQ(node_px(e, 6, l.cell_h - 3), 0xFFFFFFu) << "epoch " << e << ": B2 is hot on a slow node";
+        EXPECT_EQ(node_px(e, 0, l.cell_h - 3), node_rgb(0)) << "A0 is on a fast node";
+    }
+    cairo_surface_destroy(s);
+    unlink(trace.c_str());
+    unlink(png.c_str());
 }
 
 TEST(Heatmap, TruncatedCorruptOrForeignFilesGiveOneClearError)
