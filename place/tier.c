@@ -413,12 +413,8 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
         if (to >= 0)
             want_up[to] += u->bytes;
     }
-    size_t ncands = hs_scan(regions, nregions);
-    uint64_t idle_fast = 0;
-    for (size_t i = 0; i < ncands; i++)
-        if (hs_is_fast(hs_cands[i].from) && hs_cands[i].idle >= hs_cfg.idle_epochs)
-            idle_fast += hs_cands[i].bytes;
     int short_nodes = 0;
+    bool needed = false;
     for (int node = 0; node < hs_cfg.topo.nodes; node++) {
         if (!hs_is_fast(node))
             continue;
@@ -426,10 +422,21 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
         if (free_bytes < 0)
             continue;
         need[node] = hs_watermark[node] + want_up[node] - free_bytes;
+        needed |= need[node] > 0;
         short_nodes += free_bytes < hs_watermark[node];
     }
-    if (hs_cfg.demote)
-        hs_demote(epoch, ncands, need);
+    /* Locating every unit costs a query per unit: done when a fast node
+     * needs room, and every 8th epoch for the report's bytes per tier. */
+    if ((needed && hs_cfg.demote) || hs_tier_epochs % 8 == 1) {
+        size_t ncands = hs_scan(regions, nregions);
+        uint64_t idle_fast = 0;
+        for (size_t i = 0; i < ncands; i++)
+            if (hs_is_fast(hs_cands[i].from) && hs_cands[i].idle >= hs_cfg.idle_epochs)
+                idle_fast += hs_cands[i].bytes;
+        hs_counter_set(HS_CTR_TIER_IDLE_FAST_BYTES, idle_fast);
+        if (needed && hs_cfg.demote)
+            hs_demote(epoch, ncands, need);
+    }
 
     /* Promote: hot units on slow nodes, while the target keeps its watermark. */
     static hs_tier_move_t up[HS_TIER_BATCH];
@@ -480,7 +487,6 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
     uint64_t promoted = hs_execute(epoch, up, planned, true, units);
     hs_counter_set(HS_CTR_TIER_HOT_FAST_BYTES, hot_fast + promoted);
     hs_counter_set(HS_CTR_TIER_HOT_SLOW_BYTES, hot_slow - (promoted > hot_slow ? hot_slow : promoted));
-    hs_counter_set(HS_CTR_TIER_IDLE_FAST_BYTES, idle_fast);
     hs_counter_set(HS_CTR_TIER_SHORT_NODES, (uint64_t)short_nodes);
     uint64_t fast_bytes = 0, slow_bytes = 0;
     for (int node = 0; node < hs_cfg.topo.nodes; node++) {
@@ -489,10 +495,9 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
     }
     hs_counter_set(HS_CTR_TIER_FAST_BYTES, fast_bytes);
     hs_counter_set(HS_CTR_TIER_SLOW_BYTES, slow_bytes);
-    hs_log(HS_LOG_DEBUG, "tiering epoch %llu: hot %llu MiB fast, %llu MiB slow; %llu MiB idle on fast nodes; %zu promoted",
+    hs_log(HS_LOG_DEBUG, "tiering epoch %llu: hot %llu MiB fast, %llu MiB slow; %d fast node(s) short; %zu promoted",
            (unsigned long long)epoch, (unsigned long long)((hot_fast + promoted) >> 20),
-           (unsigned long long)((hot_slow - (promoted > hot_slow ? hot_slow : promoted)) >> 20),
-           (unsigned long long)(idle_fast >> 20), planned);
+           (unsigned long long)((hot_slow - (promoted > hot_slow ? hot_slow : promoted)) >> 20), short_nodes, planned);
 }
 
 void hs_tier_reset_for_tests(void)
