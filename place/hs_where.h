@@ -25,8 +25,10 @@ int hs_where_node_of_cpu(int cpu);
 int hs_where_node_of_thread(int tid, uint64_t epoch);
 /* The node whose CPUs ran the program's threads most since the last call
  * (CPU time per thread, by the CPU each last ran on; hugeshim's own threads
- * left out); -1 when unknown. */
-int hs_where_busiest_node(void);
+ * left out); -1 when unknown.  *busy: the nodes (bit n: node n) that ran
+ * at least 1/HS_WHERE_BUSY_SHARE of that time, 0 when unknown. */
+#define HS_WHERE_BUSY_SHARE 10
+int hs_where_busy_nodes(uint64_t *busy);
 /* In a forked child: the caches describe the parent's threads. */
 void hs_where_forget_after_fork(void);
 

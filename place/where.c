@@ -80,17 +80,25 @@ static void hs_where_add(void *arg, int tid, int cpu, uint64_t cpu_ns)
         by_node[node] += delta + 1; /* +1: a thread that ran at all counts */
 }
 
-int hs_where_busiest_node(void)
+int hs_where_busy_nodes(uint64_t *busy)
 {
-    if (hs_topo.nodes <= 1)
+    *busy = 0;
+    if (hs_topo.nodes <= 1) {
+        *busy = 1;
         return 0;
-    uint64_t by_node[HS_OS_MAX_NODES] = {0};
+    }
+    uint64_t by_node[HS_OS_MAX_NODES] = {0}, total = 0;
     if (hs_os_each_thread(hs_where_add, by_node) != 0)
         return -1;
     int best = -1;
-    for (int n = 0; n < hs_topo.nodes; n++)
+    for (int n = 0; n < hs_topo.nodes; n++) {
+        total += by_node[n];
         if (by_node[n] && (best < 0 || by_node[n] > by_node[best]))
             best = n;
+    }
+    for (int n = 0; n < hs_topo.nodes && n < 64; n++)
+        if (by_node[n] && by_node[n] >= total / HS_WHERE_BUSY_SHARE)
+            *busy |= 1ULL << n;
     return best;
 }
 

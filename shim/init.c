@@ -187,10 +187,10 @@ static uint64_t hs_env_now(void *ctx)
     return hs_os_now_ns();
 }
 
-static int hs_env_busiest_node(void *ctx)
+static int hs_env_busy_nodes(void *ctx, uint64_t *busy)
 {
     (void)ctx;
-    return hs_where_busiest_node();
+    return hs_where_busy_nodes(busy);
 }
 
 static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
@@ -238,7 +238,7 @@ static void hs_tracking_start(void)
            plan->track_mode, plan->tracking.why, none ? "; tracking is off" : "");
     if (none)
         return;
-    hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD]};
+    hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD], 0};
     if (plan->placement) {
         hs_migrate_config_t mc = {
             .nodes = hs_where_topology()->nodes,
@@ -268,7 +268,7 @@ static void hs_tracking_start(void)
         }
     }
     hs_tracker_env_t env = {.now_ns = hs_env_now,
-                            .busiest_node = hs_env_busiest_node,
+                            .busy_nodes = hs_env_busy_nodes,
                             .node_of_thread = hs_env_node_of_thread,
                             .ctx = NULL};
     int err = hs_tracker_init(&plan->tracking, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);

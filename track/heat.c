@@ -145,7 +145,7 @@ size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit)
 }
 
 /* One epoch of the decayed vote (see hs_heat.h). */
-static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, bool region_shared)
+static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t busy_nodes)
 {
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
@@ -156,8 +156,8 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, bool regio
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
         total += gain;
-        if (seen <= 1 && !region_shared) {
-            /* At most the first touch before, and no unit around shared:
+        if (seen <= 1 && busy_nodes == 1ULL << sample) {
+            /* At most the first touch before, and nobody else running:
              * this node is the user. */
             r->node[u] = (int8_t)sample;
             score = total;
@@ -186,10 +186,6 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
 {
     unsigned gain = HS_HEAT_MAX - c->decay_pct;
     size_t hot_bytes = 0;
-    /* Any unit watched and accessed from several nodes this epoch? */
-    bool region_shared = false;
-    for (size_t u = 0; r->sample && u < r->nunits && !region_shared; u++)
-        region_shared = r->sample[u] == HS_HEAT_SAMPLE_MIXED && hs_heat_observed(r, u);
     for (size_t u = 0; u < r->nunits; u++) {
         bool observed = hs_heat_observed(r, u), written = (r->written[u / 64] >> (u % 64)) & 1;
         if (r->node) {
@@ -200,7 +196,7 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
             r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
             if (r->node)
-                hs_heat_vote(r, u, written, region_shared);
+                hs_heat_vote(r, u, written, c->busy_nodes);
         }
         if (r->heat[u] >= c->hot_threshold)
             hot_bytes += hs_heat_unit_bytes(r, u);

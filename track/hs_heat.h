@@ -27,11 +27,8 @@
  * The first touch is not a user: in a unit's first two epochs with samples,
  * a sample from one node alone makes that node the accessor at once (a
  * program that fills memory on one node and uses it from another is
- * followed after one epoch of use, not two), provided no unit of the
- * region had samples from several nodes in that epoch: where threads of
- * several nodes share the region's units, one epoch of samples from one
- * node may be chance (two readers, the sampler catching the same one first
- * at every turn), and the full vote applies.
+ * followed after one epoch of use, not two), provided no other node's CPUs
+ * ran the program in that epoch (hs_heat_config_t.busy_nodes).
  *
  * Idleness (2 MiB units): the epochs since the unit's last access (write,
  * or read seen by the sampler), counted in epochs it was watched, and
@@ -62,6 +59,13 @@ extern "C" {
 typedef struct hs_heat_config {
     unsigned decay_pct;     /* 0..99: how much of the old heat is kept per epoch */
     unsigned hot_threshold; /* 1..100 */
+    /* Set by the caller for each epoch it closes: the nodes whose CPUs ran
+     * the program's threads for a real share of that epoch (bit n: node n),
+     * 0 when unknown.  A lone sample decides early only when its node is
+     * the only one: with threads busy elsewhere too, one epoch of samples
+     * from one node may be chance (two readers, the sampler catching the
+     * same one first at every turn), and the full vote applies. */
+    uint64_t busy_nodes;
 } hs_heat_config_t;
 
 typedef struct hs_heat_region {
@@ -127,9 +131,9 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);
 /* Whether the unit's accessor was decided in the epoch just closed on that
  * epoch's samples alone: its first or second epoch with samples, one node,
- * no shared unit in the region that epoch, that node now the accessor (the
- * first touch, its only rival, is overruled).  Placement then needs no
- * second epoch of evidence. */
+ * the only node busy in the epoch, that node now the accessor (the first
+ * touch, its only rival, is overruled).  Placement then needs no second
+ * epoch of evidence. */
 bool hs_heat_decided_early(const hs_heat_region_t *r, size_t unit);
 /* Bytes of one unit (the last may be short). */
 size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit);

@@ -51,8 +51,10 @@ bool hs_track_choice_none(const hs_track_choice_t *choice);
 typedef struct hs_tracker_env {
     uint64_t (*now_ns)(void *ctx); /* NULL: the monotonic clock */
     /* Node where the program's threads ran most this epoch, -1 unknown:
-     * the writer's node for backends that name no writer.  NULL: -1. */
-    int (*busiest_node)(void *ctx);
+     * the writer's node for backends that name no writer; *busy: the nodes
+     * that ran them for a real share of it (bit n: node n, 0 unknown), for
+     * the heat model's early decisions.  NULL: -1 and 0. */
+    int (*busy_nodes)(void *ctx, uint64_t *busy);
     /* The node a thread runs on (-1 unknown), stable within an epoch.  NULL: -1. */
     int (*node_of_thread)(void *ctx, int tid, uint64_t epoch);
     void *ctx;

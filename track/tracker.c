@@ -34,7 +34,7 @@ typedef struct hs_track_table {
 
 static bool hs_active;
 static hs_track_choice_t hs_choice = {.why = "tracking off"};
-static hs_heat_config_t hs_heat_cfg = {50, 50};
+static hs_heat_config_t hs_heat_cfg = {50, 50, 0};
 static unsigned hs_budget = 2048;
 static hs_tracker_env_t hs_env;
 /* The distinct backends of the choice, and whether each opened. */
@@ -614,7 +614,9 @@ size_t hs_tracker_epoch(void)
     uint64_t t0 = hs_now(), cpu0 = hs_os_thread_cpu_ns();
     hs_epoch++;
     hs_tracker_follow();
-    int busiest = hs_env.busiest_node ? hs_env.busiest_node(hs_env.ctx) : -1;
+    uint64_t busy = 0;
+    int busiest = hs_env.busy_nodes ? hs_env.busy_nodes(hs_env.ctx, &busy) : -1;
+    hs_heat_cfg.busy_nodes = busy;
     for (size_t i = 0; i < hs_table.count; i++) {
         hs_tracked_t *t = &hs_table.regions[i];
         const hs_track_backend_ops_t *b = hs_by(t);
