@@ -14,8 +14,11 @@ typedef struct hs_where_slot {
     int node;
     uint64_t epoch;
     uint64_t cpu_ns;
+    uint64_t mark_ns;  /* CPU time at hs_where_busy_mark */
+    uint64_t mark_gen; /* of that mark; another: the thread began after it */
 } hs_where_slot_t;
 static hs_where_slot_t hs_slots[HS_WHERE_SLOTS];
+static uint64_t hs_mark_gen; /* 0: no mark since the last hs_where_busy_nodes */
 
 int hs_where_init(void)
 {
@@ -67,17 +70,46 @@ int hs_where_node_of_thread(int tid, uint64_t epoch)
     return s->node;
 }
 
+/* CPU time per node since the last call (by_node), and since the mark
+ * (late, when a mark was taken). */
+typedef struct hs_where_sum {
+    uint64_t by_node[HS_OS_MAX_NODES], late[HS_OS_MAX_NODES];
+} hs_where_sum_t;
+
 static void hs_where_add(void *arg, int tid, int cpu, uint64_t cpu_ns)
 {
-    uint64_t *by_node = arg;
+    hs_where_sum_t *sum = arg;
     if (hs_thread_is_own(tid))
         return;
     hs_where_slot_t *s = hs_slot_of(tid);
     uint64_t delta = cpu_ns >= s->cpu_ns ? cpu_ns - s->cpu_ns : cpu_ns;
+    uint64_t since_mark = s->mark_gen == hs_mark_gen && cpu_ns >= s->mark_ns ? cpu_ns - s->mark_ns : delta;
     s->cpu_ns = cpu_ns;
     int node = hs_where_node_of_cpu(cpu);
-    if (node >= 0)
-        by_node[node] += delta + 1; /* +1: a thread that ran at all counts */
+    if (node >= 0) {
+        sum->by_node[node] += delta + 1; /* +1: a thread that ran at all counts */
+        sum->late[node] += since_mark;
+    }
+}
+
+static void hs_where_mark_one(void *arg, int tid, int cpu, uint64_t cpu_ns)
+{
+    (void)arg;
+    (void)cpu;
+    if (hs_thread_is_own(tid))
+        return;
+    hs_where_slot_t *s = hs_slot_of(tid);
+    s->mark_ns = cpu_ns;
+    s->mark_gen = hs_mark_gen;
+}
+
+void hs_where_busy_mark(void)
+{
+    if (hs_topo.nodes <= 1)
+        return;
+    hs_mark_gen = hs_mark_gen + 1 ? hs_mark_gen + 1 : 1;
+    if (hs_os_each_thread(hs_where_mark_one, NULL) != 0)
+        hs_mark_gen = 0;
 }
 
 int hs_where_busy_nodes(uint64_t *busy)
@@ -87,17 +119,23 @@ int hs_where_busy_nodes(uint64_t *busy)
         *busy = 1;
         return 0;
     }
-    uint64_t by_node[HS_OS_MAX_NODES] = {0}, total = 0;
-    if (hs_os_each_thread(hs_where_add, by_node) != 0)
+    static hs_where_sum_t sum;
+    memset(&sum, 0, sizeof sum);
+    bool marked = hs_mark_gen != 0;
+    int err = hs_os_each_thread(hs_where_add, &sum);
+    hs_mark_gen = 0;
+    if (err != 0)
         return -1;
     int best = -1;
+    uint64_t total = 0;
+    const uint64_t *busy_by = marked ? sum.late : sum.by_node;
     for (int n = 0; n < hs_topo.nodes; n++) {
-        total += by_node[n];
-        if (by_node[n] && (best < 0 || by_node[n] > by_node[best]))
+        total += busy_by[n];
+        if (sum.by_node[n] && (best < 0 || sum.by_node[n] > sum.by_node[best]))
             best = n;
     }
     for (int n = 0; n < hs_topo.nodes && n < 64; n++)
-        if (by_node[n] && by_node[n] >= total / HS_WHERE_BUSY_SHARE)
+        if (busy_by[n] && busy_by[n] >= total / HS_WHERE_BUSY_SHARE)
             *busy |= 1ULL << n;
     return best;
 }

@@ -193,6 +193,12 @@ static int hs_env_busy_nodes(void *ctx, uint64_t *busy)
     return hs_where_busy_nodes(busy);
 }
 
+static void hs_env_busy_mark(void *ctx)
+{
+    (void)ctx;
+    hs_where_busy_mark();
+}
+
 static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
 {
     (void)ctx;
@@ -269,6 +275,7 @@ static void hs_tracking_start(void)
     }
     hs_tracker_env_t env = {.now_ns = hs_env_now,
                             .busy_nodes = hs_env_busy_nodes,
+                            .busy_mark = hs_env_busy_mark,
                             .node_of_thread = hs_env_node_of_thread,
                             .ctx = NULL};
     int err = hs_tracker_init(&plan->tracking, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);

@@ -54,11 +54,12 @@ static void *hs_epoch_main(void *arg)
             until.tv_nsec = (long)(ns % 1000000000ULL);
             pthread_cond_timedwait(&hs_epoch_wake, &hs_epoch_lock, &until);
             finished = hs_program_finished();
-            if (!hs_epoch_stopping && !finished && hs_os_now_ns() < next) {
+            uint64_t now = hs_os_now_ns();
+            if (!hs_epoch_stopping && !finished && now < next) {
                 pthread_mutex_unlock(&hs_epoch_lock);
                 if (hs_epoch_tick)
                     hs_epoch_tick();
-                hs_tracker_tick();
+                hs_tracker_tick(next - now <= HS_EPOCH_TICK_NS);
                 pthread_mutex_lock(&hs_epoch_lock);
             }
         }

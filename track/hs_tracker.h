@@ -55,6 +55,9 @@ typedef struct hs_tracker_env {
      * that ran them for a real share of it (bit n: node n, 0 unknown), for
      * the heat model's early decisions.  NULL: -1 and 0. */
     int (*busy_nodes)(void *ctx, uint64_t *busy);
+    /* At the last tick of an epoch: busy_nodes then judges the nodes on
+     * the time since (the end of the epoch, not its start).  NULL: none. */
+    void (*busy_mark)(void *ctx);
     /* The node a thread runs on (-1 unknown), stable within an epoch.  NULL: -1. */
     int (*node_of_thread)(void *ctx, int tid, uint64_t epoch);
     void *ctx;
@@ -125,8 +128,9 @@ extern const hs_report_section_t hs_tracker_report_section;
 /* One epoch: follow, learn, heat, publish, re-arm.  Returns hot bytes. */
 size_t hs_tracker_epoch(void);
 /* Between epochs, at each tick of the epoch thread: backends that sample
- * more than once per epoch re-arm (the sampler). */
-void hs_tracker_tick(void);
+ * more than once per epoch re-arm (the sampler); at the epoch's last tick
+ * (last), the environment's busy_mark. */
+void hs_tracker_tick(bool last);
 /* Close the backends (their threads); tracking is off afterwards. */
 void hs_tracker_shutdown(void);
 

@@ -656,10 +656,12 @@ size_t hs_tracker_epoch(void)
     return hot;
 }
 
-void hs_tracker_tick(void)
+void hs_tracker_tick(bool last)
 {
     if (!hs_active || !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
         return;
+    if (last && hs_env.busy_mark)
+        hs_env.busy_mark(hs_env.ctx);
     if (pthread_mutex_trylock(&hs_tracker_lock) != 0)
         return;
     for (size_t c = 0; c < hs_nbackends; c++)
