@@ -60,8 +60,9 @@ typedef struct hs_heat_config {
     unsigned decay_pct;     /* 0..99: how much of the old heat is kept per epoch */
     unsigned hot_threshold; /* 1..100 */
     /* Set by the caller for each epoch it closes: the nodes whose CPUs ran
-     * the program's threads for a real share of that epoch (bit n: node n),
-     * 0 when unknown.  A lone sample decides early only when its node is
+     * the program's threads for a real share of the end of that epoch (its
+     * last tick on: a fill that ended earlier does not count; bit n: node
+     * n), 0 when unknown.  A lone sample decides early only when its node is
      * the only one: with threads busy elsewhere too, one epoch of samples
      * from one node may be chance (two readers, the sampler catching the
      * same one first at every turn), and the full vote applies. */
