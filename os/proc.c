@@ -448,15 +448,13 @@ static uint64_t hs_os_parse_list(const char *p)
     return mask;
 }
 
-int hs_os_memory_tiers(int16_t tier[HS_OS_MAX_NODES])
+/* Each entry of a folder but "." and "..", its name to fn (getdents64, no
+ * allocation).  0 or -errno of the open. */
+static int hs_os_each_entry(const char *dir_path, void (*fn)(void *arg, const char *name), void *arg)
 {
-    for (int n = 0; n < HS_OS_MAX_NODES; n++)
-        tier[n] = -1;
-    static const char dir_path[] = "/sys/devices/virtual/memory_tiering";
     int dir = (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
     if (dir < 0)
         return dir;
-    int tiers = 0;
     char ents[4096];
     for (;;) {
         long n = hs_os_syscall3(SYS_getdents64, dir, (long)ents, sizeof ents);
@@ -468,24 +466,47 @@ int hs_os_memory_tiers(int16_t tier[HS_OS_MAX_NODES])
             memcpy(&reclen, rec + 16, sizeof reclen);
             const char *name = rec + 19;
             off += reclen;
-            if (strncmp(name, "memory_tier", 11) != 0 || name[11] < '0' || name[11] > '9')
-                continue;
-            int id = 0;
-            for (const char *c = name + 11; *c >= '0' && *c <= '9' && id < 100000; c++)
-                id = id * 10 + (*c - '0');
-            char path[160], list[256];
-            snprintf(path, sizeof path, "%s/%s/nodelist", dir_path, name);
-            if (hs_os_read_file(path, list, sizeof list) <= 0)
-                continue;
-            uint64_t nodes = hs_os_parse_list(list);
-            for (int node = 0; node < HS_OS_MAX_NODES; node++)
-                if (nodes >> node & 1)
-                    tier[node] = (int16_t)(id > INT16_MAX ? INT16_MAX : id);
-            tiers++;
+            if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+                fn(arg, name);
         }
     }
-    hs_os_syscall3(SYS_close, dir, 0, 0);
-    return tiers;
+    hs_os_close(dir);
+    return 0;
+}
+
+#define HS_OS_TIERS_DIR "/sys/devices/virtual/memory_tiering"
+
+typedef struct hs_os_tiers_arg {
+    int16_t *tier;
+    int count;
+} hs_os_tiers_arg_t;
+
+static void hs_os_tier_entry(void *arg, const char *name)
+{
+    hs_os_tiers_arg_t *t = arg;
+    if (strncmp(name, "memory_tier", 11) != 0 || name[11] < '0' || name[11] > '9')
+        return;
+    int id = 0;
+    for (const char *c = name + 11; *c >= '0' && *c <= '9' && id < 100000; c++)
+        id = id * 10 + (*c - '0');
+    char path[160], list[256];
+    snprintf(path, sizeof path, "%s/%s/nodelist", HS_OS_TIERS_DIR, name);
+    if (hs_os_read_file(path, list, sizeof list) <= 0)
+        return;
+    uint64_t nodes = hs_os_parse_list(list);
+    for (int node = 0; node < HS_OS_MAX_NODES; node++)
+        if (nodes >> node & 1)
+            t->tier[node] = (int16_t)(id > INT16_MAX ? INT16_MAX : id);
+    t->count++;
+}
+
+int hs_os_memory_tiers(int16_t tier[HS_OS_MAX_NODES])
+{
+    for (int n = 0; n < HS_OS_MAX_NODES; n++)
+        tier[n] = -1;
+    hs_os_tiers_arg_t t = {tier, 0};
+    int err = hs_os_each_entry(HS_OS_TIERS_DIR, hs_os_tier_entry, &t);
+    return err < 0 ? err : t.count;
 }
 
 int hs_os_numa_nodes(uint64_t *mask)
@@ -758,50 +779,43 @@ int hs_os_thread_cpu(int tid)
     return (int)hs_os_stat_field(stat, 39);
 }
 
+typedef struct hs_os_threads_arg {
+    hs_os_thread_fn fn;
+    void *arg;
+} hs_os_threads_arg_t;
+
+static void hs_os_thread_entry(void *arg, const char *name)
+{
+    const hs_os_threads_arg_t *t = arg;
+    static const long ticks_ns = 10000000; /* USER_HZ 100 on every Linux ABI */
+    if (name[0] < '0' || name[0] > '9')
+        return;
+    int tid = 0;
+    for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+        tid = tid * 10 + (*c - '0');
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if (hs_os_read_file(path, stat, sizeof stat) <= 0)
+        return;
+    /* schedstat's first field is the time on a CPU in ns; stat's
+     * utime+stime count 10 ms ticks, too coarse for light threads. */
+    uint64_t cpu_ns = 0;
+    char sched[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    if (hs_os_read_file(path, sched, sizeof sched) > 0 && sched[0] >= '0' && sched[0] <= '9') {
+        for (const char *c = sched; *c >= '0' && *c <= '9'; c++)
+            cpu_ns = cpu_ns * 10 + (uint64_t)(*c - '0');
+    } else {
+        long long utime = hs_os_stat_field(stat, 14), stime = hs_os_stat_field(stat, 15);
+        cpu_ns = (uint64_t)(utime + stime) * (uint64_t)ticks_ns;
+    }
+    t->fn(t->arg, tid, (int)hs_os_stat_field(stat, 39), cpu_ns);
+}
+
 int hs_os_each_thread(hs_os_thread_fn fn, void *arg)
 {
-    int dir = (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                                  0, 0, 0);
-    if (dir < 0)
-        return dir;
-    static const long ticks_ns = 10000000; /* USER_HZ 100 on every Linux ABI */
-    char ents[4096];
-    for (;;) {
-        long n = hs_os_syscall3(SYS_getdents64, dir, (long)ents, sizeof ents);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n;) {
-            const char *rec = ents + off;
-            unsigned short reclen;
-            memcpy(&reclen, rec + 16, sizeof reclen);
-            const char *name = rec + 19;
-            off += reclen;
-            if (name[0] < '0' || name[0] > '9')
-                continue;
-            int tid = 0;
-            for (const char *c = name; *c >= '0' && *c <= '9'; c++)
-                tid = tid * 10 + (*c - '0');
-            char path[64], stat[1024];
-            snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-            if (hs_os_read_file(path, stat, sizeof stat) <= 0)
-                continue;
-            /* schedstat's first field is the time on a CPU in ns; stat's
-             * utime+stime count 10 ms ticks, too coarse for light threads. */
-            uint64_t cpu_ns = 0;
-            char sched[128];
-            snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
-            if (hs_os_read_file(path, sched, sizeof sched) > 0 && sched[0] >= '0' && sched[0] <= '9') {
-                for (const char *c = sched; *c >= '0' && *c <= '9'; c++)
-                    cpu_ns = cpu_ns * 10 + (uint64_t)(*c - '0');
-            } else {
-                long long utime = hs_os_stat_field(stat, 14), stime = hs_os_stat_field(stat, 15);
-                cpu_ns = (uint64_t)(utime + stime) * (uint64_t)ticks_ns;
-            }
-            fn(arg, tid, (int)hs_os_stat_field(stat, 39), cpu_ns);
-        }
-    }
-    hs_os_close(dir);
-    return 0;
+    hs_os_threads_arg_t t = {fn, arg};
+    return hs_os_each_entry("/proc/self/task", hs_os_thread_entry, &t);
 }
 
 int hs_os_vmstat(const char *const *names, uint64_t *values, size_t n)
