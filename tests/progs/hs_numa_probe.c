@@ -565,6 +565,30 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
     return 0;
 }
 
+/* The tiering commands' data: each 4 KiB page of a heap filled with a byte
+ * of its own, checked at its second and last byte (a writer increments the
+ * first byte of each page of its units). */
+static unsigned char page_pattern(size_t off)
+{
+    return (unsigned char)((off / PAGE) * 7 % 251 + 1);
+}
+
+static void fill_pattern(char *base, size_t len)
+{
+    for (size_t off = 0; off < len; off += PAGE)
+        memset(base + off, page_pattern(off), PAGE);
+}
+
+/* Pages whose checked bytes differ from the pattern. */
+static size_t wrong_pages(const char *base, size_t len)
+{
+    size_t wrong = 0;
+    for (size_t off = 0; off < len; off += PAGE)
+        wrong += (unsigned char)base[off + 1] != page_pattern(off) ||
+                 (unsigned char)base[off + PAGE - 1] != page_pattern(off);
+    return wrong;
+}
+
 /* tier MIB EVERY ACCESS EPOCHS: tiering, on a lab with memory-only nodes.
  *   read, write  MIB of heap first touched on the last node (slow, no
  *                CPUs); a thread on node 0 reads or writes every EVERY-th
@@ -605,8 +629,7 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
     CHECK(raw);
     char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
     size_t nunits = len / UNIT;
-    for (size_t off = 0; off < nunits * UNIT; off += PAGE)
-        memset(base + off, (int)((off / PAGE) * 7 % 251) + 1, PAGE);
+    fill_pattern(base, nunits * UNIT);
     CHECK(hs_os_set_mempolicy(0, 0) == 0);
     print_rollup("before_");
     int *status = calloc(nunits, sizeof *status);
@@ -636,12 +659,7 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
             CHECK(pid >= 0);
             if (pid == 0) {
                 /* The writer is the parent's: here nothing changes the heap. */
-                size_t wrong = 0;
-                for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
-                    unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
-                    wrong += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
-                }
-                _exit(wrong ? 1 : 0);
+                _exit(wrong_pages(base, nunits * UNIT) ? 1 : 0);
             }
             int st = 0;
             CHECK(waitpid(pid, &st, 0) == pid);
@@ -671,13 +689,7 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
            on_slow, cold_moved, epochs_to_90, (long long)(hs_os_node_free_bytes(0) >> 20), fork_failures);
     printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
     print_rollup("after_");
-    size_t bad = 0;
-    for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
-        unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
-        /* A writer increments the first byte of each page of its units. */
-        bad += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
-    }
-    printf("intact=%d\n", bad == 0);
+    printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
     return 0;
 }
 
@@ -704,8 +716,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     CHECK(raw);
     char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
     size_t nunits = len / UNIT;
-    for (size_t off = 0; off < nunits * UNIT; off += PAGE)
-        memset(base + off, (int)((off / PAGE) * 7 % 251) + 1, PAGE);
+    fill_pattern(base, nunits * UNIT);
     int *status = calloc(nunits, sizeof *status), *last = calloc(nunits, sizeof *last);
     unsigned char *flips = calloc(nunits, 1);
     size_t *hot = calloc(nunits, sizeof *hot);
@@ -764,12 +775,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     }
     printf("units_moved=%zu\nunits_moved_back_and_forth=%zu\non_slow=%zu\n", moved, back, on_slow);
     printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
-    size_t bad = 0;
-    for (size_t off = 0; off < nunits * UNIT; off += PAGE) {
-        unsigned char want = (unsigned char)((off / PAGE) * 7 % 251 + 1);
-        bad += (unsigned char)base[off + 1] != want || (unsigned char)base[off + PAGE - 1] != want;
-    }
-    printf("intact=%d\n", bad == 0);
+    printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
     return 0;
 }
 
