@@ -48,6 +48,9 @@ typedef struct hs_migrate_config {
     uint64_t call_max_bytes;   /* per move_pages call (0: default 64 MiB) */
 } hs_migrate_config_t;
 
+/* The real kernel's move_pages, room per node and kind, explicit policy
+ * (tiering uses them too). */
+extern const hs_migrate_ops_t hs_migrate_real_ops;
 /* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops);
 bool hs_migrate_enabled(void);

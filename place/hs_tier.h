@@ -88,8 +88,6 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
                    size_t nregions);
 /* The slow nodes (bit per node), 0 when tiering is off. */
 uint64_t hs_tier_slow_nodes(void);
-/* The watermark of a node: the free bytes it keeps (0 for a slow node). */
-int64_t hs_tier_watermark(int node);
 /* The tracker's subscriber (wants the regions); subscribe after placement. */
 extern const hs_tracker_subscriber_t hs_tier_subscriber;
 /* tiering.fast_nodes, slow_nodes, tier.nodeN, bytes per tier. */

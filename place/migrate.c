@@ -58,7 +58,7 @@ static int hs_real_explicit_policy(void *ctx, uintptr_t addr, bool *out)
     return hs_os_explicit_policy((void *)addr, out);
 }
 
-static const hs_migrate_ops_t hs_real_ops = {hs_real_move_pages, hs_real_node_room, hs_real_explicit_policy, NULL};
+const hs_migrate_ops_t hs_migrate_real_ops = {hs_real_move_pages, hs_real_node_room, hs_real_explicit_policy, NULL};
 
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops)
 {
@@ -69,7 +69,7 @@ int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *o
         hs_cfg.call_max_bytes = 64ULL << 20;
     if (hs_cfg.nodes > HS_OS_MAX_NODES)
         hs_cfg.nodes = HS_OS_MAX_NODES;
-    hs_ops = ops ? *ops : hs_real_ops;
+    hs_ops = ops ? *ops : hs_migrate_real_ops;
     if (!hs_table) {
         void *mem;
         int err = hs_os_map_plain(HS_MIG_TABLE * sizeof(hs_mig_rec_t), &mem);
@@ -401,7 +401,7 @@ void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n)
 
 void hs_migrate_locate(hs_hot_unit_t *units, size_t n)
 {
-    hs_locate(hs_ops.move_pages ? &hs_ops : &hs_real_ops, units, n);
+    hs_locate(hs_ops.move_pages ? &hs_ops : &hs_migrate_real_ops, units, n);
 }
 
 void hs_migrate_reset_for_tests(void)

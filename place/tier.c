@@ -5,6 +5,7 @@
 
 #include "../common/hs_log.h"
 #include "../track/hs_heat.h"
+#include "hs_migrate.h"
 #include "hs_tier.h"
 
 /* What a unit's last move was, for cool-down and moves back: a set-
@@ -49,32 +50,11 @@ static hs_tier_move_t hs_down[HS_TIER_DOWN_MAX];
 static void *hs_pages[HS_TIER_BATCH];
 static int hs_nodes[HS_TIER_BATCH], hs_status[HS_TIER_BATCH];
 
-static long hs_real_move_pages(void *ctx, unsigned long n, void **pages, const int *nodes, int *status)
-{
-    (void)ctx;
-    return hs_os_move_pages(n, pages, nodes, status);
-}
-
 static int64_t hs_real_node_free(void *ctx, int node)
 {
     (void)ctx;
     return hs_os_node_free_bytes(node);
 }
-
-static int64_t hs_real_node_room(void *ctx, int node, hs_os_kind_t kind)
-{
-    (void)ctx;
-    return hs_os_node_room(node, kind);
-}
-
-static int hs_real_explicit_policy(void *ctx, uintptr_t addr, bool *out)
-{
-    (void)ctx;
-    return hs_os_explicit_policy((void *)addr, out);
-}
-
-static const hs_tier_ops_t hs_real_ops = {hs_real_move_pages, hs_real_node_free, hs_real_node_room,
-                                          hs_real_explicit_policy, NULL};
 
 /* The nearest node of `among` from `from`: lowest distance, then lowest id. */
 static int hs_nearest(const uint8_t (*dist)[HS_OS_MAX_NODES], int from, uint64_t among, int nodes)
@@ -142,7 +122,9 @@ int hs_tier_init(const hs_tier_config_t *config, const hs_tier_ops_t *ops)
         hs_cfg.idle_epochs = 1;
     if (hs_cfg.idle_epochs > HS_HEAT_IDLE_EPOCHS)
         hs_cfg.idle_epochs = HS_HEAT_IDLE_EPOCHS;
-    hs_ops = ops ? *ops : hs_real_ops;
+    const hs_migrate_ops_t *real = &hs_migrate_real_ops; /* the same kernel calls as placement's */
+    hs_ops = ops ? *ops
+                 : (hs_tier_ops_t){real->move_pages, hs_real_node_free, real->node_room, real->explicit_policy, NULL};
     if (!hs_recs) {
         void *mem;
         int err = hs_os_map_plain(HS_TIER_SETS * HS_TIER_WAYS * sizeof(hs_tier_rec_t), &mem);
@@ -172,11 +154,6 @@ bool hs_tier_enabled(void)
 uint64_t hs_tier_slow_nodes(void)
 {
     return hs_enabled ? hs_cfg.topo.slow : 0;
-}
-
-int64_t hs_tier_watermark(int node)
-{
-    return node >= 0 && node < HS_OS_MAX_NODES ? hs_watermark[node] : 0;
 }
 
 static hs_tier_rec_t *hs_rec(uintptr_t addr, bool create)
