@@ -212,6 +212,17 @@ long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *
  * MPOL_* numbers (0 default, 1 preferred, 2 bind). */
 int hs_os_set_mempolicy(int mode, uint64_t nodemask);
 
+/* The calling thread's memory policy (get_mempolicy), to be set again. */
+typedef struct hs_os_policy {
+    int mode; /* with its mode flags; -1: unknown, leave the policy alone */
+    uint64_t nodemask;
+} hs_os_policy_t;
+/* Have the calling thread's next allocations prefer `node` (MPOL_PREFERRED),
+ * its policy saved in *saved for hs_os_policy_restore.  A mapping's own
+ * policy (mbind) still rules its pages.  0 or -errno (nothing changed). */
+int hs_os_prefer_node(int node, hs_os_policy_t *saved);
+void hs_os_policy_restore(const hs_os_policy_t *saved);
+
 /* The machine's NUMA topology, from libnuma.  libnuma allocates (fopen,
  * bitmasks): call hs_os_topology_read outside every hugeshim lock, never
  * inside malloc.  hs_os_node_free_bytes reads sysfs raw and may be called

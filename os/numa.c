@@ -33,6 +33,31 @@ int hs_os_set_mempolicy(int mode, uint64_t nodemask)
     return hs_os_result(hs_os_syscall3(SYS_set_mempolicy, mode, mode ? (long)&nodemask : 0, mode ? 65 : 0));
 }
 
+int hs_os_prefer_node(int node, hs_os_policy_t *saved)
+{
+    saved->mode = -1;
+    if (node < 0 || node >= HS_OS_MAX_NODES)
+        return -EINVAL;
+    int mode = 0;
+    uint64_t mask = 0;
+    /* maxnode 64: the kernel refuses it (EINVAL) on a machine of more nodes. */
+    int err = hs_os_result(hs_os_syscall6(SYS_get_mempolicy, (long)&mode, (long)&mask, 64, 0, 0, 0));
+    if (err)
+        return err;
+    err = hs_os_set_mempolicy(1 /* MPOL_PREFERRED */, 1ULL << node);
+    if (!err) {
+        saved->mode = mode;
+        saved->nodemask = mask;
+    }
+    return err;
+}
+
+void hs_os_policy_restore(const hs_os_policy_t *saved)
+{
+    if (saved->mode >= 0)
+        (void)hs_os_set_mempolicy(saved->mode, saved->nodemask);
+}
+
 int hs_os_topology_read(hs_os_topology_t *t)
 {
     int saved = errno;

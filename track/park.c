@@ -178,6 +178,21 @@ static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len)
     return done == len ? 0 : err;
 }
 
+/* The node of the first page of [slot, slot+len) still there, else of the
+ * unit's first page; -1 when neither is present. */
+static int hs_node_of_range(uintptr_t slot, uintptr_t unit, size_t len)
+{
+    for (size_t off = 0; off < len; off += HS_OS_PAGE_SIZE) {
+        void *page = (void *)(slot + off);
+        int status = -1;
+        if (hs_os_move_pages(1, &page, NULL, &status) == 0 && status >= 0)
+            return status;
+    }
+    void *page = (void *)unit;
+    int status = -1;
+    return hs_os_move_pages(1, &page, NULL, &status) == 0 ? status : -1;
+}
+
 /* Put [slot, slot+len) back at [unit, unit+len); true when the data is
  * there again (*copied_back: on base pages, to be made huge again). */
 static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_back)
@@ -191,11 +206,16 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_
      * empty the slot.  What a failed move left at the unit is already
      * there: copy only what is still missing, page by page. */
     bool copied = true;
+    /* The copy's pages come from the calling thread's node: have them come
+     * from the node the page was on, or a put-back would move the unit. */
+    hs_os_policy_t policy;
+    (void)hs_os_prefer_node(hs_node_of_range(slot, unit, len), &policy);
     for (size_t off = 0; off < len && copied; off += HS_OS_PAGE_SIZE) {
         size_t n = 0;
         int e = hs_os_uffd_copy(hs_uffd, unit + off, slot + off, HS_OS_PAGE_SIZE, &n);
         copied = e == 0 || e == -EEXIST;
     }
+    hs_os_policy_restore(&policy);
     if (copied) {
         hs_os_purge((void *)slot, len, true);
         hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_COPY, 1);

@@ -365,7 +365,14 @@ TEST(Lab, PlacementMixedReaderAndWriterEachGetTheirHalf)
         if (!autonuma) {
             EXPECT_LE(r.num("epochs_to_90"), 2) << r.out;
         }
-        EXPECT_EQ(r.num("hot_local"), r.num("hot_units")) << r.out;
+        auto j = read_json(report);
+        EXPECT_EQ(r.num("hot_local"), r.num("hot_units"))
+            << r.out << "migration.moved.thp_pages=" << report_num(j, "migration.moved.thp_pages")
+            << " sampling.put_back_by_copy=" << report_num(j, "sampling.put_back_by_copy")
+            << " sampling.errors=" << report_num(j, "sampling.errors");
+        if (!autonuma) {
+            EXPECT_EQ(report_num(j, "migration.moved.thp_pages"), r.num("hot_units"));
+        }
         EXPECT_EQ(r.num("thp_migration_split"), 0);
         unlink(report.c_str());
     });
@@ -399,6 +406,28 @@ TEST(Lab, ProgramCallsOnParkedMemoryKeepEveryByte)
     EXPECT_EQ(r.num("intact"), 1) << r.out;
     auto j = read_json(report);
     EXPECT_GE(report_num(j, "sampling.parked"), 10) << r.out;
+    unlink(report.c_str());
+}
+
+// When the kernel refuses to move a parked unit back (HUGESHIM_FAULTS=park:
+// the first 16 moves pass, the later ones fail), the sampler copies it back;
+// the copy's pages must come from the node the unit was on (node 1), not
+// from the copying thread's (every thread runs on node 0's CPUs).
+TEST(Lab, ParkedUnitsCopiedBackStayOnTheirNode)
+{
+    std::string report = temp_path("park-copy.json");
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    Env env = shim_env({{"HUGESHIM_TRACK", "uffd_sync"}, {"HUGESHIM_SAMPLE", "on"}, {"HUGESHIM_MIGRATE", "off"},
+                        {"HUGESHIM_INTERVAL_MS", "200"}, {"HUGESHIM_TRACK_BUDGET", "65536"},
+                        {"HUGESHIM_FAULTS", "park:16:0"}, {"HUGESHIM_STATS", report}});
+    Result r = run({numa_probe(), "park-copy", "64", "5"}, env, "", 300);
+    ASSERT_FALSE(r.timed_out);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("pages_elsewhere"), 0) << r.out;
+    EXPECT_EQ(r.num("intact"), 1) << r.out;
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "sampling.put_back_by_copy"), 8) << r.out;
+    EXPECT_EQ(report_num(j, "sampling.put_back_by_mremap"), 0);
     unlink(report.c_str());
 }
 

@@ -18,6 +18,9 @@
  *                       the same scenarios timed for bench/numa.sh
  *   tier MIB EVERY read|write|write-fork|idle EPOCHS
  *                       tiering on a lab with a memory-only node (cmd_tier)
+ *   park-copy MIB EPOCHS
+ *                       the sampler's copy-back keeps pages on their node
+ *                       (cmd_park_copy)
  *   tier-shift MIB EVERY read|write PHASES EPOCHS
  *                       a hot set that shifts, on a heap larger than the
  *                       fast nodes (cmd_tier_shift) */
@@ -779,6 +782,55 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     return 0;
 }
 
+static void pin_thread(void *arg, int tid, int cpu, uint64_t cpu_ns)
+{
+    (void)cpu, (void)cpu_ns;
+    CHECK(sched_setaffinity(tid, sizeof(cpu_set_t), arg) == 0);
+}
+
+/* park-copy MIB EPOCHS: MIB of heap moved to node 1, every thread of the
+ * process (hugeshim's too) on node 0's CPUs; the test makes the sampler's
+ * moves fail after a few parks, so the parked units come back by copy from
+ * a thread on node 0.  Reads each unit every epoch; prints where the pages
+ * are at the end (pages_on_node1, pages_elsewhere) and whether every byte
+ * is there. */
+static int cmd_park_copy(size_t mib, int epochs)
+{
+    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    CHECK(hs_epochs);
+    size_t len = mib * MIB, n = len / PAGE;
+    char *raw = malloc(len + UNIT);
+    CHECK(raw);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    fill_pattern(base, len);
+    void **pages = calloc(n, sizeof *pages);
+    int *nodes = calloc(n, sizeof *nodes), *status = calloc(n, sizeof *status);
+    CHECK(pages && nodes && status);
+    for (size_t i = 0; i < n; i++) {
+        pages[i] = base + i * PAGE;
+        nodes[i] = 1;
+    }
+    CHECK(hs_os_move_pages(n, pages, nodes, status) >= 0);
+    pin_to_node(0);
+    cpu_set_t set;
+    CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
+    CHECK(hs_os_each_thread(pin_thread, &set) == 0);
+    unsigned long sum = 0;
+    for (int e = 0; e < epochs; e++) {
+        wait_epoch();
+        for (size_t off = 0; off < len; off += UNIT)
+            sum += (unsigned char)base[off + 1];
+    }
+    CHECK(hs_os_move_pages(n, pages, NULL, status) == 0);
+    size_t on1 = 0;
+    for (size_t i = 0; i < n; i++)
+        on1 += status[i] == 1;
+    printf("pages=%zu\npages_on_node1=%zu\npages_elsewhere=%zu\nsum=%lu\n", n, on1, n - on1, sum);
+    print_rollup("");
+    printf("intact=%d\n", wrong_pages(base, len) == 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -797,10 +849,13 @@ int main(int argc, char **argv)
     if (argc >= 7 && !strcmp(argv[1], "tier-shift"))
         return cmd_tier_shift(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]),
                               atoi(argv[6]));
+    if (argc >= 4 && !strcmp(argv[1], "park-copy"))
+        return cmd_park_copy(strtoull(argv[2], NULL, 10), atoi(argv[3]));
     if (argc >= 6 && !strcmp(argv[1], "tier"))
         return cmd_tier(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]));
     fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS | "
                     "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS | "
-                    "tier MIB EVERY read|write|write-fork|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS\n");
+                    "tier MIB EVERY read|write|write-fork|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS | "
+                    "park-copy MIB EPOCHS\n");
     return 2;
 }
