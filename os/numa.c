@@ -2,8 +2,9 @@
  * (the project's chosen library for these).  libnuma's constructor and its
  * topology calls allocate, so nothing here is reached from malloc: the
  * tracker and the migrator call it from the epoch thread, outside locks.
- * move_pages and get_mempolicy are thin libnuma wrappers over the system
- * calls; errno is saved around them so that os/ keeps its 0/-errno rule. */
+ * get_mempolicy is a thin libnuma wrapper over the system call; errno is
+ * saved around it so that os/ keeps its 0/-errno rule.  move_pages is the
+ * system call itself (the shim interposes libnuma's). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <numa.h>
@@ -20,12 +21,11 @@ long hs_os_move_pages(unsigned long count, void **pages, const int *nodes, int *
     long rc = hs_os_fault(HS_OS_FAULT_MOVE_PAGES);
     if (rc)
         return rc;
-    int saved = errno;
-    rc = numa_move_pages(0, count, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
-    if (rc < 0)
-        rc = -errno;
-    errno = saved;
-    return rc;
+    /* The system call itself, not libnuma's move_pages: the shim exports a
+     * move_pages of its own for the program (shim/guard.c), which hugeshim's
+     * threads must not go through. */
+    return hs_os_syscall6(SYS_move_pages, 0, (long)count, (long)pages, (long)nodes, (long)status,
+                          nodes ? MPOL_MF_MOVE : 0);
 }
 
 int hs_os_set_mempolicy(int mode, uint64_t nodemask)

@@ -66,6 +66,25 @@ HS_EXPORT long mbind(void *addr, unsigned long len, int mode, const unsigned lon
     return r < 0 ? hs_errno_int((int)r) : r;
 }
 
+/* libnuma's move_pages (the program's, and numa_move_pages's): a parked
+ * unit's pages wait in staging, where the call would find none (-ENOENT)
+ * and move none.  The units between the lowest and the highest page asked
+ * about come back first; another process's pages are not ours to guard. */
+HS_EXPORT long move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status, int flags)
+{
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    if (pid == 0 || pid == getpid())
+        for (unsigned long i = 0; pages && i < count; i++) {
+            uintptr_t a = (uintptr_t)pages[i];
+            lo = a < lo ? a : lo;
+            hi = a > hi ? a : hi;
+        }
+    long r = lo <= hi ? hs_guarded(lo, hi - lo + 1, SYS_move_pages, pid, (long)count, (long)pages, (long)nodes,
+                                   (long)status, flags)
+                      : hs_os_call(SYS_move_pages, pid, (long)count, (long)pages, (long)nodes, (long)status, flags);
+    return r < 0 ? hs_errno_int((int)r) : r;
+}
+
 /* A child in its own address space starts with the guard as the parent
  * held it: it makes its own before running the program's function. */
 typedef struct hs_clone_call {

@@ -94,7 +94,8 @@ TEST(Sampling, WrittenUnitsAreFoundToo)
 // 20 ms so that most calls meet parked units: kernel reads and writes
 // (read(2), write(2), pread(2), process_vm_readv, /proc/self/mem), a purge
 // that must read back as zeroes, munmap and a new mapping that must be
-// zero, mremap, mprotect, mlock, mbind, fork and a clone without CLONE_VM whose
+// zero, mremap, mprotect, mlock, mbind, move_pages (which finds no page at a
+// parked unit unless hugeshim puts it back first), fork and a clone without CLONE_VM whose
 // children check the data, while two threads read at random.
 TEST(Sampling, ProgramCallsOnParkedMemoryKeepEveryByte)
 {
@@ -122,7 +123,7 @@ TEST(Sampling, EachCallAloneOnParkedMemory)
 {
     REQUIRE_SAMPLING();
     REQUIRE_THP();
-    for (const char *step : {"k", "d", "u", "r", "p", "l", "b", "c"}) {
+    for (const char *step : {"k", "d", "u", "r", "p", "l", "b", "n", "c"}) {
         std::string report = temp_path("sample-step.json");
         Result r = run({probe_path(), "park-safety", "2", step}, sampling_env(report, "20"), "", 60);
         ASSERT_FALSE(r.timed_out) << step;
@@ -134,6 +135,10 @@ TEST(Sampling, EachCallAloneOnParkedMemory)
         // until written: the first clone may come before the first park.
         if (std::string(step) != "c") {
             EXPECT_GE(report_num(j, "sampling.parked"), 1) << step;
+        }
+        if (std::string(step) == "n") {
+            EXPECT_GE(r.num("move_pages_calls"), 10) << r.out;
+            EXPECT_GE(report_num(j, "sampling.put_back_early"), 1) << "no move_pages call met a parked unit";
         }
         EXPECT_EQ(report_num(j, "sampling.put_back_by_mremap"), 0) << step;
         unlink(report.c_str());

@@ -70,6 +70,7 @@ static int clone_child(void *arg)
  * of a second mapping with MADV_DONTNEED (it must read back as zeroes,
  * never as its old data), unmaps and maps a third again (zeroes), mremaps a
  * fourth to a new place (data moves with it), mprotects, mlocks and mbinds units,
+ * asks move_pages where every unit's first page is (present: a node),
  * forks a child and clones one without CLONE_VM that check the data.  At
  * the end everything is checked; each step prints its failures. */
 static int cmd_park_safety(int argc, char **argv)
@@ -77,13 +78,15 @@ static int cmd_park_safety(int argc, char **argv)
     CHECK(argc >= 1);
     double seconds = atof(argv[0]);
     /* Which steps run (all by default): k kernel access, d dontneed, u unmap,
-     * r mremap, p mprotect, l mlock, b mbind, f fork, c clone. */
-    const char *steps = argc >= 2 ? argv[1] : "kdurplbfc";
+     * r mremap, p mprotect, l mlock, b mbind, n move_pages, f fork, c clone. */
+    const char *steps = argc >= 2 ? argv[1] : "kdurplbnfc";
     /* mbind as the program would call it (libnuma's symbol; hugeshim's
      * brackets it), found at run time: this program does not link libnuma. */
     long (*mbind_fn)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned) =
         (long (*)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned))dlsym(RTLD_DEFAULT,
                                                                                                     "mbind");
+    long (*move_pages_fn)(int, unsigned long, void **, const int *, int *, int) =
+        (long (*)(int, unsigned long, void **, const int *, int *, int))dlsym(RTLD_DEFAULT, "move_pages");
 #define STEP(c) (strchr(steps, c) != NULL)
     size_t n = 64 * MIB;
     unsigned char *a = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -113,10 +116,10 @@ static int cmd_park_safety(int argc, char **argv)
     CHECK(pipe(fds) == 0);
     int mem = open("/proc/self/mem", O_RDONLY);
     static unsigned char buf[4096], stack_mem[256 * 1024];
-    size_t failures[13] = {0}, rounds = 0, proc_mem_eio = 0;
-    const char *names[13] = {"pipe_read",  "pipe_write", "pread",  "process_vm_readv", "proc_mem",
-                             "dontneed",   "remap_zero", "mremap", "mprotect",         "mlock",
-                             "fork_child", "clone_child", "mbind"};
+    size_t failures[14] = {0}, rounds = 0, proc_mem_eio = 0, move_pages_calls = 0;
+    const char *names[14] = {"pipe_read",  "pipe_write",  "pread", "process_vm_readv", "proc_mem",
+                             "dontneed",   "remap_zero",  "mremap", "mprotect",        "mlock",
+                             "fork_child", "clone_child", "mbind", "move_pages"};
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned seed = 12345;
@@ -202,6 +205,17 @@ static int cmd_park_safety(int argc, char **argv)
             failures[12] += mbind_fn(a + k * UNIT, UNIT, 1 /* MPOL_PREFERRED */, &node0, 2, 0) != 0 ||
                             check(a + k * UNIT, UNIT, 1) != 0 || mbind_fn(a + k * UNIT, UNIT, 0, NULL, 0, 0) != 0;
         }
+        if (rounds % 8 == 6 && STEP('n') && move_pages_fn) {
+            /* Where each unit's first page is: every one is present. */
+            static void *firsts[64 * MIB / UNIT];
+            static int status[64 * MIB / UNIT];
+            for (size_t k = 0; k < n / UNIT; k++)
+                firsts[k] = a + k * UNIT;
+            long rc = move_pages_fn(0, n / UNIT, firsts, NULL, status, 0);
+            move_pages_calls++;
+            for (size_t k = 0; k < n / UNIT; k++)
+                failures[13] += rc != 0 || status[k] < 0;
+        }
         if (rounds % 16 == 0 && STEP('f')) {
             pid_t pid = fork();
             CHECK(pid >= 0);
@@ -230,9 +244,9 @@ static int cmd_park_safety(int argc, char **argv)
         bad_d = d[off] != page_byte(off / 4096, 2) ? off + 1 : 0;
     unsigned long huge1 = 0, rss1 = 0;
     read_rollup(&rss1, &huge1);
-    printf("rounds=%zu\nproc_mem_eio=%zu\n", rounds, proc_mem_eio);
+    printf("rounds=%zu\nproc_mem_eio=%zu\nmove_pages_calls=%zu\n", rounds, proc_mem_eio, move_pages_calls);
     size_t total = 0;
-    for (int i = 0; i < 13; i++) {
+    for (int i = 0; i < 14; i++) {
         printf("failed_%s=%zu\n", names[i], failures[i]);
         total += failures[i];
     }
