@@ -560,10 +560,18 @@ HS_EXPORT size_t hugeshim_hot_ranges(uintptr_t *pairs, size_t max)
  * unit's page is asked where it waits), or -errno (move_pages status). */
 HS_EXPORT int hugeshim_node_of(const void *addr)
 {
-    void *page = (void *)hs_park_locate((uintptr_t)addr);
+    /* The unit may come back from staging between the look and the query:
+     * then it is at addr on the next look. */
     int status = -1;
-    int err = hs_os_move_pages(1, &page, NULL, &status);
-    return err ? err : status;
+    for (int tries = 0; tries < 8; tries++) {
+        void *page = (void *)hs_park_locate((uintptr_t)addr);
+        int err = (int)hs_os_move_pages(1, &page, NULL, &status);
+        if (err)
+            return err;
+        if (status != -ENOENT)
+            break;
+    }
+    return status;
 }
 
 HS_EXPORT unsigned long hugeshim_epochs(void)
