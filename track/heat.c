@@ -150,8 +150,18 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t b
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
     unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
-    unsigned seen = r->hist[u] & (HS_HEAT_EARLY - 1);
+    unsigned seen = r->hist[u] & HS_HEAT_SEEN;
+    unsigned shared = (r->hist[u] & HS_HEAT_SHARED) >> HS_HEAT_SHARED_SHIFT;
     bool early = false;
+    if (sample == HS_HEAT_SAMPLE_MIXED) {
+        shared = HS_HEAT_SHARED_EPOCHS; /* the mark of a shared unit */
+    } else if (sample >= 0 && shared) {
+        /* Marked: a lone sample while another node runs counts as mixed,
+         * without renewing the mark. */
+        if (busy_nodes & ~(1ULL << sample))
+            sample = HS_HEAT_SAMPLE_MIXED;
+        shared--;
+    }
     if (sample == HS_HEAT_SAMPLE_MIXED) {
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
@@ -178,8 +188,8 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t b
     r->last[u] = (int8_t)sample;
     r->sample[u] = -1;
     if (sample >= 0 || sample == HS_HEAT_SAMPLE_MIXED)
-        seen += seen < HS_HEAT_EARLY - 1;
-    r->hist[u] = (uint8_t)(seen | (early ? HS_HEAT_EARLY : 0));
+        seen += seen < HS_HEAT_SEEN;
+    r->hist[u] = (uint8_t)(seen | shared << HS_HEAT_SHARED_SHIFT | (early ? HS_HEAT_EARLY : 0));
 }
 
 size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)

@@ -29,6 +29,12 @@
  * program that fills memory on one node and uses it from another is
  * followed after one epoch of use, not two), provided no other node's CPUs
  * ran the program in that epoch (hs_heat_config_t.busy_nodes).
+ * A unit seen shared stays so a while: for HS_HEAT_SHARED_EPOCHS epochs
+ * with samples after its last mixed one, a sample from one node while
+ * another node's CPUs ran the program counts as mixed too (two readers of a
+ * table, the sampler catching the same one first at every turn for a few
+ * epochs, must not hand the table to it); after that, or once the other
+ * nodes go quiet, lone samples vote again.
  *
  * Idleness (2 MiB units): the epochs since the unit's last access (write,
  * or read seen by the sampler), counted in epochs it was watched, and
@@ -83,13 +89,19 @@ typedef struct hs_heat_region {
     uint8_t *total;  /* decayed samples for every node */
     int8_t *sample;  /* this epoch's writer node, -1 none */
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
-    uint8_t *hist;   /* epochs with samples (low 7 bits, saturating), and
-                      * HS_HEAT_EARLY: decided early in the epoch just closed */
+    uint8_t *hist;   /* epochs with samples (HS_HEAT_SEEN, saturating), the
+                      * epochs left of a mixed sample's mark (HS_HEAT_SHARED)
+                      * and HS_HEAT_EARLY: decided early in the epoch just
+                      * closed */
     uint8_t *idle;   /* epochs without an access (HS_HEAT_IDLE_EPOCHS bits,
                       * saturating), HS_HEAT_IDLE_CONFIRMED, and
                       * HS_HEAT_IDLE_PARKED for the epoch being closed */
 } hs_heat_region_t;
 
+#define HS_HEAT_SEEN 0x03
+#define HS_HEAT_SHARED 0x1c /* bits 2-4 */
+#define HS_HEAT_SHARED_SHIFT 2
+#define HS_HEAT_SHARED_EPOCHS 4
 #define HS_HEAT_EARLY 0x80
 #define HS_HEAT_IDLE_EPOCHS 0x3f
 #define HS_HEAT_IDLE_PARKED 0x40

@@ -254,6 +254,50 @@ TEST(Attribution, ALoneSampleWhileOtherNodesRunDecidesNothingEarly)
     EXPECT_TRUE(hs_heat_decided_early(&g.r, 0)) << "node 1 alone ran the program";
 }
 
+// Two readers on nodes 0 and 1, then epochs whose samples all came from
+// node 1 while node 0's threads ran too: for HS_HEAT_SHARED_EPOCHS epochs
+// after the last mixed one those count as mixed, and only then do lone
+// samples vote.  With node 0 quiet they vote at once.
+TEST(Attribution, ASharedUnitStaysSharedThroughAFewLoneEpochs)
+{
+    for (uint64_t busy : {3u, 2u}) {
+        SCOPED_TRACE(busy);
+        Unit2M h(1);
+        hs_heat_config_t c = {50, 50, 3u};
+        for (int e = 0; e < 4; e++) {
+            h.write(0, 0);
+            h.write(0, 1);
+            hs_heat_end_epoch(&h.r, &c);
+        }
+        EXPECT_LT(hs_heat_accessor(&h.r, 0), 0) << "no accessor";
+        c.busy_nodes = busy;
+        int epochs = 0;
+        while (hs_heat_accessor(&h.r, 0) != 1 && epochs < 20) {
+            h.write(0, 1);
+            hs_heat_end_epoch(&h.r, &c);
+            epochs++;
+            if (busy == 3u && epochs <= HS_HEAT_SHARED_EPOCHS) {
+                EXPECT_EQ(hs_heat_last_writer(&h.r, 0), HS_HEAT_SAMPLE_MIXED) << "epoch " << epochs;
+            }
+        }
+        EXPECT_EQ(hs_heat_accessor(&h.r, 0), 1);
+        EXPECT_EQ(epochs, busy == 3u ? HS_HEAT_SHARED_EPOCHS + 2 : 2);
+    }
+    // The mark is renewed by each mixed epoch, not by the lone ones.
+    Unit2M g(1);
+    hs_heat_config_t c = {50, 50, 3u};
+    for (int round = 0; round < 5; round++) {
+        g.write(0, 0);
+        g.write(0, 1);
+        hs_heat_end_epoch(&g.r, &c);
+        for (int e = 0; e < HS_HEAT_SHARED_EPOCHS; e++) {
+            g.write(0, round % 2);
+            hs_heat_end_epoch(&g.r, &c);
+            EXPECT_LT(hs_heat_accessor(&g.r, 0), 0) << "round " << round << " epoch " << e;
+        }
+    }
+}
+
 TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
 {
     Unit2M h(1);
