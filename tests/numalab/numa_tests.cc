@@ -695,11 +695,22 @@ TEST(Lab, TierDemotesIdleMemoryFromAFullFastNodeAndKeepsEveryByte)
     // Other idle units of the process (other heap chunks, on node 0 or on a
     // node 1 short of room too) may go down as well: at least the heap's.
     EXPECT_GE(report_num(j, "tiering.demoted.pages"), r.num("on_slow") - r.num("before_on_slow")) << r.out;
-    // From node 0, about what its watermark asked (2 MiB units; four more at
-    // most: the kernel's free count moves while tiering acts, CI saw 14 MiB
-    // demoted for 9 missing).
-    EXPECT_LE((r.num("on_slow") - r.num("before_on_slow")) * 2, watermark_mib - r.num("before_node0_free_mib") + 8)
-        << "demoted far more than the watermark asked\n" << r.out;
+    // Each epoch's demotions from node 0 are about what its watermark still
+    // asked after the epoch before (2 MiB units; two more at most: the
+    // kernel's free count moves between the probe's look and tiering's, and
+    // other allocations take free memory meanwhile, so the total demoted may
+    // exceed the first shortfall).
+    int64_t on_slow = r.num("before_on_slow"), free_mib = r.num("before_node0_free_mib");
+    for (int e = 1; e <= 10; e++) {
+        std::string at = "epoch_" + std::to_string(e) + "_";
+        int64_t now = r.num(at + "on_slow");
+        if (now > on_slow) {
+            EXPECT_LE((now - on_slow) * 2, static_cast<int64_t>(watermark_mib) - free_mib + 4)
+                << "epoch " << e << " demoted far more than the watermark asked\n" << r.out;
+        }
+        on_slow = now;
+        free_mib = r.num(at + "node0_free_mib");
+    }
     EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
     EXPECT_EQ(r.num("thp_migration_split"), 0);
     EXPECT_EQ(r.num("intact"), 1) << "data lost";
