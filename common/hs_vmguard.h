@@ -6,7 +6,9 @@
  * returns: the kernel then acts on the program's own pages, never on an
  * empty range whose data sits elsewhere.
  *
- * Until a sampler installs its hooks, enter and leave cost one atomic load.
+ * Until a sampler installs its hooks, enter and leave count the call in
+ * progress (one atomic add each), and installing waits for those calls to
+ * end: a unit is never parked under a call that began before the hooks.
  * Readers (the calls above) run side by side; the sampler parks and puts
  * back under the exclusive side.  The lock prefers writers: a thread holding
  * it shared must not take it again. */
@@ -32,7 +34,7 @@ typedef struct hs_vmguard_hooks {
 void hs_vmguard_install(const hs_vmguard_hooks_t *hooks);
 
 /* A token for leave: what enter took. */
-typedef enum { HS_VMGUARD_NONE = 0, HS_VMGUARD_SHARED, HS_VMGUARD_EXCLUSIVE } hs_vmguard_token_t;
+typedef enum { HS_VMGUARD_NONE = 0, HS_VMGUARD_UNGUARDED, HS_VMGUARD_SHARED, HS_VMGUARD_EXCLUSIVE } hs_vmguard_token_t;
 
 /* Around a call that changes [start, start+len) (len SIZE_MAX: everything). */
 hs_vmguard_token_t hs_vmguard_enter(uintptr_t start, size_t len);

@@ -10,6 +10,22 @@ static const hs_vmguard_hooks_t *hs_hooks;
 static pthread_rwlock_t hs_lock;
 static pthread_once_t hs_once = PTHREAD_ONCE_INIT;
 static int hs_hold; /* forks in progress: nothing is parked until they return */
+/* Calls (and forks) in progress that began before the hooks were installed:
+ * they took no lock, so installing waits for them (a unit parked during one
+ * would be parked under the kernel's feet: a move_pages found no page). */
+static int hs_unguarded;
+static __thread bool hs_fork_unguarded __attribute__((tls_model("initial-exec")));
+
+/* Counts the calling thread's call as unguarded while no hooks are
+ * installed; false (nothing counted) once they are. */
+static bool hs_count_unguarded(void)
+{
+    __atomic_add_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&hs_hooks, __ATOMIC_SEQ_CST))
+        return true;
+    __atomic_sub_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
+    return false;
+}
 
 static void hs_lock_init(void)
 {
@@ -32,13 +48,18 @@ void hs_vmguard_install(const hs_vmguard_hooks_t *hooks)
         pthread_rwlock_unlock(&hs_lock);
         return;
     }
-    __atomic_store_n(&hs_hooks, hooks, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_hooks, hooks, __ATOMIC_SEQ_CST);
+    /* Calls that began without the hooks end before anything is parked. */
+    while (__atomic_load_n(&hs_unguarded, __ATOMIC_SEQ_CST)) {
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 hs_vmguard_token_t hs_vmguard_enter(uintptr_t start, size_t len)
 {
-    if (!__atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE))
-        return HS_VMGUARD_NONE;
+    if (!__atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE) && hs_count_unguarded())
+        return HS_VMGUARD_UNGUARDED;
     pthread_rwlock_rdlock(&hs_lock);
     const hs_vmguard_hooks_t *h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
     if (!h) {
@@ -67,7 +88,9 @@ hs_vmguard_token_t hs_vmguard_shared(void)
 
 void hs_vmguard_leave(hs_vmguard_token_t token)
 {
-    if (token != HS_VMGUARD_NONE)
+    if (token == HS_VMGUARD_UNGUARDED)
+        __atomic_sub_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
+    else if (token != HS_VMGUARD_NONE)
         pthread_rwlock_unlock(&hs_lock);
 }
 
@@ -115,8 +138,11 @@ void hs_vmguard_release(void)
 void hs_vmguard_prefork(void)
 {
     const hs_vmguard_hooks_t *h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
-    if (!h)
+    if (!h && (hs_fork_unguarded = hs_count_unguarded()))
         return;
+    h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
+    if (!h)
+        return; /* removed meanwhile: nothing parked */
     /* Nothing parked may survive into the child: its copy of a parked range
      * would be empty, and the parent's pages would be shared with it (a
      * shared page cannot be moved back).  The exclusive side is not held
@@ -131,6 +157,11 @@ void hs_vmguard_prefork(void)
 
 void hs_vmguard_postfork_parent(void)
 {
+    if (hs_fork_unguarded) {
+        hs_fork_unguarded = false;
+        __atomic_sub_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
     if (__atomic_load_n(&hs_hold, __ATOMIC_ACQUIRE))
         __atomic_sub_fetch(&hs_hold, 1, __ATOMIC_ACQ_REL);
 }
@@ -140,5 +171,7 @@ void hs_vmguard_postfork_child(void)
     /* The child's sampler starts again from nothing (track/park.c). */
     __atomic_store_n(&hs_hooks, NULL, __ATOMIC_RELEASE);
     hs_hold = 0;
+    hs_unguarded = 0;
+    hs_fork_unguarded = false;
     hs_lock_init();
 }
