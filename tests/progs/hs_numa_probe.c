@@ -308,6 +308,25 @@ static int scenario_threads(const char *who, char *base, const size_t *hot, size
     return 2;
 }
 
+/* move_pages to node 1 of every page given, through libnuma's symbol (the
+ * shim's under hugeshim) as a program would move them; dies naming the
+ * first page that did not arrive.  (The pages after a THP's first report
+ * -EBUSY: the first moved them all; asked again, they are on node 1.) */
+static void move_all_to_node1(size_t n, void **pages, int *nodes, int *status)
+{
+    for (size_t i = 0; i < n; i++)
+        nodes[i] = 1;
+    long rc = move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE);
+    if (rc == 0)
+        rc = move_pages(0, n, pages, NULL, status, 0);
+    for (size_t i = 0; i < n; i++)
+        if (rc != 0 || status[i] != 1) {
+            fprintf(stderr, "hs_numa_probe: FAILED: move_pages returned %ld, page %zu of %zu at %p: status %d\n", rc,
+                    i, n, pages[i], status[i]);
+            exit(1);
+        }
+}
+
 /* mixed: the table (the first half of the hot units) starts on node 1,
  * moved with libnuma's move_pages as a program would (hugeshim's own, which
  * puts back a unit its sampler holds aside).  Every page must arrive. */
@@ -320,12 +339,9 @@ static void scenario_place(const char *who, char *base, const size_t *hot, size_
     size_t n = 0;
     for (size_t i = 0; i < nhot / 2; i++)
         for (size_t off = 0; off < UNIT && n < 65536; off += 4096) {
-            pages[n] = base + hot[i] * UNIT + off;
-            nodes[n++] = 1;
+            pages[n++] = base + hot[i] * UNIT + off;
         }
-    CHECK(move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE) == 0);
-    for (size_t i = 0; i < n; i++)
-        CHECK(status[i] == 1);
+    move_all_to_node1(n, pages, nodes, status);
 }
 
 static unsigned long (*hs_epochs)(void);
@@ -811,13 +827,9 @@ static int cmd_park_copy(size_t mib, int epochs)
     void **pages = calloc(n, sizeof *pages);
     int *nodes = calloc(n, sizeof *nodes), *status = calloc(n, sizeof *status);
     CHECK(pages && nodes && status);
-    for (size_t i = 0; i < n; i++) {
-        pages[i] = base + i * PAGE;
-        nodes[i] = 1;
-    }
-    CHECK(move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE) == 0);
     for (size_t i = 0; i < n; i++)
-        CHECK(status[i] == 1);
+        pages[i] = base + i * PAGE;
+    move_all_to_node1(n, pages, nodes, status);
     pin_to_node(0);
     cpu_set_t set;
     CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
