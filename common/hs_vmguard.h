@@ -6,9 +6,11 @@
  * returns: the kernel then acts on the program's own pages, never on an
  * empty range whose data sits elsewhere.
  *
- * Until a sampler installs its hooks, enter and leave count the call in
- * progress (one atomic add each), and installing waits for those calls to
- * end: a unit is never parked under a call that began before the hooks.
+ * Until a sampler installs its hooks, enter and leave cost one atomic load;
+ * once one is expected (hs_vmguard_expect, before the epoch thread starts)
+ * they count the call in progress (one atomic add each), and installing
+ * waits for those calls to end: a unit is never parked under a call that
+ * began before the hooks.
  * Readers (the calls above) run side by side; the sampler parks and puts
  * back under the exclusive side.  The lock prefers writers: a thread holding
  * it shared must not take it again. */
@@ -30,6 +32,8 @@ typedef struct hs_vmguard_hooks {
     void (*settle)(uintptr_t start, size_t len);
 } hs_vmguard_hooks_t;
 
+/* A sampler may install hooks later in this process. */
+void hs_vmguard_expect(void);
 /* Install (or, with NULL, remove) the sampler's hooks. */
 void hs_vmguard_install(const hs_vmguard_hooks_t *hooks);
 

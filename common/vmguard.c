@@ -14,17 +14,21 @@ static int hs_hold; /* forks in progress: nothing is parked until they return */
  * they took no lock, so installing waits for them (a unit parked during one
  * would be parked under the kernel's feet: a move_pages found no page). */
 static int hs_unguarded;
+static bool hs_expected; /* a sampler may install hooks: count the calls */
 static __thread bool hs_fork_unguarded __attribute__((tls_model("initial-exec")));
 
-/* Counts the calling thread's call as unguarded while no hooks are
- * installed; false (nothing counted) once they are. */
-static bool hs_count_unguarded(void)
+/* With no hooks installed, the token of a call that goes ahead without the
+ * lock: NONE when no sampler will come, UNGUARDED when counted; EXCLUSIVE
+ * (not taken) when the hooks came meanwhile and the lock is needed. */
+static hs_vmguard_token_t hs_without_hooks(void)
 {
+    if (!__atomic_load_n(&hs_expected, __ATOMIC_SEQ_CST))
+        return HS_VMGUARD_NONE;
     __atomic_add_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&hs_hooks, __ATOMIC_SEQ_CST))
-        return true;
+        return HS_VMGUARD_UNGUARDED;
     __atomic_sub_fetch(&hs_unguarded, 1, __ATOMIC_SEQ_CST);
-    return false;
+    return HS_VMGUARD_EXCLUSIVE;
 }
 
 static void hs_lock_init(void)
@@ -56,10 +60,18 @@ void hs_vmguard_install(const hs_vmguard_hooks_t *hooks)
     }
 }
 
+void hs_vmguard_expect(void)
+{
+    __atomic_store_n(&hs_expected, true, __ATOMIC_SEQ_CST);
+}
+
 hs_vmguard_token_t hs_vmguard_enter(uintptr_t start, size_t len)
 {
-    if (!__atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE) && hs_count_unguarded())
-        return HS_VMGUARD_UNGUARDED;
+    if (!__atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE)) {
+        hs_vmguard_token_t t = hs_without_hooks();
+        if (t != HS_VMGUARD_EXCLUSIVE)
+            return t;
+    }
     pthread_rwlock_rdlock(&hs_lock);
     const hs_vmguard_hooks_t *h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
     if (!h) {
@@ -138,8 +150,12 @@ void hs_vmguard_release(void)
 void hs_vmguard_prefork(void)
 {
     const hs_vmguard_hooks_t *h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
-    if (!h && (hs_fork_unguarded = hs_count_unguarded()))
-        return;
+    if (!h) {
+        hs_vmguard_token_t t = hs_without_hooks();
+        hs_fork_unguarded = t == HS_VMGUARD_UNGUARDED;
+        if (t != HS_VMGUARD_EXCLUSIVE)
+            return;
+    }
     h = __atomic_load_n(&hs_hooks, __ATOMIC_ACQUIRE);
     if (!h)
         return; /* removed meanwhile: nothing parked */

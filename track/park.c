@@ -76,6 +76,8 @@ void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval
 {
     hs_cold_ns_max = interval_ns / 10;
     hs_want = want;
+    if (want)
+        hs_vmguard_expect();
     hs_want_slots = slots ? slots : 1;
     hs_cold_budget = cold_budget ? cold_budget : 1;
 }
