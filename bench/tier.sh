@@ -6,10 +6,10 @@
 # writes (or reads) every 10th 2 MiB unit; the hot set shifts by one unit
 # every TIER_BENCH_SECONDS (20), TIER_BENCH_PHASES (3) times.  Variants, the
 # same hugeshim heap in each: none (no tiering), kernel (numa_balancing=2 with
-# demotion), hugeshim (HUGESHIM_TIER=auto, kernel off), both.  DAMON's
-# migrate_hot/migrate_cold schemes are not run (they need a DAMON setup this
-# script does not make).  TCG emulates no latency: compare the variants side
-# by side.  TIER_BENCH_ROUNDS (1).
+# demotion), damon (DAMON's migrate_cold/migrate_hot schemes on physical
+# memory, where the kernel has them: bench/tier-guest.sh), hugeshim
+# (HUGESHIM_TIER=auto, kernel off), both.  TCG emulates no latency: compare
+# the variants side by side.  TIER_BENCH_ROUNDS (1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -20,7 +20,7 @@ rounds=${TIER_BENCH_ROUNDS:-1}
 out="$build/bench/tier-$(date +%Y%m%d-%H%M%S).txt"
 mkdir -p "$build/bench"
 raw=$(mktemp)
-LAB_TIMEOUT=$((rounds * 8 * (phases * per + 90) + 120)) NODES=2 MEM_PER_NODE=512 FAR_NODES=1 FAR_MEM=2048 \
+LAB_TIMEOUT=$((rounds * 10 * (phases * per + 90) + 120)) NODES=2 MEM_PER_NODE=512 FAR_NODES=1 FAR_MEM=2048 \
   "$here/tests/numalab/lab.sh" --with "$here/bench/tier-guest.sh" -- \
   sh "$here/bench/tier-guest.sh" "$build/libhugeshim.so" "$build/tests/hs_numa_probe" "$mib" "$phases" "$per" "$rounds" |
   tee "$raw" | grep --line-buffered -o 'RESULT .*' >&2 || true
@@ -43,9 +43,9 @@ for access in ("write", "read"):
     print("hot set %s" % ("written" if access == "write" else "only read"))
     cols = ["phase %d" % p for p in range(phases)]
     print("%-9s " % "variant" + " ".join("%14s" % c for c in cols) +
-          " %10s %10s %9s %9s %7s" % ("moved/", "back&forth", "thp_split", "on_slow", "hs_cpu"))
+          " %10s %10s %9s %9s %7s" % ("moved/", "back&forth", "thp_split", "on_slow", "cpu"))
     print("%-9s " % "" + " ".join("%14s" % "" for c in cols) + " %10s %10s %9s %9s %7s" % ("hot bytes", "units", "", "units", "ms"))
-    for v in ("none", "kernel", "hugeshim", "both"):
+    for v in ("none", "kernel", "damon", "hugeshim", "both"):
         rs = rows.get((access, v))
         if not rs:
             continue
@@ -53,7 +53,7 @@ for access in ("write", "read"):
         moved = med(rs, "pgmigrate") * 4096
         t90 = ["%14s" % (("never" if med(rs, "phase_%d_s_to_90" % p) < 0 else "%.1f s" % med(rs, "phase_%d_s_to_90" % p))
                          + " (%d%%)" % med(rs, "phase_%d_end_pct" % p)) for p in range(phases)]
-        cpu = (med(rs, "tracking_cpu_ns") + med(rs, "fault_cpu_ns")) / 1e6
+        cpu = (med(rs, "tracking_cpu_ns") + med(rs, "fault_cpu_ns") + max(med(rs, "damon_cpu_ns"), 0)) / 1e6
         print("%-9s " % v + " ".join(t90) + " %10.2f %10d %9d %9d %7.0f" % (moved / hot if hot else 0,
               med(rs, "units_moved_back_and_forth"), med(rs, "thp_migration_split"), med(rs, "on_slow"), cpu))
     print()
@@ -62,7 +62,8 @@ for access in ("write", "read"):
   echo "phase), and in brackets the share on fast nodes at the phase's end."
   echo "moved/hot bytes: bytes migrated by anyone (pgmigrate_success) over the bytes of the hot sets of all phases."
   echo "back&forth: units that went fast->slow->fast (or the reverse) during the run."
-  echo "on_slow: units of the heap on the slow node at the end; hs_cpu: CPU of hugeshim's threads (tracking, sampling, tiering)."
+  echo "on_slow: units of the heap on the slow node at the end; cpu: CPU of hugeshim's threads (tracking, sampling, tiering),"
+  echo "for damon that of its two kdamonds."
 } | tee "$out"
 rm -f "$raw"
 echo "(saved in $out)"
