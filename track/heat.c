@@ -67,7 +67,7 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
     }
 }
 
-void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node)
+static void hs_heat_mark(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node, bool read)
 {
     uintptr_t end = r->start + r->len;
     if (s < r->start)
@@ -84,8 +84,20 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int nod
                 r->sample[u] = (int8_t)node;
             else if (r->sample[u] != node)
                 r->sample[u] = HS_HEAT_SAMPLE_MIXED;
+            if (read)
+                r->hist[u] |= HS_HEAT_READ;
         }
     }
+}
+
+void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node)
+{
+    hs_heat_mark(r, s, e, node, false);
+}
+
+void hs_heat_mark_read(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node)
+{
+    hs_heat_mark(r, s, e, node, true);
 }
 
 void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr)
@@ -152,7 +164,7 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t b
     unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
     unsigned seen = r->hist[u] & HS_HEAT_SEEN;
     unsigned shared = (r->hist[u] & HS_HEAT_SHARED) >> HS_HEAT_SHARED_SHIFT;
-    bool early = false;
+    bool read = r->hist[u] & HS_HEAT_READ, early = false;
     if (sample == HS_HEAT_SAMPLE_MIXED) {
         shared = HS_HEAT_SHARED_EPOCHS; /* the mark of a shared unit */
     } else if (sample >= 0 && shared) {
@@ -166,9 +178,10 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t b
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
         total += gain;
-        if (seen <= 1 && busy_nodes == 1ULL << sample) {
-            /* At most the first touch before, and nobody else running:
-             * this node is the user. */
+        if (seen <= 1 && busy_nodes && (busy_nodes == 1ULL << sample || !read)) {
+            /* At most the first touch before, and nobody else running (or
+             * the samples were writes: one per epoch, never several chances
+             * for the same reader): this node is the user. */
             r->node[u] = (int8_t)sample;
             score = total;
             early = true;
@@ -208,6 +221,8 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
             if (r->node)
                 hs_heat_vote(r, u, written, c->busy_nodes);
         }
+        if (r->node)
+            r->hist[u] &= (uint8_t)~HS_HEAT_READ;
         if (r->heat[u] >= c->hot_threshold)
             hot_bytes += hs_heat_unit_bytes(r, u);
     }

@@ -27,8 +27,11 @@
  * The first touch is not a user: in a unit's first two epochs with samples,
  * a sample from one node alone makes that node the accessor at once (a
  * program that fills memory on one node and uses it from another is
- * followed after one epoch of use, not two), provided no other node's CPUs
- * ran the program in that epoch (hs_heat_config_t.busy_nodes).
+ * followed after one epoch of use, not two), provided the samples were
+ * writes (one write-protect fault per epoch) or no other node's CPUs ran the
+ * program in that epoch (hs_heat_config_t.busy_nodes): the sampler parks a
+ * read unit again at each tick, and under a busy scheduler the same one of
+ * two readers can be first at every turn.
  * A unit seen shared stays so a while: for HS_HEAT_SHARED_EPOCHS epochs
  * with samples after its last mixed one, a sample from one node while
  * another node's CPUs ran the program counts as mixed too (two readers of a
@@ -90,9 +93,9 @@ typedef struct hs_heat_region {
     int8_t *sample;  /* this epoch's writer node, -1 none */
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
     uint8_t *hist;   /* epochs with samples (HS_HEAT_SEEN, saturating), the
-                      * epochs left of a mixed sample's mark (HS_HEAT_SHARED)
-                      * and HS_HEAT_EARLY: decided early in the epoch just
-                      * closed */
+                      * epochs left of a mixed sample's mark (HS_HEAT_SHARED),
+                      * HS_HEAT_READ for the epoch being closed and
+                      * HS_HEAT_EARLY: decided early in the epoch just closed */
     uint8_t *idle;   /* epochs without an access (HS_HEAT_IDLE_EPOCHS bits,
                       * saturating), HS_HEAT_IDLE_CONFIRMED, and
                       * HS_HEAT_IDLE_PARKED for the epoch being closed */
@@ -102,6 +105,7 @@ typedef struct hs_heat_region {
 #define HS_HEAT_SHARED 0x1c /* bits 2-4 */
 #define HS_HEAT_SHARED_SHIFT 2
 #define HS_HEAT_SHARED_EPOCHS 4
+#define HS_HEAT_READ 0x40 /* a read sample this epoch */
 #define HS_HEAT_EARLY 0x80
 #define HS_HEAT_IDLE_EPOCHS 0x3f
 #define HS_HEAT_IDLE_PARKED 0x40
@@ -117,6 +121,9 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from);
 /* Record a write to [s, e) (any part of a unit marks the unit); node >= 0
  * is the writer's node, kept as the unit's sample if it has none yet. */
 void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
+/* The same for a read the access sampler saw (it may sample a unit several
+ * times an epoch: a read alone decides early only where no other node ran). */
+void hs_heat_mark_read(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
 /* The sampler parked the unit holding addr for the whole epoch being closed
  * and nothing accessed it (only 2 MiB units keep it). */
 void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr);

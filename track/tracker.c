@@ -413,7 +413,10 @@ static void hs_drain(size_t index)
             if (!t || t->by != index + 1)
                 continue;
             int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, buf[i].tid, hs_epoch) : -1;
-            hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
+            if (buf[i].missing && !buf[i].write)
+                hs_heat_mark_read(&t->heat, buf[i].address, buf[i].address + 1, node);
+            else
+                hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
         }
         if (n < HS_DRAIN_BUF)
             break;

@@ -41,6 +41,7 @@ struct Unit2M {
         hs_heat_region_init(&r, 0, units * 2 * M, 21, mem.data());
     }
     void write(size_t unit, int node) { hs_heat_mark_written(&r, unit * 2 * M, unit * 2 * M + 1, node); }
+    void read(size_t unit, int node) { hs_heat_mark_read(&r, unit * 2 * M, unit * 2 * M + 1, node); }
 };
 
 }  // namespace
@@ -231,27 +232,50 @@ TEST(Attribution, OneEpochOfUseOverrulesTheFirstTouch)
 
 // Two readers on nodes 0 and 1, and an epoch whose samples all came from
 // node 1 (the sampler caught that reader first at every turn): with node 0's
-// threads busy too, that epoch alone decides nothing early.
-TEST(Attribution, ALoneSampleWhileOtherNodesRunDecidesNothingEarly)
+// threads busy too, that epoch alone decides nothing early.  A write sample
+// (one per epoch, from write protection) does, busy or not.
+TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
 {
     for (uint64_t busy : {0u, 3u}) {
         SCOPED_TRACE(busy);
         Unit2M h(1);
         hs_heat_config_t c = {50, 50, busy};
-        h.write(0, 1);
+        h.read(0, 1);
         hs_heat_end_epoch(&h.r, &c);
         EXPECT_FALSE(hs_heat_decided_early(&h.r, 0)) << "busy nodes unknown (0) or several (3)";
         EXPECT_EQ(hs_heat_accessor(&h.r, 0), 1) << "the vote itself goes on as without the rule";
-        h.write(0, 0);
-        h.write(0, 1);
+        h.read(0, 0);
+        h.read(0, 1);
         hs_heat_end_epoch(&h.r, &c);
         EXPECT_FALSE(hs_heat_decided_early(&h.r, 0));
     }
     Unit2M g(1);
     hs_heat_config_t only1 = {50, 50, 1u << 1};
-    g.write(0, 1);
+    g.read(0, 1);
     hs_heat_end_epoch(&g.r, &only1);
     EXPECT_TRUE(hs_heat_decided_early(&g.r, 0)) << "node 1 alone ran the program";
+
+    Unit2M w(1);
+    hs_heat_config_t both = {50, 50, 3u};
+    w.write(0, 0); // the first touch
+    hs_heat_end_epoch(&w.r, &both);
+    w.write(0, 1);
+    hs_heat_end_epoch(&w.r, &both);
+    EXPECT_TRUE(hs_heat_decided_early(&w.r, 0)) << "a write sample decides with both nodes busy";
+    EXPECT_EQ(hs_heat_accessor(&w.r, 0), 1);
+    Unit2M m(1);
+    m.write(0, 1);
+    m.read(0, 1);
+    hs_heat_end_epoch(&m.r, &both);
+    EXPECT_FALSE(hs_heat_decided_early(&m.r, 0)) << "an epoch with a read sample is a read epoch";
+    m.write(0, 1);
+    hs_heat_end_epoch(&m.r, &both);
+    EXPECT_TRUE(hs_heat_decided_early(&m.r, 0)) << "the read mark lasts one epoch";
+    Unit2M u(1);
+    hs_heat_config_t unknown = {50, 50, 0};
+    u.write(0, 1);
+    hs_heat_end_epoch(&u.r, &unknown);
+    EXPECT_FALSE(hs_heat_decided_early(&u.r, 0)) << "busy nodes unknown: no early decision";
 }
 
 // Two readers on nodes 0 and 1, then epochs whose samples all came from

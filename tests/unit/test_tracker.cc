@@ -238,6 +238,8 @@ protected:
     }
     // A write-protect fault: always a write.
     void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, false, true}); }
+    /* A read of a parked unit: a missing-page fault, not a write. */
+    void read(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, true, false}); }
 };
 
 }  // namespace
@@ -321,10 +323,31 @@ TEST_F(SyncTracker, PlacementMovesAUnitFirstSeenRemoteAfterOneEpochAndNoColdUnit
     }
 }
 
-// The same while a thread on node 0 runs too (and writes nothing here): one
-// epoch of samples from node 1 may be chance, so the move waits for the
-// streak.
+// The same read while a thread on node 0 runs too (and touches nothing
+// here): one epoch of read samples from node 1 may be chance (the sampler
+// parks a read unit again at every tick), so the move waits for the streak.
 TEST_F(SyncTracker, PlacementWaitsForTheStreakWhileAnotherNodeRunsTheProgram)
+{
+    start(64, true);
+    sync.tid_node[7] = 1;
+    sync.also_busy = 1u << 0;
+    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
+        numa.where[a] = 0;
+    uintptr_t hot = 64 * M + 2 * 2 * M;
+    hs_tracker_epoch();
+    read(hot, 7);
+    hs_tracker_epoch();
+    EXPECT_EQ(numa.where[hot], 0) << "moved on one epoch of read samples while node 0 was busy too";
+    read(hot, 7);
+    hs_tracker_epoch();
+    EXPECT_EQ(numa.where[hot], 1) << "the streak of two epochs";
+    EXPECT_EQ(numa.moves, 1);
+}
+
+// Written instead (one write-protect fault an epoch): the unit moves after
+// one epoch while node 0 runs too.
+TEST_F(SyncTracker, AWrittenUnitMovesAfterOneEpochWhileAnotherNodeRunsTheProgram)
 {
     start(64, true);
     sync.tid_node[7] = 1;
@@ -336,10 +359,7 @@ TEST_F(SyncTracker, PlacementWaitsForTheStreakWhileAnotherNodeRunsTheProgram)
     hs_tracker_epoch();
     write(hot, 7);
     hs_tracker_epoch();
-    EXPECT_EQ(numa.where[hot], 0) << "moved on one epoch of samples while node 0 was busy too";
-    write(hot, 7);
-    hs_tracker_epoch();
-    EXPECT_EQ(numa.where[hot], 1) << "the streak of two epochs";
+    EXPECT_EQ(numa.where[hot], 1) << "a write sample after the first touch decides at once";
     EXPECT_EQ(numa.moves, 1);
 }
 
