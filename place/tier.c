@@ -186,8 +186,11 @@ static void hs_note_move(uint64_t epoch, uintptr_t addr, bool up)
 {
     hs_tier_rec_t *r = hs_rec(addr, true);
     bool back = r->prev_move && r->up != up && r->prev_up != r->up && epoch < (uint64_t)r->prev_move + hs_minute_epochs;
-    if (back)
+    if (back) {
         hs_count(HS_CTR_TIER_MOVED_BACK, 1);
+        hs_log(HS_LOG_DEBUG, "tiering: the unit at %#lx went %s at epoch %llu after moves at epochs %u and %u",
+               (unsigned long)addr, up ? "up" : "down", (unsigned long long)epoch, r->prev_move, r->last_move);
+    }
     r->backs = back ? (uint8_t)(r->backs < 255 ? r->backs + 1 : 255) : 0;
     unsigned shift = r->backs < 6 ? r->backs : 6;
     r->frozen_until = (uint32_t)(epoch + ((uint64_t)hs_cfg.cooldown_epochs << shift));
