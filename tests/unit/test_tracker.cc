@@ -236,6 +236,13 @@ protected:
             n += p.second / (2 * M);
         return n;
     }
+    // A THP heap of 16 units at 64 MiB, every unit on node 0.
+    void heap_on_node0()
+    {
+        hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+        for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
+            numa.where[a] = 0;
+    }
     // A write-protect fault: always a write.
     void write(uintptr_t unit, int tid) { sync.faults.push_back({unit, tid, false, true}); }
     /* A read of a parked unit: a missing-page fault, not a write. */
@@ -304,9 +311,7 @@ TEST_F(SyncTracker, PlacementMovesAUnitFirstSeenRemoteAfterOneEpochAndNoColdUnit
     start(64, true);
     sync.tid_node[7] = 1;
     sync.tid_node[8] = 0;
-    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
-    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
-        numa.where[a] = 0;
+    heap_on_node0();
     uintptr_t hot1 = 64 * M + 2 * 2 * M, hot2 = 64 * M + 9 * 2 * M;
     hs_tracker_epoch();  // arms
     write(hot1, 7);
@@ -331,9 +336,7 @@ TEST_F(SyncTracker, PlacementWaitsForTheStreakWhileAnotherNodeRunsTheProgram)
     start(64, true);
     sync.tid_node[7] = 1;
     sync.also_busy = 1u << 0;
-    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
-    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
-        numa.where[a] = 0;
+    heap_on_node0();
     uintptr_t hot = 64 * M + 2 * 2 * M;
     hs_tracker_epoch();
     read(hot, 7);
@@ -352,9 +355,7 @@ TEST_F(SyncTracker, AWrittenUnitMovesAfterOneEpochWhileAnotherNodeRunsTheProgram
     start(64, true);
     sync.tid_node[7] = 1;
     sync.also_busy = 1u << 0;
-    hs_registry_add(64 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
-    for (uintptr_t a = 64 * M; a < 64 * M + 32 * M; a += 2 * M)
-        numa.where[a] = 0;
+    heap_on_node0();
     uintptr_t hot = 64 * M + 2 * 2 * M;
     hs_tracker_epoch();
     write(hot, 7);
