@@ -338,13 +338,23 @@ static void scenario_place(const char *who, char *base, const size_t *hot, size_
     static int nodes[65536], status[65536];
     size_t n = 0;
     for (size_t i = 0; i < nhot / 2; i++)
-        for (size_t off = 0; off < UNIT && n < 65536; off += 4096) {
+        for (size_t off = 0; off < UNIT && n < 65536; off += 4096)
             pages[n++] = base + hot[i] * UNIT + off;
-        }
     move_all_to_node1(n, pages, nodes, status);
 }
 
 static unsigned long (*hs_epochs)(void);
+
+/* hugeshim's epoch count (hugeshim_epochs), looked up once; without
+ * hugeshim, dies when required, else false. */
+static bool find_epochs(bool required)
+{
+    if (!hs_epochs)
+        hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    if (required)
+        CHECK(hs_epochs);
+    return hs_epochs != NULL;
+}
 
 static void wait_epoch(void)
 {
@@ -379,8 +389,7 @@ static void unit_nodes(char *base, size_t nunits, int *status)
 
 static int cmd_place(size_t mib, const char *pattern, const char *writers, const char *kind, int epochs)
 {
-    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
-    CHECK(hs_epochs);
+    find_epochs(true);
     size_t nunits = mib * MIB / UNIT;
     bool halves = !strcmp(writers, "halves");
     /* First touch on node 0 (or both, interleaved), from a CPU of node 0. */
@@ -629,8 +638,7 @@ static size_t wrong_pages(const char *base, size_t len)
  *                every byte is intact. */
 static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
 {
-    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
-    CHECK(hs_epochs);
+    find_epochs(true);
     uint64_t online;
     CHECK(hs_os_numa_nodes(&online) == 0);
     int slow = 63 - __builtin_clzll(online);
@@ -729,8 +737,7 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
  * steps of 1 s: the benchmark compares variants without hugeshim's epochs. */
 static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phases, int per_phase)
 {
-    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
-    bool wall = !hs_epochs || getenv("HS_PROBE_WALL");
+    bool wall = !find_epochs(false) || getenv("HS_PROBE_WALL");
     uint64_t online;
     CHECK(hs_os_numa_nodes(&online) == 0);
     int slow = 63 - __builtin_clzll(online);
@@ -817,8 +824,7 @@ static void pin_thread(void *arg, int tid, int cpu, uint64_t cpu_ns)
  * is there. */
 static int cmd_park_copy(size_t mib, int epochs)
 {
-    hs_epochs = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
-    CHECK(hs_epochs);
+    find_epochs(true);
     size_t len = mib * MIB, n = len / PAGE;
     char *raw = malloc(len + UNIT);
     CHECK(raw);
