@@ -19,7 +19,7 @@ CXXFLAGS  += -std=gnu++17 $(WARN) -DHS_MULTIARCH='"$(MULTIARCH)"' -DHS_BUILD_DIR
 
 OS_SRC        := os/mem.c os/proc.c os/probe.c os/numa.c os/track.c os/fault.c
 COMMON_SRC    := common/options.c common/config.c common/report.c common/log.c common/trace_format.c common/thread.c common/kinds.c common/vmguard.c
-ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c allocator/peak.c
+ALLOCATOR_SRC := allocator/registry.c allocator/backing.c allocator/large.c allocator/early.c allocator/forkguard.c allocator/hugify.c allocator/listener.c allocator/peak.c
 TRACK_SRC     := track/heat.c track/tracker.c track/epoch.c track/uffd_sync.c track/park.c track/pagemap_scan.c track/softdirty.c
 PLACE_SRC     := place/where.c place/migrate.c place/tier.c
 OBSERVE_SRC   := observe/sites.c observe/symbols.c observe/trace.c

@@ -290,6 +290,40 @@ int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **o
     return result;
 }
 
+int hs_backing_large_chunk(size_t want, size_t need, void **out, size_t *len_out, hs_os_kind_t *kind_out)
+{
+    int err = -ENOMEM;
+    for (int k = hs_config.first_kind; k < HS_KIND_COUNT; k++) {
+        hs_os_kind_t kind = (hs_os_kind_t)k;
+        if (!hs_backing_may_try(kind))
+            continue;
+        size_t grain = hs_backing_page_size(kind) < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : hs_backing_page_size(kind);
+        bool hugetlb = kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M;
+        /* hugetlb reserves its pool pages at mmap: no more than needed. */
+        size_t sizes[2] = {hs_align_up(hugetlb ? need : want, grain), hs_align_up(need, grain)};
+        for (int attempt = 0; attempt < 2; attempt++) {
+            size_t rounded = sizes[attempt];
+            if (rounded < need || (attempt == 1 && rounded == sizes[0]))
+                break;
+            bool advised = false;
+            void *mem;
+            /* Never in the window: free() sends every pointer there to jemalloc. */
+            err = hs_ops.map(hs_ops.ctx, kind, rounded, grain, PROT_READ | PROT_WRITE, false, false, &mem, &advised);
+            if (err) {
+                hs_backing_failed(kind, err, rounded);
+                continue;
+            }
+            *kind_out = hs_backing_mapped(mem, rounded, kind, advised, HS_ORIGIN_HEAP);
+            hs_registry_mark_owned((uintptr_t)mem, rounded);
+            *out = mem;
+            *len_out = rounded;
+            return 0;
+        }
+    }
+    hs_count(HS_CTR_BACKING_MAP_FAILED, 1);
+    return err;
+}
+
 int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind_out)
 {
     int err = -ENOMEM;

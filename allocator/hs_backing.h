@@ -52,6 +52,13 @@ typedef enum {
  * the registry and the ownership bitmap.  0 or -ENOMEM. */
 int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **out, hs_os_kind_t *kind);
 
+/* A chunk for the span heap of large objects (hs_large.h): want bytes (need
+ * when want cannot be had, and always for hugetlb, whose pool pages are
+ * reserved at mmap) of whole pages of the first kind that works, 2 MiB
+ * aligned, outside the heap window; owned and recorded like heap chunks.
+ * *len_out: its length (rounded to the kind's page).  0 or -errno. */
+int hs_backing_large_chunk(size_t want, size_t need, void **out, size_t *len_out, hs_os_kind_t *kind);
+
 /* A program mmap of len bytes: a THP region 2 MiB-aligned, or base pages when
  * THP is unavailable.  Recorded in the registry with origin mmap.  0 or -errno. */
 int hs_backing_map_region(size_t len, int prot, bool noreserve, bool populate, void **out, hs_os_kind_t *kind);
