@@ -15,6 +15,7 @@
 #include "../common/hs_log.h"
 #include "hs_backing.h"
 #include "hs_heap.h"
+#include "hs_large.h"
 #include "hs_peak.h"
 #include "hs_registry.h"
 
@@ -59,6 +60,7 @@ __attribute__((visibility("hidden"))) void *hs_heap_jemalloc_mmap(void *addr, si
 /* An arena took, split or purged memory: tell whoever listens (dense mode). */
 static inline void hs_heap_active(size_t grown)
 {
+    hs_large_tick();
     const hs_heap_listener_t *l = hs_heap_listener_now();
     if (l && l->active)
         l->active(grown);
@@ -369,6 +371,7 @@ int hs_heap_init(bool medium_on_base, bool dense)
     snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", large);
     hs_je_mallctl(name, NULL, NULL, &no_decay, sizeof no_decay);
     hs_large_flags = MALLOCX_ARENA(large) | MALLOCX_TCACHE_NONE;
+    hs_large_init(NULL, NULL);
     return 0;
 }
 
@@ -387,6 +390,11 @@ static int hs_heap_big_flags(size_t size)
 
 void *hs_heap_big_alloc(size_t size, size_t align, bool zero)
 {
+    if (size >= HS_HEAP_LARGE) {
+        void *p = hs_large_alloc(size, align, zero);
+        if (p)
+            return p;
+    }
     int flags = hs_heap_big_flags(size) | (zero ? MALLOCX_ZERO : 0) | (align ? MALLOCX_ALIGN(align) : 0);
     void *p = hs_je_mallocx(size, flags);
     if (!p)
@@ -394,12 +402,42 @@ void *hs_heap_big_alloc(size_t size, size_t align, bool zero)
     return p;
 }
 
+/* Move an object between jemalloc and the span heap: a new one, the bytes
+ * both can hold, the old one freed. */
+static void *hs_heap_move(void *ptr, size_t old, size_t size, bool from_large)
+{
+    void *p = size > hs_heap_small_max ? hs_heap_big_alloc(size, 0, false) : hs_je_malloc(size);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memcpy(p, ptr, old < size ? old : size);
+    if (from_large)
+        hs_large_free(ptr);
+    else
+        hs_je_free(ptr);
+    return p;
+}
+
 void *hs_heap_big_realloc(void *ptr, size_t size)
 {
+    if (hs_large_owns(ptr)) {
+        void *p = size >= HS_HEAP_LARGE ? hs_large_realloc(ptr, size) : NULL;
+        return p ? p : hs_heap_move(ptr, hs_large_usable(ptr), size, true);
+    }
+    if (size >= HS_HEAP_LARGE)
+        return hs_heap_move(ptr, hs_je_malloc_usable_size(ptr), size, false);
     void *p = hs_je_rallocx(ptr, size, hs_heap_big_flags(size));
     if (!p)
         errno = ENOMEM;
     return p;
+}
+
+void *hs_heap_realloc(void *ptr, size_t size)
+{
+    if (size > hs_heap_small_max || hs_large_owns(ptr))
+        return hs_heap_big_realloc(ptr, size);
+    return hs_je_realloc(ptr, size);
 }
 
 /* jemalloc's own munmap calls (renamed at build time): the registry forgets

@@ -38,17 +38,19 @@ void hs_je_sdallocx(void *ptr, size_t size, int flags);
  *   where stock jemalloc held 0.43 GB.  One arena per 4 automatic ones; a
  *   thread keeps the one it first got.  With the default (huge), medium
  *   objects are small ones: hs_heap_small_max is HS_HEAP_LARGE - 1.
- * - large (HS_HEAP_LARGE and up): one arena that returns freed memory at once
- *   (decay 0), as jemalloc's own oversize arena would if it could take custom
- *   hooks (without it, freed large buffers would wait 10 s of decay and RSS
- *   would balloon past a plain run's); on the first kind: such objects are
- *   mostly arrays, written whole. */
+ * - large (HS_HEAP_LARGE and up): the span heap (hs_large.h), on the first
+ *   kind (such objects are mostly arrays, written whole), which keeps a
+ *   bounded amount of freed memory resident for the next large object; when
+ *   it cannot map a chunk, one jemalloc arena that returns freed memory at
+ *   once (decay 0). */
 #define HS_HEAP_LARGE ((size_t)8 << 20)
 extern __attribute__((visibility("hidden"))) size_t hs_heap_small_max;
 /* Medium or large objects, size > hs_heap_small_max; align 0: natural. */
 void *hs_heap_big_alloc(size_t size, size_t align, bool zero);
 /* A live object resized to size > hs_heap_small_max. */
 void *hs_heap_big_realloc(void *ptr, size_t size);
+/* realloc of a live heap object (jemalloc's or the span heap's), any size. */
+void *hs_heap_realloc(void *ptr, size_t size);
 
 /* Zero a new object of n >= HS_HEAP_ZERO_MIN bytes for calloc.  In base-page
  * regions, as jemalloc's default hooks do and its path for custom hooks does

@@ -14,6 +14,7 @@
 #include "../allocator/hs_backing.h"
 #include "../allocator/hs_forkguard.h"
 #include "../allocator/hs_heap.h"
+#include "../allocator/hs_large.h"
 #include "../allocator/hs_hugify.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_vmguard.h"
@@ -89,6 +90,7 @@ static void hs_prefork(void)
     /* Before the locks: it snapshots the registry and may copy the hugetlb heap. */
     hs_forkguard_prefork();
     hs_tracker_prefork();
+    hs_large_prefork(); /* before the guard's and the backing's: it takes them when it maps or gives back */
     hs_vmguard_prefork(); /* after the tracker's lock: the epoch thread takes them in that order */
     hs_backing_prefork();
     hs_registry_prefork();
@@ -99,6 +101,7 @@ static void hs_postfork_parent(void)
     hs_registry_postfork_parent();
     hs_backing_postfork_parent();
     hs_vmguard_postfork_parent();
+    hs_large_postfork_parent();
     hs_tracker_postfork_parent();
     hs_forkguard_postfork_parent();
 }
@@ -108,6 +111,7 @@ static void hs_postfork_child(void)
     hs_registry_postfork_child();
     hs_backing_postfork_child();
     hs_vmguard_postfork_child();
+    hs_large_postfork_child();
     hs_tracker_postfork_child();
     hs_forkguard_postfork_child();
     hs_hugify_postfork_child();
@@ -120,11 +124,19 @@ static uint64_t hs_interval_ns(void)
     return (uint64_t)hs_shim_options.value[HS_OPT_INTERVAL_MS] * 1000000ULL;
 }
 
-/* The epoch thread, for tracking: its epochs, and dense mode's pass at every
- * tick when that is on too. */
+/* At every tick of the epoch thread: dense mode's pass when that is on too,
+ * and the span heap's give-back of large objects' pages kept too long. */
+static void hs_epoch_tick(void)
+{
+    if (hs_hugify_on())
+        hs_hugify_pass();
+    hs_large_tick();
+}
+
+/* The epoch thread, for tracking. */
 static int hs_epochs_start(void)
 {
-    return hs_epoch_start(hs_interval_ns(), hs_hugify_on() ? hs_hugify_pass : NULL);
+    return hs_epoch_start(hs_interval_ns(), hs_epoch_tick);
 }
 
 /* Registered after jemalloc's handlers, so it runs after jemalloc's child

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../allocator/hs_heap.h"
+#include "../allocator/hs_large.h"
 #include "../allocator/hs_registry.h"
 #include "../common/hs_counters.h"
 #include "../allocator/hs_hugify.h"
@@ -106,7 +107,10 @@ static __attribute__((noinline)) void hs_free_slow(void *ptr)
         return;
     if (hs_registry_owns(ptr)) {
         hs_sites_note_free(ptr);
-        hs_je_free(ptr);
+        if (!hs_large_owns(ptr))
+            hs_je_free(ptr);
+        else if (!hs_large_free(ptr))
+            hs_count(HS_CTR_HEAP_BAD_FREES, 1);
         return;
     }
     if (hs_early_owns(ptr))
@@ -174,7 +178,7 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
         hs_dense_due();
         /* For sites, a realloc is a free and a new allocation. */
         hs_sites_note_free(ptr);
-        void *p = hs_likely(size <= hs_heap_small_max) ? hs_je_realloc(ptr, size) : hs_heap_big_realloc(ptr, size);
+        void *p = hs_heap_realloc(ptr, size);
         hs_sites_note_alloc(p, size);
         return p;
     }
@@ -277,6 +281,8 @@ HS_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr)
         return 0;
+    if (hs_large_owns(ptr))
+        return hs_large_usable(ptr);
     if (hs_registry_owns(ptr))
         return hs_je_malloc_usable_size(ptr);
     if (hs_early_owns(ptr))

@@ -88,7 +88,7 @@ TEST(Safety, ForkedChildWithoutPidInPathDoesNotOverwriteTheReport)
     auto j = read_json(report);
     // The parent wrote it: its pid, and its 32 MiB array.
     EXPECT_EQ(j["program"], "hs_probe");
-    EXPECT_GE(report_num(j, "heap.extent_bytes"), 32 * 1024 * 1024);
+    EXPECT_GE(report_num(j, "heap.large.chunk_bytes"), 32 * 1024 * 1024);
     unlink(report.c_str());
 }
 

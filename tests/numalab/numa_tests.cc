@@ -64,7 +64,7 @@ TEST(Lab, HeapPageMovesToNode1AndBack)
     EXPECT_EQ(r.num("move0_status"), 0);
     EXPECT_EQ(r.num("after_move0_node"), 0);
     auto j = read_json(report);
-    EXPECT_GE(report_num(j, "heap.extent_bytes"), 64 << 20) << "the page was not hugeshim's";
+    EXPECT_GE(report_num(j, "heap.large.chunk_bytes"), 64 << 20) << "the page was not hugeshim's";
     unlink(report.c_str());
 }
 

@@ -11,6 +11,14 @@ static int cmd_heap(int argc, char **argv)
     print_vma("", p + n / 2);
     print_totals();
     free(p);
+    if (argc >= 2) {
+        /* The program goes on for a while, then takes (and frees) one more
+         * large buffer, unwritten. */
+        usleep((useconds_t)atoi(argv[1]) * 1000);
+        void *q = malloc((size_t)8 << 20);
+        CHECK(q);
+        free(q);
+    }
     return 0;
 }
 
@@ -517,7 +525,7 @@ static int cmd_churn(int argc, char **argv)
 
 
 const probe_cmd_t probe_heap_cmds[] = {
-    {"heap", "SIZE", cmd_heap},
+    {"heap", "SIZE [THEN_MS]", cmd_heap},
     {"heap-many", "COUNT SIZE", cmd_heap_many},
     {"sparse", "COUNT SIZE [WRITTEN [SETTLE_MS]]", cmd_sparse},
     {"dense-calloc", "COUNT SIZE", cmd_dense_calloc},
