@@ -435,8 +435,14 @@ void *hs_heap_big_realloc(void *ptr, size_t size)
 
 void *hs_heap_realloc(void *ptr, size_t size)
 {
-    if (size > hs_heap_small_max || hs_large_owns(ptr))
+    if (size > hs_heap_small_max || hs_large_owns(ptr)) {
+        /* realloc(p, 0) frees p and returns NULL, as jemalloc's (and glibc's). */
+        if (!size) {
+            hs_large_free(ptr);
+            return NULL;
+        }
         return hs_heap_big_realloc(ptr, size);
+    }
     return hs_je_realloc(ptr, size);
 }
 

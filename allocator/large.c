@@ -381,6 +381,8 @@ static bool hs_grow(size_t len, size_t align)
     if (n == HS_CHUNKS_MAX || !hs_spans_room(4))
         return false;
     size_t need = len + (align > HS_UNIT ? align : 0);
+    if (need < len)
+        return false;
     size_t want = hs_up(hs_chunk_bytes / 4, HS_UNIT);
     want = want < HS_CHUNK_MIN ? HS_CHUNK_MIN : want > HS_CHUNK_MAX ? HS_CHUNK_MAX : want;
     if (want < need)
