@@ -26,13 +26,13 @@ int hs_where_node_of_thread(int tid, uint64_t epoch);
 /* The node whose CPUs ran the program's threads most since the last call
  * (CPU time per thread, by the CPU each last ran on; hugeshim's own threads
  * left out); -1 when unknown.  *busy: the nodes (bit n: node n) that ran
- * at least 1/HS_WHERE_BUSY_SHARE of the time since hs_where_busy_mark (of
- * the whole time without a mark), 0 when unknown. */
+ * at least 1/HS_WHERE_BUSY_SHARE of the time since hs_where_busy_mark, or of
+ * the whole time since the last call, 0 when unknown. */
 #define HS_WHERE_BUSY_SHARE 10
 int hs_where_busy_nodes(uint64_t *busy);
-/* Start the window hs_where_busy_nodes judges busyness on: the last tick of
- * an epoch, so that a thread that filled memory early in the epoch and went
- * quiet does not count as a node at work. */
+/* Start the window hs_where_busy_nodes judges busyness on besides the whole
+ * epoch: the last tick of an epoch, so that a node whose threads start late
+ * in the epoch counts as a node at work. */
 void hs_where_busy_mark(void);
 /* In a forked child: the caches describe the parent's threads. */
 void hs_where_forget_after_fork(void);

@@ -127,15 +127,19 @@ int hs_where_busy_nodes(uint64_t *busy)
     if (err != 0)
         return -1;
     int best = -1;
-    uint64_t total = 0;
-    const uint64_t *busy_by = marked ? sum.late : sum.by_node;
+    uint64_t total = 0, total_late = 0;
     for (int n = 0; n < hs_topo.nodes; n++) {
-        total += busy_by[n];
+        total += sum.by_node[n];
+        total_late += sum.late[n];
         if (sum.by_node[n] && (best < 0 || sum.by_node[n] > sum.by_node[best]))
             best = n;
     }
+    /* Busy in the window, or over the whole epoch: a reader that spent the
+     * window waiting (for a parked unit to come back, or for a CPU under a
+     * loaded host) still reads from its node. */
     for (int n = 0; n < hs_topo.nodes && n < 64; n++)
-        if (busy_by[n] && busy_by[n] >= total / HS_WHERE_BUSY_SHARE)
+        if ((marked && sum.late[n] && sum.late[n] >= total_late / HS_WHERE_BUSY_SHARE) ||
+            (sum.by_node[n] && sum.by_node[n] >= total / HS_WHERE_BUSY_SHARE))
             *busy |= 1ULL << n;
     return best;
 }
