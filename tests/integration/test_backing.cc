@@ -231,6 +231,28 @@ TEST(Backing, CallocGivesPagesBackInsteadOfWritingZeroes)
     unlink(report.c_str());
 }
 
+// A large block freed and followed by a smaller one: the second is placed on
+// the first's pages, which the kernel neither faults nor zeroes again, and
+// which stay whole huge pages; a calloc there still reads zero.  The
+// control: without hugeshim (HUGESHIM_ENABLE=0, glibc, which unmaps such a
+// chunk at free) every page of the second block faults again.
+TEST(Backing, AFreedLargeBlocksHugePagesServeTheNextOne)
+{
+    if (thp_mode() != "madvise")
+        GTEST_SKIP() << "THP mode is " << thp_mode();
+    std::string report = temp_path("large-reuse.json");
+    Result r = run_probe({}, {"large-reuse"}, report);
+    EXPECT_EQ(r.num("same_start"), 1);
+    EXPECT_LT(r.num("reuse_faults"), 8) << "48 MiB written: 24 THP faults when fresh";
+    EXPECT_GE(r.num("anon_huge_kb") * 1024, 48 * kMiB) << "the kept pages are whole huge pages";
+    EXPECT_EQ(r.num("calloc_nonzero"), 0);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "heap.large.reused_bytes"), 2 * 48 * kMiB);
+    Result control = run_probe({{"HUGESHIM_ENABLE", "0"}}, {"large-reuse"}, report);
+    EXPECT_GE(control.num("reuse_faults"), 24) << "glibc faults the block in anew";
+    unlink(report.c_str());
+}
+
 TEST(Backing, NoneIsTheControlWithBasePages)
 {
     if (thp_mode() != "madvise")

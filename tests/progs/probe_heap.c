@@ -1,4 +1,5 @@
 /* probe_heap.c: hs_probe's heap commands: huge pages of the heap, dense and sparse fills, calloc, realloc, the malloc API, errno, churn. */
+#include <sys/resource.h>
 #include "probe.h"
 
 static int cmd_heap(int argc, char **argv)
@@ -270,6 +271,45 @@ static int cmd_calloc_fresh(int argc, char **argv)
     return 0;
 }
 
+static long minor_faults(void)
+{
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+    return ru.ru_minflt;
+}
+
+/* A large block written and freed, then a smaller one written: prints the
+ * page faults the second took (its pages are the first's when the heap keeps
+ * them), its VMA, whether it starts where the first did, and whether a
+ * calloc over the same pages reads zero. */
+static int cmd_large_reuse(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    size_t first = (size_t)64 << 20, second = (size_t)48 << 20;
+    unsigned char *p = malloc(first);
+    CHECK(p);
+    /* Written and checked, so that the compiler keeps the writes. */
+    fill(p, first, 1);
+    CHECK(verify(p, first, 1));
+    free(p);
+    long before = minor_faults();
+    unsigned char *q = malloc(second);
+    CHECK(q);
+    fill(q, second, 2);
+    CHECK(verify(q, second, 2));
+    printf("reuse_faults=%ld\nsame_start=%d\n", minor_faults() - before, q == p);
+    print_vma("", q + second / 2);
+    free(q);
+    unsigned char *z = calloc(1, second);
+    CHECK(z);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < second; i += 512)
+        nonzero += z[i] != 0;
+    printf("calloc_nonzero=%zu\n", nonzero);
+    free(z);
+    return 0;
+}
+
 /* COUNT objects of SIZE, kept and never written (address space only): the
  * heap grows again and again.  Prints how many the heap gave. */
 static int cmd_grow(int argc, char **argv)
@@ -535,6 +575,7 @@ const probe_cmd_t probe_heap_cmds[] = {
     {"calloc-reuse", "", cmd_calloc_reuse},
     {"calloc-rss", "COUNT SIZE", cmd_calloc_rss},
     {"calloc-fresh", "SIZE", cmd_calloc_fresh},
+    {"large-reuse", "", cmd_large_reuse},
     {"grow", "COUNT SIZE", cmd_grow},
     {"api", "", cmd_api},
     {"foreign", "", cmd_foreign},
