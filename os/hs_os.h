@@ -145,6 +145,10 @@ int hs_os_purge(void *addr, size_t len, bool forced);
 
 /* Read a whole small file into buf (NUL-terminated). Returns bytes or -errno. */
 ssize_t hs_os_read_file(const char *path, char *buf, size_t cap);
+/* Call fn for each line of a file of any length (without its newline),
+ * reading through buf; a line longer than cap - 1 bytes is skipped.  0 or
+ * -errno. */
+int hs_os_each_line(const char *path, char *buf, size_t cap, void (*fn)(void *arg, const char *line), void *arg);
 /* Read a whole configuration file into buf (NUL-terminated): a regular file
  * only (-EINVAL otherwise, never blocking on a FIFO), at most cap - 2 bytes
  * (-EFBIG beyond).  Returns bytes or -errno. */

@@ -154,36 +154,45 @@ int64_t hs_os_node_huge_free_bytes(int node)
 
 /* The node's zones' high watermarks in bytes (/proc/zoneinfo): below them
  * the kernel reclaims rather than hand out pages, so a migration that would
- * land there fails (and a THP is split on the way).  0 unknown. */
+ * land there fails (and a THP is split on the way).  0 unknown.  zoneinfo
+ * lists every CPU's page sets for every zone: hundreds of KiB on a large
+ * machine, so it is read line by line. */
+typedef struct {
+    int node;
+    bool ours;
+    int64_t pages;
+} hs_zone_scan_t;
+
+static void hs_os_zone_line(void *arg, const char *line)
+{
+    hs_zone_scan_t *z = arg;
+    if (!strncmp(line, "Node ", 5)) {
+        int id = 0;
+        for (const char *p = line + 5; *p >= '0' && *p <= '9'; p++)
+            id = id * 10 + (*p - '0');
+        z->ours = id == z->node;
+        return;
+    }
+    const char *p = line;
+    while (*p == ' ')
+        p++;
+    if (z->ours && !strncmp(p, "high ", 5)) {
+        int64_t v = 0;
+        for (p += 5; *p == ' '; p++)
+            ;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0');
+        z->pages += v;
+    }
+}
+
 static int64_t hs_os_node_reserve_bytes(int node)
 {
-    static char buf[65536]; /* the epoch thread only */
-    ssize_t n = hs_os_read_file("/proc/zoneinfo", buf, sizeof buf);
-    if (n <= 0)
+    static char buf[8192]; /* the epoch thread only */
+    hs_zone_scan_t z = {node, false, 0};
+    if (hs_os_each_line("/proc/zoneinfo", buf, sizeof buf, hs_os_zone_line, &z) != 0)
         return 0;
-    int64_t pages = 0;
-    bool ours = false;
-    for (const char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-        if (!strncmp(line, "Node ", 5)) {
-            int id = 0;
-            for (const char *p = line + 5; *p >= '0' && *p <= '9'; p++)
-                id = id * 10 + (*p - '0');
-            ours = id == node;
-            continue;
-        }
-        const char *p = line;
-        while (*p == ' ')
-            p++;
-        if (ours && !strncmp(p, "high ", 5)) {
-            int64_t v = 0;
-            for (p += 5; *p == ' '; p++)
-                ;
-            while (*p >= '0' && *p <= '9')
-                v = v * 10 + (*p++ - '0');
-            pages += v;
-        }
-    }
-    return pages * (int64_t)HS_OS_PAGE_SIZE;
+    return z.pages * (int64_t)HS_OS_PAGE_SIZE;
 }
 
 int64_t hs_os_node_room(int node, hs_os_kind_t kind)

@@ -55,6 +55,50 @@ ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)used;
 }
 
+int hs_os_each_line(const char *path, char *buf, size_t cap, void (*fn)(void *arg, const char *line), void *arg)
+{
+    if (cap < 2)
+        return -EINVAL;
+    int fd = hs_os_open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    size_t used = 0;
+    bool skipping = false; /* in a line longer than the buffer: dropped */
+    for (;;) {
+        long n = hs_os_syscall3(SYS_read, fd, (long)(buf + used), (long)(cap - 1 - used));
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            hs_os_close(fd);
+            return (int)n;
+        }
+        used += (size_t)n;
+        buf[used] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (!skipping)
+                fn(arg, line);
+            skipping = false;
+            line = nl + 1;
+        }
+        size_t rest = used - (size_t)(line - buf);
+        if (n == 0) {
+            if (rest && !skipping)
+                fn(arg, line);
+            break;
+        }
+        if (rest == cap - 1) {
+            skipping = true; /* no end of line in a full buffer */
+            rest = 0;
+        }
+        memmove(buf, line, rest);
+        used = rest;
+    }
+    hs_os_close(fd);
+    return 0;
+}
+
 ssize_t hs_os_read_config(const char *path, char *buf, size_t cap)
 {
     if (cap < 2)
