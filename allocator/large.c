@@ -192,6 +192,28 @@ static size_t hs_coalesce(size_t i)
     return i;
 }
 
+/* The last len bytes of span i (all of it if len is its length) take the
+ * free state `state` (kept since freed_ns, or clean), split off when they
+ * are not the whole span (room checked by the caller). */
+static void hs_tail_becomes(size_t i, size_t len, uint8_t state, uint64_t freed_ns)
+{
+    hs_span_t *s = &hs_spans[i];
+    if (len == s->len) {
+        s->state = state;
+        s->freed_ns = freed_ns;
+        hs_coalesce(i);
+        return;
+    }
+    hs_span_t tail = *s;
+    tail.start = s->start + s->len - len;
+    tail.len = len;
+    tail.state = state;
+    tail.freed_ns = freed_ns;
+    s->len -= len;
+    hs_splice(i + 1, i + 1, &tail, 1);
+    hs_coalesce(i + 1);
+}
+
 /* ---- giving back ---- */
 
 /* Give back the last len bytes of kept span i (all of it if len >= its
@@ -211,36 +233,31 @@ static void hs_release(size_t i, size_t len)
     }
     hs_kept_bytes -= len;
     hs_count(HS_CTR_HEAP_LARGE_RELEASED_BYTES, len);
-    if (len == s->len) {
-        s->state = HS_SPAN_CLEAN;
-        hs_coalesce(i);
-        return;
-    }
-    hs_span_t tail = *s;
-    tail.start = at;
-    tail.len = len;
-    tail.state = HS_SPAN_CLEAN;
-    s->len -= len;
-    hs_splice(i + 1, i + 1, &tail, 1);
-    hs_coalesce(i + 1);
+    hs_tail_becomes(i, len, HS_SPAN_CLEAN, 0);
+}
+
+/* The kept span (of a kind that is given back) freed longest ago, or -1. */
+static long hs_oldest_kept(void)
+{
+    long oldest = -1;
+    for (size_t i = 0; i < hs_nspans; i++)
+        if (hs_spans[i].state == HS_SPAN_KEPT && hs_releasable(&hs_spans[i]) &&
+            (oldest < 0 || hs_spans[i].freed_ns < hs_spans[oldest].freed_ns))
+            oldest = (long)i;
+    return oldest;
 }
 
 /* Keep what the policy allows: spans older than keep_ns go, then the oldest
- * until the kept bytes are within the bound. */
+ * until the kept bytes are within the bound; the oldest left says when the
+ * next tick has work. */
 static void hs_trim(void)
 {
     uint64_t now = hs_ops.now_ns(hs_ops.ctx);
     size_t bound = hs_peak_used - hs_used_bytes;
     if (bound < hs_policy.keep_min)
         bound = hs_policy.keep_min;
-    while (hs_kept_bytes) {
-        long oldest = -1;
-        for (size_t i = 0; i < hs_nspans; i++)
-            if (hs_spans[i].state == HS_SPAN_KEPT && hs_releasable(&hs_spans[i]) &&
-                (oldest < 0 || hs_spans[i].freed_ns < hs_spans[oldest].freed_ns))
-                oldest = (long)i;
-        if (oldest < 0)
-            break;
+    long oldest;
+    while ((oldest = hs_oldest_kept()) >= 0) {
         const hs_span_t *s = &hs_spans[oldest];
         size_t before = hs_kept_bytes;
         if (now - s->freed_ns >= hs_policy.keep_ns)
@@ -252,11 +269,8 @@ static void hs_trim(void)
         if (hs_kept_bytes == before)
             break; /* the kernel refused: try at the next call */
     }
-    uint64_t oldest = UINT64_MAX;
-    for (size_t i = 0; i < hs_nspans; i++)
-        if (hs_spans[i].state == HS_SPAN_KEPT && hs_releasable(&hs_spans[i]) && hs_spans[i].freed_ns < oldest)
-            oldest = hs_spans[i].freed_ns;
-    __atomic_store_n(&hs_kept_until, oldest == UINT64_MAX ? 0 : oldest + hs_policy.keep_ns + 1, __ATOMIC_RELAXED);
+    uint64_t until = oldest < 0 ? 0 : hs_spans[oldest].freed_ns + hs_policy.keep_ns + 1;
+    __atomic_store_n(&hs_kept_until, until, __ATOMIC_RELAXED);
 }
 
 void hs_large_tick(void)
@@ -475,21 +489,7 @@ static void hs_keep_tail(size_t i, size_t len)
     hs_used_bytes -= len;
     if (hs_releasable(s))
         hs_kept_bytes += len;
-    uint64_t now = hs_ops.now_ns(hs_ops.ctx);
-    if (len == s->len) {
-        s->state = HS_SPAN_KEPT;
-        s->freed_ns = now;
-        hs_coalesce(i);
-        return;
-    }
-    hs_span_t tail = *s;
-    tail.start = s->start + s->len - len;
-    tail.len = len;
-    tail.state = HS_SPAN_KEPT;
-    tail.freed_ns = now;
-    s->len -= len;
-    hs_splice(i + 1, i + 1, &tail, 1);
-    hs_coalesce(i + 1);
+    hs_tail_becomes(i, len, HS_SPAN_KEPT, hs_ops.now_ns(hs_ops.ctx));
 }
 
 bool hs_large_free(void *ptr)
