@@ -64,6 +64,14 @@ size_t hs_backing_page_size(hs_os_kind_t kind)
     }
 }
 
+/* The granule heap memory of a kind is mapped in: its page, 2 MiB at least,
+ * so that the ownership bitmap never shares a granule with foreign memory. */
+static size_t hs_backing_grain(hs_os_kind_t kind)
+{
+    size_t page = hs_backing_page_size(kind);
+    return page < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : page;
+}
+
 static const hs_counter_id_t hs_bytes_counter[HS_KIND_COUNT] = {
     HS_CTR_BACKING_HUGETLB_1G_BYTES, HS_CTR_BACKING_HUGETLB_2M_BYTES, HS_CTR_BACKING_THP_BYTES,
     HS_CTR_BACKING_BASE_BYTES};
@@ -249,9 +257,7 @@ int hs_backing_heap_alloc(size_t size, size_t align, hs_heap_use_t use, void **o
         hs_os_kind_t kind = (hs_os_kind_t)k;
         if (kind == HS_OS_KIND_THP && use == HS_HEAP_USE_NO_THP)
             continue;
-        /* Heap chunks are mapped in 2 MiB granules at least, so that the
-         * ownership bitmap never shares a granule with foreign memory. */
-        size_t grain = hs_backing_page_size(kind) < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : hs_backing_page_size(kind);
+        size_t grain = hs_backing_grain(kind);
         void *p = hs_backing_carve(kind, size, align);
         if (p) {
             *out = p;
@@ -297,7 +303,7 @@ int hs_backing_large_chunk(size_t want, size_t need, void **out, size_t *len_out
         hs_os_kind_t kind = (hs_os_kind_t)k;
         if (!hs_backing_may_try(kind))
             continue;
-        size_t grain = hs_backing_page_size(kind) < HS_OS_HUGE_2M ? HS_OS_HUGE_2M : hs_backing_page_size(kind);
+        size_t grain = hs_backing_grain(kind);
         bool hugetlb = kind == HS_OS_KIND_HUGETLB_1G || kind == HS_OS_KIND_HUGETLB_2M;
         /* hugetlb reserves its pool pages at mmap: no more than needed. */
         size_t sizes[2] = {hs_align_up(hugetlb ? need : want, grain), hs_align_up(need, grain)};
