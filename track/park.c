@@ -5,9 +5,12 @@
  * WP-registered VMA write-notifies, so staging is WP-registered too).
  *
  * Park (epoch thread, exclusive side of hs_vmguard):
- *   1. lift the unit's write protection: it fails unless uffd_sync
- *      registered the unit's region (a stale region of the tracker's table
- *      may be a new mapping of the program's, never to be touched);
+ *   1. set the unit's write protection to what it is (protected unless the
+ *      last epoch wrote, read or put back the unit): it fails unless
+ *      uffd_sync registered the unit's region (a stale region of the
+ *      tracker's table may be a new mapping of the program's, never to be
+ *      touched), and changing nothing it costs no TLB shootdown (the move
+ *      clears the protection either way);
  *   2. register the unit MISSING|WP (its VMA splits off its region's);
  *   3. move unit -> slot, no holes allowed (a unit not fully present is
  *      not sampled: a hole would fault again after the put-back).
@@ -272,7 +275,11 @@ static bool hs_put_back(size_t i)
     return true;
 }
 
-int hs_park_unit(uintptr_t unit)
+static bool hs_seen_unprotected(uintptr_t unit);
+
+/* Park unit, whose write protection is believed to be `wp` (a wrong guess
+ * costs one shootdown, nothing else). */
+static int hs_park_as(uintptr_t unit, bool wp)
 {
     if (!hs_park_running() || hs_lost)
         return -ENOTCONN;
@@ -284,11 +291,15 @@ int hs_park_unit(uintptr_t unit)
     while (i < hs_nslots && hs_slot_unit[i])
         i++;
     uint64_t t0 = hs_os_now_ns();
-    /* Only a unit of a region uffd_sync registered: lifting its write
+    /* Only a unit of a region uffd_sync registered: setting its write
      * protection fails elsewhere (ENOENT).  The tracker's table may still
      * hold a region the program unmapped, and a new mapping there is not
-     * ours yet: registering its unit would split the program's VMA. */
-    int err = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, false);
+     * ours yet: registering its unit would split the program's VMA.  Set
+     * to what it is, the call changes no page table entry: lifting the
+     * protection of a protected unit cost a TLB shootdown per park, about
+     * 1 ms under the NUMA lab's emulation (checked 2026-12-03: UFFDIO_MOVE
+     * takes a protected THP as well and clears the bit). */
+    int err = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, wp);
     if (err) {
         hs_count(HS_CTR_SAMPLE_SKIP_BUSY, 1);
         return err;
@@ -328,6 +339,11 @@ int hs_park_unit(uintptr_t unit)
     return 0;
 }
 
+int hs_park_unit(uintptr_t unit)
+{
+    return hs_park_as(unit, !hs_seen_unprotected(unit));
+}
+
 /* What the last epoch's faults said of each unit they touched: written
  * (write-protect faults, writes to parked units) or only read.  An
  * open-addressing set of unit addresses with the two bits in the low bits
@@ -336,6 +352,8 @@ int hs_park_unit(uintptr_t unit)
 #define HS_SEEN_CAP (2 * HS_PARK_SLOTS_MAX)
 #define HS_SEEN_WRITTEN 1u
 #define HS_SEEN_READ 2u
+#define HS_SEEN_PUT_BACK 4u /* put back idle at the epoch's end: unprotected */
+#define HS_SEEN_BITS ((uintptr_t)7)
 static uintptr_t hs_seen[HS_SEEN_CAP];
 static size_t hs_nseen;
 static uint64_t hs_epochs_seen;
@@ -357,12 +375,10 @@ static size_t hs_seen_slot(uintptr_t unit)
     return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_SEEN_CAP;
 }
 
-void hs_park_note_fault(uintptr_t addr, bool write)
+static void hs_seen_add(uintptr_t unit, uintptr_t bit)
 {
-    uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1);
-    uintptr_t bit = write ? HS_SEEN_WRITTEN : HS_SEEN_READ;
     for (size_t i = hs_seen_slot(unit), n = 0; n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++) {
-        if ((hs_seen[i] & ~(uintptr_t)3) == unit) {
+        if ((hs_seen[i] & ~HS_SEEN_BITS) == unit) {
             hs_seen[i] |= bit;
             return;
         }
@@ -376,12 +392,24 @@ void hs_park_note_fault(uintptr_t addr, bool write)
     }
 }
 
+void hs_park_note_fault(uintptr_t addr, bool write)
+{
+    hs_seen_add(addr & ~(uintptr_t)(HS_UNIT - 1), write ? HS_SEEN_WRITTEN : HS_SEEN_READ);
+}
+
 static unsigned hs_seen_bits(uintptr_t unit)
 {
     for (size_t i = hs_seen_slot(unit), n = 0; hs_seen[i] && n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++)
-        if ((hs_seen[i] & ~(uintptr_t)3) == unit)
-            return (unsigned)(hs_seen[i] & 3);
+        if ((hs_seen[i] & ~HS_SEEN_BITS) == unit)
+            return (unsigned)(hs_seen[i] & HS_SEEN_BITS);
     return 0;
+}
+
+/* Not write-protected now: written last epoch (the fault lifted it), or
+ * moved back (a move clears it). */
+static bool hs_seen_unprotected(uintptr_t unit)
+{
+    return hs_seen_bits(unit) != 0;
 }
 
 bool hs_park_worth(uintptr_t unit)
@@ -446,7 +474,7 @@ size_t hs_park_resample(void)
     for (size_t i = 0; i < hs_naccessed; i++) {
         if (hs_accessed_samples[i] >= HS_SAMPLES || hs_slot_of(hs_accessed[i]) != SIZE_MAX)
             continue;
-        if (hs_park_unit(hs_accessed[i]) == 0) {
+        if (hs_park_as(hs_accessed[i], false) == 0) { /* put back on its access: unprotected */
             hs_slot_again[hs_slot_of(hs_accessed[i])] = true;
             parked++;
         }
@@ -524,9 +552,12 @@ size_t hs_park_end_epoch(void)
          * in the epoch, not idle. */
         bool again = hs_slot_again[i];
         uintptr_t unit = hs_slot_unit[i];
-        if (unit && hs_put_back(i) && !again) {
-            idle++;
-            hs_idle_units[hs_nidle++] = unit;
+        if (unit && hs_put_back(i)) {
+            hs_seen_add(unit, HS_SEEN_PUT_BACK);
+            if (!again) {
+                idle++;
+                hs_idle_units[hs_nidle++] = unit;
+            }
         }
     }
     hs_naccessed = 0;
