@@ -256,7 +256,7 @@ static void hs_tracking_start(void)
            plan->track_mode, plan->tracking.why, none ? "; tracking is off" : "");
     if (none)
         return;
-    hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD], 0};
+    hs_heat_config_t heat = {(unsigned)o->value[HS_OPT_HEAT_DECAY], (unsigned)o->value[HS_OPT_HOT_THRESHOLD], 0, 0};
     if (plan->placement) {
         hs_migrate_config_t mc = {
             .nodes = hs_where_topology()->nodes,

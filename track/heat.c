@@ -85,7 +85,7 @@ static void hs_heat_mark(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node
             else if (r->sample[u] != node)
                 r->sample[u] = HS_HEAT_SAMPLE_MIXED;
             if (read)
-                r->hist[u] |= HS_HEAT_READ;
+                r->hist[u] |= r->hist[u] & HS_HEAT_READ ? HS_HEAT_READ_AGAIN : HS_HEAT_READ;
         }
     }
 }
@@ -157,14 +157,31 @@ size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit)
 }
 
 /* One epoch of the decayed vote (see hs_heat.h). */
-static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t busy_nodes)
+/* Whether one epoch's samples from `node` alone name the unit's user at
+ * once (its first epochs; hs_heat.h). */
+static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
 {
+    uint64_t self = 1ULL << node, others = c->busy_nodes & ~self;
+    if (!c->busy_nodes)
+        return false; /* who ran is unknown */
+    /* Writes: one sample per epoch from write protection, never several
+     * chances for the same one of two users. */
+    if (!(hist & HS_HEAT_READ) || c->busy_nodes == self)
+        return true;
+    /* Reads while other nodes ran: only when those mostly wrote, the
+     * reader ran too, and it was caught more than once. */
+    return (hist & HS_HEAT_READ_AGAIN) && (c->busy_nodes & self) && !(others & ~c->writing_nodes);
+}
+
+static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, const hs_heat_config_t *c)
+{
+    uint64_t busy_nodes = c->busy_nodes;
     const unsigned d = HS_HEAT_ATTR_DECAY, gain = HS_HEAT_MAX - HS_HEAT_ATTR_DECAY;
     int sample = written ? r->sample[u] : -1;
     unsigned total = r->total[u] * d / 100, score = r->score[u] * d / 100;
     unsigned seen = r->hist[u] & HS_HEAT_SEEN;
     unsigned shared = (r->hist[u] & HS_HEAT_SHARED) >> HS_HEAT_SHARED_SHIFT;
-    bool read = r->hist[u] & HS_HEAT_READ, early = false;
+    bool early = false;
     if (sample == HS_HEAT_SAMPLE_MIXED) {
         shared = HS_HEAT_SHARED_EPOCHS; /* the mark of a shared unit */
     } else if (sample >= 0 && shared) {
@@ -178,10 +195,9 @@ static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, uint64_t b
         total += gain; /* several nodes this epoch: none gains */
     } else if (sample >= 0) {
         total += gain;
-        if (seen <= 1 && busy_nodes && (busy_nodes == 1ULL << sample || !read)) {
-            /* At most the first touch before, and nobody else running (or
-             * the samples were writes: one per epoch, never several chances
-             * for the same reader): this node is the user. */
+        if (seen <= 1 && hs_heat_alone(r->hist[u], sample, c)) {
+            /* At most the first touch before, and this epoch's samples name
+             * this node alone: it is the user. */
             r->node[u] = (int8_t)sample;
             score = total;
             early = true;
@@ -219,10 +235,10 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
             r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
             if (r->node)
-                hs_heat_vote(r, u, written, c->busy_nodes);
+                hs_heat_vote(r, u, written, c);
         }
         if (r->node)
-            r->hist[u] &= (uint8_t)~HS_HEAT_READ;
+            r->hist[u] &= (uint8_t)~(HS_HEAT_READ | HS_HEAT_READ_AGAIN);
         if (r->heat[u] >= c->hot_threshold)
             hot_bytes += hs_heat_unit_bytes(r, u);
     }

@@ -31,7 +31,9 @@
  * writes (one write-protect fault per epoch) or no other node's CPUs ran the
  * program in that epoch (hs_heat_config_t.busy_nodes): the sampler parks a
  * read unit again at each tick, and under a busy scheduler the same one of
- * two readers can be first at every turn.
+ * two readers can be first at every turn.  Reads sampled twice or more also
+ * decide while the other nodes that ran only wrote, by the epoch's samples
+ * (hs_heat_config_t.writing_nodes).
  * A unit seen shared stays so a while: for HS_HEAT_SHARED_EPOCHS epochs
  * with samples after its last mixed one, a sample from one node while
  * another node's CPUs ran the program counts as mixed too (two readers of a
@@ -74,8 +76,14 @@ typedef struct hs_heat_config {
      * n), 0 when unknown.  A lone sample decides early only when its node is
      * the only one: with threads busy elsewhere too, one epoch of samples
      * from one node may be chance (two readers, the sampler catching the
-     * same one first at every turn), and the full vote applies. */
+     * same one first at every turn), and the full vote applies... */
     uint64_t busy_nodes;
+    /* ...unless the other busy nodes' threads were seen mostly writing in
+     * that epoch (more write samples than read ones) and the unit was read
+     * more than once (the sampler parks it again at its ticks): a table
+     * read on one node while another node's threads fill buffers is
+     * followed after one epoch.  Set by the caller with busy_nodes. */
+    uint64_t writing_nodes;
 } hs_heat_config_t;
 
 typedef struct hs_heat_region {
@@ -94,7 +102,8 @@ typedef struct hs_heat_region {
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
     uint8_t *hist;   /* epochs with samples (HS_HEAT_SEEN, saturating), the
                       * epochs left of a mixed sample's mark (HS_HEAT_SHARED),
-                      * HS_HEAT_READ for the epoch being closed and
+                      * HS_HEAT_READ (and HS_HEAT_READ_AGAIN) for the
+                      * epoch being closed and
                       * HS_HEAT_EARLY: decided early in the epoch just closed */
     uint8_t *idle;   /* epochs without an access (HS_HEAT_IDLE_EPOCHS bits,
                       * saturating), HS_HEAT_IDLE_CONFIRMED, and
@@ -105,6 +114,7 @@ typedef struct hs_heat_region {
 #define HS_HEAT_SHARED 0x1c /* bits 2-4 */
 #define HS_HEAT_SHARED_SHIFT 2
 #define HS_HEAT_SHARED_EPOCHS 4
+#define HS_HEAT_READ_AGAIN 0x20 /* more than one this epoch */
 #define HS_HEAT_READ 0x40 /* a read sample this epoch */
 #define HS_HEAT_EARLY 0x80
 #define HS_HEAT_IDLE_EPOCHS 0x3f
@@ -122,7 +132,8 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from);
  * is the writer's node, kept as the unit's sample if it has none yet. */
 void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
 /* The same for a read the access sampler saw (it may sample a unit several
- * times an epoch: a read alone decides early only where no other node ran). */
+ * times an epoch: reads decide early only where no other node ran, or
+ * where the others only wrote and the unit was read more than once). */
 void hs_heat_mark_read(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
 /* The sampler parked the unit holding addr for the whole epoch being closed
  * and nothing accessed it (only 2 MiB units keep it). */

@@ -34,7 +34,7 @@ typedef struct hs_track_table {
 
 static bool hs_active;
 static hs_track_choice_t hs_choice = {.why = "tracking off"};
-static hs_heat_config_t hs_heat_cfg = {50, 50, 0};
+static hs_heat_config_t hs_heat_cfg = {50, 50, 0, 0};
 static unsigned hs_budget = 2048;
 static hs_tracker_env_t hs_env;
 /* The distinct backends of the choice, and whether each opened. */
@@ -401,7 +401,22 @@ static void hs_mark(void *arg, uintptr_t start, uintptr_t end)
     hs_heat_mark_written(m->heat, start, end, m->node);
 }
 
-/* The writes a backend saw as faults, each with its writer's node. */
+/* This epoch's fault samples per node, reads and writes: the nodes that
+ * mostly wrote (hs_heat_config_t.writing_nodes). */
+static uint32_t hs_node_reads[64], hs_node_writes[64];
+
+static uint64_t hs_writing_nodes(void)
+{
+    uint64_t mask = 0;
+    for (int n = 0; n < 64; n++)
+        if (hs_node_writes[n] > hs_node_reads[n])
+            mask |= 1ULL << n;
+    memset(hs_node_reads, 0, sizeof hs_node_reads);
+    memset(hs_node_writes, 0, sizeof hs_node_writes);
+    return mask;
+}
+
+/* The accesses a backend saw as faults, each with its thread's node. */
 static void hs_drain(size_t index)
 {
     static hs_os_wp_fault_t buf[HS_DRAIN_BUF];
@@ -413,10 +428,13 @@ static void hs_drain(size_t index)
             if (!t || t->by != index + 1)
                 continue;
             int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, buf[i].tid, hs_epoch) : -1;
-            if (buf[i].missing && !buf[i].write)
+            bool read = buf[i].missing && !buf[i].write;
+            if (read)
                 hs_heat_mark_read(&t->heat, buf[i].address, buf[i].address + 1, node);
             else
                 hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
+            if (node >= 0 && node < 64)
+                (read ? hs_node_reads : hs_node_writes)[node]++;
         }
         if (n < HS_DRAIN_BUF)
             break;
@@ -642,6 +660,7 @@ size_t hs_tracker_epoch(void)
         if (b->idle)
             b->idle(b->ctx, hs_mark_idle, &c);
     }
+    hs_heat_cfg.writing_nodes = hs_writing_nodes();
     size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++)
         if (hs_table.regions[i].by)

@@ -2,6 +2,8 @@
 // and the attribution of 2 MiB units to the node that writes them.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <vector>
 
 #include "../../track/hs_heat.h"
@@ -49,7 +51,7 @@ struct Unit2M {
 TEST(Heat, DecayAndThresholdOverEpochs)
 {
     HeatRegion h(64 * M, 16 * M, 21);  // 8 units of 2 MiB
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     EXPECT_EQ(h.r.nunits, 8u);
     // Epoch 1: all written; then only unit 3 keeps being written.
     hs_heat_mark_written_t(&h.r, 64 * M, 80 * M);
@@ -69,7 +71,7 @@ TEST(Heat, DecayAndThresholdOverEpochs)
 TEST(Heat, WriteSpanningUnitsMarksEach)
 {
     HeatRegion h(0, 64 * 4096, 12);
-    hs_heat_config_t c = {0, 100, 0};  // no memory: hot = written this epoch
+    hs_heat_config_t c = {0, 100, 0, 0};  // no memory: hot = written this epoch
     hs_heat_mark_written_t(&h.r, 4096 * 10 - 1, 4096 * 12 + 1);
     hs_heat_mark_written_t(&h.r, 1ULL << 40, (1ULL << 40) + 1);  // outside: ignored
     EXPECT_EQ(hs_heat_end_epoch(&h.r, &c), 4u * 4096);
@@ -82,7 +84,7 @@ TEST(Heat, WriteSpanningUnitsMarksEach)
 TEST(Heat, ShortLastUnitCountsItsBytes)
 {
     HeatRegion h(0, 5 * M, 21);  // units of 2, 2 and 1 MiB
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     hs_heat_mark_written_t(&h.r, 4 * M, 5 * M);
     EXPECT_EQ(hs_heat_end_epoch(&h.r, &c), 1 * M);
 }
@@ -115,7 +117,7 @@ TEST(Heat, MetadataIsAtMostATenthOfAPercent)
 TEST(Attribution, OneWriterNodeIsTheAccessorFromTheFirstEpoch)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     EXPECT_EQ(hs_heat_accessor(&h.r, 0), -1);  // no samples yet: unknown
     h.write(0, 1);
     hs_heat_end_epoch(&h.r, &c);
@@ -130,7 +132,7 @@ TEST(Attribution, OneWriterNodeIsTheAccessorFromTheFirstEpoch)
 TEST(Attribution, TwoNodesTakingTurnsAreSharedNeverDominant)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     // With few samples one node can hold a majority for an epoch; once the
     // vote has settled, turn-taking never gives one node more than 2/3 (and
     // the migrator's streak of writes from one node keeps such a unit still).
@@ -151,7 +153,7 @@ TEST(Attribution, TwoNodesTakingTurnsAreSharedNeverDominant)
 TEST(Attribution, SamplesFromSeveralNodesInOneEpochMakeAUnitShared)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     h.write(0, 0);
     hs_heat_end_epoch(&h.r, &c);
     EXPECT_EQ(hs_heat_accessor(&h.r, 0), 0);
@@ -181,7 +183,7 @@ TEST(Attribution, SamplesFromSeveralNodesInOneEpochMakeAUnitShared)
 TEST(Attribution, LoneSamplesBetweenMixedEpochsLeaveAUnitShared)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     for (int e = 0; e < 4; e++) {
         h.write(0, 0);
         h.write(0, 1);
@@ -204,7 +206,7 @@ TEST(Attribution, LoneSamplesBetweenMixedEpochsLeaveAUnitShared)
 TEST(Attribution, OneEpochOfUseOverrulesTheFirstTouch)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 1u << 0};
+    hs_heat_config_t c = {50, 50, 1u << 0, 0};
     h.write(0, 0);
     hs_heat_end_epoch(&h.r, &c);
     EXPECT_EQ(hs_heat_accessor(&h.r, 0), 0);
@@ -239,7 +241,7 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
     for (uint64_t busy : {0u, 3u}) {
         SCOPED_TRACE(busy);
         Unit2M h(1);
-        hs_heat_config_t c = {50, 50, busy};
+        hs_heat_config_t c = {50, 50, busy, 0};
         h.read(0, 1);
         hs_heat_end_epoch(&h.r, &c);
         EXPECT_FALSE(hs_heat_decided_early(&h.r, 0)) << "busy nodes unknown (0) or several (3)";
@@ -250,13 +252,13 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
         EXPECT_FALSE(hs_heat_decided_early(&h.r, 0));
     }
     Unit2M g(1);
-    hs_heat_config_t only1 = {50, 50, 1u << 1};
+    hs_heat_config_t only1 = {50, 50, 1u << 1, 0};
     g.read(0, 1);
     hs_heat_end_epoch(&g.r, &only1);
     EXPECT_TRUE(hs_heat_decided_early(&g.r, 0)) << "node 1 alone ran the program";
 
     Unit2M w(1);
-    hs_heat_config_t both = {50, 50, 3u};
+    hs_heat_config_t both = {50, 50, 3u, 0};
     w.write(0, 0); // the first touch
     hs_heat_end_epoch(&w.r, &both);
     w.write(0, 1);
@@ -272,10 +274,55 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
     hs_heat_end_epoch(&m.r, &both);
     EXPECT_TRUE(hs_heat_decided_early(&m.r, 0)) << "the read mark lasts one epoch";
     Unit2M u(1);
-    hs_heat_config_t unknown = {50, 50, 0};
+    hs_heat_config_t unknown = {50, 50, 0, 0};
     u.write(0, 1);
     hs_heat_end_epoch(&u.r, &unknown);
     EXPECT_FALSE(hs_heat_decided_early(&u.r, 0)) << "busy nodes unknown: no early decision";
+}
+
+// A table read on node 0 while node 1's threads fill buffers: node 1 ran,
+// but its threads were seen writing (more write samples than read ones), so
+// two read samples from node 0 in one epoch name node 0 at once.  One read
+// sample, a node 1 that read too, or a reader whose node did not run decide
+// nothing early; the vote goes on as without the rule.
+TEST(Attribution, ReadsDecideEarlyWhileTheOtherNodesOnlyWrite)
+{
+    auto one_epoch = [](int reads, uint64_t busy, uint64_t writing) {
+        auto h = std::make_unique<Unit2M>(1);
+        hs_heat_config_t c = {50, 50, 1u << 1, 0};
+        h->write(0, 1);  // the first touch, on node 1
+        hs_heat_end_epoch(&h->r, &c);
+        c.busy_nodes = busy;
+        c.writing_nodes = writing;
+        for (int i = 0; i < reads; i++)
+            h->read(0, 0);
+        hs_heat_end_epoch(&h->r, &c);
+        return h;
+    };
+    auto h = one_epoch(2, 3u, 1u << 1);
+    EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "node 1 only wrote";
+    EXPECT_EQ(hs_heat_accessor(&h->r, 0), 0);
+    h = one_epoch(4, 3u, 1u << 1);
+    EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "four samples as two";
+    h = one_epoch(1, 3u, 1u << 1);
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "a single read sample may be chance";
+    h = one_epoch(2, 3u, 0);
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 1 read as much as it wrote";
+    h = one_epoch(2, 2u, 1u << 1);
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "the reader's node did not run";
+    h = one_epoch(2, 7u, 1u << 1);
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 2 ran and did not write";
+    h = one_epoch(2, 7u, 6u);
+    EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "nodes 1 and 2 only wrote";
+    // Reads from two nodes in the epoch: mixed, whatever the others did.
+    Unit2M m(1);
+    hs_heat_config_t c = {50, 50, 3u, 3u};
+    m.read(0, 0);
+    m.read(0, 0);
+    m.read(0, 1);
+    hs_heat_end_epoch(&m.r, &c);
+    EXPECT_FALSE(hs_heat_decided_early(&m.r, 0));
+    EXPECT_EQ(hs_heat_last_writer(&m.r, 0), HS_HEAT_SAMPLE_MIXED);
 }
 
 // Two readers on nodes 0 and 1, then epochs whose samples all came from
@@ -287,7 +334,7 @@ TEST(Attribution, ASharedUnitStaysSharedThroughAFewLoneEpochs)
     for (uint64_t busy : {3u, 2u}) {
         SCOPED_TRACE(busy);
         Unit2M h(1);
-        hs_heat_config_t c = {50, 50, 3u};
+        hs_heat_config_t c = {50, 50, 3u, 0};
         for (int e = 0; e < 4; e++) {
             h.write(0, 0);
             h.write(0, 1);
@@ -309,7 +356,7 @@ TEST(Attribution, ASharedUnitStaysSharedThroughAFewLoneEpochs)
     }
     // The mark is renewed by each mixed epoch, not by the lone ones.
     Unit2M g(1);
-    hs_heat_config_t c = {50, 50, 3u};
+    hs_heat_config_t c = {50, 50, 3u, 0};
     for (int round = 0; round < 5; round++) {
         g.write(0, 0);
         g.write(0, 1);
@@ -325,7 +372,7 @@ TEST(Attribution, ASharedUnitStaysSharedThroughAFewLoneEpochs)
 TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
 {
     Unit2M h(1);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     for (int e = 0; e < 20; e++) {
         h.write(0, 0);
         hs_heat_end_epoch(&h.r, &c);
@@ -343,7 +390,7 @@ TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
 TEST(Attribution, UnobservedUnitsKeepTheirHeatAndVote)
 {
     Unit2M h(2);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     h.write(0, 1);
     h.write(1, 1);
     hs_heat_end_epoch(&h.r, &c);
@@ -373,7 +420,7 @@ TEST(Attribution, BaseUnitsCarryNoAttributionAndStaySmall)
 TEST(Idle, OnlyAParkedUnitNobodyTouchedCountsAsIdle)
 {
     Unit2M h(3);
-    hs_heat_config_t c = {50, 50, 0};
+    hs_heat_config_t c = {50, 50, 0, 0};
     for (int u = 0; u < 3; u++)
         h.write(static_cast<size_t>(u), 0);
     hs_heat_end_epoch(&h.r, &c);

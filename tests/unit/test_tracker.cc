@@ -56,7 +56,7 @@ protected:
     }
     void start(bool arm_thp)
     {
-        hs_heat_config_t heat = {50, 50, 0};
+        hs_heat_config_t heat = {50, 50, 0, 0};
         // A scanning backend that watches everything every epoch; THP
         // regions too when it keeps them whole (as soft-dirty does).
         ops = hs_track_backend_ops_t{};
@@ -214,7 +214,7 @@ protected:
     }
     void start(unsigned budget, bool placement)
     {
-        hs_heat_config_t heat = {50, 50, 0};
+        hs_heat_config_t heat = {50, 50, 0, 0};
         hs_track_choice_t choice = {};
         choice.by_kind[HS_OS_KIND_THP] = &fake_sync_ops;
         hs_tracker_env_t env = {};
@@ -348,6 +348,39 @@ TEST_F(SyncTracker, PlacementWaitsForTheStreakWhileAnotherNodeRunsTheProgram)
     EXPECT_EQ(numa.moves, 1);
 }
 
+// The mixed program: a table read on node 1 while a thread on node 0 writes
+// its own units.  The tracker counts each node's read and write samples:
+// node 0 only wrote, so the table unit read twice from node 1 moves after
+// one epoch.  Had node 0's thread read something too, it would wait.
+TEST_F(SyncTracker, AReadUnitMovesAfterOneEpochWhileTheOtherNodeOnlyWrites)
+{
+    for (bool other_reads : {false, true}) {
+        SCOPED_TRACE(other_reads);
+        SetUp();
+        start(64, true);
+        sync.tid_node[7] = 1;
+        sync.tid_node[8] = 0;
+        heap_on_node0();
+        uintptr_t table = 64 * M + 2 * 2 * M, buffer = 64 * M + 9 * 2 * M, other = 64 * M + 12 * 2 * M;
+        hs_tracker_epoch();
+        read(table, 7);
+        read(table, 7);
+        write(buffer, 8);
+        if (other_reads) {
+            read(other, 8);
+            read(other, 8);
+        }
+        hs_tracker_epoch();
+        EXPECT_EQ(numa.where[table], other_reads ? 0 : 1);
+        EXPECT_EQ(numa.where[buffer], 0) << "written where it is";
+        read(table, 7);
+        read(table, 7);
+        write(buffer, 8);
+        hs_tracker_epoch();
+        EXPECT_EQ(numa.where[table], 1) << "the streak of two epochs, in any case";
+    }
+}
+
 // Written instead (one write-protect fault an epoch): the unit moves after
 // one epoch while node 0 runs too.
 TEST_F(SyncTracker, AWrittenUnitMovesAfterOneEpochWhileAnotherNodeRunsTheProgram)
@@ -425,7 +458,7 @@ TEST(BudgetedScan, ScansHotUnitsAndARotationOfColdOnesWithinTheBudget)
     hs_registry_reset_for_tests();
     hs_tracker_reset_for_tests();
     reset_counters();
-    hs_heat_config_t heat = {50, 50, 0};
+    hs_heat_config_t heat = {50, 50, 0, 0};
     // Scans (and so re-arms) only what the tracker chose, as PAGEMAP_SCAN does.
     hs_track_backend_ops_t ops = {};
     ops.name = "fake_scan";
