@@ -197,14 +197,23 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
         hs_count(HS_CTR_SAMPLE_SKIP_BUSY, len / HS_OS_HUGE_2M);
         return hs_os_wpsync_protect(hs_uffd, start, len, true);
     }
+    /* The units not parked are write-protected by one call over the run:
+     * the kernel then flushes the TLBs once for all it changed (about 4 ms
+     * under the NUMA lab's emulation, each unit protected alone cost that),
+     * and leaves the parked ones, empty now, and the ones still protected
+     * as they are. */
     int err = 0;
+    bool protect = false;
     for (uintptr_t unit = start; unit + HS_OS_HUGE_2M <= start + len; unit += HS_OS_HUGE_2M) {
         uint64_t t0 = hs_os_now_ns();
-        if (!hs_park_worth(unit) || hs_park_unit(unit) != 0) {
-            int e = hs_os_wpsync_protect(hs_uffd, unit, HS_OS_HUGE_2M, true);
-            err = err ? err : e;
-        }
+        if (!hs_park_worth(unit) || hs_park_unit(unit) != 0)
+            protect = true;
         hs_park_cold_time(hs_os_now_ns() - t0); /* unit by unit: a run may be a whole region */
+    }
+    if (protect) {
+        uint64_t t0 = hs_os_now_ns();
+        err = hs_os_wpsync_protect(hs_uffd, start, len / HS_OS_HUGE_2M * HS_OS_HUGE_2M, true); /* whole units */
+        hs_park_cold_time(hs_os_now_ns() - t0);
     }
     hs_vmguard_release();
     return err;
