@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../allocator/hs_backing.h"
+#include "../allocator/hs_large.h"
 #include "../allocator/hs_peak.h"
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -179,6 +180,9 @@ void hs_shim_report(void)
     if (hs_os_rss_peak(&rss_peak) == 0)
         hs_counter_set(HS_CTR_KERNEL_RSS_PEAK_BYTES, rss_peak);
     hs_shim_vmstat_deltas();
+    hs_large_stats_t large;
+    hs_large_stats(&large);
+    hs_counter_set(HS_CTR_HEAP_LARGE_KEPT_BYTES, large.kept_bytes);
     uint64_t injected = 0;
     for (int f = 0; f < HS_OS_FAULT_COUNT; f++)
         injected += hs_os_fault_injected((hs_os_fault_t)f);

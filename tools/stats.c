@@ -147,12 +147,15 @@ static void hs_nonzero(json_t *obj, char *buf, size_t cap)
  * tracking and placement, one line each. */
 static void hs_print_summary(json_t *root)
 {
-    char a[32], b[32], c[32], d[32], e[32], list[512];
+    char a[32], b[32], c[32], d[32], e[32], f[32], kept[64] = "", list[512];
     printf("  %-10s backing %s, heap %s, program mmaps backed: %s\n", "asked", hs_str(root, "backing.requested"),
            hs_str(root, "heap.thp"), hs_bytes(root, "mmap.intercepted_bytes", a, sizeof a));
-    printf("  %-10s gave huge pages, at peak: %s THP, %s hugetlb (at exit: %s, %s); peak RSS %s\n", "kernel",
+    /* Freed large objects' pages the heap still held for the next one. */
+    if (hs_num(root, "heap.large.kept_bytes") > 0)
+        snprintf(kept, sizeof kept, "; %s of it freed, kept for reuse", hs_bytes(root, "heap.large.kept_bytes", f, sizeof f));
+    printf("  %-10s gave huge pages, at peak: %s THP, %s hugetlb (at exit: %s, %s%s); peak RSS %s\n", "kernel",
            hs_bytes(root, "kernel.anon_huge_peak_bytes", a, sizeof a), hs_bytes(root, "kernel.hugetlb_peak_bytes", b, sizeof b),
-           hs_bytes(root, "kernel.anon_huge_bytes", c, sizeof c), hs_bytes(root, "kernel.hugetlb_bytes", d, sizeof d),
+           hs_bytes(root, "kernel.anon_huge_bytes", c, sizeof c), hs_bytes(root, "kernel.hugetlb_bytes", d, sizeof d), kept,
            hs_bytes(root, "kernel.rss_peak_bytes", e, sizeof e));
     hs_nonzero(hs_at(root, "backing.fallbacks"), list, sizeof list);
     printf("  %-10s %s\n", "fallbacks", list[0] ? list : "none");

@@ -66,6 +66,18 @@ TEST(Backing, ReportKeepsThePeakOfHugePagesAfterTheArrayIsFreed)
     EXPECT_GE(report_num(j, "kernel.anon_huge_peak_bytes"), r.num("total_anon_huge_kb") * 1024 - 4 * kMiB);
     EXPECT_LT(report_num(j, "kernel.anon_huge_bytes"), 64 * kMiB) << "the array was freed before exit";
     EXPECT_GE(report_num(j, "kernel.rss_peak_bytes"), 256 * kMiB);
+    EXPECT_LE(report_num(j, "heap.large.kept_bytes"), 8 * kMiB) << "the array was given back before exit "
+                                                                    "(the last 8 MiB buffer is kept)";
+    // Exiting right after the free, the pages are still kept for the next
+    // large object: the report says how much of what the kernel shows at
+    // exit that is, and the summary says so.
+    r = run_probe({{"HUGESHIM_BACKING", "thp"}}, {"heap", "256M"}, report);
+    j = read_json(report);
+    EXPECT_GE(report_num(j, "heap.large.kept_bytes"), 250 * kMiB);
+    EXPECT_GE(report_num(j, "kernel.anon_huge_bytes"), report_num(j, "heap.large.kept_bytes") - 4 * kMiB)
+        << "the kept pages are resident huge pages";
+    Result sum = run({build_dir() + "/hugeshim", "stats", report});
+    EXPECT_NE(sum.out.find("of it freed, kept for reuse"), std::string::npos) << sum.out;
     unlink(report.c_str());
 }
 
