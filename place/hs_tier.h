@@ -88,6 +88,10 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
                    size_t nregions);
 /* The slow nodes (bit per node), 0 when tiering is off. */
 uint64_t hs_tier_slow_nodes(void);
+/* Whether the last scan of units' nodes found the 2 MiB unit at `unit` on
+ * a slow node (the epoch thread; false while tiering is off).  The sampler
+ * tries such units first: only there can a read promote. */
+bool hs_tier_on_slow_node(uintptr_t unit);
 /* The tracker's subscriber (wants the regions); subscribe after placement. */
 extern const hs_tracker_subscriber_t hs_tier_subscriber;
 /* tiering.fast_nodes, slow_nodes, tier.nodeN, bytes per tier. */

@@ -45,6 +45,10 @@ typedef struct hs_tier_move {
 } hs_tier_move_t;
 
 static hs_tier_move_t hs_cands[HS_TIER_SCAN_MAX];
+/* The units the last scan found on slow nodes, in address order: the
+ * sampler tries them first (hs_tier_on_slow_node). */
+static uintptr_t hs_slow_units[HS_TIER_SCAN_MAX];
+static size_t hs_nslow;
 #define HS_TIER_DOWN_MAX 2048 /* demotions planned per epoch (4 GiB) */
 static hs_tier_move_t hs_down[HS_TIER_DOWN_MAX];
 static void *hs_pages[HS_TIER_BATCH];
@@ -302,10 +306,29 @@ static size_t hs_scan(const hs_track_region_view_t *regions, size_t nregions)
                 hs_cands[at + i].from = (int8_t)hs_status[i];
     }
     memset(hs_bytes_on, 0, sizeof hs_bytes_on);
-    for (size_t i = 0; i < n; i++)
+    hs_nslow = 0;
+    for (size_t i = 0; i < n; i++) {
         if (hs_cands[i].from >= 0)
             hs_bytes_on[hs_cands[i].from] += hs_cands[i].bytes;
+        if (hs_cands[i].from >= 0 && (hs_cfg.topo.slow >> hs_cands[i].from & 1))
+            hs_slow_units[hs_nslow++] = hs_cands[i].addr;
+    }
     return n;
+}
+
+bool hs_tier_on_slow_node(uintptr_t unit)
+{
+    if (!hs_enabled)
+        return false;
+    size_t lo = 0, hi = hs_nslow;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hs_slow_units[mid] < unit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < hs_nslow && hs_slow_units[lo] == unit;
 }
 
 static bool hs_is_fast(int node)
@@ -483,6 +506,7 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
 void hs_tier_reset_for_tests(void)
 {
     hs_enabled = false;
+    hs_nslow = 0;
     if (hs_recs)
         memset(hs_recs, 0, HS_TIER_SETS * HS_TIER_WAYS * sizeof(hs_tier_rec_t));
 }

@@ -217,6 +217,14 @@ static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
     return hs_where_node_of_thread(tid, epoch);
 }
 
+/* The sampler tries the units on slow nodes first: only there can a read
+ * promote (tiering's last scan of where units are). */
+static bool hs_prefer_slow(void *ctx, uintptr_t unit)
+{
+    (void)ctx;
+    return hs_tier_on_slow_node(unit);
+}
+
 /* The tracker's subscribers, in order: placement (or, without it, only
  * where the units are, for sites and the trace), then sites, then the trace. */
 static void hs_tracking_subscribe(void)
@@ -225,8 +233,10 @@ static void hs_tracking_subscribe(void)
         hs_tracker_subscribe(&hs_migrate_subscriber);
     else if (hs_sites_enabled() || hs_trace_on() || hs_tier_enabled())
         hs_tracker_subscribe(&hs_migrate_locate_subscriber);
-    if (hs_tier_enabled())
+    if (hs_tier_enabled()) {
         hs_tracker_subscribe(&hs_tier_subscriber);
+        hs_park_prefer(hs_prefer_slow, NULL);
+    }
     if (hs_sites_enabled())
         hs_tracker_subscribe(&hs_sites_subscriber);
     if (hs_trace_on())

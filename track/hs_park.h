@@ -70,6 +70,12 @@ void hs_park_note_fault(uintptr_t addr, bool write);
  * too); neither, in a rotation that parks HUGESHIM_SAMPLE_BUDGET of them per
  * epoch. */
 bool hs_park_worth(uintptr_t unit);
+/* Units neither written nor read that the rotation should try first, every
+ * epoch, within the budget and the time cap (tiering: the units on slow
+ * nodes, the only ones a read can promote): fn(ctx, unit) says whether a
+ * unit is one.  The other such units then get at most half of each.  NULL:
+ * none.  Called on the epoch thread. */
+void hs_park_prefer(bool (*fn)(void *ctx, uintptr_t unit), void *ctx);
 /* Time the caller spent parking cold units (hs_park_worth stops choosing
  * them past a tenth of the epoch). */
 void hs_park_cold_time(uint64_t ns);

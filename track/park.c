@@ -412,6 +412,24 @@ static bool hs_seen_unprotected(uintptr_t unit)
     return hs_seen_bits(unit) != 0;
 }
 
+/* Units the rotation tries first (hs_park_prefer), and how many of them
+ * the last epoch's arming met: while there are some, the other cold units
+ * get half the budget and half the time. */
+static bool (*hs_prefer_fn)(void *ctx, uintptr_t unit);
+static void *hs_prefer_ctx;
+static size_t hs_pref_seen, hs_pref_last;
+/* The parks and time of the units not preferred, and whether the last unit
+ * chosen was one of them (hs_park_cold_time). */
+static size_t hs_others_parked;
+static uint64_t hs_others_ns;
+static bool hs_last_other;
+
+void hs_park_prefer(bool (*fn)(void *ctx, uintptr_t unit), void *ctx)
+{
+    hs_prefer_ctx = ctx;
+    hs_prefer_fn = fn;
+}
+
 bool hs_park_worth(uintptr_t unit)
 {
     unsigned seen = hs_seen_bits(unit);
@@ -427,13 +445,26 @@ bool hs_park_worth(uintptr_t unit)
     if (seen & HS_SEEN_READ)
         return true;
     hs_cold_seen++;
-    if (unit < hs_cold_from || turn % hs_cold_stride != 0)
-        return false;
-    if (hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max) {
-        if (!hs_cold_stop)
-            hs_cold_stop = unit;
-        return false;
+    bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
+    hs_last_other = false;
+    if (preferred) {
+        hs_pref_seen++;
+    } else {
+        if (unit < hs_cold_from || turn % hs_cold_stride != 0)
+            return false;
+        /* While there are preferred units, the others take half. */
+        bool half = hs_pref_last && hs_cold_budget > 1;
+        if ((half && (hs_others_parked >= hs_cold_budget / 2 || hs_others_ns >= hs_cold_ns_max / 2)) ||
+            hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max) {
+            if (!hs_cold_stop)
+                hs_cold_stop = unit;
+            return false;
+        }
+        hs_others_parked++;
+        hs_last_other = true;
     }
+    if (hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max)
+        return false;
     hs_cold_parked++;
     return true;
 }
@@ -441,6 +472,9 @@ bool hs_park_worth(uintptr_t unit)
 void hs_park_cold_time(uint64_t ns)
 {
     hs_cold_ns += ns;
+    if (hs_last_other)
+        hs_others_ns += ns;
+    hs_last_other = false;
 }
 
 /* Its place among the units read this epoch, or SIZE_MAX. */
@@ -535,11 +569,16 @@ size_t hs_park_end_epoch(void)
            "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,
            (unsigned long long)(hs_cold_ns / 1000000), hs_naccessed);
     /* Cut short: on from there; else round again from the start, in the
-     * classes of the stride when the units exceed the budget. */
+     * classes of the stride when the units exceed the budget (the part of
+     * it the units not preferred may take). */
+    size_t budget = hs_pref_seen && hs_cold_budget > 1 ? hs_cold_budget / 2 : hs_cold_budget;
     hs_cold_from = hs_cold_stop;
-    hs_cold_stride = hs_cold_stop ? 1 : hs_cold_seen / hs_cold_budget + 1;
+    hs_cold_stride = hs_cold_stop ? 1 : (hs_cold_seen - hs_pref_seen) / budget + 1;
     hs_cold_stop = 0;
-    hs_cold_seen = hs_cold_parked = 0;
+    hs_cold_seen = hs_cold_parked = hs_others_parked = 0;
+    hs_others_ns = 0;
+    hs_pref_last = hs_pref_seen;
+    hs_pref_seen = 0;
     hs_cold_ns = 0;
     if (!hs_park_running())
         return 0;

@@ -194,6 +194,24 @@ TEST_F(Tiering, AFastNodeAtItsWatermarkFirstDemotesIdleUnitsTheLongestIdleFirst)
     EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 2u) << "at the watermark: no more";
 }
 
+// The sampler tries the units on slow nodes first (only there can a read
+// promote): tiering's scan of where the units are says which those are.
+TEST_F(Tiering, TellsTheSamplerWhichUnitsSitOnASlowNode)
+{
+    start();
+    region(12, 0);
+    for (size_t u = 6; u < 12; u++)
+        numa.where[base + u * 2 * M] = 2;
+    capacity = {{0, 1000 * M}, {1, 1000 * M}, {2, 4000 * M}};
+    std::vector<hs_hot_unit_t> none;
+    EXPECT_FALSE(hs_tier_on_slow_node(base + 6 * 2 * M)) << "no scan yet";
+    epoch(1, none);  // the first epoch scans for the report
+    for (size_t u = 0; u < 12; u++)
+        EXPECT_EQ(hs_tier_on_slow_node(base + u * 2 * M), u >= 6) << "unit " << u;
+    EXPECT_FALSE(hs_tier_on_slow_node(base + 12 * 2 * M)) << "past the region";
+    EXPECT_FALSE(hs_tier_on_slow_node(base + 6 * 2 * M + 4096)) << "units by their start";
+}
+
 TEST_F(Tiering, HotUnitsWaitingForRoomMakeIdleOnesGoDown)
 {
     start();
