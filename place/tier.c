@@ -264,6 +264,16 @@ static void hs_sort_by_dest(hs_tier_move_t *m, size_t n)
     }
 }
 
+static bool hs_is_fast(int node)
+{
+    return node >= 0 && (hs_cfg.topo.fast >> node & 1);
+}
+
+static bool hs_is_slow(int node)
+{
+    return node >= 0 && (hs_cfg.topo.slow >> node & 1);
+}
+
 /* Where up to HS_TIER_SCAN_MAX of the regions' 2 MiB units are, from the
  * rotation cursor on: fills hs_cands (to = -1) and counts bytes per node. */
 static size_t hs_scan(const hs_track_region_view_t *regions, size_t nregions)
@@ -310,7 +320,7 @@ static size_t hs_scan(const hs_track_region_view_t *regions, size_t nregions)
     for (size_t i = 0; i < n; i++) {
         if (hs_cands[i].from >= 0)
             hs_bytes_on[hs_cands[i].from] += hs_cands[i].bytes;
-        if (hs_cands[i].from >= 0 && (hs_cfg.topo.slow >> hs_cands[i].from & 1))
+        if (hs_is_slow(hs_cands[i].from))
             hs_slow_units[hs_nslow++] = hs_cands[i].addr;
     }
     return n;
@@ -329,16 +339,6 @@ bool hs_tier_on_slow_node(uintptr_t unit)
             hi = mid;
     }
     return lo < hs_nslow && hs_slow_units[lo] == unit;
-}
-
-static bool hs_is_fast(int node)
-{
-    return node >= 0 && (hs_cfg.topo.fast >> node & 1);
-}
-
-static bool hs_is_slow(int node)
-{
-    return node >= 0 && (hs_cfg.topo.slow >> node & 1);
 }
 
 /* Demote idle units from fast nodes short of room: the longest idle first. */

@@ -156,7 +156,6 @@ size_t hs_heat_unit_bytes(const hs_heat_region_t *r, size_t unit)
     return ustart + size <= r->len ? size : r->len - ustart;
 }
 
-/* One epoch of the decayed vote (see hs_heat.h). */
 /* Whether one epoch's samples from `node` alone name the unit's user at
  * once (its first epochs; hs_heat.h). */
 static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
@@ -173,6 +172,7 @@ static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
     return (hist & HS_HEAT_READ_AGAIN) && (c->busy_nodes & self) && !(others & ~c->writing_nodes);
 }
 
+/* One epoch of the decayed vote (see hs_heat.h). */
 static void hs_heat_vote(hs_heat_region_t *r, size_t u, bool written, const hs_heat_config_t *c)
 {
     uint64_t busy_nodes = c->busy_nodes;

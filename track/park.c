@@ -430,6 +430,12 @@ void hs_park_prefer(bool (*fn)(void *ctx, uintptr_t unit), void *ctx)
     hs_prefer_fn = fn;
 }
 
+/* The parks the units not preferred may take while preferred ones exist. */
+static size_t hs_others_budget(void)
+{
+    return hs_cold_budget > 1 ? hs_cold_budget / 2 : hs_cold_budget;
+}
+
 bool hs_park_worth(uintptr_t unit)
 {
     unsigned seen = hs_seen_bits(unit);
@@ -447,24 +453,23 @@ bool hs_park_worth(uintptr_t unit)
     hs_cold_seen++;
     bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
     hs_last_other = false;
-    if (preferred) {
+    if (preferred)
         hs_pref_seen++;
-    } else {
-        if (unit < hs_cold_from || turn % hs_cold_stride != 0)
-            return false;
-        /* While there are preferred units, the others take half. */
-        bool half = hs_pref_last && hs_cold_budget > 1;
-        if ((half && (hs_others_parked >= hs_cold_budget / 2 || hs_others_ns >= hs_cold_ns_max / 2)) ||
-            hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max) {
-            if (!hs_cold_stop)
-                hs_cold_stop = unit;
-            return false;
-        }
+    else if (unit < hs_cold_from || turn % hs_cold_stride != 0)
+        return false;
+    bool full = hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max;
+    /* While there are preferred units, the others take half. */
+    if (!preferred && hs_pref_last && hs_cold_budget > 1)
+        full |= hs_others_parked >= hs_others_budget() || hs_others_ns >= hs_cold_ns_max / 2;
+    if (full) {
+        if (!preferred && !hs_cold_stop)
+            hs_cold_stop = unit;
+        return false;
+    }
+    if (!preferred) {
         hs_others_parked++;
         hs_last_other = true;
     }
-    if (hs_cold_parked >= hs_cold_budget || hs_cold_ns >= hs_cold_ns_max)
-        return false;
     hs_cold_parked++;
     return true;
 }
@@ -571,7 +576,7 @@ size_t hs_park_end_epoch(void)
     /* Cut short: on from there; else round again from the start, in the
      * classes of the stride when the units exceed the budget (the part of
      * it the units not preferred may take). */
-    size_t budget = hs_pref_seen && hs_cold_budget > 1 ? hs_cold_budget / 2 : hs_cold_budget;
+    size_t budget = hs_pref_seen ? hs_others_budget() : hs_cold_budget;
     hs_cold_from = hs_cold_stop;
     hs_cold_stride = hs_cold_stop ? 1 : (hs_cold_seen - hs_pref_seen) / budget + 1;
     hs_cold_stop = 0;
