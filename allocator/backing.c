@@ -205,7 +205,7 @@ static int hs_backing_map_heap(hs_os_kind_t kind, size_t len, size_t align, void
         if (err)
             return err;
         hs_window_cur = at + len;
-        __atomic_store_n(&hs_registry_window_used, hs_window_cur - hs_registry_window_lo, __ATOMIC_RELEASE);
+        hs_registry_window_grew(hs_window_cur - hs_registry_window_lo);
         *out = (void *)at;
         return 0;
     }

@@ -65,14 +65,33 @@ static inline bool hs_registry_owns(const void *ptr)
  * hs_registry_window_used bytes is heap memory or held inaccessible, never
  * anyone else's, so that free() tells a heap pointer with one subtraction and
  * one compare of words that never move (the bitmap's word is found from the
- * pointer: a dependent load, measured at 5% of a malloc/free pair). */
-extern uintptr_t hs_registry_window_lo;
-extern size_t hs_registry_window_used;
+ * pointer: a dependent load, measured at 5% of a malloc/free pair).  Hidden:
+ * the shim reads them straight, not through the GOT. */
+#define HS_REGISTRY_HIDDEN __attribute__((visibility("hidden")))
+extern HS_REGISTRY_HIDDEN uintptr_t hs_registry_window_lo;
+extern HS_REGISTRY_HIDDEN size_t hs_registry_window_used;
+/* free()'s fast path: hs_registry_window_used while nobody watches frees, 0
+ * while someone does (the allocation-site sampler), so that the fast path is
+ * one range check. */
+extern HS_REGISTRY_HIDDEN size_t hs_registry_free_fast_len;
+
+/* The window grew to `used` bytes (allocator/backing.c). */
+void hs_registry_window_grew(size_t used);
+/* Every free goes to the slow path while on.  Turn it on before the first
+ * pointer whose free must be seen is handed out. */
+void hs_registry_watch_frees(bool on);
 
 static inline bool hs_registry_in_window(const void *ptr)
 {
     size_t used = __atomic_load_n(&hs_registry_window_used, __ATOMIC_ACQUIRE);
     return (uintptr_t)ptr - __atomic_load_n(&hs_registry_window_lo, __ATOMIC_RELAXED) < used;
+}
+
+/* In the window, and nobody watches frees. */
+static inline bool hs_registry_free_fast(const void *ptr)
+{
+    size_t len = __atomic_load_n(&hs_registry_free_fast_len, __ATOMIC_ACQUIRE);
+    return (uintptr_t)ptr - __atomic_load_n(&hs_registry_window_lo, __ATOMIC_RELAXED) < len;
 }
 
 #ifdef __cplusplus

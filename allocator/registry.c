@@ -10,11 +10,33 @@
  * which only the pages covering used addresses are ever touched. */
 uintptr_t hs_registry_window_lo;
 size_t hs_registry_window_used;
+size_t hs_registry_free_fast_len;
+static bool hs_registry_frees_watched;
 uint64_t hs_registry_owned_bits[(1ULL << (HS_OWN_LIMIT_SHIFT - HS_OWN_SHIFT)) / 64];
 
 static hs_region_t *hs_regions;
 static size_t hs_nregions;
 static pthread_mutex_t hs_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A watcher turned on between the two stores below sees its 0 stay: the
+ * stores and the load are sequentially consistent, so either this load sees
+ * the flag or the watcher's store of 0 comes after ours.  A watcher turned
+ * off concurrently may leave the fast length short: such frees take the slow
+ * path, which finds them by the bitmap. */
+void hs_registry_window_grew(size_t used)
+{
+    __atomic_store_n(&hs_registry_window_used, used, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_registry_free_fast_len, used, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&hs_registry_frees_watched, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&hs_registry_free_fast_len, 0, __ATOMIC_SEQ_CST);
+}
+
+void hs_registry_watch_frees(bool on)
+{
+    __atomic_store_n(&hs_registry_frees_watched, on, __ATOMIC_SEQ_CST);
+    size_t len = on ? 0 : __atomic_load_n(&hs_registry_window_used, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&hs_registry_free_fast_len, len, __ATOMIC_SEQ_CST);
+}
 
 int hs_registry_init(void)
 {

@@ -11,6 +11,7 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../common/hs_range.h"
+#include "../allocator/hs_registry.h"
 #include "hs_sites.h"
 #include "hs_symbols.h"
 
@@ -115,6 +116,8 @@ int hs_sites_init(const hs_sites_config_t *config, char *why, size_t why_len)
     hs_sites[HS_SITE_OVERFLOW].hash = 1;
     hs_sites[HS_SITE_OVERFLOW].ready = 1;
     dl_iterate_phdr(hs_find_self, (void *)(uintptr_t)&hs_sites_sample);
+    /* Frees are watched before the first sample is taken. */
+    hs_registry_watch_frees(true);
     __atomic_store_n(&hs_sites_on, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -569,6 +572,7 @@ size_t hs_sites_render(bool json, size_t top, char *buf, size_t cap)
 void hs_sites_reset_for_tests(void)
 {
     __atomic_store_n(&hs_sites_on, false, __ATOMIC_RELEASE);
+    hs_registry_watch_frees(false);
     if (hs_sites)
         hs_os_munmap(hs_sites, (hs_sites_mask + 1) * sizeof(hs_site_t));
     if (hs_live)

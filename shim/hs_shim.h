@@ -26,7 +26,7 @@ extern int hs_shim_state;
 /* Not 0: ACTIVE and nothing to do on the allocation path but jemalloc (no
  * site sampling, no dense pass due), and then hs_heap_small_max + 1: malloc's
  * fast path compares the size with this one word. */
-extern size_t hs_shim_malloc_fast_below;
+extern __attribute__((visibility("hidden"))) size_t hs_shim_malloc_fast_below;
 extern hs_options_t hs_shim_options;
 extern size_t hs_shim_mmap_min; /* 0 when program mmaps are left alone */
 

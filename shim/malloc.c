@@ -119,12 +119,12 @@ static __attribute__((noinline)) void hs_free_slow(void *ptr)
     __libc_free(ptr);
 }
 
-/* free's fast path: a pointer in the heap window and no sampling.  Heap
- * memory outside the window (hugetlb, past its end) is found by the bitmap on
- * the slow path. */
+/* free's fast path: a pointer in the heap window while no sampler watches
+ * frees (one range check).  Heap memory outside the window (hugetlb, past its
+ * end) is found by the bitmap on the slow path. */
 static inline bool hs_free_fast(const void *ptr)
 {
-    return hs_likely(hs_registry_in_window(ptr) && !hs_sites_on);
+    return hs_likely(hs_registry_free_fast(ptr));
 }
 
 HS_EXPORT void free(void *ptr)
@@ -137,7 +137,8 @@ HS_EXPORT void free(void *ptr)
     hs_free_slow(ptr);
 }
 
-HS_EXPORT void *calloc(size_t n, size_t size)
+/* Not small, or more to do than jemalloc's calloc. */
+static __attribute__((noinline)) void *hs_calloc_slow(size_t n, size_t size)
 {
     switch (hs_shim_state_now()) {
     case HS_STATE_ACTIVE: {
@@ -170,7 +171,18 @@ HS_EXPORT void *calloc(size_t n, size_t size)
     }
 }
 
-HS_EXPORT void *realloc(void *ptr, size_t size)
+HS_EXPORT void *calloc(size_t n, size_t size)
+{
+    /* Small, and nothing to do but jemalloc: its calloc, as malloc's fast
+     * path (objects calloc may zero itself start at HS_HEAP_ZERO_MIN). */
+    size_t small;
+    if (hs_likely(!__builtin_mul_overflow(n, size, &small) && small < HS_HEAP_ZERO_MIN &&
+                  small < __atomic_load_n(&hs_shim_malloc_fast_below, __ATOMIC_ACQUIRE)))
+        return hs_je_calloc(n, size);
+    return hs_calloc_slow(n, size);
+}
+
+static __attribute__((noinline)) void *hs_realloc_slow(void *ptr, size_t size)
 {
     if (!ptr)
         return malloc(size);
@@ -192,6 +204,17 @@ HS_EXPORT void *realloc(void *ptr, size_t size)
     }
     hs_count_foreign();
     return __libc_realloc(ptr, size);
+}
+
+HS_EXPORT void *realloc(void *ptr, size_t size)
+{
+    /* jemalloc's object, a small size, nothing to do but jemalloc (malloc's
+     * and free's fast words): its realloc.  Large objects are never in the
+     * window. */
+    if (hs_likely(size < __atomic_load_n(&hs_shim_malloc_fast_below, __ATOMIC_ACQUIRE) &&
+                  hs_registry_free_fast(ptr)))
+        return hs_je_realloc(ptr, size);
+    return hs_realloc_slow(ptr, size);
 }
 
 HS_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)

@@ -89,3 +89,31 @@ TEST_F(Registry, OwnershipIsPer2MiBGranule)
     EXPECT_FALSE(hs_registry_owns(reinterpret_cast<void *>(1ULL << 50)));
     EXPECT_FALSE(hs_registry_owns(nullptr));
 }
+
+// free()'s fast path is one range check over the window's used part, and
+// none at all while a sampler watches frees, also when the window grows then.
+TEST_F(Registry, FreeFastPathCoversTheUsedWindowUnlessFreesAreWatched)
+{
+    uintptr_t saved_lo = hs_registry_window_lo;
+    size_t saved_used = hs_registry_window_used;
+    hs_registry_window_lo = 1024 * M;
+    hs_registry_window_grew(4 * M);
+    const void *in = (const void *)(1024 * M + 4 * M - 8), *past = (const void *)(1024 * M + 4 * M);
+    EXPECT_TRUE(hs_registry_free_fast(in));
+    EXPECT_FALSE(hs_registry_free_fast(past));
+    EXPECT_FALSE(hs_registry_free_fast((const void *)(1024 * M - 8)));
+    EXPECT_FALSE(hs_registry_free_fast(nullptr));
+
+    hs_registry_watch_frees(true);
+    EXPECT_FALSE(hs_registry_free_fast(in));
+    hs_registry_window_grew(8 * M);
+    EXPECT_FALSE(hs_registry_free_fast(in));
+    EXPECT_TRUE(hs_registry_in_window(past));  // the window itself still grew
+
+    hs_registry_watch_frees(false);
+    EXPECT_TRUE(hs_registry_free_fast(in));
+    EXPECT_TRUE(hs_registry_free_fast(past));
+
+    hs_registry_window_lo = saved_lo;
+    hs_registry_window_grew(saved_used);
+}
