@@ -10,8 +10,12 @@ the same one.  The table gives, per test and variant, the
 median and the spread (min-median-max) of the throughput (millions of
 malloc/free pairs per second; bigheap: millions of updates per second through
 the objects; large: blocks per second), the median's ratio to stock jemalloc,
-and the median peak RSS.  Environment: ALLOC_RUNS, ALLOC_SCALE (work per run,
-default 2: about a second per run), ALLOC_VARIANTS (names, space-separated), ALLOC_TESTS (e.g.
+the median of the per-round ratios (each round runs a test's variants back to
+back, so this one is blind to the host's drift between rounds), and the median
+peak RSS.  Environment: ALLOC_RUNS, ALLOC_SCALE (work per run,
+default 2: about a second per run), ALLOC_CPUS (the CPUs a test of n threads
+runs on: the first n of them, so that a one-thread test always runs on the same
+CPU; default: the CPUs this script may use), ALLOC_VARIANTS (names, space-separated), ALLOC_TESTS (e.g.
 "wset:1 xthread:2"), ALLOC_OUT (where to save the table; default
 build/bench/alloc-DATE-TIME.txt)."""
 import os
@@ -64,10 +68,30 @@ def tests():
     return out
 
 
-def run(test, threads, env, scale):
+def cpus():
+    """The CPUs tests run on, in order (ALLOC_CPUS, e.g. "0,1" or "2-5")."""
+    spec = os.environ.get("ALLOC_CPUS", "")
+    if not spec:
+        return sorted(os.sched_getaffinity(0))
+    out = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            out += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        sys.exit("bench: ALLOC_CPUS=%s: expected CPU numbers and ranges, like 0,1 or 2-5" % spec)
+    return out
+
+
+def run(test, threads, env, scale, on):
     e = dict(os.environ)
     e.update(env)
-    r = subprocess.run([BIN, test, str(threads), str(scale)], env=e, capture_output=True, text=True, timeout=600)
+    # A test of n threads on the first n CPUs of the set: on a VM whose vCPUs
+    # run at different speeds, a one-thread test would otherwise measure
+    # where the scheduler put it.
+    pin = set(on[:threads]) if threads < len(on) else set(on)
+    r = subprocess.run([BIN, test, str(threads), str(scale)], env=e, capture_output=True, text=True, timeout=600,
+                       preexec_fn=lambda: os.sched_setaffinity(0, pin))
     if r.returncode != 0:
         return None
     kv = dict(f.split("=", 1) for line in r.stdout.splitlines() if line.startswith("test=") for f in line.split())
@@ -82,13 +106,14 @@ def run(test, threads, env, scale):
 def main():
     runs = int(os.environ.get("ALLOC_RUNS", "7"))
     scale = os.environ.get("ALLOC_SCALE", "2")
-    vs, ts = variants(), tests()
+    vs, ts, on = variants(), tests(), cpus()
     if not os.path.exists(BIN):
         sys.exit("bench: %s is missing (make bench builds it)" % BIN)
     ts_out = [(t, n) for t, n in ts] + ([("bigheap-fill", 1)] if ("bigheap", 1) in ts else [])
     res = {(t, n, v): [] for t, n in ts_out for v, _ in vs}
     rss = {(t, n, v): [] for t, n in ts_out for v, _ in vs}
     huge = {(t, n, v): [] for t, n in ts_out for v, _ in vs}
+    rounds = {(t, n, v): {} for t, n in ts_out for v, _ in vs}
     failed = set()
     for i in range(runs):
         # A new order every round (seeded: the same in every run of the
@@ -98,25 +123,27 @@ def main():
         random.Random(i).shuffle(order)
         for t, n in ts:
             for name, env in order:
-                got = run(t, n, env, scale)
+                got = run(t, n, env, scale, on)
                 if got is None:
                     failed.add((t, n, name))
                     continue
                 for key, value in got[0].items():
                     res[(key, n, name)].append(value)
+                    rounds[(key, n, name)][i] = value
                     rss[(key, n, name)].append(got[1])
                     huge[(key, n, name)].append(got[2])
         print("round %d of %d done" % (i + 1, runs), file=sys.stderr)
     with open("/proc/cpuinfo") as f:
         model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
     lines = [
-        "machine: %s, %d CPUs, kernel %s" % (model, os.cpu_count(), os.uname().release),
+        "machine: %s, %d CPUs, kernel %s; tests of n threads on CPUs %s (the first n)" % (
+            model, os.cpu_count(), os.uname().release, ",".join(map(str, on))),
         "bench/alloc.py: %d rounds, variants alternating, ALLOC_SCALE=%s; throughput in millions per second "
         "(large: blocks per second), higher is better; min-median-max; ratio of medians to stock jemalloc; "
-        "median peak RSS" % (runs, scale),
+        "median of the per-round ratios (paired); median peak RSS" % (runs, scale),
         "",
-        "| test | threads | variant | median | min-median-max | / jemalloc | peak RSS MiB | huge pages MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| test | threads | variant | median | min-median-max | / jemalloc | paired | peak RSS MiB | huge pages MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t, n in ts_out:
         ref = res.get((t, n, "jemalloc")) or []
@@ -124,15 +151,18 @@ def main():
         for v, _ in vs:
             xs = res[(t, n, v)]
             if not xs:
-                lines.append("| %s | %d | %s | failed | | | | |" % (t, n, v))
+                lines.append("| %s | %d | %s | failed | | | | | |" % (t, n, v))
                 continue
             m = statistics.median(xs)
             fmt = "%.1f" if m >= 10 else "%.2f"
             spread = "-".join(fmt % x for x in (min(xs), m, max(xs)))
             ratio = "%.2fx" % (m / refm) if refm else "-"
+            mine, theirs = rounds[(t, n, v)], rounds[(t, n, "jemalloc")] if refm else {}
+            pairs = [mine[r] / theirs[r] for r in mine if r in theirs and theirs[r] > 0]
+            paired = "%.2fx" % statistics.median(pairs) if pairs else "-"
             hp = statistics.median(huge[(t, n, v)])
-            lines.append("| %s | %d | %s | %s | %s | %s | %.0f | %s |" % (
-                t, n, v, fmt % m, spread, ratio, statistics.median(rss[(t, n, v)]) / 1024,
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %.0f | %s |" % (
+                t, n, v, fmt % m, spread, ratio, paired, statistics.median(rss[(t, n, v)]) / 1024,
                 "%.0f" % (hp / 1024) if hp >= 0 else "-"))
     if failed:
         lines.append("")
