@@ -341,23 +341,29 @@ bool hs_tier_on_slow_node(uintptr_t unit)
     return lo < hs_nslow && hs_slow_units[lo] == unit;
 }
 
-/* Demote idle units from fast nodes short of room: the longest idle first. */
-static void hs_demote(uint64_t epoch, size_t ncands, const int64_t *need)
+/* Demote idle units from fast nodes short of room: the longest idle first.
+ * Units idle for idle_epochs or more make room for the watermark and for hot
+ * units waiting below; while hot units wait, units a park found idle for
+ * fewer epochs (at least one) go down too, for no more than those hot units'
+ * bytes: a unit just seen unaccessed makes way for one just seen used. */
+static void hs_demote(uint64_t epoch, size_t ncands, const int64_t *need, const int64_t *want_up)
 {
     size_t planned = 0;
-    int64_t left[HS_OS_MAX_NODES], slow_room[HS_OS_MAX_NODES];
+    int64_t left[HS_OS_MAX_NODES], hot_left[HS_OS_MAX_NODES], slow_room[HS_OS_MAX_NODES];
     bool any = false;
     for (int node = 0; node < hs_cfg.topo.nodes; node++) {
         left[node] = need[node];
+        hot_left[node] = want_up[node] < need[node] ? want_up[node] : need[node];
         slow_room[node] = INT64_MIN;
         any |= need[node] > 0;
     }
     if (!any)
         return;
-    for (unsigned level = HS_HEAT_IDLE_EPOCHS; level >= hs_cfg.idle_epochs && planned < HS_TIER_DOWN_MAX; level--) {
+    for (unsigned level = HS_HEAT_IDLE_EPOCHS; level >= 1 && planned < HS_TIER_DOWN_MAX; level--) {
+        bool brief = level < hs_cfg.idle_epochs;
         for (size_t i = 0; i < ncands && planned < HS_TIER_DOWN_MAX; i++) {
             hs_tier_move_t m = hs_cands[i];
-            if (m.idle != level || !hs_is_fast(m.from) || left[m.from] <= 0)
+            if (m.idle != level || !hs_is_fast(m.from) || left[m.from] <= 0 || (brief && hot_left[m.from] <= 0))
                 continue;
             int to = hs_cfg.topo.down[m.from];
             if (to < 0)
@@ -382,6 +388,9 @@ static void hs_demote(uint64_t epoch, size_t ncands, const int64_t *need)
                 slow_room[to] -= m.bytes;
             hs_tokens_down -= m.bytes;
             left[m.from] -= m.bytes;
+            hot_left[m.from] -= m.bytes;
+            if (brief)
+                hs_count(HS_CTR_TIER_DEMOTED_BRIEFLY_IDLE, 1);
             m.to = (int8_t)to;
             hs_down[planned++] = m;
         }
@@ -438,7 +447,7 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
                 idle_fast += hs_cands[i].bytes;
         hs_counter_set(HS_CTR_TIER_IDLE_FAST_BYTES, idle_fast);
         if (needed && hs_cfg.demote)
-            hs_demote(epoch, ncands, need);
+            hs_demote(epoch, ncands, need, want_up);
     }
 
     /* Promote: hot units on slow nodes, while the target keeps its watermark. */

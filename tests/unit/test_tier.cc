@@ -234,6 +234,39 @@ TEST_F(Tiering, HotUnitsWaitingForRoomMakeIdleOnesGoDown)
     EXPECT_GE(fake_free(nullptr, 0), 50 * static_cast<int64_t>(M)) << "the watermark holds";
 }
 
+// Right after a fill nothing has been idle for idle_epochs yet: units a park
+// found idle for one epoch make way for hot units waiting, no more of them
+// than those units' bytes, and never for the watermark alone.
+TEST_F(Tiering, HotUnitsWaitingTakeTheRoomOfUnitsIdleBriefly)
+{
+    start();
+    region(40, 0);
+    for (size_t u = 30; u < 40; u++)
+        numa.where[base + u * 2 * M] = 2;
+    // Node 0: 30 units here, 50 MiB free: at its watermark; node 1 full.
+    capacity = {{0, 110 * M}, {1, 0}, {2, 4000 * M}};
+    for (size_t u = 0; u < 10; u++)
+        set_idle(u, 1);
+    set_idle(10, 2);
+    set_idle(11, 3, false);          // not confirmed by a park
+    std::vector<hs_hot_unit_t> units = {hot(30, 0), hot(31, 0)};
+    epoch(1, units);
+    EXPECT_EQ(on(10), 2) << "the longest idle first";
+    EXPECT_EQ(on(11), 0) << "write-protection alone is no evidence of idleness";
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 2u) << "room for the two hot units, no more";
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_BRIEFLY_IDLE), 2u);
+    EXPECT_EQ(on(30), 0);
+    EXPECT_EQ(on(31), 0);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_PROMOTED_PAGES), 2u);
+
+    // Below the watermark with no hot unit waiting: only units idle for
+    // idle_epochs go down.
+    capacity[0] = 100 * M;
+    std::vector<hs_hot_unit_t> none;
+    epoch(2, none);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 2u);
+}
+
 TEST_F(Tiering, WithoutTheSamplerNothingIsDemoted)
 {
     config.demote = false;
