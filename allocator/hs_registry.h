@@ -40,6 +40,17 @@ size_t hs_registry_remove(uintptr_t start, size_t len);
 bool hs_registry_find(uintptr_t addr, hs_region_t *out);
 /* Copy up to cap records in address order; returns the number of records. */
 size_t hs_registry_snapshot(hs_region_t *out, size_t cap);
+/* The program's munmap and mremap hold the change side from before their
+ * system call until the registry says what the call did; the tracker holds
+ * the follow side while it reads the registry and registers what it read
+ * with the kernel.  Else it could register a stale range: a mapping grown
+ * in place but registered at its old length is split in two VMAs, and the
+ * program's next mremap of the whole fails with EFAULT.  Sides of a
+ * reader-preferring rwlock: a change may nest in another (a signal handler). */
+void hs_registry_change_begin(void);
+void hs_registry_change_end(void);
+void hs_registry_follow_begin(void);
+void hs_registry_follow_end(void);
 size_t hs_registry_count(void);
 void hs_registry_prefork(void);
 void hs_registry_postfork_parent(void);

@@ -17,6 +17,7 @@ uint64_t hs_registry_owned_bits[(1ULL << (HS_OWN_LIMIT_SHIFT - HS_OWN_SHIFT)) / 
 static hs_region_t *hs_regions;
 static size_t hs_nregions;
 static pthread_mutex_t hs_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t hs_registry_changes = PTHREAD_RWLOCK_INITIALIZER;
 
 /* A watcher turned on between the two stores below sees its 0 stay: the
  * stores and the load are sequentially consistent, so either this load sees
@@ -167,19 +168,43 @@ void hs_registry_mark_owned(uintptr_t start, size_t len)
     }
 }
 
+void hs_registry_change_begin(void)
+{
+    pthread_rwlock_rdlock(&hs_registry_changes);
+}
+
+void hs_registry_change_end(void)
+{
+    pthread_rwlock_unlock(&hs_registry_changes);
+}
+
+void hs_registry_follow_begin(void)
+{
+    pthread_rwlock_wrlock(&hs_registry_changes);
+}
+
+void hs_registry_follow_end(void)
+{
+    pthread_rwlock_unlock(&hs_registry_changes);
+}
+
+/* The change side before the mutex, as a munmap takes them. */
 void hs_registry_prefork(void)
 {
+    pthread_rwlock_wrlock(&hs_registry_changes);
     pthread_mutex_lock(&hs_registry_lock);
 }
 
 void hs_registry_postfork_parent(void)
 {
     pthread_mutex_unlock(&hs_registry_lock);
+    pthread_rwlock_unlock(&hs_registry_changes);
 }
 
 void hs_registry_postfork_child(void)
 {
     pthread_mutex_init(&hs_registry_lock, NULL);
+    pthread_rwlock_init(&hs_registry_changes, NULL);
 }
 
 void hs_registry_reset_for_tests(void)

@@ -73,19 +73,19 @@ HS_EXPORT int munmap(void *addr, size_t len)
     if (hs_active() && len >= HS_OS_HUGE_2M && hs_registry_find((uintptr_t)addr, &region) &&
         region.kind != HS_OS_KIND_BASE)
         hs_peak_sample(); /* huge pages are about to go */
+    hs_registry_change_begin();
     hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)addr, len);
     /* Heap memory unmapped by the program goes back to the heap window's
      * reservation: the range stays held (allocator/hs_backing.h). */
     int err = hs_backing_unmap_heap(addr, len);
     hs_vmguard_leave(guard);
-    if (err)
-        return hs_errno_int(err);
-    if (hs_active()) {
+    if (!err && hs_active()) {
         size_t forgotten = hs_registry_remove((uintptr_t)addr, len);
         if (forgotten)
             hs_count(HS_CTR_MMAP_UNMAPPED_BYTES, forgotten);
     }
-    return 0;
+    hs_registry_change_end();
+    return err ? hs_errno_int(err) : 0;
 }
 
 HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags, ...)
@@ -96,6 +96,7 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
     if (hs_os_mremap_is_fixed(flags))
         new_addr = va_arg(ap, void *);
     va_end(ap);
+    hs_registry_change_begin();
     hs_region_t region;
     bool tracked = hs_active() && hs_registry_find((uintptr_t)old_addr, &region);
     hs_vmguard_token_t guard = hs_vmguard_enter((uintptr_t)old_addr, old_len > new_len ? old_len : new_len);
@@ -104,14 +105,13 @@ HS_EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags
     if (!err && out != old_addr && old_len && hs_backing_in_window((uintptr_t)old_addr, old_len))
         hs_os_rereserve(old_addr, old_len, false);
     hs_vmguard_leave(guard);
-    if (err)
-        return hs_errno_ptr(err, NULL);
     /* The VMA keeps its MADV_HUGEPAGE advice when moved or grown; follow it. */
-    if (tracked && old_len) {
+    if (!err && tracked && old_len) {
         hs_sites_note_free(old_addr);
         hs_registry_remove((uintptr_t)old_addr, old_len);
         if (hs_registry_add((uintptr_t)out, new_len, (hs_os_kind_t)region.kind, (hs_origin_t)region.origin) != 0)
             hs_count(HS_CTR_ERRORS_REGISTRY_FULL, 1);
     }
-    return out;
+    hs_registry_change_end();
+    return err ? hs_errno_ptr(err, NULL) : out;
 }

@@ -634,7 +634,9 @@ size_t hs_tracker_epoch(void)
     pthread_mutex_lock(&hs_tracker_lock);
     uint64_t t0 = hs_now(), cpu0 = hs_os_thread_cpu_ns();
     hs_epoch++;
+    hs_registry_follow_begin(); /* no program munmap or mremap between the registry and the kernel */
     hs_tracker_follow();
+    hs_registry_follow_end();
     uint64_t busy = 0;
     int busiest = hs_env.busy_nodes ? hs_env.busy_nodes(hs_env.ctx, &busy) : -1;
     hs_heat_cfg.busy_nodes = busy;

@@ -195,6 +195,28 @@ TEST(Tracking, AWatchedMappingWithAShortTailCanBeMremapped)
     unlink(report.c_str());
 }
 
+// The tracker reads the registry and registers what it read while the
+// program's munmap and mremap wait: with 10 ms epochs, thousands of in-place
+// shrinks and growths never find their mapping split (EFAULT), and the data
+// stays.
+TEST(Tracking, MappingsResizedWhileEpochsFollowTheRegistryStayWhole)
+{
+    REQUIRE_UFFD_SYNC();
+    std::string report = temp_path("trackmremaprace.json");
+    Env env = tracking("thp", report);
+    env["HUGESHIM_TRACK"] = "uffd_sync";
+    env["HUGESHIM_INTERVAL_MS"] = "10";
+    Result r = run({probe_path(), "track-mremap-race", "4"}, env, "", 120);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GT(r.num("mremap_calls"), 1000);
+    EXPECT_EQ(r.num("mremap_failures"), 0) << "first errno " << r.num("mremap_errno");
+    EXPECT_EQ(r.num("bad_bytes"), 0);
+    auto j = read_json(report);
+    EXPECT_EQ(j["tracking"]["backends"]["thp"], "uffd_sync");
+    EXPECT_GE(report_num(j, "tracking.epochs"), 50);
+    unlink(report.c_str());
+}
+
 TEST(Tracking, OffStartsNoThreadAndWatchesNothing)
 {
     std::string report = temp_path("trackoff.json");

@@ -370,6 +370,58 @@ static int cmd_track_mremap(int argc, char **argv)
     return 0;
 }
 
+/* track-mremap-race SECONDS: stress-ng's mremap stressor's pattern while
+ * short epochs follow the registry: a mapping halved down to 2 MiB by mremap
+ * and doubled back (in place where it can), data checked at each step.  A
+ * tracker that registered a range the program had grown meanwhile split the
+ * mapping, and the next mremap of the whole failed with EFAULT. */
+static int cmd_track_mremap_race(int argc, char **argv)
+{
+    double seconds = argc > 0 ? atof(argv[0]) : 3;
+    const size_t max = 16 * MIB;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long rounds = 0, calls = 0, failures = 0, bad = 0;
+    int first_errno = 0;
+    do {
+        unsigned char *p = mmap(NULL, max, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(p != MAP_FAILED);
+        size_t len = max;
+        for (size_t off = 0; off < len; off += MIB)
+            p[off] = (unsigned char)(off / MIB + 1);
+        bool failed = false;
+        for (int dir = 0; dir < 2 && !failed; dir++) {
+            for (;;) {
+                size_t next = dir == 0 ? len / 2 : len * 2;
+                if (dir == 0 ? next < 2 * MIB : next > max)
+                    break;
+                unsigned char *q = mremap(p, len, next, MREMAP_MAYMOVE);
+                calls++;
+                if (q == MAP_FAILED) {
+                    failures++;
+                    if (!first_errno)
+                        first_errno = errno;
+                    failed = true;
+                    break;
+                }
+                p = q;
+                size_t kept = len < next ? len : next;
+                for (size_t off = 0; off < kept; off += MIB)
+                    bad += p[off] != (unsigned char)(off / MIB + 1);
+                for (size_t off = kept; off < next; off += MIB)
+                    p[off] = (unsigned char)(off / MIB + 1);
+                len = next;
+            }
+        }
+        CHECK(munmap(p, len) == 0);
+        rounds++;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+    printf("rounds=%ld\nmremap_calls=%ld\nmremap_failures=%ld\nmremap_errno=%d\nbad_bytes=%ld\n", rounds, calls,
+           failures, first_errno, bad);
+    return 0;
+}
+
 const probe_cmd_t probe_track_cmds[] = {
     {"track-hot", "SIZE COUNT UNIT EPOCHS [read]", cmd_track_hot},
     {"track-munmap", "", cmd_track_munmap},
@@ -377,5 +429,6 @@ const probe_cmd_t probe_track_cmds[] = {
     {"sites", "...", cmd_sites},
     {"fork-track", "", cmd_fork_track},
     {"track-mremap", "", cmd_track_mremap},
+    {"track-mremap-race", "[SECONDS]", cmd_track_mremap_race},
     {NULL, NULL, NULL},
 };
