@@ -505,6 +505,33 @@ static void hs_note_accessed(uintptr_t unit)
     }
 }
 
+/* The tick's parks of units write-protected and untouched (hs_park_unwritten). */
+static size_t hs_unwritten_parked;
+static uint64_t hs_unwritten_ns;
+
+int hs_park_unwritten(uintptr_t unit)
+{
+    /* Only units protected because the last epoch wrote them: the others
+     * there are cold units the rotation passed over this epoch. */
+    if (!(hs_seen_bits(unit) & HS_SEEN_WRITTEN))
+        return -EAGAIN;
+    if (hs_unwritten_parked >= hs_cold_budget || hs_unwritten_ns >= hs_cold_ns_max)
+        return -ENOSPC;
+    uint64_t t0 = hs_os_now_ns();
+    int err = hs_park_as(unit, true); /* protected, and no write came to lift it */
+    hs_unwritten_ns += hs_os_now_ns() - t0;
+    if (!err) {
+        hs_unwritten_parked++;
+        hs_count(HS_CTR_SAMPLE_PARKED_UNWRITTEN, 1);
+    }
+    return err;
+}
+
+bool hs_park_holds_unit(uintptr_t unit)
+{
+    return hs_slot_of(unit) != SIZE_MAX;
+}
+
 size_t hs_park_resample(void)
 {
     if (!hs_park_running() || !hs_naccessed || !hs_vmguard_try_exclusive())
@@ -585,6 +612,8 @@ size_t hs_park_end_epoch(void)
     hs_pref_last = hs_pref_seen;
     hs_pref_seen = 0;
     hs_cold_ns = 0;
+    hs_unwritten_parked = 0;
+    hs_unwritten_ns = 0;
     if (!hs_park_running())
         return 0;
     size_t idle = 0;

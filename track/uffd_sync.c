@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -182,6 +183,16 @@ static int hs_op_watch(void *ctx, uintptr_t start, size_t len)
     return hs_os_wpsync_register(hs_uffd, start, len);
 }
 
+/* The runs write-protected at the epoch's start whose units were not all
+ * parked, for the first tick (hs_park_unwritten_runs). */
+#define HS_WP_RUNS 1024
+static struct {
+    uintptr_t start;
+    size_t len;
+} hs_wp_runs[HS_WP_RUNS];
+static size_t hs_nwp_runs;
+static bool hs_wp_runs_done;
+
 static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
 {
     (void)ctx;
@@ -214,23 +225,92 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
         uint64_t t0 = hs_os_now_ns();
         err = hs_os_wpsync_protect(hs_uffd, start, len / HS_OS_HUGE_2M * HS_OS_HUGE_2M, true); /* whole units */
         hs_park_cold_time(hs_os_now_ns() - t0);
+        if (!err && hs_nwp_runs < HS_WP_RUNS)
+            hs_wp_runs[hs_nwp_runs++] = (typeof(hs_wp_runs[0])){start, len / HS_OS_HUGE_2M * HS_OS_HUGE_2M};
     }
     hs_vmguard_release();
     return err;
+}
+
+/* Units the faults since the last drain touched: an open-addressing set. */
+#define HS_TOUCHED_CAP 16384
+static uintptr_t hs_touched[HS_TOUCHED_CAP];
+
+static size_t hs_touched_slot(uintptr_t unit)
+{
+    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_TOUCHED_CAP;
+}
+
+/* false when the set is full. */
+static bool hs_touched_add(uintptr_t unit)
+{
+    for (size_t i = hs_touched_slot(unit), n = 0; n < HS_TOUCHED_CAP / 2; i = (i + 1) % HS_TOUCHED_CAP, n++) {
+        if (hs_touched[i] == unit)
+            return true;
+        if (!hs_touched[i]) {
+            hs_touched[i] = unit;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool hs_touched_has(uintptr_t unit)
+{
+    for (size_t i = hs_touched_slot(unit), n = 0; n < HS_TOUCHED_CAP / 2; i = (i + 1) % HS_TOUCHED_CAP, n++) {
+        if (hs_touched[i] == unit)
+            return true;
+        if (!hs_touched[i])
+            return false;
+    }
+    return false;
+}
+
+/* The first tick: units write-protected at the epoch's start (written the
+ * epoch before) that no fault has touched since are parked, so that a
+ * program that stopped writing them and only reads them now is seen this
+ * epoch.  A unit written meanwhile has faulted (its record is in the ring,
+ * read here without taking it: the epoch thread drains it at the end). */
+static void hs_park_unwritten_runs(void)
+{
+    if (!hs_nwp_runs || !hs_park_running())
+        return;
+    memset(hs_touched, 0, sizeof hs_touched);
+    uint64_t tail = __atomic_load_n(&hs_tail, __ATOMIC_RELAXED);
+    uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_ACQUIRE);
+    for (; tail < head; tail++)
+        if (!hs_touched_add(hs_ring[tail % HS_WP_RING].address & ~(uintptr_t)(HS_OS_HUGE_2M - 1)))
+            return; /* too many to tell: leave them protected */
+    if (!hs_vmguard_try_exclusive())
+        return;
+    bool spent = false;
+    for (size_t r = 0; r < hs_nwp_runs && !spent; r++)
+        for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len && !spent;
+             unit += HS_OS_HUGE_2M)
+            if (!hs_touched_has(unit) && !hs_park_holds_unit(unit))
+                spent = hs_park_unwritten(unit) == -ENOSPC;
+    hs_vmguard_release();
 }
 
 static void hs_op_tick(void *ctx)
 {
     (void)ctx;
     hs_release_shared_now();
-    if (!__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
-        hs_park_resample();
+    if (__atomic_load_n(&hs_dead, __ATOMIC_ACQUIRE))
+        return;
+    hs_park_resample();
+    if (!hs_wp_runs_done) {
+        hs_wp_runs_done = true;
+        hs_park_unwritten_runs();
+    }
 }
 
 static int hs_op_end_epoch(void *ctx)
 {
     (void)ctx;
     hs_release_shared_now();
+    hs_nwp_runs = 0;
+    hs_wp_runs_done = false;
     hs_park_end_epoch();
     return 0;
 }

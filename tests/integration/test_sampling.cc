@@ -74,6 +74,27 @@ TEST(Sampling, WithoutItReadUnitsAreInvisible)
     unlink(report.c_str());
 }
 
+// A program that wrote every unit and turns to reading some, mid-epoch: the
+// next epoch starts with every unit write-protected, which cannot see reads.
+// Its first tick parks the units no write reached, so the read ones are seen
+// in that epoch and the hot set is exactly them two epoch ends after the
+// turn (three when they were seen only the epoch after, cooling meanwhile).
+TEST(Sampling, ReadsAfterWritesAreSeenInTheFirstEpoch)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-w2r.json");
+    Result r = run({probe_path(), "track-write-then-read"}, sampling_env(report, "1000"), "", 120);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GE(r.num("exact_after_epochs"), 1) << r.out;
+    EXPECT_LE(r.num("exact_after_epochs"), 2) << r.out;
+    EXPECT_EQ(r.num("zeroed_pages"), 0);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "sampling.parked_unwritten"), 18) << "the read units, at least";
+    EXPECT_EQ(report_num(j, "sampling.errors"), 0);
+    unlink(report.c_str());
+}
+
 // Writes are seen through parking as well (a parked unit faults on any
 // access), with the writer's units exact.
 TEST(Sampling, WrittenUnitsAreFoundToo)

@@ -68,6 +68,15 @@ static void write_every_7th(void *arg)
         ((volatile unsigned char *)h->units[k])[0]++;
 }
 
+/* A store, not an increment: a parked unit's first touch by a
+ * read-modify-write faults as a read (the sampler then sees a read). */
+static void write_every_unit(void *arg)
+{
+    struct hot_units *h = arg;
+    for (size_t k = 0; k < h->n; k++)
+        ((volatile unsigned char *)h->units[k])[0] = 1;
+}
+
 static volatile unsigned long read_sink;
 
 static void read_every_7th(void *arg)
@@ -422,6 +431,64 @@ static int cmd_track_mremap_race(int argc, char **argv)
     return 0;
 }
 
+/* track-write-then-read: every unit of a 128 MiB THP object written for two
+ * and a half epochs (1 s epochs), then only every 7th read; prints after how
+ * many epoch ends the hot set is exactly the read units (the written ones
+ * cooled, the read ones seen).  The epoch after the turn starts with every
+ * unit write-protected, which cannot see reads: its first tick parks the
+ * units no write reached (else their reads are seen an epoch later, and they
+ * cool meanwhile). */
+static int cmd_track_write_then_read(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    const size_t size = 128 * MIB, unit = 2 * MIB;
+    unsigned char *obj = aligned_alloc(unit, size);
+    CHECK(obj);
+    memset(obj, 1, size);
+    size_t nunits = size / unit;
+    uintptr_t *units = malloc(nunits * sizeof *units);
+    CHECK(units);
+    for (size_t k = 0; k < nunits; k++)
+        units[k] = (uintptr_t)obj + k * unit;
+    struct hot_units h = {units, nunits};
+    wait_epochs(hs_epochs, hs_epochs(), 2, write_every_unit, &h);
+    /* Half an epoch more of writes: the program turns to reading mid-epoch,
+     * so the next epoch starts with every unit write-protected. */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        write_every_unit(&h);
+        usleep(1000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 500000000L);
+    unsigned long start = hs_epochs(), exact_at = 0;
+    static uintptr_t pairs[2 * 4096];
+    while (!exact_at && hs_epochs() < start + 5) {
+        unsigned long seen = hs_epochs();
+        wait_epochs(hs_epochs, seen, 1, read_every_7th, &h);
+        size_t nranges = hs_hot(pairs, 4096), wrong = 0;
+        for (size_t k = 0; k < nunits; k++) {
+            int is_hot = 0;
+            for (size_t r = 0; r < nranges && !is_hot; r++)
+                is_hot = units[k] >= pairs[2 * r] && units[k] + unit <= pairs[2 * r + 1];
+            wrong += is_hot != (k % 7 == 0);
+        }
+        if (!wrong)
+            exact_at = hs_epochs() - start;
+    }
+    printf("exact_after_epochs=%lu\n", exact_at);
+    size_t bad = 0;
+    for (size_t off = 0; off < size; off += 4096)
+        bad += obj[off] == 0;
+    printf("zeroed_pages=%zu\n", bad);
+    free(units);
+    free(obj);
+    return 0;
+}
+
 const probe_cmd_t probe_track_cmds[] = {
     {"track-hot", "SIZE COUNT UNIT EPOCHS [read]", cmd_track_hot},
     {"track-munmap", "", cmd_track_munmap},
@@ -430,5 +497,6 @@ const probe_cmd_t probe_track_cmds[] = {
     {"fork-track", "", cmd_fork_track},
     {"track-mremap", "", cmd_track_mremap},
     {"track-mremap-race", "[SECONDS]", cmd_track_mremap_race},
+    {"track-write-then-read", "", cmd_track_write_then_read},
     {NULL, NULL, NULL},
 };
