@@ -92,12 +92,6 @@ void hs_registry_window_grew(size_t used);
  * pointer whose free must be seen is handed out. */
 void hs_registry_watch_frees(bool on);
 
-static inline bool hs_registry_in_window(const void *ptr)
-{
-    size_t used = __atomic_load_n(&hs_registry_window_used, __ATOMIC_ACQUIRE);
-    return (uintptr_t)ptr - __atomic_load_n(&hs_registry_window_lo, __ATOMIC_RELAXED) < used;
-}
-
 /* In the window, and nobody watches frees. */
 static inline bool hs_registry_free_fast(const void *ptr)
 {

@@ -89,7 +89,7 @@ def run(test, threads, env, scale, on):
     # A test of n threads on the first n CPUs of the set: on a VM whose vCPUs
     # run at different speeds, a one-thread test would otherwise measure
     # where the scheduler put it.
-    pin = set(on[:threads]) if threads < len(on) else set(on)
+    pin = set(on[:threads])
     r = subprocess.run([BIN, test, str(threads), str(scale)], env=e, capture_output=True, text=True, timeout=600,
                        preexec_fn=lambda: os.sched_setaffinity(0, pin))
     if r.returncode != 0:

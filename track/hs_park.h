@@ -83,15 +83,19 @@ void hs_park_cold_time(uint64_t ns);
  * (fewer than 4 samples so far), so that a unit accessed from several nodes
  * shows several.  Returns the units parked. */
 size_t hs_park_resample(void);
+/* The units this epoch's faults touched so far (a tick, from the records
+ * not drained yet): forget them, then note each; false when there are too
+ * many to tell. */
+void hs_park_touched_clear(void);
+bool hs_park_note_touched(uintptr_t addr);
 /* Park a unit write-protected at the epoch's start because the last epoch
  * wrote it, if no access has reached it since (a tick, under the exclusive
  * side): a unit whose program stopped writing it and went on reading it is
  * seen this epoch, not the next.  These parks have a budget and time cap of
  * their own, the same as the rotation's; -ENOSPC once they are spent,
- * -EAGAIN for a unit the last epoch did not write. */
+ * -EAGAIN for a unit the last epoch did not write, one touched or one
+ * parked. */
 int hs_park_unwritten(uintptr_t unit);
-/* Whether the unit is parked now (epoch thread). */
-bool hs_park_holds_unit(uintptr_t unit);
 /* End of an epoch: put back every unit still parked (counted idle). */
 size_t hs_park_end_epoch(void);
 /* The units the last hs_park_end_epoch found idle (parked all epoch, never

@@ -355,7 +355,6 @@ int hs_park_unit(uintptr_t unit)
 #define HS_SEEN_PUT_BACK 4u /* put back idle at the epoch's end: unprotected */
 #define HS_SEEN_BITS ((uintptr_t)7)
 static uintptr_t hs_seen[HS_SEEN_CAP];
-static size_t hs_nseen;
 static uint64_t hs_epochs_seen;
 /* Units neither written nor read last epoch are parked in rotation: one in
  * hs_cold_stride each epoch, so that at most the sample budget of them is
@@ -370,26 +369,57 @@ static uint64_t hs_cold_ns;
  * high addresses were never parked while parking was slow). */
 static uintptr_t hs_cold_from, hs_cold_stop;
 
-static size_t hs_seen_slot(uintptr_t unit)
+/* Open-addressing sets of unit addresses with flag bits in the low bits
+ * (units are 2 MiB-aligned), filled to half their capacity at most. */
+typedef struct hs_unit_set {
+    uintptr_t *slot;
+    size_t cap, n;
+} hs_unit_set_t;
+
+static size_t hs_set_home(const hs_unit_set_t *s, uintptr_t unit)
 {
-    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_SEEN_CAP;
+    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % s->cap;
 }
+
+/* false when the set is full. */
+static bool hs_set_add(hs_unit_set_t *s, uintptr_t unit, uintptr_t bits)
+{
+    for (size_t i = hs_set_home(s, unit), n = 0; n < s->cap; i = (i + 1) % s->cap, n++) {
+        if ((s->slot[i] & ~HS_SEEN_BITS) == unit) {
+            s->slot[i] |= bits;
+            return true;
+        }
+        if (!s->slot[i]) {
+            if (s->n >= s->cap / 2)
+                return false;
+            s->slot[i] = unit | bits;
+            s->n++;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The unit's bits, 0 when absent. */
+static unsigned hs_set_bits(const hs_unit_set_t *s, uintptr_t unit)
+{
+    for (size_t i = hs_set_home(s, unit), n = 0; s->slot[i] && n < s->cap; i = (i + 1) % s->cap, n++)
+        if ((s->slot[i] & ~HS_SEEN_BITS) == unit)
+            return (unsigned)(s->slot[i] & HS_SEEN_BITS);
+    return 0;
+}
+
+static void hs_set_clear(hs_unit_set_t *s)
+{
+    memset(s->slot, 0, s->cap * sizeof s->slot[0]);
+    s->n = 0;
+}
+
+static hs_unit_set_t hs_seen_set = {hs_seen, HS_SEEN_CAP, 0};
 
 static void hs_seen_add(uintptr_t unit, uintptr_t bit)
 {
-    for (size_t i = hs_seen_slot(unit), n = 0; n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++) {
-        if ((hs_seen[i] & ~HS_SEEN_BITS) == unit) {
-            hs_seen[i] |= bit;
-            return;
-        }
-        if (!hs_seen[i]) {
-            if (hs_nseen >= HS_SEEN_CAP / 2)
-                return;
-            hs_seen[i] = unit | bit;
-            hs_nseen++;
-            return;
-        }
-    }
+    hs_set_add(&hs_seen_set, unit, bit);
 }
 
 void hs_park_note_fault(uintptr_t addr, bool write)
@@ -399,10 +429,7 @@ void hs_park_note_fault(uintptr_t addr, bool write)
 
 static unsigned hs_seen_bits(uintptr_t unit)
 {
-    for (size_t i = hs_seen_slot(unit), n = 0; hs_seen[i] && n < HS_SEEN_CAP; i = (i + 1) % HS_SEEN_CAP, n++)
-        if ((hs_seen[i] & ~HS_SEEN_BITS) == unit)
-            return (unsigned)(hs_seen[i] & HS_SEEN_BITS);
-    return 0;
+    return hs_set_bits(&hs_seen_set, unit);
 }
 
 /* Not write-protected now: written last epoch (the fault lifted it), or
@@ -505,15 +532,32 @@ static void hs_note_accessed(uintptr_t unit)
     }
 }
 
-/* The tick's parks of units write-protected and untouched (hs_park_unwritten). */
+/* The tick's parks of units write-protected and untouched (hs_park_unwritten),
+ * and the units this epoch's faults touched so far. */
 static size_t hs_unwritten_parked;
 static uint64_t hs_unwritten_ns;
+#define HS_TOUCHED_CAP 16384
+#define HS_TOUCHED 1u
+static uintptr_t hs_touched[HS_TOUCHED_CAP];
+static hs_unit_set_t hs_touched_set = {hs_touched, HS_TOUCHED_CAP, 0};
+
+void hs_park_touched_clear(void)
+{
+    hs_set_clear(&hs_touched_set);
+}
+
+bool hs_park_note_touched(uintptr_t addr)
+{
+    return hs_set_add(&hs_touched_set, addr & ~(uintptr_t)(HS_UNIT - 1), HS_TOUCHED);
+}
 
 int hs_park_unwritten(uintptr_t unit)
 {
-    /* Only units protected because the last epoch wrote them: the others
-     * there are cold units the rotation passed over this epoch. */
-    if (!(hs_seen_bits(unit) & HS_SEEN_WRITTEN))
+    /* Only units protected because the last epoch wrote them (the others
+     * there are cold units the rotation passed over this epoch), that no
+     * access reached since and that are not parked already. */
+    if (!(hs_seen_bits(unit) & HS_SEEN_WRITTEN) || hs_set_bits(&hs_touched_set, unit) ||
+        hs_slot_of(unit) != SIZE_MAX)
         return -EAGAIN;
     if (hs_unwritten_parked >= hs_cold_budget || hs_unwritten_ns >= hs_cold_ns_max)
         return -ENOSPC;
@@ -525,11 +569,6 @@ int hs_park_unwritten(uintptr_t unit)
         hs_count(HS_CTR_SAMPLE_PARKED_UNWRITTEN, 1);
     }
     return err;
-}
-
-bool hs_park_holds_unit(uintptr_t unit)
-{
-    return hs_slot_of(unit) != SIZE_MAX;
 }
 
 size_t hs_park_resample(void)
@@ -594,8 +633,7 @@ uintptr_t hs_park_locate(uintptr_t addr)
 size_t hs_park_end_epoch(void)
 {
     /* The faults drained after this fill the set again. */
-    memset(hs_seen, 0, sizeof hs_seen);
-    hs_nseen = 0;
+    hs_set_clear(&hs_seen_set);
     hs_epochs_seen++;
     hs_log(HS_LOG_DEBUG, "sampler: %zu units neither read nor written last epoch, %zu of them parked (one in %zu) in "
            "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
@@ -232,40 +231,6 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
     return err;
 }
 
-/* Units the faults since the last drain touched: an open-addressing set. */
-#define HS_TOUCHED_CAP 16384
-static uintptr_t hs_touched[HS_TOUCHED_CAP];
-
-static size_t hs_touched_slot(uintptr_t unit)
-{
-    return (size_t)(((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 40) % HS_TOUCHED_CAP;
-}
-
-/* false when the set is full. */
-static bool hs_touched_add(uintptr_t unit)
-{
-    for (size_t i = hs_touched_slot(unit), n = 0; n < HS_TOUCHED_CAP / 2; i = (i + 1) % HS_TOUCHED_CAP, n++) {
-        if (hs_touched[i] == unit)
-            return true;
-        if (!hs_touched[i]) {
-            hs_touched[i] = unit;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool hs_touched_has(uintptr_t unit)
-{
-    for (size_t i = hs_touched_slot(unit), n = 0; n < HS_TOUCHED_CAP / 2; i = (i + 1) % HS_TOUCHED_CAP, n++) {
-        if (hs_touched[i] == unit)
-            return true;
-        if (!hs_touched[i])
-            return false;
-    }
-    return false;
-}
-
 /* The first tick: units write-protected at the epoch's start (written the
  * epoch before) that no fault has touched since are parked, so that a
  * program that stopped writing them and only reads them now is seen this
@@ -275,11 +240,11 @@ static void hs_park_unwritten_runs(void)
 {
     if (!hs_nwp_runs || !hs_park_running())
         return;
-    memset(hs_touched, 0, sizeof hs_touched);
+    hs_park_touched_clear();
     uint64_t tail = __atomic_load_n(&hs_tail, __ATOMIC_RELAXED);
     uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_ACQUIRE);
     for (; tail < head; tail++)
-        if (!hs_touched_add(hs_ring[tail % HS_WP_RING].address & ~(uintptr_t)(HS_OS_HUGE_2M - 1)))
+        if (!hs_park_note_touched(hs_ring[tail % HS_WP_RING].address))
             return; /* too many to tell: leave them protected */
     if (!hs_vmguard_try_exclusive())
         return;
@@ -287,8 +252,7 @@ static void hs_park_unwritten_runs(void)
     for (size_t r = 0; r < hs_nwp_runs && !spent; r++)
         for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len && !spent;
              unit += HS_OS_HUGE_2M)
-            if (!hs_touched_has(unit) && !hs_park_holds_unit(unit))
-                spent = hs_park_unwritten(unit) == -ENOSPC;
+            spent = hs_park_unwritten(unit) == -ENOSPC;
     hs_vmguard_release();
 }
 

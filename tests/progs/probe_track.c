@@ -79,6 +79,15 @@ static void write_every_unit(void *arg)
 
 static volatile unsigned long read_sink;
 
+/* Whether the unit at u lies wholly in one of hugeshim_hot_ranges' pairs. */
+static int unit_is_hot(uintptr_t u, size_t unit, const uintptr_t *pairs, size_t nranges)
+{
+    for (size_t r = 0; r < nranges; r++)
+        if (u >= pairs[2 * r] && u + unit <= pairs[2 * r + 1])
+            return 1;
+    return 0;
+}
+
 static void read_every_7th(void *arg)
 {
     struct hot_units *h = arg;
@@ -231,9 +240,7 @@ static int cmd_track_hot(int argc, char **argv)
     CHECK(nranges <= 65536);
     size_t hot = 0, expected = 0, wrong = 0;
     for (size_t k = 0; k < nunits; k++) {
-        int is_hot = 0;
-        for (size_t r = 0; r < nranges && !is_hot; r++)
-            is_hot = units[k] >= pairs[2 * r] && units[k] + unit <= pairs[2 * r + 1];
+        int is_hot = unit_is_hot(units[k], unit, pairs, nranges);
         hot += is_hot;
         expected += k % 7 == 0;
         wrong += is_hot != (k % 7 == 0);
@@ -471,10 +478,7 @@ static int cmd_track_write_then_read(int argc, char **argv)
         wait_epochs(hs_epochs, seen, 1, read_every_7th, &h);
         size_t nranges = hs_hot(pairs, 4096), wrong = 0;
         for (size_t k = 0; k < nunits; k++) {
-            int is_hot = 0;
-            for (size_t r = 0; r < nranges && !is_hot; r++)
-                is_hot = units[k] >= pairs[2 * r] && units[k] + unit <= pairs[2 * r + 1];
-            wrong += is_hot != (k % 7 == 0);
+            wrong += unit_is_hot(units[k], unit, pairs, nranges) != (k % 7 == 0);
         }
         if (!wrong)
             exact_at = hs_epochs() - start;
