@@ -5,6 +5,7 @@
 
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
+#include "../track/hs_park.h"
 #include "hs_migrate.h"
 
 /* Per-unit memory of past decisions, only for units that were ever
@@ -40,10 +41,24 @@ static hs_hot_unit_t hs_moves[HS_MIG_BATCH];
 static hs_hot_unit_t *hs_epoch_units; /* this epoch's units: now and moved written back */
 static int8_t hs_moves_from[HS_MIG_BATCH];
 
+/* The kernel's move_pages, on the pages where they are now: a unit the
+ * access sampler keeps parked waits in its staging slot (the epoch thread
+ * only: one buffer). */
 static long hs_real_move_pages(void *ctx, unsigned long n, void **pages, const int *nodes, int *status)
 {
     (void)ctx;
-    return hs_os_move_pages(n, pages, nodes, status);
+    static void *at[HS_MIG_BATCH];
+    long left = 0;
+    for (unsigned long done = 0; done < n;) {
+        unsigned long k = n - done < HS_MIG_BATCH ? n - done : HS_MIG_BATCH;
+        hs_park_locate_pages(pages + done, at, k);
+        long rc = hs_os_move_pages(k, at, nodes ? nodes + done : NULL, status + done);
+        if (rc < 0)
+            return rc;
+        left += rc;
+        done += k;
+    }
+    return left;
 }
 
 static int64_t hs_real_node_room(void *ctx, int node, hs_os_kind_t kind)

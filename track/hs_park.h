@@ -6,8 +6,9 @@
  * into it, another process's process_vm_readv), faults; uffd_sync's fault
  * thread puts the unit back whole and wakes the accessor, and the tracker
  * learns (unit, accessing thread) as it does for a write.  A unit still
- * parked at the end of the epoch was not accessed: it is put back and
- * counted idle.  Write-protect alone is blind to reads; this is what
+ * parked at the end of the epoch was not accessed: it is counted idle and
+ * stays parked (up to twice the budget of such units), so that its next
+ * access is seen whenever it comes, at no further cost meanwhile.  Write-protect alone is blind to reads; this is what
  * AutoNUMA's hinting faults do in the kernel, for sampled units only.
  *
  * Safety: a unit is parked only under the exclusive side of hs_vmguard, so
@@ -96,7 +97,9 @@ bool hs_park_note_touched(uintptr_t addr);
  * -EAGAIN for a unit the last epoch did not write, one touched or one
  * parked. */
 int hs_park_unwritten(uintptr_t unit);
-/* End of an epoch: put back every unit still parked (counted idle). */
+/* End of an epoch: units still parked are idle; those parked again after
+ * an access go back, the others stay parked (the ones parked longest go
+ * back beyond twice the budget). */
 size_t hs_park_end_epoch(void);
 /* The units the last hs_park_end_epoch found idle (parked all epoch, never
  * accessed), each given to fn once. */
@@ -104,6 +107,11 @@ void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg);
 /* Where the byte at addr is now: in its staging slot while its unit is
  * parked, else addr itself (tools asking which node holds a page). */
 uintptr_t hs_park_locate(uintptr_t addr);
+/* The same for n addresses (out[i] for pages[i]), for move_pages: a
+ * parked unit's pages are queried and moved where they wait (they come
+ * back on the node they were moved to).  A unit put back meanwhile is
+ * found missing there (-ENOENT): tried again next epoch. */
+void hs_park_locate_pages(void *const *pages, void **out, size_t n);
 
 /* The report's sampling.enabled and sampling.why. */
 extern const hs_report_section_t hs_park_report_section;

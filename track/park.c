@@ -15,6 +15,12 @@
  *   3. move unit -> slot, no holes allowed (a unit not fully present is
  *      not sampled: a hole would fault again after the put-back).
  * Which units are parked, which write-protected: hs_park_worth.
+ * Kept (end of an epoch): a unit nobody accessed all epoch stays parked
+ * into the next ones, up to twice the rotation's budget of them (the ones
+ * parked longest go back first): it costs nothing more while it stays idle,
+ * and its first access, whenever it comes, is seen that epoch.  Putting
+ * every idle unit back at each epoch's end cost the program's threads a TLB
+ * shootdown per unit, about 4 ms each under the NUMA lab's emulation.
  * Put back (fault thread on an access; epoch thread at the end of the
  * epoch; a program thread in hs_vmguard_enter; fork's prepare handler):
  *   1. move slot -> unit (waiters on the unit wake and find their page);
@@ -29,6 +35,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/hs_counters.h"
@@ -53,6 +60,7 @@ static uintptr_t hs_stage;
 static size_t hs_nslots;
 static uintptr_t hs_slot_unit[HS_PARK_SLOTS_MAX]; /* 0: free */
 static bool hs_slot_again[HS_PARK_SLOTS_MAX];      /* parked again after an access this epoch */
+static uint64_t hs_slot_since[HS_PARK_SLOTS_MAX];  /* the epoch (hs_epochs_seen) it was parked in */
 static size_t hs_parked;                           /* slots in use */
 static size_t hs_high;                             /* slots [0, hs_high) may be in use */
 /* Units put back on an access this epoch, parked again at the epoch
@@ -69,6 +77,10 @@ static size_t hs_naccessed;
 
 static size_t hs_want_slots = 2048;
 static size_t hs_cold_budget = 256; /* HUGESHIM_SAMPLE_BUDGET */
+/* Idle units kept parked across an epoch's end at most: twice the budget,
+ * and at most half the slots (the rest take the epoch's parks).  A fork
+ * puts them all back first (about 0.25 ms each on the dev VM). */
+static size_t hs_keep_max = 512;
 /* And at most a tenth of the epoch's time spent parking (a park with the
  * program's threads running costs about 10 us on the dev VM, but about 10 ms
  * under the NUMA lab's single-threaded emulation, whose TLB shootdowns wait
@@ -83,6 +95,8 @@ void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval
         hs_vmguard_expect();
     hs_want_slots = slots ? slots : 1;
     hs_cold_budget = cold_budget ? cold_budget : 1;
+    size_t half = (hs_want_slots < HS_PARK_SLOTS_MAX ? hs_want_slots : HS_PARK_SLOTS_MAX) / 2;
+    hs_keep_max = 2 * hs_cold_budget < half ? 2 * hs_cold_budget : half;
 }
 
 bool hs_park_available(char *why, size_t cap)
@@ -276,6 +290,7 @@ static bool hs_put_back(size_t i)
 }
 
 static bool hs_seen_unprotected(uintptr_t unit);
+static uint64_t hs_epochs_seen;
 
 /* Park unit, whose write protection is believed to be `wp` (a wrong guess
  * costs one shootdown, nothing else). */
@@ -331,6 +346,7 @@ static int hs_park_as(uintptr_t unit, bool wp)
     }
     __atomic_store_n(&hs_slot_unit[i], unit, __ATOMIC_RELAXED);
     hs_slot_again[i] = false;
+    hs_slot_since[i] = hs_epochs_seen;
     if (i >= hs_high)
         hs_high = i + 1;
     __atomic_store_n(&hs_parked, hs_parked + 1, __ATOMIC_RELEASE);
@@ -355,7 +371,6 @@ int hs_park_unit(uintptr_t unit)
 #define HS_SEEN_PUT_BACK 4u /* put back idle at the epoch's end: unprotected */
 #define HS_SEEN_BITS ((uintptr_t)7)
 static uintptr_t hs_seen[HS_SEEN_CAP];
-static uint64_t hs_epochs_seen;
 /* Units neither written nor read last epoch are parked in rotation: one in
  * hs_cold_stride each epoch, so that at most the sample budget of them is
  * parked per epoch (every park is two TLB shootdowns for the program's
@@ -465,6 +480,9 @@ static size_t hs_others_budget(void)
 
 bool hs_park_worth(uintptr_t unit)
 {
+    /* Kept parked from an earlier epoch: it is watched already. */
+    if (hs_parked && hs_slot_of(unit) != SIZE_MAX)
+        return false;
     unsigned seen = hs_seen_bits(unit);
     /* Hashed, not the unit's index: a program's regular pattern (every 10th
      * unit hot) must not fall in one class of the stride. */
@@ -630,6 +648,49 @@ uintptr_t hs_park_locate(uintptr_t addr)
     return at;
 }
 
+/* The slots of idle units at an epoch's end (hs_park_end_epoch). */
+static size_t hs_keep[HS_PARK_SLOTS_MAX];
+
+static int hs_by_since(const void *a, const void *b)
+{
+    uint64_t x = hs_slot_since[*(const size_t *)a], y = hs_slot_since[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+/* hs_park_locate_pages: the parked units by address, with their slots. */
+typedef struct {
+    uintptr_t unit;
+    size_t slot;
+} hs_where_t;
+static hs_where_t hs_where[HS_PARK_SLOTS_MAX];
+
+static int hs_by_unit(const void *a, const void *b)
+{
+    uintptr_t x = ((const hs_where_t *)a)->unit, y = ((const hs_where_t *)b)->unit;
+    return x < y ? -1 : x > y;
+}
+
+void hs_park_locate_pages(void *const *pages, void **out, size_t n)
+{
+    if (!hs_park_running() || !__atomic_load_n(&hs_parked, __ATOMIC_ACQUIRE)) {
+        memcpy(out, pages, n * sizeof *pages);
+        return;
+    }
+    hs_vmguard_token_t guard = hs_vmguard_shared();
+    size_t m = 0;
+    for (size_t i = 0; i < hs_high; i++)
+        if (hs_slot_unit[i])
+            hs_where[m++] = (hs_where_t){hs_slot_unit[i], i};
+    qsort(hs_where, m, sizeof hs_where[0], hs_by_unit);
+    for (size_t k = 0; k < n; k++) {
+        uintptr_t addr = (uintptr_t)pages[k];
+        hs_where_t key = {addr & ~(uintptr_t)(HS_UNIT - 1), 0};
+        const hs_where_t *w = m ? bsearch(&key, hs_where, m, sizeof hs_where[0], hs_by_unit) : NULL;
+        out[k] = w ? (void *)(hs_slot_addr(w->slot) + (addr - w->unit)) : pages[k];
+    }
+    hs_vmguard_leave(guard);
+}
+
 size_t hs_park_end_epoch(void)
 {
     /* The faults drained after this fill the set again. */
@@ -654,23 +715,37 @@ size_t hs_park_end_epoch(void)
     hs_unwritten_ns = 0;
     if (!hs_park_running())
         return 0;
-    size_t idle = 0;
     hs_vmguard_exclusive();
     uint64_t t0 = hs_os_now_ns();
     hs_nidle = 0;
+    size_t nkeep = 0;
     for (size_t i = 0; i < hs_high; i++) {
-        /* Parked again at a tick and not accessed since: accessed earlier
-         * in the epoch, not idle. */
-        bool again = hs_slot_again[i];
         uintptr_t unit = hs_slot_unit[i];
-        if (unit && hs_put_back(i)) {
-            hs_seen_add(unit, HS_SEEN_PUT_BACK);
-            if (!again) {
-                idle++;
-                hs_idle_units[hs_nidle++] = unit;
-            }
+        if (!unit)
+            continue;
+        /* Parked again at a tick and not accessed since: accessed earlier
+         * in the epoch, not idle; back it goes. */
+        if (hs_slot_again[i]) {
+            if (hs_put_back(i))
+                hs_seen_add(unit, HS_SEEN_PUT_BACK);
+            continue;
+        }
+        hs_idle_units[hs_nidle++] = unit;
+        hs_keep[nkeep++] = i;
+    }
+    /* Idle: kept parked, the ones parked longest put back beyond the most
+     * kept. */
+    size_t keep_max = hs_lost ? 0 : hs_keep_max; /* lost: moves fail, nothing waits parked */
+    if (nkeep > keep_max) {
+        qsort(hs_keep, nkeep, sizeof hs_keep[0], hs_by_since);
+        for (size_t k = 0; k < nkeep - keep_max; k++) {
+            uintptr_t unit = hs_slot_unit[hs_keep[k]];
+            if (hs_put_back(hs_keep[k]))
+                hs_seen_add(unit, HS_SEEN_PUT_BACK);
         }
     }
+    size_t idle = hs_nidle;
+    hs_count(HS_CTR_SAMPLE_KEPT, nkeep < keep_max ? nkeep : keep_max);
     hs_naccessed = 0;
     hs_high = 0;
     for (size_t i = 0; i < hs_nslots; i++)
@@ -736,6 +811,12 @@ void hs_park_close(const char *failure)
     if (failure)
         snprintf(hs_why, sizeof hs_why, "stopped: %s", failure);
     hs_park_end_epoch();
+    /* And the idle units it kept parked. */
+    hs_vmguard_exclusive();
+    for (size_t i = 0; i < hs_high; i++)
+        if (hs_slot_unit[i])
+            hs_put_back(i);
+    hs_vmguard_release();
     hs_vmguard_install(NULL);
     __atomic_store_n(&hs_running, false, __ATOMIC_RELEASE);
     hs_os_munmap((void *)hs_stage, hs_nslots * HS_UNIT);

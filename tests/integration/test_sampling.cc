@@ -95,6 +95,28 @@ TEST(Sampling, ReadsAfterWritesAreSeenInTheFirstEpoch)
     unlink(report.c_str());
 }
 
+// Units idle for epochs stay parked (their range empty: not resident), so
+// that a read beginning any time later is seen in the epoch it begins, with
+// a rotation too small to have parked them that epoch (8 of 16 per epoch);
+// before, the read units were found when the rotation came round to them.
+TEST(Sampling, IdleUnitsStayParkedAndTheirFirstReadIsSeenThatEpoch)
+{
+    REQUIRE_SAMPLING();
+    REQUIRE_THP();
+    std::string report = temp_path("sample-idle.json");
+    Env env = sampling_env(report, "200");
+    env["HUGESHIM_SAMPLE_BUDGET"] = "8";
+    Result r = run({probe_path(), "track-idle-then-read"}, env, "", 120);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.num("idle_units_not_resident"), 16) << r.out;
+    EXPECT_EQ(r.num("exact_after_epochs"), 1) << r.out;
+    EXPECT_EQ(r.num("changed_bytes"), 0);
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "sampling.kept"), 16);
+    EXPECT_EQ(report_num(j, "sampling.errors"), 0);
+    unlink(report.c_str());
+}
+
 // Writes are seen through parking as well (a parked unit faults on any
 // access), with the writer's units exact.
 TEST(Sampling, WrittenUnitsAreFoundToo)

@@ -252,6 +252,12 @@ static int cmd_park_safety(int argc, char **argv)
     }
     printf("bad_a=%zu\nbad_heap=%zu\nbad_m=%zu\nbad_d=%zu\n", bad_a, bad_heap, bad_m, bad_d);
     printf("anon_huge_kb_end=%lu\n", huge1);
+    if (huge1 + 4096 < huge0 && getenv("PARK_DEBUG")) {
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "awk '/^[0-9a-f]+-/{r=$1} /^(Rss|AnonHugePages):/{printf \"%%s %%s %%s\\n\", r, $1, $2}' /proc/%d/smaps | grep -v ' 0$' >&2", getpid());
+        if (system(cmd) != 0)
+            printf("(no smaps)\n");
+    }
     printf("failures=%zu\nintact=%d\n", total, !bad_a && !bad_heap && !bad_m && !bad_d);
     return 0;
 }

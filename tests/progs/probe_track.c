@@ -493,6 +493,59 @@ static int cmd_track_write_then_read(int argc, char **argv)
     return 0;
 }
 
+static void read_units_3_and_11(void *arg)
+{
+    struct hot_units *h = arg;
+    read_sink += ((volatile unsigned char *)h->units[3])[64] + ((volatile unsigned char *)h->units[11])[64];
+}
+
+/* track-idle-then-read: a 32 MiB THP object (16 units) written once, then
+ * idle for six epochs; prints how many of its units are not resident then
+ * (the sampler keeps idle units parked: their range is empty), then reads
+ * units 3 and 11 until an epoch ends and prints after how many epoch ends
+ * the hot set is exactly those two (1: the reads were seen in the epoch
+ * they began, the units waiting parked for them). */
+static int cmd_track_idle_then_read(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long (*hs_epochs)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "hugeshim_epochs");
+    size_t (*hs_hot)(uintptr_t *, size_t) = (size_t(*)(uintptr_t *, size_t))dlsym(RTLD_DEFAULT, "hugeshim_hot_ranges");
+    CHECK(hs_epochs && hs_hot);
+    const size_t size = 32 * MIB, unit = 2 * MIB, nunits = size / unit;
+    unsigned char *obj = aligned_alloc(unit, size);
+    CHECK(obj);
+    memset(obj, 1, size);
+    uintptr_t units[16];
+    for (size_t k = 0; k < nunits; k++)
+        units[k] = (uintptr_t)obj + k * unit;
+    struct hot_units h = {units, nunits};
+    wait_epochs(hs_epochs, hs_epochs(), 6, NULL, NULL);
+    size_t absent = 0;
+    for (size_t k = 0; k < nunits; k++) {
+        unsigned char vec = 0;
+        CHECK(mincore((void *)units[k], 4096, &vec) == 0);
+        absent += !(vec & 1);
+    }
+    printf("idle_units_not_resident=%zu\n", absent);
+    unsigned long start = hs_epochs(), exact_at = 0;
+    static uintptr_t pairs[2 * 4096];
+    while (!exact_at && hs_epochs() < start + 4) {
+        wait_epochs(hs_epochs, hs_epochs(), 1, read_units_3_and_11, &h);
+        size_t nranges = hs_hot(pairs, 4096), wrong = 0;
+        for (size_t k = 0; k < nunits; k++)
+            wrong += unit_is_hot(units[k], unit, pairs, nranges) != (k == 3 || k == 11);
+        if (!wrong)
+            exact_at = hs_epochs() - start;
+    }
+    printf("exact_after_epochs=%lu\n", exact_at);
+    size_t bad = 0;
+    for (size_t off = 0; off < size; off++)
+        bad += obj[off] != 1;
+    printf("changed_bytes=%zu\n", bad);
+    free(obj);
+    return 0;
+}
+
 const probe_cmd_t probe_track_cmds[] = {
     {"track-hot", "SIZE COUNT UNIT EPOCHS [read]", cmd_track_hot},
     {"track-munmap", "", cmd_track_munmap},
@@ -502,5 +555,6 @@ const probe_cmd_t probe_track_cmds[] = {
     {"track-mremap", "", cmd_track_mremap},
     {"track-mremap-race", "[SECONDS]", cmd_track_mremap_race},
     {"track-write-then-read", "", cmd_track_write_then_read},
+    {"track-idle-then-read", "", cmd_track_idle_then_read},
     {NULL, NULL, NULL},
 };
