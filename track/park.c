@@ -290,6 +290,7 @@ static bool hs_put_back(size_t i)
 }
 
 static bool hs_seen_unprotected(uintptr_t unit);
+static void hs_shared_note(uintptr_t unit);
 static uint64_t hs_epochs_seen;
 
 /* Park unit, whose write protection is believed to be `wp` (a wrong guess
@@ -335,6 +336,8 @@ static int hs_park_as(uintptr_t unit, bool wp)
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
         hs_bring_back(unit, slot, moved);
+        if (err == -EBUSY)
+            hs_shared_note(unit);
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
                  : err == -EBUSY ? HS_CTR_SAMPLE_SKIP_SHARED
                  : err == -EINVAL ? HS_CTR_SAMPLE_SKIP_INCOMPATIBLE
@@ -432,6 +435,38 @@ static void hs_set_clear(hs_unit_set_t *s)
 
 static hs_unit_set_t hs_seen_set = {hs_seen, HS_SEEN_CAP, 0};
 
+/* Units the kernel refused to move because their pages are shared (a fork
+ * left them so; a pin; KSM): not tried again until written, which makes the
+ * pages the process's own.  Trying them costs more than a wasted call: the
+ * move holds a reference on the THP for a moment, and a write fault that
+ * meets it copies the page in 4 KiB pieces, splitting the THP (seen after
+ * forks, a few THPs per second of 20 ms epochs).  Forgotten every 64 epochs:
+ * the address may hold another mapping by then. */
+#define HS_SHARED 1u
+static uintptr_t hs_shared[HS_PARK_SLOTS_MAX];
+static hs_unit_set_t hs_shared_set = {hs_shared, HS_PARK_SLOTS_MAX, 0};
+
+static void hs_shared_note(uintptr_t unit)
+{
+    hs_set_add(&hs_shared_set, unit, HS_SHARED);
+}
+
+/* Whether the unit was refused as shared and not written since (a write
+ * found now clears the mark). */
+static bool hs_shared_unwritten(uintptr_t unit, unsigned seen)
+{
+    if (!hs_shared_set.n)
+        return false;
+    for (size_t i = hs_set_home(&hs_shared_set, unit), n = 0; hs_shared[i] && n < hs_shared_set.cap;
+         i = (i + 1) % hs_shared_set.cap, n++)
+        if ((hs_shared[i] & ~HS_SEEN_BITS) == unit) {
+            if (seen & HS_SEEN_WRITTEN)
+                hs_shared[i] &= ~(uintptr_t)HS_SHARED;
+            return hs_shared[i] & HS_SHARED;
+        }
+    return false;
+}
+
 static void hs_seen_add(uintptr_t unit, uintptr_t bit)
 {
     hs_set_add(&hs_seen_set, unit, bit);
@@ -484,6 +519,8 @@ bool hs_park_worth(uintptr_t unit)
     if (hs_parked && hs_slot_of(unit) != SIZE_MAX)
         return false;
     unsigned seen = hs_seen_bits(unit);
+    if (hs_shared_unwritten(unit, seen))
+        return false;
     /* Hashed, not the unit's index: a program's regular pattern (every 10th
      * unit hot) must not fall in one class of the stride. */
     uint64_t turn = (((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 32) + hs_epochs_seen;
@@ -696,6 +733,8 @@ size_t hs_park_end_epoch(void)
     /* The faults drained after this fill the set again. */
     hs_set_clear(&hs_seen_set);
     hs_epochs_seen++;
+    if (hs_epochs_seen % 64 == 0)
+        hs_set_clear(&hs_shared_set);
     hs_log(HS_LOG_DEBUG, "sampler: %zu units neither read nor written last epoch, %zu of them parked (one in %zu) in "
            "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,
            (unsigned long long)(hs_cold_ns / 1000000), hs_naccessed);
