@@ -35,7 +35,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../common/hs_counters.h"
@@ -685,26 +684,45 @@ uintptr_t hs_park_locate(uintptr_t addr)
     return at;
 }
 
-/* The slots of idle units at an epoch's end (hs_park_end_epoch). */
-static size_t hs_keep[HS_PARK_SLOTS_MAX];
+/* Slots by a key (a unit's address, the epoch it was parked in). */
+typedef struct {
+    uint64_t key;
+    size_t slot;
+} hs_keyed_t;
 
-static int hs_by_since(const void *a, const void *b)
+/* Shell sort by key, in place: libc's qsort may allocate, and an
+ * allocation can touch a parked unit of the heap, whose fault the fault
+ * thread cannot serve while this thread holds the guard. */
+static void hs_sort(hs_keyed_t *a, size_t n)
 {
-    uint64_t x = hs_slot_since[*(const size_t *)a], y = hs_slot_since[*(const size_t *)b];
-    return x < y ? -1 : x > y;
+    static const size_t gaps[] = {1750, 701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++)
+        for (size_t i = gaps[g]; i < n; i++) {
+            hs_keyed_t v = a[i];
+            size_t j = i;
+            for (; j >= gaps[g] && a[j - gaps[g]].key > v.key; j -= gaps[g])
+                a[j] = a[j - gaps[g]];
+            a[j] = v;
+        }
 }
 
-/* hs_park_locate_pages: the parked units by address, with their slots. */
-typedef struct {
-    uintptr_t unit;
-    size_t slot;
-} hs_where_t;
-static hs_where_t hs_where[HS_PARK_SLOTS_MAX];
+/* The slots of idle units at an epoch's end, by the epoch they were parked in. */
+static hs_keyed_t hs_keep[HS_PARK_SLOTS_MAX];
+/* hs_park_locate_pages: the parked units by address. */
+static hs_keyed_t hs_where[HS_PARK_SLOTS_MAX];
 
-static int hs_by_unit(const void *a, const void *b)
+/* The slot holding unit in hs_where[0, m) (sorted), or SIZE_MAX. */
+static size_t hs_where_find(size_t m, uintptr_t unit)
 {
-    uintptr_t x = ((const hs_where_t *)a)->unit, y = ((const hs_where_t *)b)->unit;
-    return x < y ? -1 : x > y;
+    size_t lo = 0, hi = m;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hs_where[mid].key < unit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m && hs_where[lo].key == unit ? hs_where[lo].slot : SIZE_MAX;
 }
 
 void hs_park_locate_pages(void *const *pages, void **out, size_t n)
@@ -717,13 +735,12 @@ void hs_park_locate_pages(void *const *pages, void **out, size_t n)
     size_t m = 0;
     for (size_t i = 0; i < hs_high; i++)
         if (hs_slot_unit[i])
-            hs_where[m++] = (hs_where_t){hs_slot_unit[i], i};
-    qsort(hs_where, m, sizeof hs_where[0], hs_by_unit);
+            hs_where[m++] = (hs_keyed_t){hs_slot_unit[i], i};
+    hs_sort(hs_where, m);
     for (size_t k = 0; k < n; k++) {
-        uintptr_t addr = (uintptr_t)pages[k];
-        hs_where_t key = {addr & ~(uintptr_t)(HS_UNIT - 1), 0};
-        const hs_where_t *w = m ? bsearch(&key, hs_where, m, sizeof hs_where[0], hs_by_unit) : NULL;
-        out[k] = w ? (void *)(hs_slot_addr(w->slot) + (addr - w->unit)) : pages[k];
+        uintptr_t addr = (uintptr_t)pages[k], unit = addr & ~(uintptr_t)(HS_UNIT - 1);
+        size_t slot = hs_where_find(m, unit);
+        out[k] = slot != SIZE_MAX ? (void *)(hs_slot_addr(slot) + (addr - unit)) : pages[k];
     }
     hs_vmguard_leave(guard);
 }
@@ -770,16 +787,16 @@ size_t hs_park_end_epoch(void)
             continue;
         }
         hs_idle_units[hs_nidle++] = unit;
-        hs_keep[nkeep++] = i;
+        hs_keep[nkeep++] = (hs_keyed_t){hs_slot_since[i], i};
     }
     /* Idle: kept parked, the ones parked longest put back beyond the most
      * kept. */
     size_t keep_max = hs_lost ? 0 : hs_keep_max; /* lost: moves fail, nothing waits parked */
     if (nkeep > keep_max) {
-        qsort(hs_keep, nkeep, sizeof hs_keep[0], hs_by_since);
+        hs_sort(hs_keep, nkeep);
         for (size_t k = 0; k < nkeep - keep_max; k++) {
-            uintptr_t unit = hs_slot_unit[hs_keep[k]];
-            if (hs_put_back(hs_keep[k]))
+            uintptr_t unit = hs_slot_unit[hs_keep[k].slot];
+            if (hs_put_back(hs_keep[k].slot))
                 hs_seen_add(unit, HS_SEEN_PUT_BACK);
         }
     }
