@@ -122,13 +122,55 @@ static uintptr_t hs_slot_addr(size_t i)
     return hs_stage + i * HS_UNIT;
 }
 
+/* Slots by a key (a unit's address, the epoch it was parked in). */
+typedef struct {
+    uint64_t key;
+    size_t slot;
+} hs_keyed_t;
+
+/* The parked units by address: changed with hs_slot_unit under the
+ * exclusive side of the guard, searched under either side (idle units stay
+ * parked, so lookups come every epoch for every unit, and from tools asking
+ * where a page is). */
+static hs_keyed_t hs_index[HS_PARK_SLOTS_MAX];
+static size_t hs_nindex;
+
+/* The first entry not below unit. */
+static size_t hs_index_pos(uintptr_t unit)
+{
+    size_t lo = 0, hi = hs_nindex;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hs_index[mid].key < unit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void hs_index_add(uintptr_t unit, size_t slot)
+{
+    size_t p = hs_index_pos(unit);
+    memmove(&hs_index[p + 1], &hs_index[p], (hs_nindex - p) * sizeof hs_index[0]);
+    hs_index[p] = (hs_keyed_t){unit, slot};
+    hs_nindex++;
+}
+
+static void hs_index_drop(uintptr_t unit)
+{
+    size_t p = hs_index_pos(unit);
+    if (p < hs_nindex && hs_index[p].key == unit) {
+        memmove(&hs_index[p], &hs_index[p + 1], (hs_nindex - p - 1) * sizeof hs_index[0]);
+        hs_nindex--;
+    }
+}
+
 /* The slot holding unit, or SIZE_MAX: not parked. */
 static size_t hs_slot_of(uintptr_t unit)
 {
-    for (size_t i = 0; i < hs_high; i++)
-        if (hs_slot_unit[i] == unit)
-            return i;
-    return SIZE_MAX;
+    size_t p = hs_index_pos(unit);
+    return p < hs_nindex && hs_index[p].key == unit ? hs_index[p].slot : SIZE_MAX;
 }
 
 /* ---- hs_vmguard hooks ----------------------------------------------------- */
@@ -283,6 +325,7 @@ static bool hs_put_back(size_t i)
 {
     if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT))
         return false;
+    hs_index_drop(hs_slot_unit[i]);
     __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hs_parked, hs_parked - 1, __ATOMIC_RELEASE);
     return true;
@@ -347,6 +390,7 @@ static int hs_park_as(uintptr_t unit, bool wp)
         return err;
     }
     __atomic_store_n(&hs_slot_unit[i], unit, __ATOMIC_RELAXED);
+    hs_index_add(unit, i);
     hs_slot_again[i] = false;
     hs_slot_since[i] = hs_epochs_seen;
     if (i >= hs_high)
@@ -684,12 +728,6 @@ uintptr_t hs_park_locate(uintptr_t addr)
     return at;
 }
 
-/* Slots by a key (a unit's address, the epoch it was parked in). */
-typedef struct {
-    uint64_t key;
-    size_t slot;
-} hs_keyed_t;
-
 /* Shell sort by key, in place: libc's qsort may allocate, and an
  * allocation can touch a parked unit of the heap, whose fault the fault
  * thread cannot serve while this thread holds the guard. */
@@ -708,22 +746,6 @@ static void hs_sort(hs_keyed_t *a, size_t n)
 
 /* The slots of idle units at an epoch's end, by the epoch they were parked in. */
 static hs_keyed_t hs_keep[HS_PARK_SLOTS_MAX];
-/* hs_park_locate_pages: the parked units by address. */
-static hs_keyed_t hs_where[HS_PARK_SLOTS_MAX];
-
-/* The slot holding unit in hs_where[0, m) (sorted), or SIZE_MAX. */
-static size_t hs_where_find(size_t m, uintptr_t unit)
-{
-    size_t lo = 0, hi = m;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (hs_where[mid].key < unit)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < m && hs_where[lo].key == unit ? hs_where[lo].slot : SIZE_MAX;
-}
 
 void hs_park_locate_pages(void *const *pages, void **out, size_t n)
 {
@@ -732,14 +754,9 @@ void hs_park_locate_pages(void *const *pages, void **out, size_t n)
         return;
     }
     hs_vmguard_token_t guard = hs_vmguard_shared();
-    size_t m = 0;
-    for (size_t i = 0; i < hs_high; i++)
-        if (hs_slot_unit[i])
-            hs_where[m++] = (hs_keyed_t){hs_slot_unit[i], i};
-    hs_sort(hs_where, m);
     for (size_t k = 0; k < n; k++) {
         uintptr_t addr = (uintptr_t)pages[k], unit = addr & ~(uintptr_t)(HS_UNIT - 1);
-        size_t slot = hs_where_find(m, unit);
+        size_t slot = hs_slot_of(unit);
         out[k] = slot != SIZE_MAX ? (void *)(hs_slot_addr(slot) + (addr - unit)) : pages[k];
     }
     hs_vmguard_leave(guard);
@@ -851,7 +868,7 @@ int hs_park_open(int uffd, char *why, size_t cap)
     hs_lost = false;
     hs_stage = (uintptr_t)mem;
     hs_nslots = slots;
-    hs_parked = hs_high = 0;
+    hs_parked = hs_high = hs_nindex = 0;
     memset(hs_slot_unit, 0, sizeof hs_slot_unit);
     __atomic_store_n(&hs_running, true, __ATOMIC_RELEASE);
     hs_vmguard_install(&hs_hooks);
@@ -887,7 +904,7 @@ void hs_park_forget_after_fork(void)
     __atomic_store_n(&hs_running, false, __ATOMIC_RELEASE);
     hs_stage = 0;
     hs_uffd = -1;
-    hs_parked = hs_high = 0;
+    hs_parked = hs_high = hs_nindex = 0;
 }
 
 static void hs_park_report(void *ctx, hs_report_t *report)
