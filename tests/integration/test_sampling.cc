@@ -96,16 +96,17 @@ TEST(Sampling, ReadsAfterWritesAreSeenInTheFirstEpoch)
 }
 
 // Units idle for epochs stay parked (their range empty: not resident), so
-// that a read beginning any time later is seen in the epoch it begins, with
-// a rotation too small to have parked them that epoch (8 of 16 per epoch);
-// before, the read units were found when the rotation came round to them.
+// that a read beginning any time later is seen in the epoch it begins.  A
+// rotation of 20 per epoch over the process's ~33 units keeps up to 40
+// parked: all 16 of the object's (before, the rotation's half of them, and
+// the read units were found when it came round to them).
 TEST(Sampling, IdleUnitsStayParkedAndTheirFirstReadIsSeenThatEpoch)
 {
     REQUIRE_SAMPLING();
     REQUIRE_THP();
     std::string report = temp_path("sample-idle.json");
     Env env = sampling_env(report, "200");
-    env["HUGESHIM_SAMPLE_BUDGET"] = "8";
+    env["HUGESHIM_SAMPLE_BUDGET"] = "20";
     Result r = run({probe_path(), "track-idle-then-read"}, env, "", 120);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.num("idle_units_not_resident"), 16) << r.out;
