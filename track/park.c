@@ -461,13 +461,20 @@ static bool hs_set_add(hs_unit_set_t *s, uintptr_t unit, uintptr_t bits)
     return false;
 }
 
-/* The unit's bits, 0 when absent. */
-static unsigned hs_set_bits(const hs_unit_set_t *s, uintptr_t unit)
+/* The unit's entry, NULL when absent. */
+static uintptr_t *hs_set_find(const hs_unit_set_t *s, uintptr_t unit)
 {
     for (size_t i = hs_set_home(s, unit), n = 0; s->slot[i] && n < s->cap; i = (i + 1) % s->cap, n++)
         if ((s->slot[i] & ~HS_SEEN_BITS) == unit)
-            return (unsigned)(s->slot[i] & HS_SEEN_BITS);
-    return 0;
+            return &s->slot[i];
+    return NULL;
+}
+
+/* The unit's bits, 0 when absent. */
+static unsigned hs_set_bits(const hs_unit_set_t *s, uintptr_t unit)
+{
+    const uintptr_t *e = hs_set_find(s, unit);
+    return e ? (unsigned)(*e & HS_SEEN_BITS) : 0;
 }
 
 static void hs_set_clear(hs_unit_set_t *s)
@@ -498,16 +505,12 @@ static void hs_shared_note(uintptr_t unit)
  * found now clears the mark). */
 static bool hs_shared_unwritten(uintptr_t unit, unsigned seen)
 {
-    if (!hs_shared_set.n)
+    uintptr_t *e = hs_shared_set.n ? hs_set_find(&hs_shared_set, unit) : NULL;
+    if (!e)
         return false;
-    for (size_t i = hs_set_home(&hs_shared_set, unit), n = 0; hs_shared[i] && n < hs_shared_set.cap;
-         i = (i + 1) % hs_shared_set.cap, n++)
-        if ((hs_shared[i] & ~HS_SEEN_BITS) == unit) {
-            if (seen & HS_SEEN_WRITTEN)
-                hs_shared[i] &= ~(uintptr_t)HS_SHARED;
-            return hs_shared[i] & HS_SHARED;
-        }
-    return false;
+    if (seen & HS_SEEN_WRITTEN)
+        *e &= ~(uintptr_t)HS_SHARED;
+    return *e & HS_SHARED;
 }
 
 static void hs_seen_add(uintptr_t unit, uintptr_t bit)
@@ -717,15 +720,9 @@ int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
 
 uintptr_t hs_park_locate(uintptr_t addr)
 {
-    uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1), at = addr;
-    if (!hs_park_running() || !__atomic_load_n(&hs_parked, __ATOMIC_ACQUIRE))
-        return addr;
-    hs_vmguard_token_t guard = hs_vmguard_shared();
-    size_t i = hs_slot_of(unit);
-    if (i != SIZE_MAX)
-        at = hs_slot_addr(i) + (addr - unit);
-    hs_vmguard_leave(guard);
-    return at;
+    void *page = (void *)addr, *at;
+    hs_park_locate_pages(&page, &at, 1);
+    return (uintptr_t)at;
 }
 
 /* Shell sort by key, in place: libc's qsort may allocate, and an
