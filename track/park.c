@@ -16,8 +16,9 @@
  *      not sampled: a hole would fault again after the put-back).
  * Which units are parked, which write-protected: hs_park_worth.
  * Kept (end of an epoch): a unit nobody accessed all epoch stays parked
- * into the next ones, up to twice the rotation's budget of them (the ones
- * parked longest go back first): it costs nothing more while it stays idle,
+ * into the next ones, up to twice the rotation's budget of them (beyond
+ * that the ones parked longest go back first, the rotation's preferred
+ * units last): it costs nothing more while it stays idle,
  * and its first access, whenever it comes, is seen that epoch.  Putting
  * every idle unit back at each epoch's end cost the program's threads a TLB
  * shootdown per unit, about 4 ms each under the NUMA lab's emulation.
@@ -30,8 +31,9 @@
  *      unit's VMA stays apart) and map a new slot;
  *   2. unregister the unit (wakes anyone still waiting) and register it
  *      WP again, as its region (the VMAs merge back).
- * The slot table is static; a parked unit is found by a linear search over
- * the slots in use (at most the budget, a few microseconds). */
+ * The slot table is static; a parked unit is found by a binary search of
+ * an index of the slots sorted by address (hs_index); hs_holds, which runs
+ * without the guard, scans the slots in use. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -743,6 +745,7 @@ static void hs_sort(hs_keyed_t *a, size_t n)
 
 /* The slots of idle units at an epoch's end, by the epoch they were parked in. */
 static hs_keyed_t hs_keep[HS_PARK_SLOTS_MAX];
+#define HS_KEEP_PREFERRED (1ULL << 63) /* in hs_keep's key: sorts last */
 
 void hs_park_locate_pages(void *const *pages, void **out, size_t n)
 {
@@ -801,10 +804,13 @@ size_t hs_park_end_epoch(void)
             continue;
         }
         hs_idle_units[hs_nidle++] = unit;
-        hs_keep[nkeep++] = (hs_keyed_t){hs_slot_since[i], i};
+        /* The rotation's preferred units (tiering: those on a slow node,
+         * whose first read must be seen) sort after every other. */
+        bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
+        hs_keep[nkeep++] = (hs_keyed_t){hs_slot_since[i] | (preferred ? HS_KEEP_PREFERRED : 0), i};
     }
-    /* Idle: kept parked, the ones parked longest put back beyond the most
-     * kept. */
+    /* Idle: kept parked; beyond the most kept, the units not preferred go
+     * back first, the ones parked longest first among them. */
     size_t keep_max = hs_lost ? 0 : hs_keep_max; /* lost: moves fail, nothing waits parked */
     if (nkeep > keep_max) {
         hs_sort(hs_keep, nkeep);
