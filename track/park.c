@@ -43,7 +43,6 @@
 #include "../common/hs_log.h"
 #include "../common/hs_vmguard.h"
 #include "../os/hs_os.h"
-#include "hs_epoch.h"
 #include "hs_park.h"
 
 #define HS_UNIT HS_OS_HUGE_2M
@@ -88,14 +87,10 @@ static size_t hs_keep_max = 512;
  * under the NUMA lab's single-threaded emulation, whose TLB shootdowns wait
  * for each vCPU's turn). */
 static uint64_t hs_cold_ns_max = 100000000ULL;
-/* Whether an epoch has a tick well before its end (hs_park_unwritten runs
- * at the first): else read units are always parked at the epoch's start. */
-static bool hs_tick_early;
 
 void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval_ns)
 {
     hs_cold_ns_max = interval_ns / 10;
-    hs_tick_early = interval_ns >= 2 * HS_EPOCH_TICK_NS;
     hs_want = want;
     if (want)
         hs_vmguard_expect();
@@ -520,27 +515,6 @@ static bool hs_shared_unwritten(uintptr_t unit, unsigned seen)
     return *e & HS_SHARED;
 }
 
-/* Units written in the last 16 to 32 epochs (two generations, the older
- * forgotten every 16).  A parked unit's first access may be the load of an
- * update (a load, then a store): it is put back unprotected as read, and
- * its store that epoch is not seen.  Parked every epoch as a read unit, it
- * would never be seen written again (each such unit then cost a park every
- * epoch instead of one in 16); written lately, it is write-protected
- * instead, as written units are, and parked at the epoch's first tick only
- * if no write came by then (hs_park_unwritten): a unit that is only read
- * now is still seen that epoch. */
-#define HS_WROTE 1u
-#define HS_WROTE_EPOCHS 16
-static uintptr_t hs_wrote[2][HS_PARK_SLOTS_MAX];
-static hs_unit_set_t hs_wrote_set[2] = {{hs_wrote[0], HS_PARK_SLOTS_MAX, 0}, {hs_wrote[1], HS_PARK_SLOTS_MAX, 0}};
-static unsigned hs_wrote_gen;
-
-static bool hs_wrote_lately(uintptr_t unit)
-{
-    return (hs_wrote_set[0].n && hs_set_bits(&hs_wrote_set[0], unit)) ||
-           (hs_wrote_set[1].n && hs_set_bits(&hs_wrote_set[1], unit));
-}
-
 static void hs_seen_add(uintptr_t unit, uintptr_t bit)
 {
     hs_set_add(&hs_seen_set, unit, bit);
@@ -548,10 +522,7 @@ static void hs_seen_add(uintptr_t unit, uintptr_t bit)
 
 void hs_park_note_fault(uintptr_t addr, bool write)
 {
-    uintptr_t unit = addr & ~(uintptr_t)(HS_UNIT - 1);
-    hs_seen_add(unit, write ? HS_SEEN_WRITTEN : HS_SEEN_READ);
-    if (write)
-        hs_set_add(&hs_wrote_set[hs_wrote_gen], unit, HS_WROTE);
+    hs_seen_add(addr & ~(uintptr_t)(HS_UNIT - 1), write ? HS_SEEN_WRITTEN : HS_SEEN_READ);
 }
 
 static unsigned hs_seen_bits(uintptr_t unit)
@@ -606,13 +577,9 @@ bool hs_park_worth(uintptr_t unit)
      * that readers on other nodes are seen too. */
     if (seen & HS_SEEN_WRITTEN)
         return turn % 16 == 0;
-    /* Read last epoch: only parking sees it.  Written lately too, most
-     * likely updated: write-protected, parked at the first tick if no
-     * write came (hs_wrote_lately).  One epoch in 4 any read unit is
-     * write-protected so: a unit first found by a park (the rotation's, a
-     * kept one's) may be updated, which parks alone never show. */
+    /* Read last epoch: only parking sees it. */
     if (seen & HS_SEEN_READ)
-        return !hs_tick_early || (!hs_wrote_lately(unit) && turn % 4 != 0);
+        return true;
     hs_cold_seen++;
     bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
     hs_last_other = false;
@@ -689,12 +656,10 @@ bool hs_park_note_touched(uintptr_t addr)
 
 int hs_park_unwritten(uintptr_t unit)
 {
-    /* Only units protected because the last epoch wrote or read them (a
-     * read unit is protected at the epoch's start only to see whether it is
-     * written: hs_park_worth; the others there are cold units the rotation
-     * passed over this epoch), that no access reached since and that are
-     * not parked already. */
-    if (!(hs_seen_bits(unit) & (HS_SEEN_WRITTEN | HS_SEEN_READ)) || hs_set_bits(&hs_touched_set, unit) ||
+    /* Only units protected because the last epoch wrote them (the others
+     * there are cold units the rotation passed over this epoch), that no
+     * access reached since and that are not parked already. */
+    if (!(hs_seen_bits(unit) & HS_SEEN_WRITTEN) || hs_set_bits(&hs_touched_set, unit) ||
         hs_slot_of(unit) != SIZE_MAX)
         return -EAGAIN;
     if (hs_unwritten_parked >= hs_cold_budget || hs_unwritten_ns >= hs_cold_ns_max)
@@ -804,10 +769,6 @@ size_t hs_park_end_epoch(void)
     hs_epochs_seen++;
     if (hs_epochs_seen % 64 == 0)
         hs_set_clear(&hs_shared_set);
-    if (hs_epochs_seen % HS_WROTE_EPOCHS == 0) {
-        hs_wrote_gen ^= 1;
-        hs_set_clear(&hs_wrote_set[hs_wrote_gen]);
-    }
     hs_log(HS_LOG_DEBUG, "sampler: %zu units neither read nor written last epoch, %zu of them parked (one in %zu) in "
            "%llu ms; %zu units read last epoch", hs_cold_seen, hs_cold_parked, hs_cold_stride,
            (unsigned long long)(hs_cold_ns / 1000000), hs_naccessed);
