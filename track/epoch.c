@@ -20,7 +20,6 @@
 #include "hs_epoch.h"
 #include "hs_tracker.h"
 
-#define HS_EPOCH_TICK_NS 100000000ULL /* how soon a finished program is noticed */
 
 static pthread_t hs_epoch_thread;
 static bool hs_epoch_started;

@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* How often the epoch thread ticks within an epoch (none in an epoch this
+ * short or shorter); also how soon a finished program is noticed. */
+#define HS_EPOCH_TICK_NS 100000000ULL
+
 #ifdef __cplusplus
 extern "C" {
 #endif

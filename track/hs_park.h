@@ -93,9 +93,10 @@ bool hs_park_note_touched(uintptr_t addr);
  * wrote it, if no access has reached it since (a tick, under the exclusive
  * side): a unit whose program stopped writing it and went on reading it is
  * seen this epoch, not the next.  These parks have a budget and time cap of
- * their own, the same as the rotation's; -ENOSPC once they are spent,
- * -EAGAIN for a unit the last epoch did not write, one touched or one
- * parked. */
+ * their own, the same as the rotation's; -ENOSPC once they are spent.  A
+ * unit the last epoch only read, protected to see whether it is written
+ * (hs_park_worth), is parked outside that budget.  -EAGAIN for a unit the
+ * last epoch neither wrote nor read, one touched or one parked. */
 int hs_park_unwritten(uintptr_t unit);
 /* End of an epoch: units still parked are idle; those parked again after
  * an access go back, the others stay parked (the ones parked longest go

@@ -43,6 +43,7 @@
 #include "../common/hs_log.h"
 #include "../common/hs_vmguard.h"
 #include "../os/hs_os.h"
+#include "hs_epoch.h"
 #include "hs_park.h"
 
 #define HS_UNIT HS_OS_HUGE_2M
@@ -87,10 +88,14 @@ static size_t hs_keep_max = 512;
  * under the NUMA lab's single-threaded emulation, whose TLB shootdowns wait
  * for each vCPU's turn). */
 static uint64_t hs_cold_ns_max = 100000000ULL;
+/* Whether an epoch has a tick well before its end (hs_park_unwritten runs
+ * at the first): else read units are always parked at the epoch's start. */
+static bool hs_tick_early;
 
 void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval_ns)
 {
     hs_cold_ns_max = interval_ns / 10;
+    hs_tick_early = interval_ns >= 2 * HS_EPOCH_TICK_NS;
     hs_want = want;
     if (want)
         hs_vmguard_expect();
@@ -577,9 +582,17 @@ bool hs_park_worth(uintptr_t unit)
      * that readers on other nodes are seen too. */
     if (seen & HS_SEEN_WRITTEN)
         return turn % 16 == 0;
-    /* Read last epoch: only parking sees it. */
+    /* Read last epoch: only parking sees it.  But a parked unit's first
+     * access may be the load of an update (a load, then a store): the unit
+     * goes back unprotected as read and its store is not seen, and parked
+     * at every epoch's start it would stay "read" for good, a park every
+     * epoch where a written unit costs one in 16.  So one epoch in 4 a read
+     * unit is write-protected at the start instead, and parked at the
+     * first tick if no write came by then (hs_park_unwritten, outside the
+     * budget like this park): an updated unit leaves the read regime
+     * within 4 epochs, a unit only read is still seen that epoch. */
     if (seen & HS_SEEN_READ)
-        return true;
+        return !hs_tick_early || turn % 4 != 0;
     hs_cold_seen++;
     bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
     hs_last_other = false;
@@ -656,19 +669,24 @@ bool hs_park_note_touched(uintptr_t addr)
 
 int hs_park_unwritten(uintptr_t unit)
 {
-    /* Only units protected because the last epoch wrote them (the others
-     * there are cold units the rotation passed over this epoch), that no
-     * access reached since and that are not parked already. */
-    if (!(hs_seen_bits(unit) & HS_SEEN_WRITTEN) || hs_set_bits(&hs_touched_set, unit) ||
+    /* Only units protected because the last epoch wrote or read them (the
+     * others there are cold units the rotation passed over this epoch),
+     * that no access reached since and that are not parked already. */
+    unsigned seen = hs_seen_bits(unit);
+    if (!(seen & (HS_SEEN_WRITTEN | HS_SEEN_READ)) || hs_set_bits(&hs_touched_set, unit) ||
         hs_slot_of(unit) != SIZE_MAX)
         return -EAGAIN;
-    if (hs_unwritten_parked >= hs_cold_budget || hs_unwritten_ns >= hs_cold_ns_max)
+    /* A read unit protected to see whether it is written would have been
+     * parked at the start without a budget (hs_park_worth): none here. */
+    bool budgeted = seen & HS_SEEN_WRITTEN;
+    if (budgeted && (hs_unwritten_parked >= hs_cold_budget || hs_unwritten_ns >= hs_cold_ns_max))
         return -ENOSPC;
     uint64_t t0 = hs_os_now_ns();
     int err = hs_park_as(unit, true); /* protected, and no write came to lift it */
-    hs_unwritten_ns += hs_os_now_ns() - t0;
+    if (budgeted)
+        hs_unwritten_ns += hs_os_now_ns() - t0;
     if (!err) {
-        hs_unwritten_parked++;
+        hs_unwritten_parked += budgeted;
         hs_count(HS_CTR_SAMPLE_PARKED_UNWRITTEN, 1);
     }
     return err;

@@ -232,9 +232,9 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
 }
 
 /* The first tick: units write-protected at the epoch's start (written the
- * epoch before) that no fault has touched since are parked, so that a
- * program that stopped writing them and only reads them now is seen this
- * epoch.  A unit written meanwhile has faulted (its record is in the ring,
+ * epoch before, or read and protected to see whether they are written) that
+ * no fault has touched since are parked, so that a program that stopped
+ * writing them and only reads them now is seen this epoch.  A unit written meanwhile has faulted (its record is in the ring,
  * read here without taking it: the epoch thread drains it at the end). */
 static void hs_park_unwritten_runs(void)
 {
@@ -248,11 +248,11 @@ static void hs_park_unwritten_runs(void)
             return; /* too many to tell: leave them protected */
     if (!hs_vmguard_try_exclusive())
         return;
-    bool spent = false;
-    for (size_t r = 0; r < hs_nwp_runs && !spent; r++)
-        for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len && !spent;
+    /* On past the budget's end: the read units there take none of it. */
+    for (size_t r = 0; r < hs_nwp_runs; r++)
+        for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len;
              unit += HS_OS_HUGE_2M)
-            spent = hs_park_unwritten(unit) == -ENOSPC;
+            (void)hs_park_unwritten(unit);
     hs_vmguard_release();
 }
 
