@@ -5,6 +5,8 @@
 #   tier-guest.sh LIB PROBE MIB PHASES SECONDS_PER_PHASE ROUNDS
 lib=$1 probe=$2 mib=$3 phases=$4 per=$5 rounds=${6:-1}
 vm() { sed -n "s/^$1 //p" /proc/vmstat; }
+# A value of hugeshim's report: js FILE SECTION KEY (the first KEY inside SECTION).
+js() { sed -n "/^  \"$2\": {/,/^  }/s/.*\"$3\": \"\{0,1\}\([^\",]*\).*/\1/p" "$1" | head -1; }
 # DAMON's tiering schemes (Linux 6.11+, paddr operations): kdamond 0 watches
 # the CPU nodes' memory and moves what it saw unaccessed for 2 s to the
 # memory-only node (migrate_cold), kdamond 1 watches that node and moves what
@@ -86,8 +88,33 @@ damon_stop() {
 }
 variants="none kernel hugeshim both"
 if damon_ok; then variants="none kernel damon hugeshim both"; else echo "DAMON: no paddr migrate_cold in this kernel" >&2; fi
+# Free MiB on the nodes with CPUs (the fast tier).
+fast_free_mib() {
+  kb=0
+  for n in /sys/devices/system/node/node*; do
+    [ -n "$(cat "$n/cpulist")" ] && kb=$((kb + $(sed -n 's/.*MemFree: *\([0-9]*\) kB/\1/p' "$n/meminfo")))
+  done
+  echo $((kb / 1024))
+}
+# Every run starts from the same state: caches dropped, memory compacted,
+# and the last run's memory given back (an exiting process frees its heap
+# after its parent has seen it end).
+settle() {
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+  echo 1 > /proc/sys/vm/compact_memory
+  prev=0
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    free=$(fast_free_mib)
+    [ "$free" -le $((prev + 4)) ] && break
+    prev=$free
+    sleep 1
+  done
+}
+# TIER_VARIANTS / TIER_ACCESS (a diagnosis: some of them only).
+variants=${TIER_VARIANTS:-$variants}
 for round in $(seq 1 "$rounds"); do
-  for access in write read; do
+  for access in ${TIER_ACCESS:-write read}; do
     for variant in $variants; do
       case $variant in
         none|hugeshim|damon) echo 0 > /proc/sys/kernel/numa_balancing; echo false > /sys/kernel/mm/numa/demotion_enabled ;;
@@ -98,6 +125,8 @@ for round in $(seq 1 "$rounds"); do
         *) tier=off ;;
       esac
       report=/tmp/bench-tier-$variant.json
+      settle
+      fast_free=$(fast_free_mib)
       p0=$(vm pgpromote_success) d0=$(($(vm pgdemote_kswapd) + $(vm pgdemote_direct))) m0=$(vm pgmigrate_success)
       [ $variant = damon ] && damon_start
       # The same heap (hugeshim's THP heap) in every variant; only tiering differs.
@@ -110,10 +139,15 @@ for round in $(seq 1 "$rounds"); do
       wp=$(sed -n 's/.*"wp_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
       up=$(sed -n '/"promoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)
       down=$(sed -n '/"demoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)
-      echo "RESULT round=$round access=$access variant=$variant $out kernel_promoted=$((p1 - p0))" \
+      echo "RESULT round=$round access=$access variant=$variant fast_free_mib=$fast_free $out kernel_promoted=$((p1 - p0))" \
            "kernel_demoted=$((d1 - d0)) pgmigrate=$((m1 - m0)) hs_promoted_bytes=${up:-0} hs_demoted_bytes=${down:-0}" \
-           "tracking_cpu_ns=${cpu:-0} fault_cpu_ns=${wp:-0} damon_cpu_ns=$((damon_ms * 1000000))"
-      echo 3 > /proc/sys/vm/drop_caches
+           "tracking_cpu_ns=${cpu:-0} fault_cpu_ns=${wp:-0} damon_cpu_ns=$((damon_ms * 1000000))" \
+           "sampling=$(js "$report" sampling enabled) parked=$(js "$report" sampling parked)" \
+           "accessed=$(js "$report" sampling accessed) idle=$(js "$report" sampling idle)" \
+           "not_whole=$(js "$report" sampling not_whole) incompatible=$(js "$report" sampling incompatible)" \
+           "shared=$(js "$report" sampling shared) busy=$(js "$report" sampling busy)" \
+           "sampling_errors=$(js "$report" sampling errors) tier_failed=$(js "$report" tiering failed)" \
+           "held_no_room=$(js "$report" tiering no_room) held_cooling=$(js "$report" tiering cooling)"
     done
   done
 done

@@ -43,8 +43,8 @@ for access in ("write", "read"):
     print("hot set %s" % ("written" if access == "write" else "only read"))
     cols = ["phase %d" % p for p in range(phases)]
     print("%-9s " % "variant" + " ".join("%14s" % c for c in cols) +
-          " %10s %10s %9s %9s %7s" % ("moved/", "back&forth", "thp_split", "on_slow", "cpu"))
-    print("%-9s " % "" + " ".join("%14s" % "" for c in cols) + " %10s %10s %9s %9s %7s" % ("hot bytes", "units", "", "units", "ms"))
+          " %10s %10s %9s %11s %7s" % ("moved/", "back&forth", "thp_split", "on_slow", "cpu"))
+    print("%-9s " % "" + " ".join("%14s" % "" for c in cols) + " %10s %10s %9s %11s %7s" % ("hot bytes", "units", "", "start/end", "ms"))
     for v in ("none", "kernel", "damon", "hugeshim", "both"):
         rs = rows.get((access, v))
         if not rs:
@@ -54,16 +54,19 @@ for access in ("write", "read"):
         t90 = ["%14s" % (("never" if med(rs, "phase_%d_s_to_90" % p) < 0 else "%.1f s" % med(rs, "phase_%d_s_to_90" % p))
                          + " (%d%%)" % med(rs, "phase_%d_end_pct" % p)) for p in range(phases)]
         cpu = (med(rs, "tracking_cpu_ns") + med(rs, "fault_cpu_ns") + max(med(rs, "damon_cpu_ns"), 0)) / 1e6
-        print("%-9s " % v + " ".join(t90) + " %10.2f %10d %9d %9d %7.0f" % (moved / hot if hot else 0,
-              med(rs, "units_moved_back_and_forth"), med(rs, "thp_migration_split"), med(rs, "on_slow"), cpu))
+        slow = "%d/%d" % (med(rs, "before_on_slow"), med(rs, "on_slow"))
+        print("%-9s " % v + " ".join(t90) + " %10.2f %10d %9d %11s %7.0f" % (moved / hot if hot else 0,
+              med(rs, "units_moved_back_and_forth"), med(rs, "thp_migration_split"), slow, cpu))
     print()
 '
   echo "phase N: seconds after the phase began until 90% of its hot units sat on a fast node (never: not within the"
   echo "phase), and in brackets the share on fast nodes at the phase's end."
   echo "moved/hot bytes: bytes migrated by anyone (pgmigrate_success) over the bytes of the hot sets of all phases."
   echo "back&forth: units that went fast->slow->fast (or the reverse) during the run."
-  echo "on_slow: units of the heap on the slow node at the end; cpu: CPU of hugeshim's threads (tracking, sampling, tiering),"
+  echo "on_slow: units of the heap on the slow node after the fill and at the end; cpu: CPU of hugeshim's threads (tracking, sampling, tiering),"
   echo "for damon that of its two kdamonds."
 } | tee "$out"
+# Each run's RESULT line (the sampler's and tiering's counters too), for a diagnosis.
+grep -o 'RESULT .*' "$raw" > "${out%.txt}-runs.txt" || true
 rm -f "$raw"
-echo "(saved in $out)"
+echo "(saved in $out, each run in ${out%.txt}-runs.txt)"
