@@ -2,8 +2,9 @@
 # Runs inside the NUMA lab (bench/tier.sh starts it): a hot set that shifts
 # over a heap larger than the fast nodes, read and written, under each
 # variant, alternating, ROUNDS times; one RESULT line per run.
-#   tier-guest.sh LIB PROBE MIB PHASES SECONDS_PER_PHASE ROUNDS
-lib=$1 probe=$2 mib=$3 phases=$4 per=$5 rounds=${6:-1}
+#   tier-guest.sh LIB PROBE MIB PHASES SECONDS_PER_PHASE ROUNDS [VARIANTS [ACCESS]]
+# VARIANTS, ACCESS: comma-separated, "all" (the default) for every one.
+lib=$1 probe=$2 mib=$3 phases=$4 per=$5 rounds=${6:-1} only=${7:-all} accesses=${8:-all}
 vm() { sed -n "s/^$1 //p" /proc/vmstat; }
 # A value of hugeshim's report: js FILE SECTION KEY (the first KEY inside SECTION).
 js() { sed -n "/^  \"$2\": {/,/^  }/s/.*\"$3\": \"\{0,1\}\([^\",]*\).*/\1/p" "$1" | head -1; }
@@ -111,10 +112,10 @@ settle() {
     sleep 1
   done
 }
-# TIER_VARIANTS / TIER_ACCESS (a diagnosis: some of them only).
-variants=${TIER_VARIANTS:-$variants}
+[ "$only" = all ] || variants=$(echo "$only" | tr , ' ')
+[ "$accesses" = all ] && accesses="write read" || accesses=$(echo "$accesses" | tr , ' ')
 for round in $(seq 1 "$rounds"); do
-  for access in ${TIER_ACCESS:-write read}; do
+  for access in $accesses; do
     for variant in $variants; do
       case $variant in
         none|hugeshim|damon) echo 0 > /proc/sys/kernel/numa_balancing; echo false > /sys/kernel/mm/numa/demotion_enabled ;;

@@ -9,7 +9,8 @@
 # demotion), damon (DAMON's migrate_cold/migrate_hot schemes on physical
 # memory, where the kernel has them: bench/tier-guest.sh), hugeshim
 # (HUGESHIM_TIER=auto, kernel off), both.  TCG emulates no latency: compare
-# the variants side by side.  TIER_BENCH_ROUNDS (1).
+# the variants side by side.  TIER_BENCH_ROUNDS (1); TIER_VARIANTS (e.g.
+# hugeshim,both) and TIER_ACCESS (write or read) run some of them only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -22,7 +23,8 @@ mkdir -p "$build/bench"
 raw=$(mktemp)
 LAB_TIMEOUT=$((rounds * 10 * (phases * per + 90) + 120)) NODES=2 MEM_PER_NODE=512 FAR_NODES=1 FAR_MEM=2048 \
   "$here/tests/numalab/lab.sh" --with "$here/bench/tier-guest.sh" -- \
-  sh "$here/bench/tier-guest.sh" "$build/libhugeshim.so" "$build/tests/hs_numa_probe" "$mib" "$phases" "$per" "$rounds" |
+  sh "$here/bench/tier-guest.sh" "$build/libhugeshim.so" "$build/tests/hs_numa_probe" "$mib" "$phases" "$per" "$rounds" \
+  "${TIER_VARIANTS:-all}" "${TIER_ACCESS:-all}" |
   tee "$raw" | grep --line-buffered -o 'RESULT .*' >&2 || true
 {
   echo "machine: NUMA lab, 2 nodes x 2 CPUs x 512 MiB + a memory-only node of 2 GiB (memory_tier33) under QEMU TCG on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

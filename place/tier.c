@@ -411,8 +411,9 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
     hs_tokens_up = hs_tokens_up + refill > cap ? cap : hs_tokens_up + refill;
     hs_tokens_down = hs_tokens_down + refill > cap ? cap : hs_tokens_down + refill;
 
-    /* What the hot units on slow nodes ask of each fast node. */
-    int64_t want_up[HS_OS_MAX_NODES] = {0}, need[HS_OS_MAX_NODES] = {0};
+    /* What the hot units on slow nodes ask of each fast node (want_thp: of
+     * those, THPs, which need free 2 MiB blocks there). */
+    int64_t want_up[HS_OS_MAX_NODES] = {0}, want_thp[HS_OS_MAX_NODES] = {0}, need[HS_OS_MAX_NODES] = {0};
     uint64_t hot_fast = 0, hot_slow = 0;
     for (size_t i = 0; i < n; i++) {
         hs_hot_unit_t *u = &units[i];
@@ -422,8 +423,11 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
             continue;
         hot_slow += u->bytes;
         int to = hs_is_fast(u->wanted) ? u->wanted : hs_cfg.topo.up[u->now];
-        if (to >= 0)
+        if (to >= 0) {
             want_up[to] += u->bytes;
+            if (u->kind == HS_OS_KIND_THP)
+                want_thp[to] += u->bytes;
+        }
     }
     int short_nodes = 0;
     bool needed = false;
@@ -434,6 +438,15 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
         if (free_bytes < 0)
             continue;
         need[node] = hs_watermark[node] + want_up[node] - free_bytes;
+        /* Free memory above the watermark is not room for a THP when it
+         * lies in pieces: a node with free bytes and no free 2 MiB block
+         * held every promotion to it for whole phases (the NUMA lab, after
+         * a fill).  An idle THP moved down frees a block at once. */
+        if (want_thp[node] > 0) {
+            int64_t blocks = hs_ops.node_room(hs_ops.ctx, node, HS_OS_KIND_THP);
+            if (blocks >= 0 && want_thp[node] - blocks > need[node])
+                need[node] = want_thp[node] - blocks;
+        }
         needed |= need[node] > 0;
         short_nodes += free_bytes < hs_watermark[node];
     }

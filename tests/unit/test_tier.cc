@@ -26,11 +26,30 @@ int64_t fake_free(void *, int node)
         used += kv.second == node ? static_cast<int64_t>(2 * M) : 0;
     return capacity[node] - used;
 }
-// Hugetlb units: the pool's free pages (FakeNuma::room); others: free memory.
+// Free 2 MiB blocks of a node whose free memory lies in pieces: `blocks`
+// at the start, and one more for each 2 MiB unit that left it since.
+std::map<int, int64_t> blocks;
+std::map<int, int64_t> units_at_start;
+int64_t units_on(int node)
+{
+    int64_t n = 0;
+    for (const auto &kv : fn->where)
+        n += kv.second == node;
+    return n;
+}
+// Hugetlb units: the pool's free pages (FakeNuma::room); others: free
+// memory, and for a THP no more than the free 2 MiB blocks.
 int64_t fake_tier_room(void *ctx, int node, hs_os_kind_t kind)
 {
     bool hugetlb = kind == HS_OS_KIND_HUGETLB_2M || kind == HS_OS_KIND_HUGETLB_1G;
-    return hugetlb ? fake_room(ctx, node, kind) : fake_free(ctx, node);
+    if (hugetlb)
+        return fake_room(ctx, node, kind);
+    int64_t free_bytes = fake_free(ctx, node);
+    if (kind == HS_OS_KIND_THP && blocks.count(node)) {
+        int64_t b = blocks[node] + (units_at_start[node] - units_on(node)) * static_cast<int64_t>(2 * M);
+        return b < free_bytes ? b : free_bytes;
+    }
+    return free_bytes;
 }
 
 hs_os_topology_t three_nodes()
@@ -53,6 +72,8 @@ protected:
     {
         fn = &numa;
         capacity.clear();
+        blocks.clear();
+        units_at_start.clear();
         hs_log_set_level(-1);
         reset_counters();
         hs_tier_reset_for_tests();
@@ -265,6 +286,31 @@ TEST_F(Tiering, HotUnitsWaitingTakeTheRoomOfUnitsIdleBriefly)
     std::vector<hs_hot_unit_t> none;
     epoch(2, none);
     EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 2u);
+}
+
+// Free memory above the watermark that lies in pieces is no room for a THP:
+// hot THPs waiting for a node with no free 2 MiB block make idle units go
+// down (each frees a block), and then go up, in the same epoch.
+TEST_F(Tiering, HotUnitsWaitingForA2MiBBlockMakeIdleOnesGoDown)
+{
+    start();
+    region(40, 0);
+    for (size_t u = 30; u < 40; u++)
+        numa.where[base + u * 2 * M] = 2;
+    // Node 0: 30 units here, 240 MiB free, but no free 2 MiB block; node 1 full.
+    capacity = {{0, 300 * M}, {1, 0}, {2, 4000 * M}};
+    blocks[0] = 0;
+    units_at_start[0] = units_on(0);
+    for (size_t u = 0; u < 10; u++)
+        set_idle(u, 10 + static_cast<unsigned>(u));
+    std::vector<hs_hot_unit_t> units = {hot(30, 0), hot(31, 0)};
+    epoch(1, units);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 2u) << "a block for each hot unit, no more";
+    EXPECT_EQ(on(9), 2) << "the longest idle first";
+    EXPECT_EQ(on(8), 2);
+    EXPECT_EQ(on(30), 0);
+    EXPECT_EQ(on(31), 0);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_PROMOTED_PAGES), 2u);
 }
 
 TEST_F(Tiering, WithoutTheSamplerNothingIsDemoted)
