@@ -136,8 +136,8 @@ for round in $(seq 1 "$rounds"); do
       damon_ms=0
       [ $variant = damon ] && damon_ms=$(damon_cpu_ms) && damon_stop
       p1=$(vm pgpromote_success) d1=$(($(vm pgdemote_kswapd) + $(vm pgdemote_direct))) m1=$(vm pgmigrate_success)
-      cpu=$(sed -n 's/.*"scan_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
-      wp=$(sed -n 's/.*"wp_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
+      cpu=$(js "$report" tracking scan_cpu_ns_total)
+      wp=$(js "$report" tracking wp_cpu_ns_total)
       up=$(sed -n '/"promoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)
       down=$(sed -n '/"demoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)
       echo "RESULT round=$round access=$access variant=$variant fast_free_mib=$fast_free $out kernel_promoted=$((p1 - p0))" \

@@ -20,7 +20,6 @@
 #include "hs_epoch.h"
 #include "hs_tracker.h"
 
-
 static pthread_t hs_epoch_thread;
 static bool hs_epoch_started;
 static bool hs_epoch_stopping;

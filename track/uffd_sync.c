@@ -234,8 +234,9 @@ static int hs_op_protect(void *ctx, uintptr_t start, size_t len)
 /* The first tick: units write-protected at the epoch's start (written the
  * epoch before, or read and protected to see whether they are written) that
  * no fault has touched since are parked, so that a program that stopped
- * writing them and only reads them now is seen this epoch.  A unit written meanwhile has faulted (its record is in the ring,
- * read here without taking it: the epoch thread drains it at the end). */
+ * writing them and only reads them now is seen this epoch.  A unit written
+ * meanwhile has faulted (its record is in the ring, read here without
+ * taking it: the epoch thread drains it at the end). */
 static void hs_park_unwritten_runs(void)
 {
     if (!hs_nwp_runs || !hs_park_running())

@@ -104,6 +104,12 @@ protected:
         for (size_t i = 0; i < n; i++)
             numa.where[base + i * 2 * M] = on;
     }
+    // Units [first, end) of the region placed on `node` instead.
+    void place(size_t first, size_t end, int node)
+    {
+        for (size_t u = first; u < end; u++)
+            numa.where[base + u * 2 * M] = node;
+    }
     void set_idle(size_t unit, unsigned epochs, bool confirmed = true)
     {
         idle[unit] = static_cast<uint8_t>(epochs | (confirmed ? HS_HEAT_IDLE_CONFIRMED : 0));
@@ -221,8 +227,7 @@ TEST_F(Tiering, TellsTheSamplerWhichUnitsSitOnASlowNode)
 {
     start();
     region(12, 0);
-    for (size_t u = 6; u < 12; u++)
-        numa.where[base + u * 2 * M] = 2;
+    place(6, 12, 2);
     capacity = {{0, 1000 * M}, {1, 1000 * M}, {2, 4000 * M}};
     std::vector<hs_hot_unit_t> none;
     EXPECT_FALSE(hs_tier_on_slow_node(base + 6 * 2 * M)) << "no scan yet";
@@ -237,8 +242,7 @@ TEST_F(Tiering, HotUnitsWaitingForRoomMakeIdleOnesGoDown)
 {
     start();
     region(40, 0);
-    for (size_t u = 30; u < 40; u++)
-        numa.where[base + u * 2 * M] = 2; // units 30-39 on the slow node
+    place(30, 40, 2); // units 30-39 on the slow node
     capacity = {{0, 110 * M}, {1, 0}, {2, 4000 * M}}; // node 0: 50 MiB free, node 1 full
     for (size_t u = 0; u < 10; u++)
         set_idle(u, 10 + static_cast<unsigned>(u));
@@ -262,8 +266,7 @@ TEST_F(Tiering, HotUnitsWaitingTakeTheRoomOfUnitsIdleBriefly)
 {
     start();
     region(40, 0);
-    for (size_t u = 30; u < 40; u++)
-        numa.where[base + u * 2 * M] = 2;
+    place(30, 40, 2);
     // Node 0: 30 units here, 50 MiB free: at its watermark; node 1 full.
     capacity = {{0, 110 * M}, {1, 0}, {2, 4000 * M}};
     for (size_t u = 0; u < 10; u++)
@@ -295,8 +298,7 @@ TEST_F(Tiering, HotUnitsWaitingForA2MiBBlockMakeIdleOnesGoDown)
 {
     start();
     region(40, 0);
-    for (size_t u = 30; u < 40; u++)
-        numa.where[base + u * 2 * M] = 2;
+    place(30, 40, 2);
     // Node 0: 30 units here, 240 MiB free, but no free 2 MiB block; node 1 full.
     capacity = {{0, 300 * M}, {1, 0}, {2, 4000 * M}};
     blocks[0] = 0;
