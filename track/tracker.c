@@ -408,9 +408,13 @@ static uint32_t hs_node_reads[64], hs_node_writes[64];
 static uint64_t hs_writing_nodes(void)
 {
     uint64_t mask = 0;
-    for (int n = 0; n < 64; n++)
+    for (int n = 0; n < 64; n++) {
         if (hs_node_writes[n] > hs_node_reads[n])
             mask |= 1ULL << n;
+        if (hs_node_writes[n] || hs_node_reads[n])
+            hs_log(HS_LOG_DEBUG, "epoch %llu: node %d: %u read and %u write samples",
+                   (unsigned long long)hs_epoch, n, hs_node_reads[n], hs_node_writes[n]);
+    }
     memset(hs_node_reads, 0, sizeof hs_node_reads);
     memset(hs_node_writes, 0, sizeof hs_node_writes);
     return mask;
@@ -433,6 +437,7 @@ static void hs_drain(size_t index)
                 hs_heat_mark_read(&t->heat, buf[i].address, buf[i].address + 1, node);
             else
                 hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
+            hs_count(read ? HS_CTR_TRACK_READ_SAMPLES : HS_CTR_TRACK_WRITE_SAMPLES, 1);
             if (node >= 0 && node < 64)
                 (read ? hs_node_reads : hs_node_writes)[node]++;
         }
@@ -494,8 +499,9 @@ static void hs_publish(void)
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
-    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed",
-           (unsigned long long)hs_epoch, hot, shared, unknown);
+    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed; busy nodes %#llx, writing %#llx",
+           (unsigned long long)hs_epoch, hot, shared, unknown, (unsigned long long)hs_heat_cfg.busy_nodes,
+           (unsigned long long)hs_heat_cfg.writing_nodes);
     static hs_track_region_view_t regions[HS_REGISTRY_CAPACITY];
     hs_epoch_result_t result = {.epoch = hs_epoch, .units = hs_units, .n = n};
     for (size_t i = 0; i < hs_nsubscribers; i++) {

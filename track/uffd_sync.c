@@ -38,14 +38,16 @@ static int hs_release_shared;
 static hs_os_wp_fault_t *hs_ring;
 static uint64_t hs_head, hs_tail; /* producer: the fault thread; consumer: the epoch thread */
 
-static void hs_record(uintptr_t addr, int tid, bool write)
+/* A served fault for the epoch thread: an access to a parked unit
+ * (missing: a read or a write, as the fault said) or a write-protect fault. */
+static void hs_record(uintptr_t addr, int tid, bool missing, bool write)
 {
     uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_RELAXED);
     if (head - __atomic_load_n(&hs_tail, __ATOMIC_ACQUIRE) >= HS_WP_RING) {
         hs_count(HS_CTR_TRACK_FAULTS_DROPPED, 1);
         return;
     }
-    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){addr, tid, false, write};
+    hs_ring[head % HS_WP_RING] = (hs_os_wp_fault_t){.address = addr, .tid = tid, .missing = missing, .write = write};
     __atomic_store_n(&hs_head, head + 1, __ATOMIC_RELEASE);
 }
 
@@ -77,7 +79,7 @@ static bool hs_access_served(const hs_os_wp_fault_t *f)
     uintptr_t parked;
     int r = hs_park_fault(f->address, f->write, &parked);
     if (r > 0)
-        hs_record(parked, f->tid, f->write);
+        hs_record(parked, f->tid, true, f->write);
     return r != -EAGAIN;
 }
 
@@ -125,7 +127,7 @@ static void hs_serve(const hs_os_wp_fault_t *f)
             hs_give_up("lifting a write-protection failed");
     }
     hs_count(HS_CTR_TRACK_FAULTS, 1);
-    hs_record(unit, f->tid, true);
+    hs_record(unit, f->tid, false, true);
 }
 
 /* The epoch thread's side of giving up: the shared table's copy. */

@@ -401,6 +401,7 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
         CHECK(raw);
         base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
         nunits = (size_t)(raw + nunits * UNIT + UNIT - base) / UNIT;
+        printf("heap_offset=%zu\n", (size_t)((uintptr_t)raw % UNIT));
     } else {
         base = mmap(NULL, nunits * UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         CHECK(base != MAP_FAILED);
@@ -466,6 +467,14 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     }
     printf("hot_units=%zu\nhot_local=%zu\nepochs_to_90=%d\ncold_units=%zu\ncold_moved=%zu\nunits_changed_node=%zu\n",
            nhot, local, epochs_to_90, cold, cold_moved, changed);
+    /* Which hot units are not where the scenario wants them, and where they
+     * started and are: unit:start:now (a negative node is a move_pages
+     * status). */
+    printf("hot_elsewhere=");
+    for (size_t i = 0; i < nhot; i++)
+        if (status[hot[i]] != scenario_want(writers, i, nhot))
+            printf("%zu:%d:%d,", hot[i], start_node[hot[i]], status[hot[i]]);
+    printf("\n");
     printf("thp_migration_success=%lu\nthp_migration_split=%lu\n", vmstat("thp_migration_success") - thp_ok0,
            vmstat("thp_migration_split") - thp_split0);
     print_vma("after_", base);
