@@ -474,6 +474,10 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     for (size_t i = 0; i < nhot; i++)
         if (status[hot[i]] != scenario_want(writers, i, nhot))
             printf("%zu:%d:%d,", hot[i], start_node[hot[i]], status[hot[i]]);
+    printf("\ncold_moved_units=");
+    for (size_t u = 0; u < nunits; u++)
+        if (!is_hot[u] && status[u] != start_node[u])
+            printf("%zu:%d:%d,", u, start_node[u], status[u]);
     printf("\n");
     printf("thp_migration_success=%lu\nthp_migration_split=%lu\n", vmstat("thp_migration_success") - thp_ok0,
            vmstat("thp_migration_split") - thp_split0);
