@@ -648,7 +648,10 @@ TEST(Lab, TierPromotesAWriteHotSetAndNothingElse)
     auto j = read_json(report);
     EXPECT_EQ(j["tiering"]["enabled"], "on");
     EXPECT_EQ(j["migration"]["enabled"], "off");
-    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    // One promotion per unit on a fast node at the end: the hot set, and a
+    // unit the fill was seen writing (an epoch began during it) that went up
+    // before the thread started (moved_after_fill).
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("units") - r.num("on_slow")) << r.out;
     EXPECT_EQ(report_num(j, "tiering.demoted.pages"), 0);
     EXPECT_EQ(report_num(j, "tiering.moved_back"), 0);
     EXPECT_EQ(report_num(j, "tiering.hot_bytes_slow"), 0);
@@ -671,7 +674,7 @@ TEST(Lab, TierPromotesAReadHotSet)
     EXPECT_EQ(r.num("thp_migration_split"), 0);
     EXPECT_EQ(r.num("intact"), 1);
     auto j = read_json(report);
-    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("units") - r.num("on_slow")) << r.out;
     EXPECT_GE(report_num(j, "sampling.accessed"), r.num("hot_units"));
     unlink(report.c_str());
 }
@@ -733,7 +736,7 @@ TEST(Lab, TierForksWhileTieringKeepEveryByte)
     EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
     EXPECT_EQ(r.num("thp_migration_split"), 0);
     auto j = read_json(report);
-    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("hot_units"));
+    EXPECT_EQ(report_num(j, "tiering.promoted.pages"), r.num("units") - r.num("on_slow")) << r.out;
     unlink(report.c_str());
 }
 

@@ -432,9 +432,20 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
     scenario_place(writers, base, hot, nhot);
     unit_nodes(base, nunits, start_node);
     unsigned long thp_ok0 = vmstat("thp_migration_success"), thp_split0 = vmstat("thp_migration_split");
-    /* Two quiet epochs: the first touch's samples fade and the memory is armed. */
+    /* Two quiet epochs: the first touch's samples fade and the memory is
+     * armed.  Where an epoch began during the fill, hugeshim saw node 0's
+     * thread write what it reached then, and may move what of it sat on
+     * node 1 toward that writer: units the threads below never touch are
+     * cold only from here, where they are now. */
     wait_epoch();
     wait_epoch();
+    size_t fill_moved = 0;
+    unit_nodes(base, nunits, status);
+    for (size_t u = 0; u < nunits; u++) {
+        fill_moved += status[u] != start_node[u];
+        start_node[u] = status[u];
+    }
+    printf("moved_after_fill=%zu\n", fill_moved);
     struct writer w[2];
     pthread_t t[2];
     int nthreads = scenario_threads(writers, base, hot, nhot, w);
@@ -690,6 +701,19 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
     printf("units=%zu\nhot_units=%zu\nslow_node=%d\nbefore_on_slow=%zu\nbefore_node0_free_mib=%lld\n", nunits, nhot,
            slow, before_slow, (long long)(hs_os_node_free_bytes(0) >> 20));
     wait_epoch();
+    /* The units that left the slow node with no thread reading or writing
+     * them yet: an epoch that began during the fill saw it write them (a
+     * unit written is hot).  Cold units must not move from here on. */
+    int *start = calloc(nunits, sizeof *start);
+    CHECK(start);
+    if (!idle) {
+        wait_epoch();
+        unit_nodes(base, nunits, start);
+        size_t fill_moved = 0;
+        for (size_t u = 0; u < nunits; u++)
+            fill_moved += start[u] != status[u];
+        printf("moved_after_fill=%zu\n", fill_moved);
+    }
     pthread_t t;
     struct writer w = {0, base, hot, 0, nhot, -1, !strcmp(access, "read")};
     if (!idle)
@@ -729,10 +753,14 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
         pthread_join(t, NULL);
     size_t cold_moved = 0;
     for (size_t u = 0; !idle && u < nunits; u++)
-        cold_moved += u % every != 0 && status[u] != slow;
+        cold_moved += u % every != 0 && status[u] != start[u];
     printf("hot_fast=%zu\non_slow=%zu\ncold_moved=%zu\nepochs_to_90=%d\nnode0_free_mib=%lld\nfork_failures=%d\n", fast,
            on_slow, cold_moved, epochs_to_90, (long long)(hs_os_node_free_bytes(0) >> 20), fork_failures);
-    printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
+    printf("cold_moved_units=");
+    for (size_t u = 0; !idle && u < nunits; u++)
+        if (u % every != 0 && status[u] != start[u])
+            printf("%zu:%d:%d,", u, start[u], status[u]);
+    printf("\nthp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
     print_rollup("after_");
     printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
     return 0;
