@@ -248,8 +248,11 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
 
 int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
 {
-    if (!r->node || r->total[unit] == 0 || r->node[unit] < 0)
+    if (!r->node || r->total[unit] == 0)
         return -1;
+    /* Samples, yet no candidate: every epoch with samples had several nodes. */
+    if (r->node[unit] < 0)
+        return -2;
     return r->score[unit] * 3 > r->total[unit] * 2 ? r->node[unit] : -2;
 }
 

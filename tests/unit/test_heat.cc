@@ -146,6 +146,22 @@ TEST(Attribution, TwoNodesTakingTurnsAreSharedNeverDominant)
     }
 }
 
+// A unit that has only ever been seen from several nodes at once (read by
+// two nodes' threads from the first epoch the sampler watched it) is shared,
+// not unknown: the report counts it so.
+TEST(Attribution, AUnitSeenOnlyFromSeveralNodesIsShared)
+{
+    Unit2M h(1);
+    hs_heat_config_t c = {50, 50, 0, 0};
+    h.read(0, 0);
+    h.read(0, 1);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_last_writer(&h.r, 0), HS_HEAT_SAMPLE_MIXED);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2);
+    hs_heat_end_epoch(&h.r, &c); // an epoch without samples changes nothing
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), -2);
+}
+
 // The sampler parks a unit again after an access, so one epoch may bring
 // samples from several nodes: such epochs give no node a vote, and a unit
 // read from two nodes in every epoch is shared from the start, even when one
