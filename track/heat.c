@@ -167,9 +167,10 @@ static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
      * chances for the same one of two users. */
     if (!(hist & HS_HEAT_READ) || c->busy_nodes == self)
         return true;
-    /* Reads while other nodes ran: only when those mostly wrote, the
-     * reader ran too, and it was caught more than once. */
-    return (hist & HS_HEAT_READ_AGAIN) && (c->busy_nodes & self) && !(others & ~c->writing_nodes);
+    /* Reads while other nodes ran: only when those were not seen reading
+     * (no read samples, or mostly writes), the reader ran too, and it was
+     * caught more than once. */
+    return (hist & HS_HEAT_READ_AGAIN) && (c->busy_nodes & self) && !(others & ~c->not_reading_nodes);
 }
 
 /* One epoch of the decayed vote (see hs_heat.h). */

@@ -32,8 +32,8 @@
  * program in that epoch (hs_heat_config_t.busy_nodes): the sampler parks a
  * read unit again at each tick, and under a busy scheduler the same one of
  * two readers can be first at every turn.  Reads sampled twice or more also
- * decide while the other nodes that ran only wrote, by the epoch's samples
- * (hs_heat_config_t.writing_nodes).
+ * decide while the other nodes that ran were not seen reading, by the
+ * epoch's samples (hs_heat_config_t.not_reading_nodes).
  * A unit seen shared stays so a while: for HS_HEAT_SHARED_EPOCHS epochs
  * with samples after its last mixed one, a sample from one node while
  * another node's CPUs ran the program counts as mixed too (two readers of a
@@ -78,12 +78,13 @@ typedef struct hs_heat_config {
      * from one node may be chance (two readers, the sampler catching the
      * same one first at every turn), and the full vote applies... */
     uint64_t busy_nodes;
-    /* ...unless the other busy nodes' threads were seen mostly writing in
-     * that epoch (more write samples than read ones) and the unit was read
-     * more than once (the sampler parks it again at its ticks): a table
-     * read on one node while another node's threads fill buffers is
-     * followed after one epoch.  Set by the caller with busy_nodes. */
-    uint64_t writing_nodes;
+    /* ...unless the other busy nodes' threads were not seen reading in that
+     * epoch (no read samples, or more write samples than read ones) and the
+     * unit was read more than once (the sampler parks it again at its
+     * ticks): a table read on one node while another node's threads fill
+     * buffers, or only watch, is followed after one epoch.  Set by the
+     * caller with busy_nodes. */
+    uint64_t not_reading_nodes;
 } hs_heat_config_t;
 
 typedef struct hs_heat_region {

@@ -401,15 +401,18 @@ static void hs_mark(void *arg, uintptr_t start, uintptr_t end)
     hs_heat_mark_written(m->heat, start, end, m->node);
 }
 
-/* This epoch's fault samples per node, reads and writes: the nodes that
- * mostly wrote (hs_heat_config_t.writing_nodes). */
+/* This epoch's fault samples per node, reads and writes: the nodes not seen
+ * reading, with no read samples or more writes than reads
+ * (hs_heat_config_t.not_reading_nodes).  A node whose threads ran without
+ * touching tracked memory (a thread that only watches, or computes) counts
+ * as not reading: it cannot be the other reader of a unit. */
 static uint32_t hs_node_reads[64], hs_node_writes[64];
 
-static uint64_t hs_writing_nodes(void)
+static uint64_t hs_not_reading_nodes(void)
 {
     uint64_t mask = 0;
     for (int n = 0; n < 64; n++) {
-        if (hs_node_writes[n] > hs_node_reads[n])
+        if (hs_node_reads[n] == 0 || hs_node_writes[n] > hs_node_reads[n])
             mask |= 1ULL << n;
         if (hs_node_writes[n] || hs_node_reads[n])
             hs_log(HS_LOG_DEBUG, "epoch %llu: node %d: %u read and %u write samples",
@@ -499,9 +502,9 @@ static void hs_publish(void)
         }
     }
     hs_counter_set(HS_CTR_TRACK_SHARED_UNITS, shared);
-    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed; busy nodes %#llx, writing %#llx",
+    hs_log(HS_LOG_DEBUG, "epoch %llu: %zu hot units: %zu shared, %zu not attributed; busy nodes %#llx, not reading %#llx",
            (unsigned long long)hs_epoch, hot, shared, unknown, (unsigned long long)hs_heat_cfg.busy_nodes,
-           (unsigned long long)hs_heat_cfg.writing_nodes);
+           (unsigned long long)hs_heat_cfg.not_reading_nodes);
     static hs_track_region_view_t regions[HS_REGISTRY_CAPACITY];
     hs_epoch_result_t result = {.epoch = hs_epoch, .units = hs_units, .n = n};
     for (size_t i = 0; i < hs_nsubscribers; i++) {
@@ -668,7 +671,7 @@ size_t hs_tracker_epoch(void)
         if (b->idle)
             b->idle(b->ctx, hs_mark_idle, &c);
     }
-    hs_heat_cfg.writing_nodes = hs_writing_nodes();
+    hs_heat_cfg.not_reading_nodes = hs_not_reading_nodes();
     size_t hot = 0;
     for (size_t i = 0; i < hs_table.count; i++)
         if (hs_table.regions[i].by)

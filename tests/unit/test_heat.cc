@@ -297,37 +297,38 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
 }
 
 // A table read on node 0 while node 1's threads fill buffers: node 1 ran,
-// but its threads were seen writing (more write samples than read ones), so
-// two read samples from node 0 in one epoch name node 0 at once.  One read
+// but its threads were not seen reading (the tracker's not_reading_nodes:
+// no read samples, or more write samples than read ones), so two read
+// samples from node 0 in one epoch name node 0 at once.  One read
 // sample, a node 1 that read too, or a reader whose node did not run decide
 // nothing early; the vote goes on as without the rule.
 TEST(Attribution, ReadsDecideEarlyWhileTheOtherNodesOnlyWrite)
 {
-    auto one_epoch = [](int reads, uint64_t busy, uint64_t writing) {
+    auto one_epoch = [](int reads, uint64_t busy, uint64_t not_reading) {
         auto h = std::make_unique<Unit2M>(1);
         hs_heat_config_t c = {50, 50, 1u << 1, 0};
         h->write(0, 1);  // the first touch, on node 1
         hs_heat_end_epoch(&h->r, &c);
         c.busy_nodes = busy;
-        c.writing_nodes = writing;
+        c.not_reading_nodes = not_reading;
         for (int i = 0; i < reads; i++)
             h->read(0, 0);
         hs_heat_end_epoch(&h->r, &c);
         return h;
     };
     auto h = one_epoch(2, 3u, 1u << 1);
-    EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "node 1 only wrote";
+    EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "node 1 did not read";
     EXPECT_EQ(hs_heat_accessor(&h->r, 0), 0);
     h = one_epoch(4, 3u, 1u << 1);
     EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "four samples as two";
     h = one_epoch(1, 3u, 1u << 1);
     EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "a single read sample may be chance";
     h = one_epoch(2, 3u, 0);
-    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 1 read as much as it wrote";
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 1 read";
     h = one_epoch(2, 2u, 1u << 1);
     EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "the reader's node did not run";
     h = one_epoch(2, 7u, 1u << 1);
-    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 2 ran and did not write";
+    EXPECT_FALSE(hs_heat_decided_early(&h->r, 0)) << "node 2 ran and read";
     h = one_epoch(2, 7u, 6u);
     EXPECT_TRUE(hs_heat_decided_early(&h->r, 0)) << "nodes 1 and 2 only wrote";
     // Reads from two nodes in the epoch: mixed, whatever the others did.

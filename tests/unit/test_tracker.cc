@@ -381,6 +381,24 @@ TEST_F(SyncTracker, AReadUnitMovesAfterOneEpochWhileTheOtherNodeOnlyWrites)
     }
 }
 
+// Node 0 runs the program too but touches no tracked memory (a thread that
+// only watches or computes): it cannot be the table's other reader, so the
+// table read twice from node 1 moves after one epoch.
+TEST_F(SyncTracker, AReadUnitMovesAfterOneEpochWhileTheOtherNodeTouchesNothing)
+{
+    start(64, true);
+    sync.tid_node[7] = 1;
+    sync.also_busy = 1u << 0;
+    heap_on_node0();
+    uintptr_t table = 64 * M + 2 * 2 * M;
+    hs_tracker_epoch();
+    read(table, 7);
+    read(table, 7);
+    hs_tracker_epoch();
+    EXPECT_EQ(numa.where[table], 1) << "node 0 ran and read nothing";
+    EXPECT_EQ(numa.moves, 1);
+}
+
 // Written instead (one write-protect fault an epoch): the unit moves after
 // one epoch while node 0 runs too.
 TEST_F(SyncTracker, AWrittenUnitMovesAfterOneEpochWhileAnotherNodeRunsTheProgram)
