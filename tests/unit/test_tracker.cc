@@ -329,8 +329,10 @@ TEST_F(SyncTracker, PlacementMovesAUnitFirstSeenRemoteAfterOneEpochAndNoColdUnit
 }
 
 // The same read while a thread on node 0 runs too (and touches nothing
-// here): one epoch of read samples from node 1 may be chance (the sampler
+// here): one read sample from node 1 in an epoch may be chance (the sampler
 // parks a read unit again at every tick), so the move waits for the streak.
+// (Caught twice, it moves after one epoch: see
+// AReadUnitMovesAfterOneEpochWhileTheOtherNodeTouchesNothing.)
 TEST_F(SyncTracker, PlacementWaitsForTheStreakWhileAnotherNodeRunsTheProgram)
 {
     start(64, true);
