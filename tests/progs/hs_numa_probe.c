@@ -401,7 +401,6 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
         CHECK(raw);
         base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
         nunits = (size_t)(raw + nunits * UNIT + UNIT - base) / UNIT;
-        printf("heap_offset=%zu\n", (size_t)((uintptr_t)raw % UNIT));
     } else {
         base = mmap(NULL, nunits * UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         CHECK(base != MAP_FAILED);
