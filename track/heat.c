@@ -84,8 +84,12 @@ static void hs_heat_mark(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node
                 r->sample[u] = (int8_t)node;
             else if (r->sample[u] != node)
                 r->sample[u] = HS_HEAT_SAMPLE_MIXED;
-            if (read)
-                r->hist[u] |= r->hist[u] & HS_HEAT_READ ? HS_HEAT_READ_AGAIN : HS_HEAT_READ;
+            unsigned kind = r->hist[u] & HS_HEAT_KIND;
+            if (!read)
+                kind = HS_HEAT_WROTE;
+            else if (kind != HS_HEAT_WROTE)
+                kind = kind ? HS_HEAT_READ_AGAIN : HS_HEAT_READ;
+            r->hist[u] = (uint8_t)((r->hist[u] & ~HS_HEAT_KIND) | kind);
         }
     }
 }
@@ -98,6 +102,25 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int nod
 void hs_heat_mark_read(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node)
 {
     hs_heat_mark(r, s, e, node, true);
+}
+
+hs_heat_count_t hs_heat_sample(hs_heat_region_t *r, uintptr_t addr, int node, bool read)
+{
+    if (addr < r->start || addr >= r->start + r->len)
+        return HS_HEAT_COUNT_NONE;
+    if (!r->sample) {
+        hs_heat_mark(r, addr, addr + 1, node, read);
+        return read ? HS_HEAT_COUNT_READ : HS_HEAT_COUNT_WRITTEN;
+    }
+    size_t u = (addr - r->start) >> r->unit_shift;
+    unsigned kind = r->hist[u] & HS_HEAT_KIND;
+    bool same = node >= 0 && r->sample[u] == node; /* this node's samples alone so far */
+    hs_heat_mark(r, addr, addr + 1, node, read);
+    if (read)
+        return same && kind ? HS_HEAT_COUNT_NONE : HS_HEAT_COUNT_READ;
+    if (same && kind == HS_HEAT_WROTE)
+        return HS_HEAT_COUNT_NONE;
+    return same && kind ? HS_HEAT_COUNT_READ_WRITTEN : HS_HEAT_COUNT_WRITTEN;
 }
 
 void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr)
@@ -170,7 +193,7 @@ static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
     /* Reads while other nodes ran: only when those were not seen reading
      * (no read samples, or mostly writes), the reader ran too, and it was
      * caught more than once. */
-    return (hist & HS_HEAT_READ_AGAIN) && (c->busy_nodes & self) && !(others & ~c->not_reading_nodes);
+    return (hist & HS_HEAT_KIND) == HS_HEAT_READ_AGAIN && (c->busy_nodes & self) && !(others & ~c->not_reading_nodes);
 }
 
 /* One epoch of the decayed vote (see hs_heat.h). */
@@ -239,7 +262,7 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
                 hs_heat_vote(r, u, written, c);
         }
         if (r->node)
-            r->hist[u] &= (uint8_t)~(HS_HEAT_READ | HS_HEAT_READ_AGAIN);
+            r->hist[u] &= (uint8_t)~HS_HEAT_KIND;
         if (r->heat[u] >= c->hot_threshold)
             hot_bytes += hs_heat_unit_bytes(r, u);
     }

@@ -79,7 +79,7 @@ typedef struct hs_heat_config {
      * same one first at every turn), and the full vote applies... */
     uint64_t busy_nodes;
     /* ...unless the other busy nodes' threads were not seen reading in that
-     * epoch (no read samples, or more write samples than read ones) and the
+     * epoch (no unit read, or more units written than read: hs_heat_sample) and the
      * unit was read more than once (the sampler parks it again at its
      * ticks): a table read on one node while another node's threads fill
      * buffers, or only watch, is followed after one epoch.  Set by the
@@ -103,8 +103,8 @@ typedef struct hs_heat_region {
     int8_t *last;    /* the writer node of the last epoch closed, -1 none */
     uint8_t *hist;   /* epochs with samples (HS_HEAT_SEEN, saturating), the
                       * epochs left of a mixed sample's mark (HS_HEAT_SHARED),
-                      * HS_HEAT_READ (and HS_HEAT_READ_AGAIN) for the
-                      * epoch being closed and
+                      * the kind of the samples of the epoch being closed
+                      * (HS_HEAT_KIND) and
                       * HS_HEAT_EARLY: decided early in the epoch just closed */
     uint8_t *idle;   /* epochs without an access (HS_HEAT_IDLE_EPOCHS bits,
                       * saturating), HS_HEAT_IDLE_CONFIRMED, and
@@ -115,8 +115,13 @@ typedef struct hs_heat_region {
 #define HS_HEAT_SHARED 0x1c /* bits 2-4 */
 #define HS_HEAT_SHARED_SHIFT 2
 #define HS_HEAT_SHARED_EPOCHS 4
-#define HS_HEAT_READ_AGAIN 0x20 /* more than one this epoch */
-#define HS_HEAT_READ 0x40 /* a read sample this epoch */
+/* The kind of this epoch's samples: written (a write sample, whatever was
+ * read: the sampler sees an update's load first, then its store), else
+ * read once, or more than once. */
+#define HS_HEAT_KIND 0x60
+#define HS_HEAT_WROTE 0x20
+#define HS_HEAT_READ 0x40
+#define HS_HEAT_READ_AGAIN 0x60
 #define HS_HEAT_EARLY 0x80
 #define HS_HEAT_IDLE_EPOCHS 0x3f
 #define HS_HEAT_IDLE_PARKED 0x40
@@ -136,6 +141,19 @@ void hs_heat_mark_written(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int nod
  * times an epoch: reads decide early only where no other node ran, or
  * where the others only wrote and the unit was read more than once). */
 void hs_heat_mark_read(hs_heat_region_t *r, uintptr_t s, uintptr_t e, int node);
+/* One fault's sample of the unit holding addr (a read or a write, as
+ * above), and what it changes in the counts of units the sample's node
+ * read and wrote this epoch (the caller's, for not_reading_nodes): a unit
+ * that node had not read yet, one it had not written yet, or a unit it
+ * read found written (the store after an update's load: one read unit
+ * fewer, one written unit more). */
+typedef enum {
+    HS_HEAT_COUNT_NONE,
+    HS_HEAT_COUNT_READ,
+    HS_HEAT_COUNT_WRITTEN,
+    HS_HEAT_COUNT_READ_WRITTEN,
+} hs_heat_count_t;
+hs_heat_count_t hs_heat_sample(hs_heat_region_t *r, uintptr_t addr, int node, bool read);
 /* The sampler parked the unit holding addr for the whole epoch being closed
  * and nothing accessed it (only 2 MiB units keep it). */
 void hs_heat_mark_idle(hs_heat_region_t *r, uintptr_t addr);

@@ -401,11 +401,13 @@ static void hs_mark(void *arg, uintptr_t start, uintptr_t end)
     hs_heat_mark_written(m->heat, start, end, m->node);
 }
 
-/* This epoch's fault samples per node, reads and writes: the nodes not seen
- * reading, with no read samples or more writes than reads
- * (hs_heat_config_t.not_reading_nodes).  A node whose threads ran without
- * touching tracked memory (a thread that only watches, or computes) counts
- * as not reading: it cannot be the other reader of a unit. */
+/* The units each node's fault samples read and wrote this epoch (a unit
+ * read, then written by the same node's store, counts written: an update;
+ * hs_heat_sample): the nodes not seen reading, with no unit read or more
+ * units written than read (hs_heat_config_t.not_reading_nodes).  A node
+ * whose threads ran without touching tracked memory (a thread that only
+ * watches, or computes) counts as not reading: it cannot be the other
+ * reader of a unit. */
 static uint32_t hs_node_reads[64], hs_node_writes[64];
 
 static uint64_t hs_not_reading_nodes(void)
@@ -415,7 +417,7 @@ static uint64_t hs_not_reading_nodes(void)
         if (hs_node_reads[n] == 0 || hs_node_writes[n] > hs_node_reads[n])
             mask |= 1ULL << n;
         if (hs_node_writes[n] || hs_node_reads[n])
-            hs_log(HS_LOG_DEBUG, "epoch %llu: node %d: %u read and %u write samples",
+            hs_log(HS_LOG_DEBUG, "epoch %llu: node %d: %u units read and %u written",
                    (unsigned long long)hs_epoch, n, hs_node_reads[n], hs_node_writes[n]);
     }
     memset(hs_node_reads, 0, sizeof hs_node_reads);
@@ -436,13 +438,14 @@ static void hs_drain(size_t index)
                 continue;
             int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, buf[i].tid, hs_epoch) : -1;
             bool read = buf[i].missing && !buf[i].write;
-            if (read)
-                hs_heat_mark_read(&t->heat, buf[i].address, buf[i].address + 1, node);
-            else
-                hs_heat_mark_written(&t->heat, buf[i].address, buf[i].address + 1, node);
+            hs_heat_count_t c = hs_heat_sample(&t->heat, buf[i].address, node, read);
             hs_count(read ? HS_CTR_TRACK_READ_SAMPLES : HS_CTR_TRACK_WRITE_SAMPLES, 1);
-            if (node >= 0 && node < 64)
-                (read ? hs_node_reads : hs_node_writes)[node]++;
+            if (node < 0 || node >= 64)
+                continue;
+            hs_node_reads[node] += c == HS_HEAT_COUNT_READ;
+            hs_node_writes[node] += c == HS_HEAT_COUNT_WRITTEN || c == HS_HEAT_COUNT_READ_WRITTEN;
+            if (c == HS_HEAT_COUNT_READ_WRITTEN && hs_node_reads[node])
+                hs_node_reads[node]--;
         }
         if (n < HS_DRAIN_BUF)
             break;

@@ -282,10 +282,10 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
     EXPECT_TRUE(hs_heat_decided_early(&w.r, 0)) << "a write sample decides with both nodes busy";
     EXPECT_EQ(hs_heat_accessor(&w.r, 0), 1);
     Unit2M m(1);
-    m.write(0, 1);
+    m.read(0, 1);
     m.read(0, 1);
     hs_heat_end_epoch(&m.r, &both);
-    EXPECT_FALSE(hs_heat_decided_early(&m.r, 0)) << "an epoch with a read sample is a read epoch";
+    EXPECT_FALSE(hs_heat_decided_early(&m.r, 0)) << "reads alone while node 0 may read too";
     m.write(0, 1);
     hs_heat_end_epoch(&m.r, &both);
     EXPECT_TRUE(hs_heat_decided_early(&m.r, 0)) << "the read mark lasts one epoch";
@@ -294,6 +294,37 @@ TEST(Attribution, ALoneReadWhileOtherNodesRunDecidesNothingEarly)
     u.write(0, 1);
     hs_heat_end_epoch(&u.r, &unknown);
     EXPECT_FALSE(hs_heat_decided_early(&u.r, 0)) << "busy nodes unknown: no early decision";
+}
+
+// An update seen by the sampler: the load of a parked unit (a read sample),
+// then the store that its write protection shows (a write sample from the
+// same node).  A write epoch, reads before or after it: a write decides at
+// once, as without the read.  A write from another node makes it mixed.
+TEST(Attribution, AReadThenAWriteFromOneNodeIsAWriteEpoch)
+{
+    hs_heat_config_t both = {50, 50, 3u, 0};
+    for (int reads_after : {0, 2}) {
+        SCOPED_TRACE(reads_after);
+        Unit2M h(1);
+        h.write(0, 0); // the first touch
+        hs_heat_end_epoch(&h.r, &both);
+        EXPECT_EQ(hs_heat_sample(&h.r, 0, 1, true), HS_HEAT_COUNT_READ);
+        EXPECT_EQ(hs_heat_sample(&h.r, 0, 1, false), HS_HEAT_COUNT_READ_WRITTEN) << "node 1's read unit is written";
+        for (int i = 0; i < reads_after; i++)
+            EXPECT_EQ(hs_heat_sample(&h.r, 0, 1, true), HS_HEAT_COUNT_NONE) << "counted already";
+        EXPECT_EQ(hs_heat_sample(&h.r, 0, 1, false), HS_HEAT_COUNT_NONE);
+        hs_heat_end_epoch(&h.r, &both);
+        EXPECT_TRUE(hs_heat_decided_early(&h.r, 0));
+        EXPECT_EQ(hs_heat_accessor(&h.r, 0), 1);
+    }
+    Unit2M x(1);
+    x.write(0, 0);
+    hs_heat_end_epoch(&x.r, &both);
+    EXPECT_EQ(hs_heat_sample(&x.r, 0, 1, true), HS_HEAT_COUNT_READ);
+    EXPECT_EQ(hs_heat_sample(&x.r, 0, 0, false), HS_HEAT_COUNT_WRITTEN) << "another node: its own written unit";
+    hs_heat_end_epoch(&x.r, &both);
+    EXPECT_FALSE(hs_heat_decided_early(&x.r, 0));
+    EXPECT_EQ(hs_heat_last_writer(&x.r, 0), HS_HEAT_SAMPLE_MIXED);
 }
 
 // A table read on node 0 while node 1's threads fill buffers: node 1 ran,
