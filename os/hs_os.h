@@ -374,12 +374,13 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len);
 /* UFFDIO_MOVE of len bytes from src to dst (both registered with uffd's
  * mm, dst with uffd itself; anonymous, private, same protection): page
  * tables move, a PMD-mapped THP moves whole, nothing is copied.  Waiters on
- * dst are woken.  Returns 0 with *moved == len, or -errno with the bytes
+ * dst are woken unless !wake (UFFDIO_MOVE_MODE_DONTWAKE: the caller wakes
+ * them with hs_os_wpsync_wake).  Returns 0 with *moved == len, or -errno with the bytes
  * moved before the error in *moved (EBUSY: a page shared after fork, pinned
  * or KSM; EINVAL: the two mappings differ (mlock, protection); ENOENT: a hole
  * in src; EEXIST: something already at dst; EAGAIN: try again).  Fault
  * point "park". */
-int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved);
+int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wake, size_t *moved);
 /* UFFDIO_COPY: len bytes copied from src into missing pages at dst (dst
  * registered MISSING with uffd), waking waiters.  0, or -errno with the
  * bytes copied before it in *copied.  New base pages: no huge page. */

@@ -237,9 +237,9 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len)
     return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
 }
 
-int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
+int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wake, size_t *moved)
 {
-    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = 0, .move = 0};
+    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE, .move = 0};
     *moved = 0;
     long err = hs_os_faultable(HS_OS_FAULT_PARK, SYS_ioctl, uffd, UFFDIO_MOVE, (long)&m, 0);
     if (m.move > 0)

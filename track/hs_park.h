@@ -58,7 +58,8 @@ bool hs_park_running(void);
  * write-protects it. */
 int hs_park_unit(uintptr_t unit);
 /* A missing-page fault at addr (the fault thread): put its unit back and
- * wake the accessor.  1 if addr was in a parked unit, or in one put back
+ * wake the accessor (a unit's first read in the epoch: write-protected
+ * before the wake, so that the store of an update faults too).  1 if addr was in a parked unit, or in one put back
  * on an access this epoch whose fault this thread took too (*unit: the
  * unit; record the sample); 0: not parked, the page was woken; -EAGAIN: the lock
  * is taken (a program call or the epoch thread), try again later.  Never

@@ -31,6 +31,12 @@
  *      unit's VMA stays apart) and map a new slot;
  *   2. unregister the unit (wakes anyone still waiting) and register it
  *      WP again, as its region (the VMAs merge back).
+ * Armed (the fault thread, on a unit's first read in an epoch): moved back
+ * without waking anyone, write-protected, then its waiters woken, its
+ * registration left MISSING|WP so that the protection holds: the store of
+ * an update faults once more and is seen.  The slot stays the unit's until
+ * it is released (step 2) at a tick, which may park it again straight away,
+ * at the epoch's end, or before a program call on its range.
  * The slot table is static; a parked unit is found by a binary search of
  * an index of the slots sorted by address (hs_index); hs_holds, which runs
  * without the guard, scans the slots in use. */
@@ -62,6 +68,13 @@ static uintptr_t hs_stage;
 static size_t hs_nslots;
 static uintptr_t hs_slot_unit[HS_PARK_SLOTS_MAX]; /* 0: free */
 static bool hs_slot_again[HS_PARK_SLOTS_MAX];      /* parked again after an access this epoch */
+/* Armed: back at its address after a read, write-protected and still
+ * registered MISSING|WP (its slot empty), so that a store following the
+ * load faults once more and is seen (hs_arm).  Released (registered as
+ * its region, which lifts the protection) at the next tick, the epoch's
+ * end, or before a program call on its range, as a parked unit is put
+ * back. */
+static bool hs_slot_home[HS_PARK_SLOTS_MAX];
 static uint64_t hs_slot_since[HS_PARK_SLOTS_MAX];  /* the epoch (hs_epochs_seen) it was parked in */
 static size_t hs_parked;                           /* slots in use */
 static size_t hs_high;                             /* slots [0, hs_high) may be in use */
@@ -225,14 +238,14 @@ static int hs_reregister(uintptr_t unit)
 }
 
 /* Move [from+done, from+len) to [to+done, ...), retrying what may pass on a
- * second try.  0 or the last -errno. */
-static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len)
+ * second try (waking the waiters at `to` unless !wake).  0 or the last -errno. */
+static int hs_move_rest(uintptr_t to, uintptr_t from, size_t len, bool wake)
 {
     size_t done = 0;
     int err = 0;
     for (int attempt = 0; attempt < 4 && done < len; attempt++) {
         size_t moved = 0;
-        err = hs_os_uffd_move(hs_uffd, to + done, from + done, len - done, &moved);
+        err = hs_os_uffd_move(hs_uffd, to + done, from + done, len - done, wake, &moved);
         done += moved;
         if (!err)
             return 0;
@@ -260,12 +273,16 @@ static int hs_node_of_range(uintptr_t slot, uintptr_t unit, size_t len)
     return hs_os_move_pages(1, &page, NULL, &status) == 0 ? status : -1;
 }
 
+/* How hs_restore put a unit back. */
+enum { HS_BACK_MOVED, HS_BACK_COPIED, HS_BACK_REMAPPED };
+
 /* Put [slot, slot+len) back at [unit, unit+len); true when the data is
- * there again (*copied_back: on base pages, to be made huge again). */
-static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_back)
+ * there again (*how; copied: on base pages, to be made huge again).  A
+ * move wakes the unit's waiters unless !wake; a copy or a remap always. */
+static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool wake, int *how)
 {
-    *copied_back = false;
-    if (hs_move_rest(unit, slot, len) == 0)
+    *how = HS_BACK_MOVED;
+    if (hs_move_rest(unit, slot, len, wake) == 0)
         return true;
     /* Copy it back (UFFDIO_COPY into the missing pages): base pages, the
      * data whole, the unit's VMA still one with its region's once
@@ -286,7 +303,7 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_
     if (copied) {
         hs_os_purge((void *)slot, len, true);
         hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_COPY, 1);
-        *copied_back = true;
+        *how = HS_BACK_COPIED;
         return true;
     }
     hs_count(HS_CTR_SAMPLE_ERRORS, 1);
@@ -303,6 +320,7 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_
     }
     hs_os_dontfork((void *)unit, len, false);
     hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_MREMAP, 1);
+    *how = HS_BACK_REMAPPED;
     err = hs_os_map_fixed_thp((void *)slot, len);
     if (!err) {
         hs_os_dontfork((void *)slot, len, true);
@@ -315,26 +333,74 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool *copied_
 
 /* The first len bytes of a unit back from slot, and the unit registered
  * as its region is; true when the data is back.  Left MISSING-registered
- * otherwise: accessors wait rather than see zeroes (the log said so). */
-static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len)
+ * otherwise: accessors wait rather than see zeroes (the log said so).
+ * arm: a read's put-back; moved back whole, the unit is armed instead
+ * (*armed): write-protected while its registration still holds MISSING|WP
+ * (unregistering would lift the protection: the kernel clears it), and
+ * only then are its waiters woken, so that the store of an update (a
+ * load, then a store) faults once more and names its writer.  Waking
+ * first would let the store through before the protection is set. */
+static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool arm, bool *armed)
 {
-    bool copied;
-    if (!hs_restore(unit, slot, len, &copied))
+    int how;
+    *armed = false;
+    if (!hs_restore(unit, slot, len, !arm, &how))
         return false;
-    hs_reregister(unit);
-    if (copied)
+    if (arm && how == HS_BACK_MOVED) {
+        *armed = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, true) == 0;
+        if (!*armed)
+            hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+    }
+    if (!*armed)
+        hs_reregister(unit);
+    if (arm) /* not woken by the move (unregistering wakes them too, but say it) */
+        hs_os_wpsync_wake(hs_uffd, unit, HS_UNIT);
+    if (how == HS_BACK_COPIED)
         hs_os_collapse((void *)unit, HS_UNIT); /* best effort: the copy is on base pages */
     return true;
 }
 
-/* Put slot i's unit back; true when its data is back at the unit. */
-static bool hs_put_back(size_t i)
+/* Slot i free again. */
+static void hs_slot_free(size_t i)
 {
-    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT))
-        return false;
     hs_index_drop(hs_slot_unit[i]);
+    hs_slot_home[i] = false;
     __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hs_parked, hs_parked - 1, __ATOMIC_RELEASE);
+}
+
+/* Put slot i's unit back (an armed one: registered as its region again);
+ * true when its data is back at the unit.  An armed unit that cannot be
+ * registered so (the program closed the descriptor: only the fault thread
+ * still can) keeps its slot: a hole the program makes in it later faults
+ * as missing, and the fault thread, finding it armed, tries again; freed,
+ * nobody would, and the fault would come back for ever. */
+static bool hs_put_back(size_t i)
+{
+    bool armed;
+    if (hs_slot_home[i]) {
+        if (hs_reregister(hs_slot_unit[i]) != 0)
+            return true;
+    } else if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, false, &armed)) {
+        return false;
+    }
+    hs_slot_free(i);
+    return true;
+}
+
+/* A read of parked slot i's unit: back, armed if it can be; true when its
+ * data is back at the unit. */
+static bool hs_arm(size_t i)
+{
+    bool armed;
+    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, true, &armed))
+        return false;
+    if (!armed) {
+        hs_slot_free(i);
+        return true;
+    }
+    hs_slot_home[i] = true;
+    hs_count(HS_CTR_SAMPLE_ARMED, 1);
     return true;
 }
 
@@ -380,11 +446,12 @@ static int hs_park_as(uintptr_t unit, bool wp)
     }
     uintptr_t slot = hs_slot_addr(i);
     size_t moved = 0;
-    err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, &moved);
+    err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, true, &moved);
     if (err) {
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
-        hs_bring_back(unit, slot, moved);
+        bool armed;
+        hs_bring_back(unit, slot, moved, false, &armed);
         if (err == -EBUSY)
             hs_shared_note(unit);
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
@@ -399,6 +466,7 @@ static int hs_park_as(uintptr_t unit, bool wp)
     __atomic_store_n(&hs_slot_unit[i], unit, __ATOMIC_RELAXED);
     hs_index_add(unit, i);
     hs_slot_again[i] = false;
+    hs_slot_home[i] = false;
     hs_slot_since[i] = hs_epochs_seen;
     if (i >= hs_high)
         hs_high = i + 1;
@@ -692,13 +760,48 @@ int hs_park_unwritten(uintptr_t unit)
     return err;
 }
 
+/* Park armed slot i's unit again (it is registered for it already; the
+ * move takes a protected THP and clears the bit).  0, or -errno with the
+ * unit released. */
+static int hs_repark(size_t i)
+{
+    uintptr_t unit = hs_slot_unit[i], slot = hs_slot_addr(i);
+    size_t moved = 0;
+    uint64_t t0 = hs_os_now_ns();
+    int err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, true, &moved);
+    if (err) {
+        bool armed;
+        hs_bring_back(unit, slot, moved, false, &armed); /* whatever moved, and registered as its region */
+        hs_slot_free(i);
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+    } else {
+        hs_slot_home[i] = false;
+        hs_count(HS_CTR_SAMPLE_PARKED, 1);
+    }
+    hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    return err;
+}
+
 size_t hs_park_resample(void)
 {
     if (!hs_park_running() || !hs_naccessed || !hs_vmguard_try_exclusive())
         return 0;
     size_t parked = 0;
     for (size_t i = 0; i < hs_naccessed; i++) {
-        if (hs_accessed_samples[i] >= HS_SAMPLES || hs_slot_of(hs_accessed[i]) != SIZE_MAX)
+        size_t slot = hs_slot_of(hs_accessed[i]);
+        bool more = hs_accessed_samples[i] < HS_SAMPLES;
+        if (slot != SIZE_MAX && hs_slot_home[slot]) {
+            /* Armed since its read: parked again for another sample, or
+             * released (a store meanwhile lifted the protection already). */
+            if (more && hs_repark(slot) == 0) {
+                hs_slot_again[slot] = true;
+                parked++;
+            } else if (hs_slot_unit[slot]) {
+                hs_put_back(slot);
+            }
+            continue;
+        }
+        if (!more || slot != SIZE_MAX)
             continue;
         if (hs_park_as(hs_accessed[i], false) == 0) { /* put back on its access: unprotected */
             hs_slot_again[hs_slot_of(hs_accessed[i])] = true;
@@ -717,8 +820,19 @@ int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
         return -EAGAIN;
     uint64_t t0 = hs_os_now_ns();
     size_t i = hs_slot_of(want);
+    /* Armed (back after a read): another thread's fault read after the
+     * first one's, or a hole the program made: released, and served as a
+     * unit put back a moment ago. */
+    if (i != SIZE_MAX && hs_slot_home[i]) {
+        hs_put_back(i);
+        i = SIZE_MAX;
+    }
     bool found = i != SIZE_MAX;
-    if (found && hs_put_back(i)) {
+    /* A read: armed the first time this epoch, so that the store of an
+     * update shows its writer (the next samples, parked at the ticks, need
+     * not: the unit is known written by then, or read only). */
+    bool arm = !write && hs_accessed_of(want) == SIZE_MAX;
+    if (found && (arm ? hs_arm(i) : hs_put_back(i))) {
         hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
         if (!write) /* a written unit is write-protected next epoch: no need */
             hs_note_accessed(want);
@@ -775,7 +889,7 @@ void hs_park_locate_pages(void *const *pages, void **out, size_t n)
     for (size_t k = 0; k < n; k++) {
         uintptr_t addr = (uintptr_t)pages[k], unit = addr & ~(uintptr_t)(HS_UNIT - 1);
         size_t slot = hs_slot_of(unit);
-        out[k] = slot != SIZE_MAX ? (void *)(hs_slot_addr(slot) + (addr - unit)) : pages[k];
+        out[k] = slot != SIZE_MAX && !hs_slot_home[slot] ? (void *)(hs_slot_addr(slot) + (addr - unit)) : pages[k];
     }
     hs_vmguard_leave(guard);
 }
@@ -815,8 +929,8 @@ size_t hs_park_end_epoch(void)
         if (!unit)
             continue;
         /* Parked again at a tick and not accessed since: accessed earlier
-         * in the epoch, not idle; back it goes. */
-        if (hs_slot_again[i]) {
+         * in the epoch, not idle; back it goes.  Armed: released. */
+        if (hs_slot_again[i] || hs_slot_home[i]) {
             if (hs_put_back(i))
                 hs_seen_add(unit, HS_SEEN_PUT_BACK);
             continue;
@@ -891,6 +1005,7 @@ int hs_park_open(int uffd, char *why, size_t cap)
     hs_nslots = slots;
     hs_parked = hs_high = hs_nindex = 0;
     memset(hs_slot_unit, 0, sizeof hs_slot_unit);
+    memset(hs_slot_home, 0, sizeof hs_slot_home);
     __atomic_store_n(&hs_running, true, __ATOMIC_RELEASE);
     hs_vmguard_install(&hs_hooks);
     snprintf(why, cap, "UFFDIO_MOVE, %zu staging slots", slots);
