@@ -762,7 +762,7 @@ int hs_park_unwritten(uintptr_t unit)
 
 /* Park armed slot i's unit again (it is registered for it already; the
  * move takes a protected THP and clears the bit).  0, or -errno with the
- * unit released. */
+ * unit released (or kept armed: hs_put_back). */
 static int hs_repark(size_t i)
 {
     uintptr_t unit = hs_slot_unit[i], slot = hs_slot_addr(i);
@@ -770,10 +770,14 @@ static int hs_repark(size_t i)
     uint64_t t0 = hs_os_now_ns();
     int err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, true, &moved);
     if (err) {
-        bool armed;
-        hs_bring_back(unit, slot, moved, false, &armed); /* whatever moved, and registered as its region */
-        hs_slot_free(i);
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+        if (moved) { /* back, and registered as its region */
+            bool armed;
+            hs_bring_back(unit, slot, moved, false, &armed);
+            hs_slot_free(i);
+        } else {
+            hs_put_back(i); /* released, or kept armed if it cannot be (hs_put_back) */
+        }
     } else {
         hs_slot_home[i] = false;
         hs_count(HS_CTR_SAMPLE_PARKED, 1);
