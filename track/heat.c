@@ -191,7 +191,7 @@ static bool hs_heat_alone(uint8_t hist, int node, const hs_heat_config_t *c)
     if (!(hist & HS_HEAT_READ) || c->busy_nodes == self)
         return true;
     /* Reads while other nodes ran: only when those were not seen reading
-     * (no read samples, or mostly writes), the reader ran too, and it was
+     * (no unit read, or more units written than read), the reader ran too, and it was
      * caught more than once. */
     return (hist & HS_HEAT_KIND) == HS_HEAT_READ_AGAIN && (c->busy_nodes & self) && !(others & ~c->not_reading_nodes);
 }

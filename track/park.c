@@ -795,13 +795,13 @@ size_t hs_park_resample(void)
         size_t slot = hs_slot_of(hs_accessed[i]);
         bool more = hs_accessed_samples[i] < HS_SAMPLES;
         if (slot != SIZE_MAX && hs_slot_home[slot]) {
-            /* Armed since its read: parked again for another sample, or
-             * released (a store meanwhile lifted the protection already). */
-            if (more && hs_repark(slot) == 0) {
+            /* Armed since its read: parked again for another sample (a
+             * failed move releases it), or released. */
+            if (!more) {
+                hs_put_back(slot);
+            } else if (hs_repark(slot) == 0) {
                 hs_slot_again[slot] = true;
                 parked++;
-            } else if (hs_slot_unit[slot]) {
-                hs_put_back(slot);
             }
             continue;
         }
