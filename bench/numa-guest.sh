@@ -19,6 +19,8 @@ for round in $(seq 1 "$rounds"); do
       report=/tmp/bench-$variant.json
       out=$(LD_PRELOAD=$lib HUGESHIM_MIGRATE=$migrate HUGESHIM_STATS=$report "$probe" numa-bench "$2" "$3" "$4" "$secs" | tr '\n' ' ')
       cpu=$(sed -n 's/.*"scan_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
+      tick=$(sed -n 's/.*"tick_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
+      cpu=$((${cpu:-0} + ${tick:-0}))
       wp=$(sed -n 's/.*"wp_cpu_ns_total": \([0-9]*\).*/\1/p' "$report" | head -1)
       echo "RESULT round=$round scenario=$1 variant=$variant $out tracking_cpu_ns=${cpu:-0} fault_cpu_ns=${wp:-0}"
       echo 3 > /proc/sys/vm/drop_caches

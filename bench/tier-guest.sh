@@ -136,7 +136,8 @@ for round in $(seq 1 "$rounds"); do
       damon_ms=0
       [ $variant = damon ] && damon_ms=$(damon_cpu_ms) && damon_stop
       p1=$(vm pgpromote_success) d1=$(($(vm pgdemote_kswapd) + $(vm pgdemote_direct))) m1=$(vm pgmigrate_success)
-      cpu=$(js "$report" tracking scan_cpu_ns_total)
+      cpu=$(js "$report" tracking scan_cpu_ns_total) tick=$(js "$report" tracking tick_cpu_ns_total)
+      cpu=$((${cpu:-0} + ${tick:-0}))
       wp=$(js "$report" tracking wp_cpu_ns_total)
       up=$(sed -n '/"promoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)
       down=$(sed -n '/"demoted"/,/}/s/.*"bytes": \([0-9]*\).*/\1/p' "$report" | head -1)

@@ -32,7 +32,7 @@ for round in $(seq 1 "$runs"); do
       m=$(sed -n 's/^mups=//p' <<<"$res")
       mups[$b/$t]="${mups[$b/$t]:-} $m"
       if [ "$t" != off ]; then
-        c=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["tracking"]; e=max(j["epochs"],1); g=max(j["tracked_bytes"],1)/2**30; print("%.3f %d %.2f %.3f" % (j["scan_ns_total"]/e/1e6/g, j["epochs"], g, (j["scan_cpu_ns_total"]+j.get("wp_cpu_ns_total",0))/e/1e6/g))' "$report")
+        c=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["tracking"]; e=max(j["epochs"],1); g=max(j["tracked_bytes"],1)/2**30; print("%.3f %d %.2f %.3f" % (j["scan_ns_total"]/e/1e6/g, j["epochs"], g, (j["scan_cpu_ns_total"]+j.get("tick_cpu_ns_total",0)+j.get("wp_cpu_ns_total",0))/e/1e6/g))' "$report")
         cost[$b/$t]="${cost[$b/$t]:-}|$c"
       fi
       printf 'round %d %-8s track=%-13s %6.2f M updates/s\n' "$round" "$b" "$t" "$m" >&2

@@ -225,6 +225,13 @@ static bool hs_prefer_slow(void *ctx, uintptr_t unit)
     return hs_tier_on_slow_node(unit);
 }
 
+/* A unit read by its settled accessor's node needs one sample an epoch. */
+static bool hs_enough_sampled(void *ctx, uintptr_t unit, int tid)
+{
+    (void)ctx;
+    return hs_tracker_settled(unit, tid);
+}
+
 /* The tracker's subscribers, in order: placement (or, without it, only
  * where the units are, for sites and the trace), then sites, then the trace. */
 static void hs_tracking_subscribe(void)
@@ -233,6 +240,7 @@ static void hs_tracking_subscribe(void)
         hs_tracker_subscribe(&hs_migrate_subscriber);
     else if (hs_sites_enabled() || hs_trace_on() || hs_tier_enabled())
         hs_tracker_subscribe(&hs_migrate_locate_subscriber);
+    hs_park_enough(hs_enough_sampled, NULL);
     if (hs_tier_enabled()) {
         hs_tracker_subscribe(&hs_tier_subscriber);
         hs_park_prefer(hs_prefer_slow, NULL);

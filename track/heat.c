@@ -280,6 +280,15 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit)
     return r->score[unit] * 3 > r->total[unit] * 2 ? r->node[unit] : -2;
 }
 
+bool hs_heat_settled(const hs_heat_region_t *r, uintptr_t addr, int node)
+{
+    if (!r->node || node < 0 || addr < r->start || addr >= r->start + r->len)
+        return false;
+    size_t u = (addr - r->start) >> r->unit_shift;
+    return hs_heat_accessor(r, u) == node && r->last[u] == node && (r->hist[u] & HS_HEAT_SEEN) >= 2 &&
+           !(r->hist[u] & HS_HEAT_SHARED);
+}
+
 bool hs_heat_decided_early(const hs_heat_region_t *r, size_t unit)
 {
     return r->hist && (r->hist[unit] & HS_HEAT_EARLY);

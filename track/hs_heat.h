@@ -176,6 +176,11 @@ bool hs_heat_is_hot(const hs_heat_region_t *r, size_t unit, const hs_heat_config
 /* The unit's accessor node (> 2/3 of its samples), or -1: unknown when it
  * has no samples, -2 when shared among nodes. */
 int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
+/* Whether the unit holding addr is settled on node: node is its accessor,
+ * the last epoch closed had samples from node alone, and it has had samples
+ * in earlier epochs too and no shared mark.  More samples from node this
+ * epoch would change nothing; the first from another node would. */
+bool hs_heat_settled(const hs_heat_region_t *r, uintptr_t addr, int node);
 /* The node that accessed the unit in the last epoch closed, -1 none or
  * unknown, HS_HEAT_SAMPLE_MIXED when several nodes did. */
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);

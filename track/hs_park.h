@@ -64,7 +64,7 @@ int hs_park_unit(uintptr_t unit);
  * unit; record the sample); 0: not parked, the page was woken; -EAGAIN: the lock
  * is taken (a program call or the epoch thread), try again later.  Never
  * waits: whoever holds the lock may need a write fault served meanwhile. */
-int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit);
+int hs_park_fault(uintptr_t addr, bool write, int tid, uintptr_t *unit);
 /* The epoch thread, draining the faults: a unit written or read this epoch. */
 void hs_park_note_fault(uintptr_t addr, bool write);
 /* Whether to park the unit next epoch rather than write-protect it: read
@@ -85,6 +85,14 @@ void hs_park_cold_time(uint64_t ns);
  * (fewer than 4 samples so far), so that a unit accessed from several nodes
  * shows several.  Returns the units parked. */
 size_t hs_park_resample(void);
+/* Whether a unit's first sample this epoch, by thread tid, makes more
+ * samples of it this epoch worthless: fn(ctx, unit, tid) true when the
+ * unit's accessor is settled on that thread's node (the tracker's heat).
+ * Such a unit is not parked again at the ticks: one sample an epoch keeps it
+ * hot, and a sample from another node, the first sign of a new or second
+ * user, brings the extra samples back.  NULL: every accessed unit gets
+ * them.  Called on the epoch thread, from a tick. */
+void hs_park_enough(bool (*fn)(void *ctx, uintptr_t unit, int tid), void *ctx);
 /* The units this epoch's faults touched so far (a tick, from the records
  * not drained yet): forget them, then note each; false when there are too
  * many to tell. */

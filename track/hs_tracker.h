@@ -131,6 +131,11 @@ size_t hs_tracker_epoch(void);
  * more than once per epoch re-arm (the sampler); at the epoch's last tick
  * (last), the environment's busy_mark. */
 void hs_tracker_tick(bool last);
+/* Whether the unit's accessor is settled on the node of thread tid (its
+ * heat: that node's alone for the unit's last epochs, hs_heat_settled), so
+ * that a sample from tid this epoch is all more samples would show.  For a
+ * backend's tick only: the tracker's lock is held there. */
+bool hs_tracker_settled(uintptr_t unit, int tid);
 /* Close the backends (their threads); tracking is off afterwards. */
 void hs_tracker_shutdown(void);
 

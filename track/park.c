@@ -88,7 +88,11 @@ static uintptr_t hs_accessed[HS_PARK_SLOTS_MAX];
 static uintptr_t hs_idle_units[HS_PARK_SLOTS_MAX];
 static size_t hs_nidle;
 static uint8_t hs_accessed_samples[HS_PARK_SLOTS_MAX];
+static int hs_accessed_tid[HS_PARK_SLOTS_MAX]; /* the thread of its first sample */
+static bool hs_accessed_once[HS_PARK_SLOTS_MAX]; /* its accessor's node is settled (hs_park_enough) */
 static size_t hs_naccessed;
+static bool (*hs_enough_fn)(void *ctx, uintptr_t unit, int tid);
+static void *hs_enough_ctx;
 
 static size_t hs_want_slots = 2048;
 static size_t hs_cold_budget = 256; /* HUGESHIM_SAMPLE_BUDGET */
@@ -571,6 +575,16 @@ static hs_unit_set_t hs_seen_set = {hs_seen, HS_SEEN_CAP, 0};
 static uintptr_t hs_shared[HS_PARK_SLOTS_MAX];
 static hs_unit_set_t hs_shared_set = {hs_shared, HS_PARK_SLOTS_MAX, 0};
 
+/* Units read last epoch by their settled accessor's node (hs_park_enough),
+ * not armed on their first read this epoch but three epochs in four: the
+ * store of an update would be seen as a write, but a settled unit's kind
+ * changes nothing where it goes, and arming costs two more TLB shootdowns
+ * (the protection, then its release).  Written under the exclusive side of
+ * the guard (the epoch's end), read by the fault thread under the other. */
+#define HS_UNARMED 1u
+static uintptr_t hs_unarmed[HS_PARK_SLOTS_MAX];
+static hs_unit_set_t hs_unarmed_set = {hs_unarmed, HS_PARK_SLOTS_MAX, 0};
+
 static void hs_shared_note(uintptr_t unit)
 {
     hs_set_add(&hs_shared_set, unit, HS_SHARED);
@@ -634,6 +648,14 @@ static size_t hs_others_budget(void)
     return hs_cold_budget > 1 ? hs_cold_budget / 2 : hs_cold_budget;
 }
 
+/* A unit's turn in the rotations that take one epoch in k: hashed, not the
+ * unit's index, so that a program's regular pattern (every 10th unit hot)
+ * does not fall in one class of the stride. */
+static uint64_t hs_turn(uintptr_t unit)
+{
+    return (((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 32) + hs_epochs_seen;
+}
+
 bool hs_park_worth(uintptr_t unit)
 {
     /* Kept parked from an earlier epoch: it is watched already. */
@@ -642,9 +664,7 @@ bool hs_park_worth(uintptr_t unit)
     unsigned seen = hs_seen_bits(unit);
     if (hs_shared_unwritten(unit, seen))
         return false;
-    /* Hashed, not the unit's index: a program's regular pattern (every 10th
-     * unit hot) must not fall in one class of the stride. */
-    uint64_t turn = (((unit >> 21) * 0x9E3779B97F4A7C15ULL) >> 32) + hs_epochs_seen;
+    uint64_t turn = hs_turn(unit);
     /* Written last epoch: write-protect names its writer for a fault and
      * costs a quarter of a park; parked one epoch in 16 all the same, so
      * that readers on other nodes are seen too. */
@@ -703,7 +723,7 @@ static size_t hs_accessed_of(uintptr_t unit)
 }
 
 /* Under the exclusive side. */
-static void hs_note_accessed(uintptr_t unit)
+static void hs_note_accessed(uintptr_t unit, int tid)
 {
     size_t i = hs_accessed_of(unit);
     if (i != SIZE_MAX) {
@@ -712,8 +732,16 @@ static void hs_note_accessed(uintptr_t unit)
     }
     if (hs_naccessed < HS_PARK_SLOTS_MAX) {
         hs_accessed[hs_naccessed] = unit;
+        hs_accessed_tid[hs_naccessed] = tid;
+        hs_accessed_once[hs_naccessed] = false;
         hs_accessed_samples[hs_naccessed++] = 1;
     }
+}
+
+void hs_park_enough(bool (*fn)(void *ctx, uintptr_t unit, int tid), void *ctx)
+{
+    hs_enough_ctx = ctx;
+    hs_enough_fn = fn;
 }
 
 /* The tick's parks of units write-protected and untouched (hs_park_unwritten),
@@ -793,6 +821,14 @@ size_t hs_park_resample(void)
     size_t parked = 0;
     for (size_t i = 0; i < hs_naccessed; i++) {
         size_t slot = hs_slot_of(hs_accessed[i]);
+        /* One sample from its settled accessor's node: no more this epoch
+         * (asked once, at the first tick after it). */
+        if (hs_accessed_samples[i] == 1 && hs_enough_fn &&
+            hs_enough_fn(hs_enough_ctx, hs_accessed[i], hs_accessed_tid[i])) {
+            hs_accessed_samples[i] = HS_SAMPLES;
+            hs_accessed_once[i] = true;
+            hs_count(HS_CTR_SAMPLE_ONCE, 1);
+        }
         bool more = hs_accessed_samples[i] < HS_SAMPLES;
         if (slot != SIZE_MAX && hs_slot_home[slot]) {
             /* Armed since its read: parked again for another sample (a
@@ -816,7 +852,7 @@ size_t hs_park_resample(void)
     return parked;
 }
 
-int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
+int hs_park_fault(uintptr_t addr, bool write, int tid, uintptr_t *unit)
 {
     uintptr_t want = addr & ~(uintptr_t)(HS_UNIT - 1), page = addr & ~(uintptr_t)(HS_OS_PAGE_SIZE - 1);
     *unit = want;
@@ -835,11 +871,11 @@ int hs_park_fault(uintptr_t addr, bool write, uintptr_t *unit)
     /* A read: armed the first time this epoch, so that the store of an
      * update shows its writer (the next samples, parked at the ticks, need
      * not: the unit is known written by then, or read only). */
-    bool arm = !write && hs_accessed_of(want) == SIZE_MAX;
+    bool arm = !write && hs_accessed_of(want) == SIZE_MAX && !hs_set_bits(&hs_unarmed_set, want);
     if (found && (arm ? hs_arm(i) : hs_put_back(i))) {
         hs_count(HS_CTR_SAMPLE_ACCESSED, 1);
         if (!write) /* a written unit is write-protected next epoch: no need */
-            hs_note_accessed(want);
+            hs_note_accessed(want, tid);
     }
     if (found)
         hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
@@ -958,6 +994,11 @@ size_t hs_park_end_epoch(void)
     }
     size_t idle = hs_nidle;
     hs_count(HS_CTR_SAMPLE_KEPT, nkeep < keep_max ? nkeep : keep_max);
+    hs_set_clear(&hs_unarmed_set);
+    for (size_t i = 0; i < hs_naccessed; i++) {
+        if (hs_accessed_once[i] && hs_turn(hs_accessed[i]) % 4 != 0)
+            hs_set_add(&hs_unarmed_set, hs_accessed[i], HS_UNARMED);
+    }
     hs_naccessed = 0;
     hs_high = 0;
     for (size_t i = 0; i < hs_nslots; i++)

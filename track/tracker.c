@@ -700,10 +700,21 @@ void hs_tracker_tick(bool last)
         hs_env.busy_mark(hs_env.ctx);
     if (pthread_mutex_trylock(&hs_tracker_lock) != 0)
         return;
+    uint64_t cpu0 = hs_os_thread_cpu_ns();
     for (size_t c = 0; c < hs_nbackends; c++)
         if (hs_backend_ok[c] && hs_backends[c]->tick)
             hs_backends[c]->tick(hs_backends[c]->ctx);
+    hs_count(HS_CTR_TRACK_TICK_CPU_NS, hs_os_thread_cpu_ns() - cpu0);
     pthread_mutex_unlock(&hs_tracker_lock);
+}
+
+bool hs_tracker_settled(uintptr_t unit, int tid)
+{
+    hs_tracked_t *t = hs_find_addr(unit);
+    if (!t || !t->by || !hs_env.node_of_thread)
+        return false;
+    int node = hs_env.node_of_thread(hs_env.ctx, tid, hs_epoch);
+    return node >= 0 && hs_heat_settled(&t->heat, unit, node);
 }
 
 typedef struct hs_pairs {

@@ -77,7 +77,7 @@ static size_t hs_npending;
 static bool hs_access_served(const hs_os_wp_fault_t *f)
 {
     uintptr_t parked;
-    int r = hs_park_fault(f->address, f->write, &parked);
+    int r = hs_park_fault(f->address, f->write, f->tid, &parked);
     if (r > 0)
         hs_record(parked, f->tid, true, f->write);
     return r != -EAGAIN;

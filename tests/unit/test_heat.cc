@@ -435,6 +435,42 @@ TEST(Attribution, AWriterThatMovesIsFollowedWithinTwoEpochs)
     EXPECT_EQ(epochs, 2) << "one sample from elsewhere must not flip a long-standing accessor, two do";
 }
 
+// The sampler takes one sample an epoch of a unit settled on the node of
+// that sample: its accessor, alone in the last epoch closed, seen in earlier
+// epochs too, and not marked shared.  Anything else takes the full samples.
+TEST(Attribution, SettledOnlyOnItsAccessorsNodeAfterTwoEpochsAlone)
+{
+    Unit2M h(2);
+    hs_heat_config_t c = {50, 50, 0, 0};
+    EXPECT_FALSE(hs_heat_settled(&h.r, 0, 0)) << "no samples yet";
+    h.read(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_EQ(hs_heat_accessor(&h.r, 0), 0);
+    EXPECT_FALSE(hs_heat_settled(&h.r, 0, 0)) << "one epoch of samples";
+    h.read(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_TRUE(hs_heat_settled(&h.r, 0, 0));
+    EXPECT_FALSE(hs_heat_settled(&h.r, 0, 1)) << "a sample from another node is news";
+    EXPECT_FALSE(hs_heat_settled(&h.r, 2 * M, 0)) << "another unit";
+    EXPECT_FALSE(hs_heat_settled(&h.r, 4 * M, 0)) << "outside the region";
+    hs_heat_end_epoch(&h.r, &c); // not accessed in the last epoch closed
+    EXPECT_FALSE(hs_heat_settled(&h.r, 0, 0));
+    h.read(0, 0);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_TRUE(hs_heat_settled(&h.r, 0, 0));
+    // Read from both nodes in one epoch: shared, and not settled while the
+    // mark lasts, even for lone samples of the old accessor.
+    h.read(0, 0);
+    h.read(0, 1);
+    hs_heat_end_epoch(&h.r, &c);
+    EXPECT_FALSE(hs_heat_settled(&h.r, 0, 0));
+    for (int e = 0; e < 2; e++) {
+        h.read(0, 0);
+        hs_heat_end_epoch(&h.r, &c);
+        EXPECT_FALSE(hs_heat_settled(&h.r, 0, 0)) << "epoch " << e << " after the mixed one";
+    }
+}
+
 TEST(Attribution, UnobservedUnitsKeepTheirHeatAndVote)
 {
     Unit2M h(2);
