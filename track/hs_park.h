@@ -57,7 +57,7 @@ bool hs_park_running(void);
  * the unit was left as it was (counted by reason) and the caller
  * write-protects it. */
 int hs_park_unit(uintptr_t unit);
-/* A missing-page fault at addr (the fault thread): put its unit back and
+/* A missing-page fault at addr by thread tid (the fault thread): put its unit back and
  * wake the accessor (a unit's first read in the epoch: write-protected
  * before the wake, so that the store of an update faults too).  1 if addr was in a parked unit, or in one put back
  * on an access this epoch whose fault this thread took too (*unit: the
