@@ -58,7 +58,7 @@ for sc in "abcde":
 '
   echo "t90/t100: seconds until 90%/100% of the hot bytes sit on their accessors' node (-1: never); hugeshim's epoch is 1 s."
   echo "Mops: million accesses (updates, or reads in (d) and the table of (e)) per second in the first and last second."
-  echo "hs_cpu: CPU time of hugeshim's epoch and fault threads over the run (tracking, sampling, placement)."
+  echo "hs_cpu: CPU time of hugeshim's epoch thread (epochs and ticks) and fault thread over the run (tracking, sampling, placement)."
   echo "migrated/misplaced: bytes migrated by anyone (pgmigrate_success) over the misplaced hot bytes."
 } | tee "$out"
 rm -f "$raw"

@@ -52,4 +52,4 @@ for b in "${backings[@]}"; do
       'BEGIN { printf "%-10s %-13s %12.2f %12.2f %8.1f%% %14.3f %14.3f %10.2f\n", b, t, off, on, (1 - on / off) * 100, per, cpu, gib }'
   done
 done
-echo "cpu_ms/GiB: hugeshim's threads (epoch + uffd_sync fault thread) per 1 s epoch per GiB watched; 10 ms is 1% of one CPU."
+echo "cpu_ms/GiB: hugeshim's threads (epoch thread, its ticks included, + uffd_sync fault thread) per 1 s epoch per GiB watched; 10 ms is 1% of one CPU."
