@@ -78,8 +78,6 @@ bool hs_park_worth(uintptr_t unit);
  * unit is one.  The other such units then get at most half of each.  NULL:
  * none.  Called on the epoch thread. */
 void hs_park_prefer(bool (*fn)(void *ctx, uintptr_t unit), void *ctx);
-/* Whether that fn picks the unit (false without one). */
-bool hs_park_preferred(uintptr_t unit);
 /* Time the caller spent parking cold units (hs_park_worth stops choosing
  * them past a tenth of the epoch). */
 void hs_park_cold_time(uint64_t ns);

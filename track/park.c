@@ -642,11 +642,6 @@ void hs_park_prefer(bool (*fn)(void *ctx, uintptr_t unit), void *ctx)
     hs_prefer_fn = fn;
 }
 
-bool hs_park_preferred(uintptr_t unit)
-{
-    return hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
-}
-
 /* The parks the units not preferred may take while preferred ones exist. */
 static size_t hs_others_budget(void)
 {
@@ -687,7 +682,7 @@ bool hs_park_worth(uintptr_t unit)
     if (seen & HS_SEEN_READ)
         return !hs_tick_early || turn % 4 != 0;
     hs_cold_seen++;
-    bool preferred = hs_park_preferred(unit);
+    bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
     hs_last_other = false;
     if (preferred)
         hs_pref_seen++;
@@ -983,7 +978,7 @@ size_t hs_park_end_epoch(void)
         hs_idle_units[hs_nidle++] = unit;
         /* The rotation's preferred units (tiering: those on a slow node,
          * whose first read must be seen) sort after every other. */
-        bool preferred = hs_park_preferred(unit);
+        bool preferred = hs_prefer_fn && hs_prefer_fn(hs_prefer_ctx, unit);
         hs_keep[nkeep++] = (hs_keyed_t){hs_slot_since[i] | (preferred ? HS_KEEP_PREFERRED : 0), i};
     }
     /* Idle: kept parked; beyond the most kept, the units not preferred go

@@ -251,16 +251,11 @@ static void hs_park_unwritten_runs(void)
             return; /* too many to tell: leave them protected */
     if (!hs_vmguard_try_exclusive())
         return;
-    /* On past the budget's end: the read units there take none of it.  The
-     * units the rotation prefers (tiering: those on a slow node) first, so
-     * that the budget and time cap go to them (after a fill every unit was
-     * written, and the slow node's are the last in address order). */
-    for (int preferred = 1; preferred >= 0; preferred--)
-        for (size_t r = 0; r < hs_nwp_runs; r++)
-            for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len;
-                 unit += HS_OS_HUGE_2M)
-                if (hs_park_preferred(unit) == (preferred == 1))
-                    (void)hs_park_unwritten(unit);
+    /* On past the budget's end: the read units there take none of it. */
+    for (size_t r = 0; r < hs_nwp_runs; r++)
+        for (uintptr_t unit = hs_wp_runs[r].start; unit < hs_wp_runs[r].start + hs_wp_runs[r].len;
+             unit += HS_OS_HUGE_2M)
+            (void)hs_park_unwritten(unit);
     hs_vmguard_release();
 }
 
