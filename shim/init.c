@@ -240,13 +240,13 @@ static void hs_tracking_subscribe(void)
         hs_tracker_subscribe(&hs_migrate_subscriber);
     else if (hs_sites_enabled() || hs_trace_on() || hs_tier_enabled())
         hs_tracker_subscribe(&hs_migrate_locate_subscriber);
-    /* Not under tiering: there the lab's shifting hot set saw 8-9 units
-     * moved down and back up with it (1-4 without), not explained yet. */
-    if (!hs_tier_enabled())
-        hs_park_enough(hs_enough_sampled, NULL);
     if (hs_tier_enabled()) {
         hs_tracker_subscribe(&hs_tier_subscriber);
         hs_park_prefer(hs_prefer_slow, NULL);
+    } else {
+        /* Not under tiering: there the lab's shifting hot set saw 8-9 units
+         * moved down and back up with it (1-4 without), not explained yet. */
+        hs_park_enough(hs_enough_sampled, NULL);
     }
     if (hs_sites_enabled())
         hs_tracker_subscribe(&hs_sites_subscriber);

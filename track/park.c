@@ -994,7 +994,8 @@ size_t hs_park_end_epoch(void)
     }
     size_t idle = hs_nidle;
     hs_count(HS_CTR_SAMPLE_KEPT, nkeep < keep_max ? nkeep : keep_max);
-    hs_set_clear(&hs_unarmed_set);
+    if (hs_unarmed_set.n) /* empty unless hs_park_enough found settled units */
+        hs_set_clear(&hs_unarmed_set);
     for (size_t i = 0; i < hs_naccessed; i++) {
         if (hs_accessed_once[i] && hs_turn(hs_accessed[i]) % 4 != 0)
             hs_set_add(&hs_unarmed_set, hs_accessed[i], HS_UNARMED);
