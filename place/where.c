@@ -62,6 +62,9 @@ static hs_where_slot_t *hs_slot_of(int tid)
 
 int hs_where_node_of_thread(int tid, uint64_t epoch)
 {
+    /* One node runs every thread: no /proc read. */
+    if (__builtin_popcountll(hs_topo.nodes_with_cpus) == 1)
+        return __builtin_ctzll(hs_topo.nodes_with_cpus);
     hs_where_slot_t *s = hs_slot_of(tid);
     if (s->epoch != epoch + 1) {
         s->node = hs_where_node_of_cpu(hs_os_thread_cpu(tid));
