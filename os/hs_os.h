@@ -157,6 +157,16 @@ ssize_t hs_os_read_config(const char *path, char *buf, size_t cap);
 int hs_os_write_file(const char *path, const char *text);
 /* Read an unsigned decimal number from a file. */
 int hs_os_read_u64(const char *path, uint64_t *out);
+/* Opening a file takes the lowest free descriptor, and for as long as it is
+ * open a program that opens one on another thread gets the next number
+ * instead (Python's test_os checks that it does not).  With a runner set,
+ * the calls above (hs_os_read_file, hs_os_each_line, hs_os_write_file,
+ * hs_os_write_file_atomic and the thread and folder walks) make their open,
+ * read or write and close through it: run(fn, arg) calls fn(arg) on a
+ * thread whose descriptor table is its own and returns true, or returns
+ * false and the call is made here. */
+typedef void hs_os_apart_fn(void *arg);
+void hs_os_set_apart(bool (*run)(hs_os_apart_fn *fn, void *arg));
 
 /* THP mode from /sys/kernel/mm/transparent_hugepage/enabled. */
 typedef enum hs_os_thp_mode {
@@ -348,8 +358,8 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
 void hs_os_close(int fd);
 /* The calling thread gets its own copy of the descriptor table
  * (unshare(CLONE_FILES)) holding only keep_a and keep_b (every other
- * descriptor of the copy is closed): what the program closes later stays
- * open here, and nothing of the program's is held. */
+ * descriptor of the copy is closed; -1 keeps none): what the program closes
+ * later stays open here, and nothing of the program's is held. */
 int hs_os_unshare_files(int keep_a, int keep_b);
 
 /* Synchronous userfaultfd write-protect, for THP regions: a write to a

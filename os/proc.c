@@ -30,10 +30,35 @@ void hs_os_close(int fd)
     hs_os_syscall3(SYS_close, fd, 0, 0);
 }
 
-ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
+static bool (*hs_os_apart_runner)(hs_os_apart_fn *fn, void *arg);
+
+void hs_os_set_apart(bool (*run)(hs_os_apart_fn *fn, void *arg))
 {
-    if (cap == 0)
-        return -EINVAL;
+    __atomic_store_n(&hs_os_apart_runner, run, __ATOMIC_RELEASE);
+}
+
+/* fn(arg) on the thread with a table of its own when there is one (it ran
+ * there), else here. */
+static void hs_os_apart(hs_os_apart_fn *fn, void *arg)
+{
+    bool (*run)(hs_os_apart_fn *, void *) = __atomic_load_n(&hs_os_apart_runner, __ATOMIC_ACQUIRE);
+    if (!run || !run(fn, arg))
+        fn(arg);
+}
+
+/* The arguments and result of a file call made apart. */
+typedef struct hs_os_file_call {
+    const char *path;
+    char *buf;
+    const char *text;
+    size_t cap;
+    void (*fn)(void *arg, const char *line);
+    void *arg;
+    long result;
+} hs_os_file_call_t;
+
+static ssize_t hs_os_read_file_here(const char *path, char *buf, size_t cap)
+{
     int fd = hs_os_open(path, O_RDONLY, 0);
     if (fd < 0)
         return fd;
@@ -55,10 +80,24 @@ ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)used;
 }
 
-int hs_os_each_line(const char *path, char *buf, size_t cap, void (*fn)(void *arg, const char *line), void *arg)
+static void hs_os_read_file_call(void *arg)
 {
-    if (cap < 2)
+    hs_os_file_call_t *c = arg;
+    c->result = hs_os_read_file_here(c->path, c->buf, c->cap);
+}
+
+ssize_t hs_os_read_file(const char *path, char *buf, size_t cap)
+{
+    if (cap == 0)
         return -EINVAL;
+    hs_os_file_call_t c = {.path = path, .buf = buf, .cap = cap};
+    hs_os_apart(hs_os_read_file_call, &c);
+    return (ssize_t)c.result;
+}
+
+static int hs_os_each_line_here(const char *path, char *buf, size_t cap, void (*fn)(void *arg, const char *line),
+                                void *arg)
+{
     int fd = hs_os_open(path, O_RDONLY, 0);
     if (fd < 0)
         return fd;
@@ -97,6 +136,21 @@ int hs_os_each_line(const char *path, char *buf, size_t cap, void (*fn)(void *ar
     }
     hs_os_close(fd);
     return 0;
+}
+
+static void hs_os_each_line_call(void *arg)
+{
+    hs_os_file_call_t *c = arg;
+    c->result = hs_os_each_line_here(c->path, c->buf, c->cap, c->fn, c->arg);
+}
+
+int hs_os_each_line(const char *path, char *buf, size_t cap, void (*fn)(void *arg, const char *line), void *arg)
+{
+    if (cap < 2)
+        return -EINVAL;
+    hs_os_file_call_t c = {.path = path, .buf = buf, .cap = cap, .fn = fn, .arg = arg};
+    hs_os_apart(hs_os_each_line_call, &c);
+    return (int)c.result;
 }
 
 ssize_t hs_os_read_config(const char *path, char *buf, size_t cap)
@@ -219,14 +273,23 @@ int hs_os_write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+static void hs_os_write_file_call(void *arg)
+{
+    hs_os_file_call_t *c = arg;
+    int fd = hs_os_open(c->path, O_WRONLY, 0);
+    if (fd < 0) {
+        c->result = fd;
+        return;
+    }
+    c->result = hs_os_write_all(fd, c->text, strlen(c->text));
+    hs_os_close(fd);
+}
+
 int hs_os_write_file(const char *path, const char *text)
 {
-    int fd = hs_os_open(path, O_WRONLY, 0);
-    if (fd < 0)
-        return fd;
-    int err = hs_os_write_all(fd, text, strlen(text));
-    hs_os_close(fd);
-    return err;
+    hs_os_file_call_t c = {.path = path, .text = text};
+    hs_os_apart(hs_os_write_file_call, &c);
+    return (int)c.result;
 }
 
 /* Truncate and write an existing file in place (keeps its owner, mode and links). */
@@ -242,7 +305,7 @@ static int hs_os_write_in_place(const char *path, const char *buf, size_t len)
     return err;
 }
 
-int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
+static int hs_os_write_file_atomic_here(const char *path, const char *buf, size_t len)
 {
     /* An existing report is the user's file: one made read-only stays as it
      * is (-EROFS); one that a rename would hand to another owner, or that is
@@ -279,6 +342,19 @@ int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
     if (err)
         hs_os_syscall3(SYS_unlink, (long)tmp, 0, 0);
     return err;
+}
+
+static void hs_os_write_file_atomic_call(void *arg)
+{
+    hs_os_file_call_t *c = arg;
+    c->result = hs_os_write_file_atomic_here(c->path, c->text, c->cap);
+}
+
+int hs_os_write_file_atomic(const char *path, const char *buf, size_t len)
+{
+    hs_os_file_call_t c = {.path = path, .text = buf, .cap = len};
+    hs_os_apart(hs_os_write_file_atomic_call, &c);
+    return (int)c.result;
 }
 
 int hs_os_create_file(const char *path)
@@ -494,7 +570,7 @@ static uint64_t hs_os_parse_list(const char *p)
 
 /* Each entry of a folder but "." and "..", its name to fn (getdents64, no
  * allocation).  0 or -errno of the open. */
-static int hs_os_each_entry(const char *dir_path, void (*fn)(void *arg, const char *name), void *arg)
+static int hs_os_each_entry_here(const char *dir_path, void (*fn)(void *arg, const char *name), void *arg)
 {
     int dir = (int)hs_os_syscall6(SYS_openat, AT_FDCWD, (long)dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
     if (dir < 0)
@@ -516,6 +592,19 @@ static int hs_os_each_entry(const char *dir_path, void (*fn)(void *arg, const ch
     }
     hs_os_close(dir);
     return 0;
+}
+
+static void hs_os_each_entry_call(void *arg)
+{
+    hs_os_file_call_t *c = arg;
+    c->result = hs_os_each_entry_here(c->path, c->fn, c->arg);
+}
+
+static int hs_os_each_entry(const char *dir_path, void (*fn)(void *arg, const char *name), void *arg)
+{
+    hs_os_file_call_t c = {.path = dir_path, .fn = fn, .arg = arg};
+    hs_os_apart(hs_os_each_entry_call, &c);
+    return (int)c.result;
 }
 
 #define HS_OS_TIERS_DIR "/sys/devices/virtual/memory_tiering"
@@ -665,6 +754,16 @@ void hs_os_eventfd_signal(int fd)
     hs_os_syscall3(SYS_write, fd, (long)&one, sizeof one);
 }
 
+/* Close [first, last]; before Linux 5.9 (no close_range) one by one, up to
+ * `upto`. */
+static void hs_os_close_span(unsigned first, unsigned last, unsigned upto)
+{
+    if (hs_os_syscall3(SYS_close_range, first, last, 0) != -ENOSYS)
+        return;
+    for (unsigned fd = first; fd <= last && fd <= upto; fd++)
+        hs_os_syscall3(SYS_close, fd, 0, 0);
+}
+
 int hs_os_unshare_files(int keep_a, int keep_b)
 {
     int err = hs_os_result(hs_os_syscall3(SYS_unshare, CLONE_FILES, 0, 0));
@@ -673,18 +772,20 @@ int hs_os_unshare_files(int keep_a, int keep_b)
     /* The copy holds every descriptor the process had open: keep only ours,
      * or a pipe's write end held here would keep its reader from ever
      * seeing the end of the file. */
-    int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
-    int bounds[3][2] = {{0, lo - 1}, {lo + 1, hi - 1}, {hi + 1, -1}};
-    for (int i = 0; i < 3; i++) {
-        unsigned first = (unsigned)bounds[i][0], last = bounds[i][1] < 0 ? ~0u : (unsigned)bounds[i][1];
-        if (bounds[i][1] >= 0 && bounds[i][1] < bounds[i][0])
-            continue;
-        long r = hs_os_syscall3(SYS_close_range, first, last, 0);
-        if (r == -ENOSYS) /* before Linux 5.9: one by one, up to the highest of ours */
-            for (unsigned fd = first; fd <= last && fd <= (unsigned)hi + 1; fd++)
-                if ((int)fd != keep_a && (int)fd != keep_b)
-                    hs_os_syscall3(SYS_close, fd, 0, 0);
+    int kept[2], n = 0;
+    if (keep_a >= 0)
+        kept[n++] = keep_a;
+    if (keep_b >= 0 && keep_b != keep_a)
+        kept[n++] = keep_b;
+    if (n == 2 && kept[0] > kept[1])
+        kept[0] = keep_b, kept[1] = keep_a;
+    unsigned upto = n && kept[n - 1] > 1023 ? (unsigned)kept[n - 1] : 1023, first = 0;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)kept[i] > first)
+            hs_os_close_span(first, (unsigned)kept[i] - 1, upto);
+        first = (unsigned)kept[i] + 1;
     }
+    hs_os_close_span(first, ~0u, upto);
     return 0;
 }
 

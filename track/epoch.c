@@ -10,7 +10,8 @@
  * with only hugeshim's threads, which block SIGTERM and SIGINT.  So every
  * tick the thread counts the program's live threads; when none is left it
  * stops the fault thread and returns, and glibc exits the process as it
- * would have without hugeshim (atexit handlers, destructors, the report). */
+ * would have without hugeshim (atexit handlers, destructors, the report).
+ * It starts the files thread (common/hs_thread.h) first and stops it last. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <time.h>
@@ -39,6 +40,8 @@ static void *hs_epoch_main(void *arg)
 {
     (void)arg;
     bool finished = false;
+    if (hs_thread_files_start() != 0)
+        hs_log(HS_LOG_INFO, "the files thread could not start: /proc files are opened on the epoch thread");
     pthread_mutex_lock(&hs_epoch_lock);
     while (!hs_epoch_stopping && !finished) {
         uint64_t next = hs_os_now_ns() + hs_epoch_interval_ns;
@@ -72,6 +75,7 @@ static void *hs_epoch_main(void *arg)
         hs_log(HS_LOG_INFO, "every program thread has ended: hugeshim's threads end too, and the process with them");
         hs_tracker_shutdown();
     }
+    hs_thread_files_stop();
     return NULL;
 }
 

@@ -57,5 +57,7 @@ void fill(unsigned char *p, size_t n, unsigned seed);
 int verify_prefix(const unsigned char *p, size_t n, unsigned seed);
 int verify(const unsigned char *p, size_t n, unsigned seed);
 int count_threads(void);
+/* CLOCK_MONOTONIC in seconds. */
+double now_seconds(void);
 
 #endif

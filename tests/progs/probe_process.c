@@ -257,15 +257,61 @@ static int cmd_fork_from_thread(int argc, char **argv)
     return 0;
 }
 
-/* fork-track: a forked child tracks its own memory: its own epochs run and
- * its hot set is what it writes. */
+struct fd_writer {
+    unsigned char *mem;
+    size_t len;
+    volatile int *stop;
+};
+
+static void *fd_writer_main(void *arg)
+{
+    struct fd_writer *w = arg;
+    for (unsigned round = 1; !*w->stop; round++)
+        for (size_t i = 0; i < w->len; i += 4096)
+            w->mem[i] = (unsigned char)round;
+    return NULL;
+}
+
+/* lowest-fd [SECONDS THREADS]: the descriptor open() gives after 200 ms.
+ * With SECONDS, THREADS threads keep writing 32 MiB each meanwhile while
+ * this one opens and closes /dev/null for SECONDS: a library that opens a
+ * file on another thread takes the lowest free number for a moment, and the
+ * program then gets another one (fd_moved counts those times). */
 static int cmd_lowest_fd(int argc, char **argv)
 {
-    (void)argc, (void)argv;
     usleep(200000);
     int fd = open("/dev/null", O_RDONLY);
     CHECK(fd >= 0);
     printf("lowest_fd=%d\n", fd);
+    close(fd);
+    if (argc < 2)
+        return 0;
+    double seconds = atof(argv[0]);
+    int nthreads = atoi(argv[1]);
+    CHECK(seconds > 0 && nthreads > 0 && nthreads <= 64);
+    volatile int stop = 0;
+    pthread_t t[64];
+    struct fd_writer w[64];
+    for (int i = 0; i < nthreads; i++) {
+        w[i] = (struct fd_writer){malloc(32 * MIB), 32 * MIB, &stop};
+        CHECK(w[i].mem != NULL);
+        CHECK(pthread_create(&t[i], NULL, fd_writer_main, &w[i]) == 0);
+    }
+    long checks = 0, moved = 0;
+    double end = now_seconds() + seconds;
+    while (now_seconds() < end) {
+        int again = open("/dev/null", O_RDONLY);
+        CHECK(again >= 0);
+        moved += again != fd;
+        checks++;
+        close(again);
+    }
+    stop = 1;
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(t[i], NULL);
+        free(w[i].mem);
+    }
+    printf("fd_checks=%ld\nfd_moved=%ld\n", checks, moved);
     return 0;
 }
 
@@ -356,7 +402,7 @@ const probe_cmd_t probe_process_cmds[] = {
     {"dlopen", "", cmd_dlopen},
     {"pthread-exit", "", cmd_pthread_exit},
     {"fork-from-thread", "", cmd_fork_from_thread},
-    {"lowest-fd", "", cmd_lowest_fd},
+    {"lowest-fd", "[SECONDS THREADS]", cmd_lowest_fd},
     {"fork-write", "SIZE CHILDREN", cmd_fork_write},
     {"raw-clone", "", cmd_raw_clone},
     {"threads-now", "", cmd_threads_now},

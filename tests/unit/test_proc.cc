@@ -1,13 +1,17 @@
-// Reading /proc files of any length line by line (os/proc.c): /proc/zoneinfo
+// Reading /proc files (os/proc.c): of any length, line by line (/proc/zoneinfo
 // lists every CPU's page sets for every zone and passes 64 KiB on a large
-// machine, where reading it whole into a fixed buffer lost the later nodes.
+// machine, where reading it whole into a fixed buffer lost the later nodes),
+// and on the files thread, in a descriptor table of its own.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "../../common/hs_thread.h"
 #include "../../os/hs_os.h"
 
 namespace {
@@ -62,4 +66,72 @@ TEST(Proc, EachLineSeesAllOfZoneinfo)
         EXPECT_EQ(got[i].substr(0, got[i].find_first_of("0123456789")),
                   want[i].substr(0, want[i].find_first_of("0123456789")))
             << "line " << i;
+}
+
+namespace {
+
+std::string read_here(const std::string &path)
+{
+    std::ifstream in(path);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all;
+}
+
+std::string read_hs(const std::string &path, ssize_t *result = nullptr)
+{
+    char buf[256];
+    ssize_t n = hs_os_read_file(path.c_str(), buf, sizeof buf);
+    if (result)
+        *result = n;
+    return n >= 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+}  // namespace
+
+// A file hugeshim reads while the program runs is opened on the files thread,
+// whose descriptor table holds nothing of the program's: the kernel names the
+// reader (/proc/thread-self) and the table it looked in (fdinfo).
+TEST(Proc, FilesAreOpenedOnTheFilesThreadInATableOfItsOwn)
+{
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    std::string fdinfo = "/proc/thread-self/fdinfo/" + std::to_string(p[0]);
+    std::string mine = read_here("/proc/thread-self/comm");
+    ASSERT_NE(mine, "");
+    EXPECT_EQ(read_hs("/proc/thread-self/comm"), mine) << "no files thread yet: read here";
+    EXPECT_NE(read_hs(fdinfo), "") << "the pipe is in this thread's table";
+
+    ASSERT_EQ(hs_thread_files_start(), 0);
+    std::string there;
+    for (int i = 0; i < 200 && (there = read_hs("/proc/thread-self/comm")) == mine; i++)
+        usleep(1000);  // until it has its table
+    EXPECT_EQ(there, "hugeshim-files\n");
+    ssize_t n = 0;
+    read_hs(fdinfo, &n);
+    EXPECT_EQ(n, -ENOENT) << "the files thread's table holds the program's pipe";
+    char buf[64];
+    EXPECT_EQ(hs_os_write_file("/proc/thread-self/comm", "hs-files-2"), 0);
+    EXPECT_GT(hs_os_read_file("/proc/thread-self/comm", buf, sizeof buf), 0);
+    EXPECT_STREQ(buf, "hs-files-2\n") << "written and read on the same thread";
+    EXPECT_EQ(read_here("/proc/thread-self/comm"), mine);
+
+    hs_thread_files_stop();
+    EXPECT_EQ(read_hs("/proc/thread-self/comm"), mine) << "stopped: read here again";
+    close(p[0]);
+    close(p[1]);
+}
+
+// A process that ends within its first epoch stops the files thread before it
+// has its table: the calls after that are made here, never left waiting (a
+// short-lived `stty` under python's test_os hung in its exit report so).
+TEST(Proc, FilesCallsAfterAStopRightAfterTheStartAreMadeHere)
+{
+    std::string mine = read_here("/proc/thread-self/comm");
+    for (int i = 0; i < 50; i++) {
+        ASSERT_EQ(hs_thread_files_start(), 0);
+        if (i % 2)
+            usleep(static_cast<useconds_t>(i * 20));
+        hs_thread_files_stop();
+        EXPECT_EQ(read_hs("/proc/thread-self/comm"), mine) << "round " << i;
+    }
 }
