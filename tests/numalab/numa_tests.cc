@@ -654,7 +654,10 @@ TEST(Lab, TierPromotesAWriteHotSetAndNothingElse)
     std::string report = temp_path("tier-write.json");
     Result r = tier({"256", "10", "write", "4"}, tier_env(report, {{"HUGESHIM_MIGRATE", "off"}}));
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.num("before_on_slow"), r.num("units")) << r.out;
+    // Filled on the slow node.  Under TCG the fill spans epochs: one that
+    // saw it write a unit may promote it before the fill ends (seen once:
+    // 127 of 128), counted in promoted.pages below.
+    EXPECT_GE(r.num("before_on_slow") * 10, r.num("units") * 9) << r.out;
     EXPECT_LE(r.num("epochs_to_90"), 2) << r.out;
     EXPECT_GE(r.num("epochs_to_90"), 1) << r.out;
     EXPECT_EQ(r.num("hot_fast"), r.num("hot_units")) << r.out;
