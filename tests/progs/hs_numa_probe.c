@@ -796,7 +796,8 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     size_t on_slow = 0;
     for (size_t u = 0; u < nunits; u++)
         on_slow += last[u] == slow;
-    printf("units=%zu\nbefore_on_slow=%zu\nslow_node=%d\n", nunits, on_slow, slow);
+    printf("units=%zu\nbefore_on_slow=%zu\nslow_node=%d\nheap=%#lx-%#lx\n", nunits, on_slow, slow,
+           (unsigned long)base, (unsigned long)(base + nunits * UNIT));
     print_rollup("fill_"); /* a unit not on a huge page cannot be sampled */
     unsigned long thp_split0 = vmstat("thp_migration_split");
     double t0 = now();
