@@ -1,9 +1,9 @@
 /* hs_thread.h: hugeshim's own threads (the epoch thread, uffd_sync's fault
  * thread, the files thread).  Each starts with every signal blocked, so the
  * program's handlers never run on it and signals meant for the program go to
- * the program's threads, and is known by its tid while it runs: placement leaves hugeshim's
- * threads out of "where the program runs", and the epoch thread counts the
- * program's threads as all live threads but these. */
+ * the program's threads, and is known by its tid while it runs: placement
+ * leaves hugeshim's threads out of "where the program runs", and the epoch
+ * thread counts the program's threads as all live threads but these. */
 #ifndef HS_THREAD_H
 #define HS_THREAD_H
 

@@ -231,6 +231,20 @@ long long report_num(const nlohmann::json &j, const std::string &dotted)
     return node->get<long long>();
 }
 
+void expect_next_descriptor_kept(const std::string &interval_ms, long long min_checks, long long min_epochs)
+{
+    std::string report = temp_path("nextfd.json");
+    Result r = run({probe_path(), "lowest-fd", "3", "4"},
+                   shim_env({{"HUGESHIM_MIGRATE", "on"}, {"HUGESHIM_INTERVAL_MS", interval_ms}, {"HUGESHIM_STATS", report}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_GT(r.num("fd_checks"), min_checks);
+    EXPECT_EQ(r.num("fd_moved"), 0) << "the program's next open got another number";
+    auto j = read_json(report);
+    EXPECT_GE(report_num(j, "tracking.epochs"), min_epochs);
+    EXPECT_GT(report_num(j, "sampling.parked"), 0) << "the threads' memory was never sampled";
+    unlink(report.c_str());
+}
+
 std::string thp_mode()
 {
     std::string s = read_file("/sys/kernel/mm/transparent_hugepage/enabled");

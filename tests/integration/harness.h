@@ -57,6 +57,12 @@ std::vector<std::string> glob_paths(const std::string &pattern);
 // A dotted key ("backing.thp_bytes") of a report.
 long long report_num(const nlohmann::json &j, const std::string &dotted);
 
+// `hs_probe lowest-fd 3 4` under placement with epochs every interval_ms:
+// four threads write while the probe opens and closes a file for 3 s; it
+// must get the same number every time (at least min_checks opens), over at
+// least min_epochs epochs in which the threads' memory was sampled.
+void expect_next_descriptor_kept(const std::string &interval_ms, long long min_checks, long long min_epochs);
+
 // Kernel facts for skips.
 std::string thp_mode();
 bool is_root();

@@ -450,16 +450,7 @@ TEST(Lab, PlacementTwoThreadsOnTwoNodesEachGetTheirHalf)
 // so the program's next open always gets the lowest free number.
 TEST(Lab, PlacementNeverTakesTheProgramsNextDescriptor)
 {
-    std::string report = temp_path("nextfd.json");
-    Result r = run({probe_path(), "lowest-fd", "3", "4"},
-                   shim_env({{"HUGESHIM_MIGRATE", "on"}, {"HUGESHIM_INTERVAL_MS", "50"}, {"HUGESHIM_STATS", report}}));
-    ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_GT(r.num("fd_checks"), 1000);
-    EXPECT_EQ(r.num("fd_moved"), 0) << "the program's next open got another number";
-    auto j = read_json(report);
-    EXPECT_GE(report_num(j, "tracking.epochs"), 5);
-    EXPECT_GT(report_num(j, "sampling.parked"), 0) << "the threads' memory was never sampled";
-    unlink(report.c_str());
+    expect_next_descriptor_kept("50", 1000, 5);
 }
 
 TEST(Lab, PlacementAUnitTwoNodesWriteInTurnsMovesABoundedNumberOfTimes)
