@@ -2,9 +2,15 @@
 # Runs inside the NUMA lab (bench/tier.sh starts it): a hot set that shifts
 # over a heap larger than the fast nodes, read and written, under each
 # variant, alternating, ROUNDS times; one RESULT line per run.
-#   tier-guest.sh LIB PROBE MIB PHASES SECONDS_PER_PHASE ROUNDS [VARIANTS [ACCESS]]
+#   tier-guest.sh LIB PROBE MIB PHASES SECONDS_PER_PHASE ROUNDS [VARIANTS [ACCESS [FILL [STEP_MS]]]]
 # VARIANTS, ACCESS: comma-separated, "all" (the default) for every one.
-lib=$1 probe=$2 mib=$3 phases=$4 per=$5 rounds=${6:-1} only=${7:-all} accesses=${8:-all}
+# FILL: node0 (the default: first touched from node 0, the fast nodes fill
+# first) or slow (the whole heap on the memory-only node); STEP_MS: how often
+# the probe looks where the hot set is (1000).
+lib=$1 probe=$2 mib=$3 phases=$4 per=$5 rounds=${6:-1} only=${7:-all} accesses=${8:-all} fill=${9:-node0}
+step_ms=${10:-1000}
+fill_env=
+[ "$fill" = slow ] && fill_env=HS_PROBE_FILL_SLOW=1
 vm() { sed -n "s/^$1 //p" /proc/vmstat; }
 # A value of hugeshim's report: js FILE SECTION KEY (the first KEY inside SECTION).
 js() { sed -n "/^  \"$2\": {/,/^  }/s/.*\"$3\": \"\{0,1\}\([^\",]*\).*/\1/p" "$1" | head -1; }
@@ -131,8 +137,9 @@ for round in $(seq 1 "$rounds"); do
       p0=$(vm pgpromote_success) d0=$(($(vm pgdemote_kswapd) + $(vm pgdemote_direct))) m0=$(vm pgmigrate_success)
       [ $variant = damon ] && damon_start
       # The same heap (hugeshim's THP heap) in every variant; only tiering differs.
-      out=$(LD_PRELOAD=$lib HS_PROBE_WALL=1 HUGESHIM_TIER=$tier HUGESHIM_MIGRATE=off HUGESHIM_STATS=$report \
-            "$probe" tier-shift "$mib" 10 "$access" "$phases" "$per" | grep -v '_epoch_' | tr '\n' ' ')
+      out=$(env $fill_env LD_PRELOAD=$lib HS_PROBE_WALL=1 HS_PROBE_STEP_MS=$step_ms HUGESHIM_TIER=$tier \
+            HUGESHIM_MIGRATE=off HUGESHIM_STATS=$report \
+            "$probe" tier-shift "$mib" 10 "$access" "$phases" $((per * 1000 / step_ms)) | grep -v '_epoch_' | tr '\n' ' ')
       damon_ms=0
       [ $variant = damon ] && damon_ms=$(damon_cpu_ms) && damon_stop
       p1=$(vm pgpromote_success) d1=$(($(vm pgdemote_kswapd) + $(vm pgdemote_direct))) m1=$(vm pgmigrate_success)

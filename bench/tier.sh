@@ -11,6 +11,9 @@
 # (HUGESHIM_TIER=auto, kernel off), both.  TCG emulates no latency: compare
 # the variants side by side.  TIER_BENCH_ROUNDS (1); TIER_VARIANTS (e.g.
 # hugeshim,both) and TIER_ACCESS (write or read) run some of them only.
+# TIER_BENCH_FILL=slow puts the whole heap on the memory-only node first (a
+# heap smaller than the fast tier, e.g. TIER_BENCH_MIB=256: all of its hot
+# set to promote); TIER_BENCH_STEP_MS (1000) is how often the probe looks.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build"
@@ -18,17 +21,19 @@ mib=${TIER_BENCH_MIB:-1400}
 per=${TIER_BENCH_SECONDS:-20}
 phases=${TIER_BENCH_PHASES:-3}
 rounds=${TIER_BENCH_ROUNDS:-1}
+fill=${TIER_BENCH_FILL:-node0}
+step=${TIER_BENCH_STEP_MS:-1000}
 out="$build/bench/tier-$(date +%Y%m%d-%H%M%S).txt"
 mkdir -p "$build/bench"
 raw=$(mktemp)
 LAB_TIMEOUT=$((rounds * 10 * (phases * per + 90) + 120)) NODES=2 MEM_PER_NODE=512 FAR_NODES=1 FAR_MEM=2048 \
   "$here/tests/numalab/lab.sh" --with "$here/bench/tier-guest.sh" -- \
   sh "$here/bench/tier-guest.sh" "$build/libhugeshim.so" "$build/tests/hs_numa_probe" "$mib" "$phases" "$per" "$rounds" \
-  "${TIER_VARIANTS:-all}" "${TIER_ACCESS:-all}" |
+  "${TIER_VARIANTS:-all}" "${TIER_ACCESS:-all}" "$fill" "$step" |
   tee "$raw" | grep --line-buffered -o 'RESULT .*' >&2 || true
 {
   echo "machine: NUMA lab, 2 nodes x 2 CPUs x 512 MiB + a memory-only node of 2 GiB (memory_tier33) under QEMU TCG on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "heap $mib MiB, hot set every 10th 2 MiB unit, $phases phases of $per s, $rounds round(s); medians"
+  echo "heap $mib MiB (filled: $fill), hot set every 10th 2 MiB unit, $phases phases of $per s, looked at every $step ms, $rounds round(s); medians"
   grep -o 'RESULT .*' "$raw" | PHASES=$phases python3 -c '
 import os, sys, statistics as st
 phases = int(os.environ["PHASES"])

@@ -774,20 +774,31 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
  * (a unit that went up then down then up, or down-up-down, counted once)
  * and whether every byte survived.  The epochs are hugeshim's
  * (hugeshim_epochs) when it is loaded, else (or with HS_PROBE_WALL set)
- * steps of 1 s: the benchmark compares variants without hugeshim's epochs. */
+ * steps of 1 s (HS_PROBE_STEP_MS): the benchmark compares variants without
+ * hugeshim's epochs. */
 static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phases, int per_phase)
 {
     bool wall = !find_epochs(false) || getenv("HS_PROBE_WALL");
     uint64_t online;
     CHECK(hs_os_numa_nodes(&online) == 0);
     int slow = 63 - __builtin_clzll(online);
+    /* In wall-clock mode a step of HS_PROBE_STEP_MS (1000) stands for an
+     * epoch; HS_PROBE_FILL_SLOW fills the whole heap on the slow node (a
+     * heap smaller than the fast nodes, all of it to be promoted). */
+    const char *step_env = getenv("HS_PROBE_STEP_MS");
+    useconds_t step_us = (useconds_t)(step_env && atoi(step_env) > 0 ? atoi(step_env) : 1000) * 1000;
+    bool fill_slow = getenv("HS_PROBE_FILL_SLOW") != NULL;
     pin_to_node(0);
     size_t len = mib * MIB;
     char *raw = malloc(len + UNIT);
     CHECK(raw);
     char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
     size_t nunits = len / UNIT;
+    if (fill_slow)
+        CHECK(hs_os_set_mempolicy(2 /* MPOL_BIND */, 1ULL << slow) == 0);
     fill_pattern(base, nunits * UNIT);
+    if (fill_slow)
+        CHECK(hs_os_set_mempolicy(0, 0) == 0);
     int *status = calloc(nunits, sizeof *status), *last = calloc(nunits, sizeof *last);
     unsigned char *flips = calloc(nunits, 1);
     size_t *hot = calloc(nunits, sizeof *hot);
@@ -814,7 +825,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
         size_t fast = 0;
         for (int e = 1; e <= per_phase; e++) {
             if (wall)
-                usleep(1000000);
+                usleep(step_us);
             else
                 wait_epoch();
             unit_nodes(base, nunits, status);
