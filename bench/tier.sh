@@ -57,7 +57,7 @@ for access in ("write", "read"):
         if not rs:
             continue
         hot = sum(med(rs, "phase_%d_hot_units" % p) for p in range(phases)) * 2 * 2**20
-        moved = med(rs, "pgmigrate") * 4096
+        moved = med(rs, "pgmigrate_phases" if all("pgmigrate_phases" in r for r in rs) else "pgmigrate") * 4096
         t90 = ["%14s" % (("never" if med(rs, "phase_%d_s_to_90" % p) < 0 else "%.1f s" % med(rs, "phase_%d_s_to_90" % p))
                          + " (%d%%)" % med(rs, "phase_%d_end_pct" % p)) for p in range(phases)]
         cpu = (med(rs, "tracking_cpu_ns") + med(rs, "fault_cpu_ns") + max(med(rs, "damon_cpu_ns"), 0)) / 1e6
@@ -68,7 +68,7 @@ for access in ("write", "read"):
 '
   echo "phase N: seconds after the phase began until 90% of its hot units sat on a fast node (never: not within the"
   echo "phase), and in brackets the share on fast nodes at the phase's end."
-  echo "moved/hot bytes: bytes migrated by anyone (pgmigrate_success) over the bytes of the hot sets of all phases."
+  echo "moved/hot bytes: bytes migrated by anyone (pgmigrate_success) while the phases ran, over the bytes of the hot sets of all phases."
   echo "back&forth: units that went fast->slow->fast (or the reverse) during the run."
   echo "on_slow: units of the heap on the slow node after the fill and at the end; cpu: CPU of hugeshim's threads (tracking, sampling, tiering),"
   echo "for damon that of its two kdamonds."

@@ -23,7 +23,10 @@
  *                       (cmd_park_copy)
  *   tier-shift MIB EVERY read|write PHASES EPOCHS
  *                       a hot set that shifts, on a heap larger than the
- *                       fast nodes (cmd_tier_shift) */
+ *                       fast nodes (cmd_tier_shift)
+ *   move-speed UNITS WRITERS
+ *                       the kernel's cost of moving THPs that threads are
+ *                       writing, without hugeshim (cmd_move_speed) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -810,7 +813,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     printf("units=%zu\nbefore_on_slow=%zu\nslow_node=%d\nheap=%#lx-%#lx\n", nunits, on_slow, slow,
            (unsigned long)base, (unsigned long)(base + nunits * UNIT));
     print_rollup("fill_"); /* a unit not on a huge page cannot be sampled */
-    unsigned long thp_split0 = vmstat("thp_migration_split");
+    unsigned long thp_split0 = vmstat("thp_migration_split"), migrated0 = vmstat("pgmigrate_success");
     double t0 = now();
     for (int p = 0; p < phases; p++) {
         size_t nhot = 0;
@@ -859,6 +862,9 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     }
     printf("units_moved=%zu\nunits_moved_back_and_forth=%zu\non_slow=%zu\n", moved, back, on_slow);
     printf("thp_migration_split=%lu\n", vmstat("thp_migration_split") - thp_split0);
+    /* Migrated while the phases ran: the check below reads the whole heap,
+     * and tiering would promote what it reads on the slow node. */
+    printf("pgmigrate_phases=%lu\n", vmstat("pgmigrate_success") - migrated0);
     printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
     return 0;
 }
@@ -909,6 +915,63 @@ static int cmd_park_copy(size_t mib, int epochs)
     return 0;
 }
 
+/* move-speed UNITS WRITERS: what moving THPs costs the kernel alone, the
+ * floor under any mover (hugeshim's placement or AutoNUMA): UNITS 2 MiB THPs
+ * of a mapping of its own (no allocator) first touched on node 0, WRITERS
+ * threads on node 1 updating random words of them (as numa-bench's
+ * writers), and one move_pages call of every unit to node 1 from a thread
+ * on node 0.  Prints the call's wall and CPU seconds and the THPs moved and
+ * split.  Run it without hugeshim. */
+static int cmd_move_speed(size_t nunits, int writers)
+{
+    pin_to_node(0);
+    size_t len = nunits * UNIT;
+    char *raw = mmap(NULL, len + UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(raw != MAP_FAILED);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    CHECK(madvise(base, len, MADV_HUGEPAGE) == 0);
+    CHECK(hs_os_set_mempolicy(2 /* MPOL_BIND */, 1) == 0);
+    memset(base, 1, len);
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    size_t *units = calloc(nunits, sizeof *units);
+    void **pages = calloc(nunits, sizeof *pages);
+    int *nodes = calloc(nunits, sizeof *nodes), *status = calloc(nunits, sizeof *status);
+    CHECK(units && pages && nodes && status);
+    for (size_t u = 0; u < nunits; u++) {
+        units[u] = u;
+        pages[u] = base + u * UNIT;
+        nodes[u] = 1;
+    }
+    struct bench_writer w[8];
+    pthread_t t[8];
+    if (writers > 8)
+        writers = 8;
+    for (int i = 0; i < writers; i++) {
+        w[i] = (struct bench_writer){{1, base, units, 0, nunits, -1, false}, 0};
+        CHECK(pthread_create(&t[i], NULL, bench_writer_main, &w[i]) == 0);
+    }
+    usleep(200000); /* the writers under way */
+    unsigned long thp0 = vmstat("thp_migration_success"), split0 = vmstat("thp_migration_split");
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    double t0 = now();
+    long rc = move_pages(0, nunits, pages, nodes, status, MPOL_MF_MOVE);
+    double wall = now() - t0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    stop_writers = 1;
+    for (int i = 0; i < writers; i++)
+        pthread_join(t[i], NULL);
+    size_t on1 = 0;
+    for (size_t u = 0; u < nunits; u++)
+        on1 += status[u] == 1;
+    printf("units=%zu\nwriters=%d\nmove_pages_rc=%ld\nunits_on_node1=%zu\nwall_s=%.3f\ncpu_s=%.3f\nms_per_unit=%.1f\n"
+           "thp_migration_success=%lu\nthp_migration_split=%lu\n",
+           nunits, writers, rc, on1, wall,
+           (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) * 1e-9, wall * 1e3 / (double)nunits,
+           vmstat("thp_migration_success") - thp0, vmstat("thp_migration_split") - split0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -929,11 +992,13 @@ int main(int argc, char **argv)
                               atoi(argv[6]));
     if (argc >= 4 && !strcmp(argv[1], "park-copy"))
         return cmd_park_copy(strtoull(argv[2], NULL, 10), atoi(argv[3]));
+    if (argc >= 4 && !strcmp(argv[1], "move-speed"))
+        return cmd_move_speed(strtoull(argv[2], NULL, 10), atoi(argv[3]));
     if (argc >= 6 && !strcmp(argv[1], "tier"))
         return cmd_tier(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], atoi(argv[5]));
     fprintf(stderr, "usage: hs_numa_probe heap-move | thp-move | bind NODE MIB | autonuma SECONDS | "
                     "place MIB PATTERN WRITERS KIND EPOCHS | numa-bench MIB PATTERN WRITERS SECONDS | "
                     "tier MIB EVERY read|write|write-fork|idle EPOCHS | tier-shift MIB EVERY read|write PHASES EPOCHS | "
-                    "park-copy MIB EPOCHS\n");
+                    "park-copy MIB EPOCHS | move-speed UNITS WRITERS\n");
     return 2;
 }
