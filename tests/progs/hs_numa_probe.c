@@ -574,8 +574,8 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
         w[i] = (struct bench_writer){how[i], 0};
     for (int i = 0; i < nthreads; i++)
         CHECK(pthread_create(&t[i], NULL, bench_writer_main, &w[i]) == 0);
-    double t0 = now(), t90 = -1, t100 = -1, first_rate = -1, last_rate = 0;
-    unsigned long last_updates = 0;
+    double t0 = now(), t90 = -1, t100 = -1, first_rate = -1, last_rate = 0, half_t = -1;
+    unsigned long last_updates = 0, half_updates = 0;
     double last_t = t0, mark = t0;
     while (now() - t0 < seconds) {
         usleep(100000);
@@ -598,10 +598,18 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
             if (first_rate < 0)
                 first_rate = rate;
             last_rate = rate;
+            if (half_t < 0 && now() - t0 >= seconds / 2) { /* the second half's mean, below */
+                half_t = now();
+                half_updates = u;
+            }
             last_updates = u;
             last_t = mark = now();
         }
     }
+    unsigned long end_updates = 0;
+    for (int i = 0; i < nthreads; i++)
+        end_updates += __atomic_load_n(&w[i].updates, __ATOMIC_RELAXED);
+    double late_rate = half_t > 0 ? (double)(end_updates - half_updates) / (now() - half_t) / 1e6 : -1;
     stop_writers = 1;
     for (int i = 0; i < nthreads; i++)
         pthread_join(t[i], NULL);
@@ -617,8 +625,8 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
         }
     }
     printf("hot_units=%zu\nmisplaced_units=%zu\nhot_local=%zu\ncold_moved=%zu\nt90_s=%.2f\nt100_s=%.2f\n"
-           "first_mups=%.3f\nlast_mups=%.3f\n",
-           nhot, misplaced, local, cold_moved, t90, t100, first_rate, last_rate);
+           "first_mups=%.3f\nlast_mups=%.3f\nlate_mups=%.3f\n",
+           nhot, misplaced, local, cold_moved, t90, t100, first_rate, last_rate, late_rate);
     for (int i = 0; i < 6; i++)
         printf("%s=%lu\n", names[i], vmstat(names[i]) - before[i]);
     return 0;
