@@ -232,13 +232,6 @@ static bool hs_enough_sampled(void *ctx, uintptr_t unit, int tid)
     return hs_tracker_settled(unit, tid);
 }
 
-/* A hot unit settled on its writer is watched one epoch in 4. */
-static bool hs_settled_writer(void *ctx, uintptr_t unit)
-{
-    (void)ctx;
-    return hs_tracker_settled_writer(unit);
-}
-
 /* The tracker's subscribers, in order: placement (or, without it, only
  * where the units are, for sites and the trace), then sites, then the trace. */
 static void hs_tracking_subscribe(void)
@@ -255,7 +248,6 @@ static void hs_tracking_subscribe(void)
          * moved down and back up with it (1-4 without), not explained yet. */
         hs_park_enough(hs_enough_sampled, NULL);
     }
-    hs_park_written(hs_settled_writer, NULL);
     if (hs_sites_enabled())
         hs_tracker_subscribe(&hs_sites_subscriber);
     if (hs_trace_on())

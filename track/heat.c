@@ -21,7 +21,7 @@ static bool hs_heat_attributed(unsigned shift)
 size_t hs_heat_metadata_bytes(size_t len, unsigned unit_shift)
 {
     size_t n = hs_heat_units(len, unit_shift);
-    return 3 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 8 : 1);
+    return 2 * hs_heat_words(n) * sizeof(uint64_t) + n * (hs_heat_attributed(unit_shift) ? 8 : 1);
 }
 
 void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsigned unit_shift, void *mem)
@@ -33,8 +33,7 @@ void hs_heat_region_init(hs_heat_region_t *r, uintptr_t start, size_t len, unsig
     size_t words = hs_heat_words(r->nunits);
     r->written = mem;
     r->observed = r->written + words;
-    r->wrote = r->observed + words;
-    r->heat = (uint8_t *)(r->wrote + words);
+    r->heat = (uint8_t *)(r->observed + words);
     memset(r->observed, 0xff, words * sizeof(uint64_t));
     r->node = r->sample = r->last = NULL;
     r->score = r->total = r->hist = r->idle = NULL;
@@ -58,7 +57,6 @@ void hs_heat_copy(hs_heat_region_t *to, const hs_heat_region_t *from)
     size_t n = to->nunits < from->nunits ? to->nunits : from->nunits;
     memcpy(to->heat, from->heat, n);
     memcpy(to->observed, from->observed, hs_heat_words(n) * sizeof(uint64_t));
-    memcpy(to->wrote, from->wrote, hs_heat_words(n) * sizeof(uint64_t));
     if (to->node && from->node) {
         memcpy(to->node, from->node, n);
         memcpy(to->score, from->score, n);
@@ -260,16 +258,8 @@ size_t hs_heat_end_epoch(hs_heat_region_t *r, const hs_heat_config_t *c)
         if (observed) {
             unsigned h = r->heat[u] * c->decay_pct / 100 + (written ? gain : 0);
             r->heat[u] = (uint8_t)(h > HS_HEAT_MAX ? HS_HEAT_MAX : h);
-            if (r->node) {
-                if (written) {
-                    uint64_t bit = 1ULL << (u % 64);
-                    if ((r->hist[u] & HS_HEAT_KIND) == HS_HEAT_WROTE)
-                        r->wrote[u / 64] |= bit;
-                    else
-                        r->wrote[u / 64] &= ~bit;
-                }
+            if (r->node)
                 hs_heat_vote(r, u, written, c);
-            }
         }
         if (r->node)
             r->hist[u] &= (uint8_t)~HS_HEAT_KIND;
@@ -297,17 +287,6 @@ bool hs_heat_settled(const hs_heat_region_t *r, uintptr_t addr, int node)
     size_t u = (addr - r->start) >> r->unit_shift;
     return hs_heat_accessor(r, u) == node && r->last[u] == node && (r->hist[u] & HS_HEAT_SEEN) >= 2 &&
            !(r->hist[u] & HS_HEAT_SHARED);
-}
-
-bool hs_heat_settled_writer(const hs_heat_region_t *r, size_t unit)
-{
-    if (!r->node || unit >= r->nunits || !((r->wrote[unit / 64] >> (unit % 64)) & 1))
-        return false;
-    int node = r->last[unit];
-    /* And no rival in its decayed vote: writers taking turns are watched
-     * every epoch (watched one epoch in 4, they could look like one). */
-    return node >= 0 && r->score[unit] * 10 >= r->total[unit] * 9 &&
-           hs_heat_settled(r, r->start + (unit << r->unit_shift), node);
 }
 
 bool hs_heat_decided_early(const hs_heat_region_t *r, size_t unit)

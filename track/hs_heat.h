@@ -95,7 +95,6 @@ typedef struct hs_heat_region {
     uint8_t *heat;
     uint64_t *written;  /* bitmap: written in the current epoch */
     uint64_t *observed; /* bitmap: watched in the current epoch */
-    uint64_t *wrote;    /* bitmap: the unit's last epoch with samples was written */
     /* NULL for units below 2 MiB: */
     int8_t *node;    /* candidate accessor node, -1 none */
     uint8_t *score;  /* decayed samples for node */
@@ -182,13 +181,6 @@ int hs_heat_accessor(const hs_heat_region_t *r, size_t unit);
  * in earlier epochs too and no shared mark.  More samples from node this
  * epoch would change nothing; the first from another node would. */
 bool hs_heat_settled(const hs_heat_region_t *r, uintptr_t addr, int node);
-/* Whether unit is settled on its writer: as hs_heat_settled for its
- * accessor, with nine tenths of its decayed samples or more from that node,
- * and the last epoch with samples was a written one.  Such a unit
- * needs no write protection every epoch: its heat and vote stand while it
- * is not watched, and the first epoch watched that finds another writer
- * ends it. */
-bool hs_heat_settled_writer(const hs_heat_region_t *r, size_t unit);
 /* The node that accessed the unit in the last epoch closed, -1 none or
  * unknown, HS_HEAT_SAMPLE_MIXED when several nodes did. */
 int hs_heat_last_writer(const hs_heat_region_t *r, size_t unit);

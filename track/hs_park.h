@@ -93,12 +93,6 @@ size_t hs_park_resample(void);
  * user, brings the extra samples back.  NULL: every accessed unit gets
  * them.  Called on the epoch thread, from a tick. */
 void hs_park_enough(bool (*fn)(void *ctx, uintptr_t unit, int tid), void *ctx);
-/* Whether a unit with no fault last epoch is a hot unit settled on its
- * writer that the tracker left unwatched (it watches those one epoch in 4):
- * fn(ctx, unit) true.  Such a unit, back on its turn, is parked as a written
- * unit is, one turn in 4 (one epoch in 16), not taken for a cold one.  NULL:
- * none.  Called on the epoch thread, from the re-arm. */
-void hs_park_written(bool (*fn)(void *ctx, uintptr_t unit), void *ctx);
 /* The units this epoch's faults touched so far (a tick, from the records
  * not drained yet): forget them, then note each; false when there are too
  * many to tell. */

@@ -136,10 +136,6 @@ void hs_tracker_tick(bool last);
  * that a sample from tid this epoch is all more samples would show.  For a
  * backend's tick only: the tracker's lock is held there. */
 bool hs_tracker_settled(uintptr_t unit, int tid);
-/* Whether the unit is settled on its writer (hs_heat_settled_writer): such
- * a hot unit is watched one epoch in 4 only.  For a backend's re-arm (the
- * tracker's lock is held there). */
-bool hs_tracker_settled_writer(uintptr_t unit);
 /* Close the backends (their threads); tracking is off afterwards. */
 void hs_tracker_shutdown(void);
 

@@ -629,8 +629,6 @@ static bool hs_seen_unprotected(uintptr_t unit)
  * get half the budget and half the time. */
 static bool (*hs_prefer_fn)(void *ctx, uintptr_t unit);
 static void *hs_prefer_ctx;
-static bool (*hs_written_fn)(void *ctx, uintptr_t unit); /* hs_park_written */
-static void *hs_written_ctx;
 static size_t hs_pref_seen, hs_pref_last;
 /* The parks and time of the units not preferred, and whether the last unit
  * chosen was one of them (hs_park_cold_time). */
@@ -672,10 +670,6 @@ bool hs_park_worth(uintptr_t unit)
      * that readers on other nodes are seen too. */
     if (seen & HS_SEEN_WRITTEN)
         return turn % 16 == 0;
-    /* Settled on its writer and unwatched since its last turn (4 epochs
-     * ago): one turn in 4, so that readers elsewhere are still seen. */
-    if (!seen && hs_written_fn && hs_written_fn(hs_written_ctx, unit))
-        return turn / 4 % 4 == 0;
     /* Read last epoch: only parking sees it.  But a parked unit's first
      * access may be the load of an update (a load, then a store): the unit
      * goes back unprotected as read and its store is not seen, and parked
@@ -742,12 +736,6 @@ static void hs_note_accessed(uintptr_t unit, int tid)
         hs_accessed_once[hs_naccessed] = false;
         hs_accessed_samples[hs_naccessed++] = 1;
     }
-}
-
-void hs_park_written(bool (*fn)(void *ctx, uintptr_t unit), void *ctx)
-{
-    hs_written_ctx = ctx;
-    hs_written_fn = fn;
 }
 
 void hs_park_enough(bool (*fn)(void *ctx, uintptr_t unit, int tid), void *ctx)

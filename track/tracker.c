@@ -567,49 +567,23 @@ static size_t hs_next_in(size_t i, int c)
     return i;
 }
 
-/* Whether a hot unit settled on its writer is watched this epoch: one
- * epoch in HS_SETTLED_EVERY, all of them in the same epoch (in turns by
- * 128 MiB block, the NUMA lab's program ran 30% slower than with this). */
-#define HS_SETTLED_EVERY 4
-static bool hs_settled_turn(uintptr_t unit)
-{
-    (void)unit;
-    return hs_epoch % HS_SETTLED_EVERY == 0;
-}
-
-static bool hs_skip_settled(const hs_tracked_t *t, size_t u)
-{
-    return hs_heat_settled_writer(&t->heat, u) && !hs_settled_turn(t->heat.start + (u << t->heat.unit_shift));
-}
-
-bool hs_tracker_settled_writer(uintptr_t unit)
-{
-    hs_tracked_t *t = hs_find_addr(unit);
-    return t && t->by && hs_heat_settled_writer(&t->heat, (unit - t->heat.start) >> t->heat.unit_shift);
-}
-
 /* Choose what a budgeted backend watches next epoch: hot units (up to three
- * quarters of the budget; one settled on its writer only at its turn,
- * hs_settled_turn), then others in address order from where the rotation
- * stopped, up to the budget: the rotation always moves, so cold units are
- * sampled and hot ones beyond the budget get their turn.  Returns the units
- * chosen. */
+ * quarters of the budget), then others in address order from where the
+ * rotation stopped, up to the budget: the rotation always moves, so cold
+ * units are sampled and hot ones beyond the budget get their turn.
+ * Returns the units chosen. */
 static size_t hs_select(int c)
 {
-    size_t budget = hs_budget, armed = 0, total = 0, hot_budget = budget - budget / 4, settled = 0;
+    size_t budget = hs_budget, armed = 0, total = 0, hot_budget = budget - budget / 4;
     for (size_t i = hs_next_in(0, c); i < hs_table.count; i = hs_next_in(i + 1, c)) {
         hs_tracked_t *t = &hs_table.regions[i];
         hs_heat_observe_all(&t->heat, false);
         total += hs_watch_units(t);
-        for (size_t u = 0; u < hs_watch_units(t) && armed < hot_budget; u++) {
-            if (!hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
-                continue;
-            hs_heat_observe(&t->heat, u, true);
-            /* Settled and not its turn: held from the rotation below, then
-             * left unwatched. */
-            if (!hs_skip_settled(t, u))
+        for (size_t u = 0; u < hs_watch_units(t) && armed < hot_budget; u++)
+            if (hs_heat_is_hot(&t->heat, u, &hs_heat_cfg)) {
+                hs_heat_observe(&t->heat, u, true);
                 armed++;
-        }
+            }
     }
     /* The unit the rotation goes on from: the first at or after the cursor. */
     size_t i = hs_next_in(0, c), u = 0;
@@ -640,15 +614,6 @@ static size_t hs_select(int c)
             }
         }
     }
-    for (size_t k = hs_next_in(0, c); k < hs_table.count; k = hs_next_in(k + 1, c)) {
-        hs_tracked_t *t = &hs_table.regions[k];
-        for (size_t v = 0; v < hs_watch_units(t); v++)
-            if (hs_heat_observed(&t->heat, v) && hs_heat_is_hot(&t->heat, v, &hs_heat_cfg) && hs_skip_settled(t, v)) {
-                hs_heat_observe(&t->heat, v, false);
-                settled++;
-            }
-    }
-    hs_count(HS_CTR_TRACK_SETTLED_UNWATCHED, settled);
     return armed;
 }
 

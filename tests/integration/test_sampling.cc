@@ -173,27 +173,6 @@ TEST(Sampling, UpdatedUnitsAreSeenWrittenNotParkedEveryEpoch)
     unlink(report.c_str());
 }
 
-// Units one thread keeps writing settle on it after two epochs and are then
-// write-protected one epoch in 4: the kernel delivers about a third of the
-// write faults (150 in this run before the rule), the hot set stays exact.
-TEST(Sampling, UnitsSettledOnTheirWriterAreWatchedOneEpochInFour)
-{
-    REQUIRE_SAMPLING();
-    REQUIRE_THP();
-    std::string report = temp_path("sample-settled.json");
-    Result r = run({probe_path(), "track-hot", "128M", "1", "2M", "16"}, sampling_env(report, "250"), "", 120);
-    ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.num("wrong_units"), 0) << "the hot set while unwatched\n" << r.out;
-    EXPECT_EQ(r.num("zeroed_pages"), 0);
-    auto j = read_json(report);
-    double units = r.num("expected_units");
-    ASSERT_GE(units, 8);
-    EXPECT_GE(report_num(j, "tracking.settled_unwatched"), units * 8) << "settled units left unwatched";
-    EXPECT_LE(report_num(j, "tracking.write_samples"), units * 16 * 6 / 10) << "write faults the kernel delivered";
-    EXPECT_EQ(report_num(j, "sampling.errors"), 0);
-    unlink(report.c_str());
-}
-
 // Writes are seen through parking as well (a parked unit faults on any
 // access), with the writer's units exact.
 TEST(Sampling, WrittenUnitsAreFoundToo)
