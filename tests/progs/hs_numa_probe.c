@@ -510,7 +510,8 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
  * node 0 (interleaved for halves); writers update random words of the hot
  * units; every 100 ms the hot units' nodes are queried.  Prints the seconds
  * to 90% and 100% of hot bytes local, updates per second in the first and the
- * last second, and the kernel's migration counters over the run. */
+ * last second and over the second half (late_mups), and the kernel's
+ * migration counters over the run. */
 struct bench_writer {
     struct writer how; /* node, units, and whether it only reads */
     unsigned long updates;
