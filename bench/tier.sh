@@ -57,7 +57,7 @@ for access in ("write", "read"):
         if not rs:
             continue
         hot = sum(med(rs, "phase_%d_hot_units" % p) for p in range(phases)) * 2 * 2**20
-        moved = med(rs, "pgmigrate_phases" if all("pgmigrate_phases" in r for r in rs) else "pgmigrate") * 4096
+        moved = med(rs, "pgmigrate_phases") * 4096
         t90 = ["%14s" % (("never" if med(rs, "phase_%d_s_to_90" % p) < 0 else "%.1f s" % med(rs, "phase_%d_s_to_90" % p))
                          + " (%d%%)" % med(rs, "phase_%d_end_pct" % p)) for p in range(phases)]
         cpu = (med(rs, "tracking_cpu_ns") + med(rs, "fault_cpu_ns") + max(med(rs, "damon_cpu_ns"), 0)) / 1e6

@@ -538,6 +538,15 @@ static void *bench_writer_main(void *arg)
     return NULL;
 }
 
+/* The updates of n writers so far. */
+static unsigned long bench_updates(struct bench_writer *w, int n)
+{
+    unsigned long u = 0;
+    for (int i = 0; i < n; i++)
+        u += __atomic_load_n(&w[i].updates, __ATOMIC_RELAXED);
+    return u;
+}
+
 static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, double seconds)
 {
     static const char *names[] = {"numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgmigrate_success",
@@ -592,9 +601,7 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
         if (t100 < 0 && local == nhot)
             t100 = el;
         if (now() - mark >= 1.0) {
-            unsigned long u = 0;
-            for (int i = 0; i < nthreads; i++)
-                u += __atomic_load_n(&w[i].updates, __ATOMIC_RELAXED);
+            unsigned long u = bench_updates(w, nthreads);
             double rate = (double)(u - last_updates) / (now() - last_t) / 1e6;
             if (first_rate < 0)
                 first_rate = rate;
@@ -607,10 +614,7 @@ static int cmd_numa_bench(size_t mib, const char *pattern, const char *writers, 
             last_t = mark = now();
         }
     }
-    unsigned long end_updates = 0;
-    for (int i = 0; i < nthreads; i++)
-        end_updates += __atomic_load_n(&w[i].updates, __ATOMIC_RELAXED);
-    double late_rate = half_t > 0 ? (double)(end_updates - half_updates) / (now() - half_t) / 1e6 : -1;
+    double late_rate = half_t > 0 ? (double)(bench_updates(w, nthreads) - half_updates) / (now() - half_t) / 1e6 : -1;
     stop_writers = 1;
     for (int i = 0; i < nthreads; i++)
         pthread_join(t[i], NULL);
@@ -961,12 +965,11 @@ static int cmd_move_speed(size_t nunits, int writers)
     }
     usleep(200000); /* the writers under way */
     unsigned long thp0 = vmstat("thp_migration_success"), split0 = vmstat("thp_migration_split");
-    struct timespec c0, c1;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    uint64_t cpu0 = hs_os_thread_cpu_ns();
     double t0 = now();
     long rc = move_pages(0, nunits, pages, nodes, status, MPOL_MF_MOVE);
     double wall = now() - t0;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    double cpu = (double)(hs_os_thread_cpu_ns() - cpu0) * 1e-9;
     stop_writers = 1;
     for (int i = 0; i < writers; i++)
         pthread_join(t[i], NULL);
@@ -975,8 +978,7 @@ static int cmd_move_speed(size_t nunits, int writers)
         on1 += status[u] == 1;
     printf("units=%zu\nwriters=%d\nmove_pages_rc=%ld\nunits_on_node1=%zu\nwall_s=%.3f\ncpu_s=%.3f\nms_per_unit=%.1f\n"
            "thp_migration_success=%lu\nthp_migration_split=%lu\n",
-           nunits, writers, rc, on1, wall,
-           (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) * 1e-9, wall * 1e3 / (double)nunits,
+           nunits, writers, rc, on1, wall, cpu, wall * 1e3 / (double)nunits,
            vmstat("thp_migration_success") - thp0, vmstat("thp_migration_split") - split0);
     return 0;
 }
