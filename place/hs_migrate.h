@@ -61,6 +61,9 @@ void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n);
 /* Only where the units are (`now`), moving nothing: for sites and the
  * trace when placement is off. */
 void hs_migrate_locate(hs_hot_unit_t *units, size_t n);
+/* Of n units, how many are on a node other than nodes[i] (the tracker's
+ * misplaced, for epochs that end early); at most HS_MIG_BATCH are asked. */
+size_t hs_migrate_misplaced(const uintptr_t *units, const int *nodes, size_t n);
 /* The tracker's subscribers: placement (moves, and says where each unit
  * is), or, with placement off, only where each unit is (for sites and the
  * trace).  Subscribe one of them before any other. */

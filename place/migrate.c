@@ -32,6 +32,7 @@ static bool hs_enabled;
 static hs_mig_rec_t *hs_table;
 static size_t hs_table_used;
 static uint64_t hs_rate, hs_tokens;
+static uint64_t hs_epoch_ns; /* the length of the epoch being published, 0 unknown */
 static unsigned hs_clean_epochs;
 static uint64_t hs_hot_on[HS_OS_MAX_NODES];
 /* Scratch for one epoch: candidates' queried node and the move batch. */
@@ -361,8 +362,11 @@ void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n)
     for (size_t i = 0; i < n; i++)
         units[i].index = (uint32_t)i;
     hs_epoch_units = units;
-    /* Refill: one epoch's worth at the current rate, banked up to one second. */
-    uint64_t refill = (uint64_t)((__uint128_t)hs_rate * hs_cfg.interval_ns / 1000000000u);
+    /* Refill: one epoch's worth at the current rate (an epoch that ended
+     * early, its length), banked up to one second. */
+    uint64_t ns = hs_epoch_ns && hs_epoch_ns < hs_cfg.interval_ns ? hs_epoch_ns : hs_cfg.interval_ns;
+    hs_epoch_ns = 0;
+    uint64_t refill = (uint64_t)((__uint128_t)hs_rate * ns / 1000000000u);
     uint64_t cap = hs_rate > refill ? hs_rate : refill;
     hs_tokens = hs_tokens + refill > cap ? cap : hs_tokens + refill;
     memset(hs_hot_on, 0, sizeof hs_hot_on);
@@ -419,6 +423,20 @@ void hs_migrate_locate(hs_hot_unit_t *units, size_t n)
     hs_locate(hs_ops.move_pages ? &hs_ops : &hs_migrate_real_ops, units, n);
 }
 
+size_t hs_migrate_misplaced(const uintptr_t *units, const int *nodes, size_t n)
+{
+    const hs_migrate_ops_t *ops = hs_ops.move_pages ? &hs_ops : &hs_migrate_real_ops;
+    n = n < HS_MIG_BATCH ? n : HS_MIG_BATCH;
+    for (size_t i = 0; i < n; i++)
+        hs_batch_pages[i] = (void *)units[i];
+    if (ops->move_pages(ops->ctx, n, hs_batch_pages, NULL, hs_batch_status) < 0)
+        return 0;
+    size_t misplaced = 0;
+    for (size_t i = 0; i < n; i++)
+        misplaced += hs_batch_status[i] >= 0 && hs_batch_status[i] != nodes[i];
+    return misplaced;
+}
+
 void hs_migrate_reset_for_tests(void)
 {
     hs_enabled = false;
@@ -430,6 +448,7 @@ void hs_migrate_reset_for_tests(void)
 static void hs_migrate_on_epoch(void *ctx, hs_epoch_result_t *result)
 {
     (void)ctx;
+    hs_epoch_ns = result->ns;
     hs_migrate_epoch(result->epoch, result->units, result->n);
 }
 

@@ -29,6 +29,7 @@ static hs_tier_ops_t hs_ops;
 static bool hs_enabled;
 static hs_tier_rec_t *hs_recs;
 static uint64_t hs_tokens_up, hs_tokens_down, hs_minute_epochs;
+static uint64_t hs_epoch_ns; /* the length of the epoch being published, 0 unknown */
 static int64_t hs_watermark[HS_OS_MAX_NODES];
 static size_t hs_scan_from; /* rotation over the regions' 2 MiB units */
 static uint64_t hs_bytes_on[HS_OS_MAX_NODES];
@@ -406,7 +407,10 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
         return;
     hs_tier_epochs++;
     hs_count(HS_CTR_TIER_EPOCHS, 1);
-    uint64_t refill = (uint64_t)((__uint128_t)hs_cfg.rate_bytes_per_s * hs_cfg.interval_ns / 1000000000u);
+    /* An epoch that ended early refills for its length only. */
+    uint64_t ns = hs_epoch_ns && hs_epoch_ns < hs_cfg.interval_ns ? hs_epoch_ns : hs_cfg.interval_ns;
+    hs_epoch_ns = 0;
+    uint64_t refill = (uint64_t)((__uint128_t)hs_cfg.rate_bytes_per_s * ns / 1000000000u);
     uint64_t cap = hs_cfg.rate_bytes_per_s > refill ? hs_cfg.rate_bytes_per_s : refill;
     hs_tokens_up = hs_tokens_up + refill > cap ? cap : hs_tokens_up + refill;
     hs_tokens_down = hs_tokens_down + refill > cap ? cap : hs_tokens_down + refill;
@@ -536,6 +540,7 @@ void hs_tier_reset_for_tests(void)
 static void hs_tier_on_epoch(void *ctx, hs_epoch_result_t *result)
 {
     (void)ctx;
+    hs_epoch_ns = result->ns;
     hs_tier_epoch(result->epoch, result->units, result->n, result->regions, result->nregions);
 }
 

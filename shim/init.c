@@ -217,6 +217,12 @@ static int hs_env_node_of_thread(void *ctx, int tid, uint64_t epoch)
     return hs_where_node_of_thread(tid, epoch);
 }
 
+static size_t hs_env_misplaced(void *ctx, const uintptr_t *units, const int *nodes, size_t n)
+{
+    (void)ctx;
+    return hs_migrate_misplaced(units, nodes, n);
+}
+
 /* The sampler tries the units on slow nodes first: only there can a read
  * promote (tiering's last scan of where units are). */
 static bool hs_prefer_slow(void *ctx, uintptr_t unit)
@@ -310,6 +316,8 @@ static void hs_tracking_start(void)
                             .busy_nodes = hs_env_busy_nodes,
                             .busy_mark = hs_env_busy_mark,
                             .node_of_thread = hs_env_node_of_thread,
+                            /* Epochs end early only where a unit found would move. */
+                            .misplaced = plan->placement || plan->tiering ? hs_env_misplaced : NULL,
                             .ctx = NULL};
     int err = hs_tracker_init(&plan->tracking, &heat, (unsigned)o->value[HS_OPT_TRACK_BUDGET], &env);
     if (err) {

@@ -11,7 +11,9 @@
  * tick the thread counts the program's live threads; when none is left it
  * stops the fault thread and returns, and glibc exits the process as it
  * would have without hugeshim (atexit handlers, destructors, the report).
- * It starts the files thread (common/hs_thread.h) first and stops it last. */
+ * It starts the files thread (common/hs_thread.h) first and stops it last.
+ * An epoch ends before its interval when the tracker's tick asks
+ * (hs_tracker_tick: units just touched from another node than theirs). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <time.h>
@@ -60,8 +62,10 @@ static void *hs_epoch_main(void *arg)
                 pthread_mutex_unlock(&hs_epoch_lock);
                 if (hs_epoch_tick)
                     hs_epoch_tick();
-                hs_tracker_tick(next - now <= HS_EPOCH_TICK_NS);
+                bool early = hs_tracker_tick(next - now <= HS_EPOCH_TICK_NS);
                 pthread_mutex_lock(&hs_epoch_lock);
+                if (early)
+                    break; /* misplaced units were found: the epoch ends now */
             }
         }
         if (hs_epoch_stopping || finished)

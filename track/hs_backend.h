@@ -54,6 +54,9 @@ typedef struct hs_track_backend_ops {
     int (*scan)(void *ctx, uintptr_t start, size_t len, hs_os_range_fn written, void *arg);
     /* The faults served since the last drain: (unit address, writer tid). */
     size_t (*drain)(void *ctx, hs_os_wp_fault_t *out, size_t max);
+    /* The faults served since the last drain, each given to fn and left for
+     * the drain (a tick's look at the epoch so far).  NULL: none. */
+    void (*peek)(void *ctx, void (*fn)(void *arg, const hs_os_wp_fault_t *fault), void *arg);
     /* After every region was scanned or drained; NULL: nothing to do. */
     int (*end_epoch)(void *ctx);
     /* After end_epoch: the 2 MiB units the backend watched for any access,

@@ -60,6 +60,11 @@ typedef struct hs_tracker_env {
     void (*busy_mark)(void *ctx);
     /* The node a thread runs on (-1 unknown), stable within an epoch.  NULL: -1. */
     int (*node_of_thread)(void *ctx, int tid, uint64_t epoch);
+    /* Of n units, how many are on a node other than nodes[i], the node of
+     * the thread that just touched unit i (placement's or tiering's view:
+     * a unit they would move).  NULL: no epoch ends early
+     * (hs_tracker_tick). */
+    size_t (*misplaced)(void *ctx, const uintptr_t *units, const int *nodes, size_t n);
     void *ctx;
 } hs_tracker_env_t;
 
@@ -111,6 +116,7 @@ typedef struct hs_epoch_result {
     size_t n;
     const hs_track_region_view_t *regions;
     size_t nregions;
+    uint64_t ns; /* how long the epoch ran (shorter when it ended early) */
 } hs_epoch_result_t;
 
 typedef struct hs_tracker_subscriber {
@@ -129,8 +135,17 @@ extern const hs_report_section_t hs_tracker_report_section;
 size_t hs_tracker_epoch(void);
 /* Between epochs, at each tick of the epoch thread: backends that sample
  * more than once per epoch re-arm (the sampler); at the epoch's last tick
- * (last), the environment's busy_mark. */
-void hs_tracker_tick(bool last);
+ * (last), the environment's busy_mark.  True when the epoch should end now:
+ * HS_EARLY_UNITS units or more that were not hot at the last epoch were
+ * touched since by threads of another node than theirs (the environment's
+ * misplaced), the number of such units touched grew by an eighth at most
+ * since the tick before, and the epoch has run HS_EARLY_AFTER_NS after a
+ * whole one.  A program that starts on memory another node holds, or whose
+ * hot set shifts, then has it moved up to an interval sooner. */
+bool hs_tracker_tick(bool last);
+#define HS_EARLY_UNITS 8
+#define HS_EARLY_LOOK_NS 200000000ULL  /* the ticks look from here (the tick before) */
+#define HS_EARLY_AFTER_NS 300000000ULL /* and may end the epoch from here */
 /* Whether the unit's accessor is settled on the node of thread tid (its
  * heat: that node's alone for the unit's last epochs, hs_heat_settled), so
  * that a sample from tid this epoch is all more samples would show.  For a

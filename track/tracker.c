@@ -48,6 +48,12 @@ static hs_track_table_t hs_table;
 static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
 static hs_hot_unit_t *hs_units;  /* scratch for the published units */
 static uint64_t hs_epoch;
+/* Epochs that end early (hs_tracker_tick): when the last one began its
+ * work, when its window began (its work done), and whether it ended early,
+ * or this one will. */
+static uint64_t hs_epoch_t0, hs_window_began;
+static bool hs_ended_early, hs_ending_early;
+static size_t hs_fresh_before; /* units not hot touched, at the tick before (hs_end_early) */
 /* Where the rotation over cold units goes on, per budgeted backend, and the
  * epoch its current sweep began. */
 static uintptr_t hs_cursor[HS_BACKENDS_MAX];
@@ -477,7 +483,7 @@ static size_t hs_region_views(hs_track_region_view_t *out, size_t max)
 }
 
 /* Publish the hot units, in address order, to every subscriber. */
-static void hs_publish(void)
+static void hs_publish(uint64_t ns)
 {
     size_t n = 0, shared = 0, hot = 0, unknown = 0;
     int process = hs_heat_accessor(&hs_process, 0), process_writer = hs_heat_last_writer(&hs_process, 0);
@@ -509,7 +515,7 @@ static void hs_publish(void)
            (unsigned long long)hs_epoch, hot, shared, unknown, (unsigned long long)hs_heat_cfg.busy_nodes,
            (unsigned long long)hs_heat_cfg.not_reading_nodes);
     static hs_track_region_view_t regions[HS_REGISTRY_CAPACITY];
-    hs_epoch_result_t result = {.epoch = hs_epoch, .units = hs_units, .n = n};
+    hs_epoch_result_t result = {.epoch = hs_epoch, .units = hs_units, .n = n, .ns = ns};
     for (size_t i = 0; i < hs_nsubscribers; i++) {
         if (hs_subscribers[i].wants_regions && !result.regions) {
             result.nregions = hs_region_views(regions, HS_REGISTRY_CAPACITY);
@@ -645,6 +651,8 @@ size_t hs_tracker_epoch(void)
     }
     pthread_mutex_lock(&hs_tracker_lock);
     uint64_t t0 = hs_now(), cpu0 = hs_os_thread_cpu_ns();
+    uint64_t ns = hs_epoch_t0 && t0 > hs_epoch_t0 ? t0 - hs_epoch_t0 : 0;
+    hs_epoch_t0 = t0;
     hs_epoch++;
     hs_registry_follow_begin(); /* no program munmap or mremap between the registry and the kernel */
     hs_tracker_follow();
@@ -682,8 +690,12 @@ size_t hs_tracker_epoch(void)
     if (busiest >= 0)
         hs_heat_mark_written(&hs_process, 0, 1, busiest);
     hs_heat_end_epoch(&hs_process, &hs_heat_cfg);
-    hs_publish();
+    hs_publish(ns);
     hs_rearm();
+    hs_ended_early = hs_ending_early;
+    hs_ending_early = false;
+    hs_fresh_before = 0;
+    hs_window_began = hs_now();
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
     hs_count(HS_CTR_TRACK_EPOCHS, 1);
     hs_count(HS_CTR_TRACK_SCAN_NS, hs_now() - t0);
@@ -692,20 +704,115 @@ size_t hs_tracker_epoch(void)
     return hot;
 }
 
-void hs_tracker_tick(bool last)
+/* Units touched this epoch that were not hot at its start, each with the
+ * node of the thread that touched it (hs_tracker_tick): seen counts them
+ * (a unit has several records when the sampler parks it again at a tick:
+ * a set of HS_FRESH_SET tells them apart), the first HS_FRESH_MAX are
+ * kept. */
+#define HS_FRESH_MAX 64
+#define HS_FRESH_SET 4096 /* a power of two */
+typedef struct hs_fresh {
+    size_t index; /* the backend's */
+    size_t seen, n;
+    uintptr_t units[HS_FRESH_MAX];
+    int nodes[HS_FRESH_MAX];
+    uintptr_t set[HS_FRESH_SET]; /* open addressing, 0 empty */
+} hs_fresh_t;
+
+/* Whether unit was not in the set yet (a full set says no: seen stops). */
+static bool hs_fresh_add(hs_fresh_t *fr, uintptr_t unit)
+{
+    if (fr->seen >= HS_FRESH_SET / 2)
+        return false;
+    size_t h = (size_t)((unit >> 12) * 0x9E3779B97F4A7C15ULL >> 40);
+    for (size_t i = 0;; i++) {
+        uintptr_t *slot = &fr->set[(h + i) & (HS_FRESH_SET - 1)];
+        if (*slot == unit)
+            return false;
+        if (!*slot) {
+            *slot = unit;
+            return true;
+        }
+    }
+}
+
+static void hs_note_fresh(void *arg, const hs_os_wp_fault_t *f)
+{
+    hs_fresh_t *fr = arg;
+    hs_tracked_t *t = hs_find_addr(f->address);
+    if (!t || t->by != fr->index + 1)
+        return;
+    size_t u = (f->address - t->heat.start) >> t->heat.unit_shift;
+    if (hs_heat_is_hot(&t->heat, u, &hs_heat_cfg))
+        return;
+    uintptr_t unit = t->heat.start + (u << t->heat.unit_shift);
+    if (!hs_fresh_add(fr, unit))
+        return;
+    fr->seen++;
+    int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, (int)f->tid, hs_epoch) : -1;
+    if (node < 0 || fr->n >= HS_FRESH_MAX)
+        return;
+    fr->units[fr->n] = unit;
+    fr->nodes[fr->n++] = node;
+}
+
+/* Whether this epoch should end now (hs_tracker_tick): units that were not
+ * hot were touched since it began, their number grew by an eighth at most
+ * since the tick before (the threads that touch them have all begun: in
+ * the NUMA lab a thread on the other node touched half its units in the
+ * first 300 ms, and the rest waited a whole epoch), and HS_EARLY_UNITS of
+ * them or more were touched from another node than theirs.  Only units
+ * that were not hot count: a unit read from two nodes, hot and left where
+ * it is, would otherwise end every other epoch. */
+static bool hs_end_early(void)
+{
+    uint64_t ran = hs_now() - hs_window_began;
+    if (!hs_env.misplaced || hs_ended_early || hs_ending_early || ran < HS_EARLY_LOOK_NS)
+        return false;
+    static hs_fresh_t fresh;
+    fresh.seen = fresh.n = 0;
+    memset(fresh.set, 0, sizeof fresh.set);
+    for (size_t c = 0; c < hs_nbackends; c++) {
+        if (!hs_backend_ok[c] || !hs_backends[c]->peek)
+            continue;
+        fresh.index = c;
+        hs_backends[c]->peek(hs_backends[c]->ctx, hs_note_fresh, &fresh);
+    }
+    size_t before = hs_fresh_before;
+    hs_fresh_before = fresh.seen;
+    if (ran < HS_EARLY_AFTER_NS || fresh.n < HS_EARLY_UNITS || fresh.seen - before > before / 8)
+        return false;
+    size_t misplaced = hs_env.misplaced(hs_env.ctx, fresh.units, fresh.nodes, fresh.n);
+    if (misplaced < HS_EARLY_UNITS)
+        return false;
+    hs_log(HS_LOG_DEBUG, "epoch %llu ends early, %llu ms in: %zu units that were not hot were touched, %zu of %zu asked "
+                         "on another node than their thread's",
+           (unsigned long long)hs_epoch + 1, (unsigned long long)(ran / 1000000), fresh.seen, misplaced, fresh.n);
+    return true;
+}
+
+bool hs_tracker_tick(bool last)
 {
     if (!hs_active || !__atomic_load_n(&hs_opened, __ATOMIC_ACQUIRE))
-        return;
+        return false;
     if (last && hs_env.busy_mark)
         hs_env.busy_mark(hs_env.ctx);
     if (pthread_mutex_trylock(&hs_tracker_lock) != 0)
-        return;
+        return false;
     uint64_t cpu0 = hs_os_thread_cpu_ns();
     for (size_t c = 0; c < hs_nbackends; c++)
         if (hs_backend_ok[c] && hs_backends[c]->tick)
             hs_backends[c]->tick(hs_backends[c]->ctx);
+    bool early = !last && hs_end_early();
+    if (early) {
+        hs_ending_early = true;
+        hs_count(HS_CTR_TRACK_EARLY_EPOCHS, 1);
+        if (hs_env.busy_mark)
+            hs_env.busy_mark(hs_env.ctx); /* as the last tick would */
+    }
     hs_count(HS_CTR_TRACK_TICK_CPU_NS, hs_os_thread_cpu_ns() - cpu0);
     pthread_mutex_unlock(&hs_tracker_lock);
+    return early;
 }
 
 bool hs_tracker_settled(uintptr_t unit, int tid)
@@ -802,6 +909,9 @@ void hs_tracker_reset_for_tests(void)
         hs_os_munmap(hs_table.mem, hs_table.mem_len);
     memset(&hs_table, 0, sizeof hs_table);
     hs_epoch = 0;
+    hs_epoch_t0 = hs_window_began = 0;
+    hs_ended_early = hs_ending_early = false;
+    hs_fresh_before = 0;
     memset(hs_cursor, 0, sizeof hs_cursor);
     memset(hs_sweep_started, 0, sizeof hs_sweep_started);
     hs_nsubscribers = 0;

@@ -302,6 +302,15 @@ static size_t hs_op_drain(void *ctx, hs_os_wp_fault_t *out, size_t max)
     return n;
 }
 
+static void hs_op_peek(void *ctx, void (*fn)(void *arg, const hs_os_wp_fault_t *fault), void *arg)
+{
+    (void)ctx;
+    uint64_t tail = __atomic_load_n(&hs_tail, __ATOMIC_RELAXED);
+    uint64_t head = __atomic_load_n(&hs_head, __ATOMIC_ACQUIRE);
+    for (; tail < head; tail++)
+        fn(arg, &hs_ring[tail % HS_WP_RING]);
+}
+
 static int hs_op_open(void *ctx, char *why, size_t cap)
 {
     (void)ctx;
@@ -392,6 +401,7 @@ const hs_track_backend_ops_t hs_backend_uffd_sync = {
     .protect = hs_op_protect,
     .scan = NULL,
     .drain = hs_op_drain,
+    .peek = hs_op_peek,
     .end_epoch = hs_op_end_epoch,
     .idle = hs_op_idle,
     .tick = hs_op_tick,

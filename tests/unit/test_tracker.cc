@@ -149,6 +149,7 @@ struct FakeSync {
     std::vector<hs_os_wp_fault_t> faults;
     std::map<int, int> tid_node;
     uint64_t also_busy = 0;  // nodes whose threads ran without writing
+    uint64_t now = 0;        // the clock (0 throughout: no epoch ends early)
 };
 FakeSync *fs;
 
@@ -169,8 +170,17 @@ size_t fs_drain(void *, hs_os_wp_fault_t *out, size_t max)
     fs->faults.erase(fs->faults.begin(), fs->faults.begin() + static_cast<long>(n));
     return n;
 }
+void fs_peek(void *, void (*f)(void *, const hs_os_wp_fault_t *), void *arg)
+{
+    for (const auto &fault : fs->faults)
+        f(arg, &fault);
+}
 int fs_node(void *, int tid, uint64_t) { return fs->tid_node.count(tid) ? fs->tid_node[tid] : -1; }
-uint64_t fs_now(void *) { return 0; }
+uint64_t fs_now(void *) { return fs->now; }
+size_t fs_misplaced(void *, const uintptr_t *units, const int *nodes, size_t n)
+{
+    return hs_migrate_misplaced(units, nodes, n);
+}
 // The nodes that ran the program this epoch: those of the threads that
 // wrote, and also_busy.
 int fs_busy(void *, uint64_t *busy)
@@ -193,6 +203,7 @@ hs_track_backend_ops_t fake_sync_backend()
     b.watch = fs_watch;
     b.protect = fs_protect;
     b.drain = fs_drain;
+    b.peek = fs_peek;
     return b;
 }
 const hs_track_backend_ops_t fake_sync_ops = fake_sync_backend();
@@ -212,7 +223,7 @@ protected:
         hs_migrate_reset_for_tests();
         reset_counters();
     }
-    void start(unsigned budget, bool placement)
+    void start(unsigned budget, bool placement, bool early = false)
     {
         hs_heat_config_t heat = {50, 50, 0, 0};
         hs_track_choice_t choice = {};
@@ -221,6 +232,8 @@ protected:
         env.now_ns = fs_now;
         env.node_of_thread = fs_node;
         env.busy_nodes = fs_busy;
+        if (early)
+            env.misplaced = fs_misplaced;
         ASSERT_EQ(hs_tracker_init(&choice, &heat, budget, &env), 0);
         if (placement) {
             hs_migrate_config_t mc = {2, 2, 1ULL << 30, 1000000000ULL, 4, 0};
@@ -326,6 +339,78 @@ TEST_F(SyncTracker, PlacementMovesAUnitFirstSeenRemoteAfterOneEpochAndNoColdUnit
         hs_tracker_epoch();
         EXPECT_EQ(numa.where[hot1], 1) << "epoch " << e << ": not yet a settled writer on node 0";
     }
+}
+
+// Units that were not hot, written from node 1 while they sit on node 0:
+// once 8 of them are seen, no more than at the tick before, 300 ms or more
+// into an epoch, the tick ends the epoch and placement moves them then.
+// Never two short epochs in a row.
+TEST_F(SyncTracker, AnEpochEndsEarlyWhenUnitsThatWereNotHotAreWrittenFromAnotherNode)
+{
+    start(64, true, true);
+    sync.tid_node[7] = 1;
+    heap_on_node0();
+    hs_registry_add(128 * M, 16 * 2 * M, HS_OS_KIND_THP, HS_ORIGIN_HEAP);
+    for (uintptr_t a = 128 * M; a < 128 * M + 32 * M; a += 2 * M)
+        numa.where[a] = 0;
+    const uint64_t ms = 1000000;
+    hs_tracker_epoch();  // arms; the window begins at 0
+    for (int u = 0; u < 8; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    sync.now = 100 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "before HS_EARLY_AFTER_NS";
+    sync.now = 200 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "before HS_EARLY_AFTER_NS";
+    for (int u = 8; u < 10; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    sync.now = 300 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "8 then 10: the writers may not all have begun";
+    for (int u = 0; u < 6; u++)  // parked again at the tick and read again: the same units
+        read(64 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    sync.now = 400 * ms;
+    EXPECT_FALSE(hs_tracker_tick(true)) << "the last tick: the epoch ends anyway";
+    EXPECT_TRUE(hs_tracker_tick(false));
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_EARLY_EPOCHS), 1u);
+    EXPECT_FALSE(hs_tracker_tick(false)) << "asked once";
+    hs_tracker_epoch();
+    for (int u = 0; u < 10; u++)
+        EXPECT_EQ(numa.where[64 * M + static_cast<uintptr_t>(u) * 2 * M], 1) << "unit " << u;
+    // The next epoch runs whole, whatever it sees.
+    for (int u = 10; u < 16; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    for (int u = 0; u < 4; u++)
+        write(128 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    sync.now = 900 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false));
+    sync.now = 1000 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "the epoch after a short one is whole";
+    hs_tracker_epoch();
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_EARLY_EPOCHS), 1u);
+}
+
+// What does not end an epoch: fewer than 8 units, units written from their
+// own node, units that were hot already (read from two nodes, they stay where
+// they are and would end every other epoch), and no misplaced callback.
+TEST_F(SyncTracker, AnEpochRunsWholeWhenNothingFoundWouldMove)
+{
+    start(64, true, true);
+    sync.tid_node[7] = 1;
+    sync.tid_node[8] = 0;
+    heap_on_node0();
+    const uint64_t ms = 1000000;
+    hs_tracker_epoch();
+    for (int u = 0; u < 7; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, 7);
+    for (int u = 7; u < 16; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, 8);
+    sync.now = 400 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "7 units from node 1, 9 from their own node";
+    hs_tracker_epoch();  // units 0-6 move to node 1; every unit is hot now
+    for (int u = 0; u < 16; u++)
+        write(64 * M + static_cast<uintptr_t>(u) * 2 * M, u < 8 ? 8 : 7);
+    sync.now = 800 * ms;
+    EXPECT_FALSE(hs_tracker_tick(false)) << "hot units: a change of writer is the epoch's to judge";
+    EXPECT_EQ(hs_counter_get(HS_CTR_TRACK_EARLY_EPOCHS), 0u);
 }
 
 // The same read while a thread on node 0 runs too (and touches nothing
