@@ -326,6 +326,31 @@ TEST(Lab, PlacementMovesAHotSetToItsWritersNodeWithinThreeEpochsAndLeavesColdUni
     }
 }
 
+// A hot set written from node 1 while it sits on node 0, with 2 s epochs:
+// the epoch the writer starts in ends early, at a tick once its units are all
+// seen (300 ms in at the soonest), and placement moves them then, not up to
+// an interval later.  The epochs after it run whole: the epoch after a short
+// one always does, and then the units are hot and local.
+TEST(Lab, PlacementEndsTheEpochEarlyForAHotSetOnAnotherNode)
+{
+    std::string report = temp_path("place-early.json");
+    Result r = place({"192", "every:10", "node1", "heap", "3"}, place_env(report, {{"HUGESHIM_INTERVAL_MS", "2000"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_TRUE(r.kv.count("epoch_1_s") && r.kv.count("epoch_3_s")) << r.out;
+    double first = std::stod(r.kv.at("epoch_1_s")), third = std::stod(r.kv.at("epoch_3_s"));
+    EXPECT_EQ(r.num("epochs_to_90"), 1) << r.out;
+    EXPECT_EQ(r.num("hot_local"), r.num("hot_units")) << r.out;
+    EXPECT_EQ(r.num("cold_moved"), 0) << r.out;
+    // The units are moved before the first epoch's end is published (the
+    // probe waits for it): under TCG the moves take about a second.
+    EXPECT_LT(first, 1.9) << "the first epoch ran its whole interval\n" << r.out;
+    EXPECT_GE(third - first, 2 * 1.9) << "the second or the third epoch ended early\n" << r.out;
+    auto j = read_json(report);
+    EXPECT_EQ(report_num(j, "tracking.early_epochs"), 1) << r.out;
+    EXPECT_EQ(report_num(j, "kernel.thp_migration_split"), 0);
+    unlink(report.c_str());
+}
+
 // Memory that is only read: the access sampler parks units, so a read faults
 // and names its thread as a write does.  Write-protect alone never saw these.
 TEST(Lab, PlacementMovesAReadOnlyHotSetToItsReadersNodeWithinTwoEpochs)

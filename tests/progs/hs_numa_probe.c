@@ -455,8 +455,10 @@ static int cmd_place(size_t mib, const char *pattern, const char *writers, const
         CHECK(pthread_create(&t[i], NULL, writer_main, &w[i]) == 0);
     int epochs_to_90 = -1;
     size_t local = 0;
+    double t0 = now();
     for (int e = 1; e <= epochs; e++) {
         wait_epoch();
+        printf("epoch_%d_s=%.2f\n", e, now() - t0); /* since the threads started: an epoch may end early */
         turn_now = e % 2;
         unit_nodes(base, nunits, status);
         local = 0;
