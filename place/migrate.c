@@ -425,15 +425,14 @@ void hs_migrate_locate(hs_hot_unit_t *units, size_t n)
 
 size_t hs_migrate_misplaced(const uintptr_t *units, const int *nodes, size_t n)
 {
-    const hs_migrate_ops_t *ops = hs_ops.move_pages ? &hs_ops : &hs_migrate_real_ops;
+    static hs_hot_unit_t asked[HS_MIG_BATCH];
     n = n < HS_MIG_BATCH ? n : HS_MIG_BATCH;
     for (size_t i = 0; i < n; i++)
-        hs_batch_pages[i] = (void *)units[i];
-    if (ops->move_pages(ops->ctx, n, hs_batch_pages, NULL, hs_batch_status) < 0)
-        return 0;
+        asked[i] = (hs_hot_unit_t){.addr = units[i]};
+    hs_migrate_locate(asked, n);
     size_t misplaced = 0;
     for (size_t i = 0; i < n; i++)
-        misplaced += hs_batch_status[i] >= 0 && hs_batch_status[i] != nodes[i];
+        misplaced += asked[i].now >= 0 && asked[i].now != nodes[i];
     return misplaced;
 }
 

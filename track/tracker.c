@@ -749,8 +749,10 @@ static void hs_note_fresh(void *arg, const hs_os_wp_fault_t *f)
     if (!hs_fresh_add(fr, unit))
         return;
     fr->seen++;
-    int node = hs_env.node_of_thread ? hs_env.node_of_thread(hs_env.ctx, (int)f->tid, hs_epoch) : -1;
-    if (node < 0 || fr->n >= HS_FRESH_MAX)
+    int node = fr->n < HS_FRESH_MAX && hs_env.node_of_thread
+                   ? hs_env.node_of_thread(hs_env.ctx, (int)f->tid, hs_epoch)
+                   : -1;
+    if (node < 0)
         return;
     fr->units[fr->n] = unit;
     fr->nodes[fr->n++] = node;
