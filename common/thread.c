@@ -115,7 +115,7 @@ static void *hs_files_main(void *arg)
 {
     (void)arg;
     /* A copy of the table with nothing of the program's in it. */
-    if (hs_os_unshare_files(-1, -1) != 0)
+    if (hs_os_unshare_files(NULL, 0) != 0)
         return NULL;
     pthread_mutex_lock(&hs_files.lock);
     hs_files.tid = hs_os_gettid();

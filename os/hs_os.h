@@ -357,10 +357,17 @@ int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf
 /* Close a file descriptor. */
 void hs_os_close(int fd);
 /* The calling thread gets its own copy of the descriptor table
- * (unshare(CLONE_FILES)) holding only keep_a and keep_b (every other
- * descriptor of the copy is closed; -1 keeps none): what the program closes
- * later stays open here, and nothing of the program's is held. */
-int hs_os_unshare_files(int keep_a, int keep_b);
+ * (unshare(CLONE_FILES)) holding only the n descriptors of keep (every
+ * other descriptor of the copy is closed; -1 entries keep nothing): what
+ * the program closes later stays open here, and nothing of the program's
+ * is held. */
+int hs_os_unshare_files(const int *keep, int n);
+/* /proc/self/pagemap, close-on-exec, placed high; or -errno. */
+int hs_os_pagemap_open(void);
+/* Whether all of [start, start+len) is mapped by huge pages (PAGEMAP_SCAN's
+ * PAGE_IS_HUGE: a PMD-mapped THP or hugetlb): 1, 0, or -errno (no
+ * PAGEMAP_SCAN before Linux 6.7). */
+int hs_os_range_huge(int pagemap, uintptr_t start, size_t len);
 
 /* Synchronous userfaultfd write-protect, for THP regions: a write to a
  * protected page blocks the writer until a handler un-protects it, and the
@@ -441,6 +448,8 @@ typedef enum {
     HS_OS_FAULT_MOVE_PAGES,  /* "move_pages": every move_pages call as a whole, EIO */
     HS_OS_FAULT_REPORT,      /* "report": writing the report file, ENOSPC */
     HS_OS_FAULT_PARK,        /* "park": every UFFDIO_MOVE of the access sampler, both ways, EIO */
+    HS_OS_FAULT_PARK_SPLIT,  /* "park_split": a put-back leaves the unit on base pages, as the kernel's move
+                                does when a fault at the parked unit fell back to base pages */
     HS_OS_FAULT_COUNT
 } hs_os_fault_t;
 

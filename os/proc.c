@@ -764,23 +764,29 @@ static void hs_os_close_span(unsigned first, unsigned last, unsigned upto)
         hs_os_syscall3(SYS_close, fd, 0, 0);
 }
 
-int hs_os_unshare_files(int keep_a, int keep_b)
+int hs_os_unshare_files(const int *keep, int n)
 {
     int err = hs_os_result(hs_os_syscall3(SYS_unshare, CLONE_FILES, 0, 0));
     if (err)
         return err;
     /* The copy holds every descriptor the process had open: keep only ours,
      * or a pipe's write end held here would keep its reader from ever
-     * seeing the end of the file. */
-    int kept[2], n = 0;
-    if (keep_a >= 0)
-        kept[n++] = keep_a;
-    if (keep_b >= 0 && keep_b != keep_a)
-        kept[n++] = keep_b;
-    if (n == 2 && kept[0] > kept[1])
-        kept[0] = keep_b, kept[1] = keep_a;
-    unsigned upto = n && kept[n - 1] > 1023 ? (unsigned)kept[n - 1] : 1023, first = 0;
-    for (int i = 0; i < n; i++) {
+     * seeing the end of the file.  Ours, sorted, without -1 and repeats. */
+    int kept[8], nk = 0;
+    for (int i = 0; i < n && nk < 8; i++) {
+        if (keep[i] < 0)
+            continue;
+        int at = nk;
+        while (at > 0 && kept[at - 1] > keep[i])
+            at--;
+        if (at > 0 && kept[at - 1] == keep[i])
+            continue;
+        memmove(&kept[at + 1], &kept[at], (size_t)(nk - at) * sizeof kept[0]);
+        kept[at] = keep[i];
+        nk++;
+    }
+    unsigned upto = nk && kept[nk - 1] > 1023 ? (unsigned)kept[nk - 1] : 1023, first = 0;
+    for (int i = 0; i < nk; i++) {
         if ((unsigned)kept[i] > first)
             hs_os_close_span(first, (unsigned)kept[i] - 1, upto);
         first = (unsigned)kept[i] + 1;

@@ -115,6 +115,30 @@ int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn wri
     return 0;
 }
 
+int hs_os_pagemap_open(void)
+{
+    return hs_os_open_pagemap();
+}
+
+int hs_os_range_huge(int pagemap, uintptr_t start, size_t len)
+{
+    struct page_region vec[4];
+    struct pm_scan_arg a = {
+        .size = sizeof a,
+        .start = start,
+        .end = start + len,
+        .vec = (uintptr_t)vec,
+        .vec_len = 4,
+        .category_mask = PAGE_IS_HUGE,
+        .return_mask = PAGE_IS_HUGE,
+    };
+    long n = hs_os_syscall3(SYS_ioctl, pagemap, PAGEMAP_SCAN, (long)&a);
+    if (n < 0)
+        return (int)n;
+    /* Adjacent huge pages come back as one region. */
+    return n == 1 && vec[0].start == start && vec[0].end == start + len;
+}
+
 int hs_os_softdirty_open(void)
 {
     return hs_os_open_pagemap();

@@ -42,15 +42,20 @@ void hs_park_want(bool want, size_t slots, size_t cold_budget, uint64_t interval
 bool hs_park_available(char *why, size_t cap);
 
 /* Open with uffd_sync's descriptor: staging for the `slots` units given to
- * hs_park_want (the tracking budget).  0 or -errno with why; on failure
- * uffd_sync only write-protects. */
-int hs_park_open(int uffd, char *why, size_t cap);
+ * hs_park_want (the tracking budget).  pagemap: a /proc/self/pagemap open
+ * in the fault thread's table too (-1: put-backs are not checked for huge
+ * pages the move split).  0 or -errno with why; on failure uffd_sync only
+ * write-protects. */
+int hs_park_open(int uffd, int pagemap, char *why, size_t cap);
 /* Put everything back and stop; failure: why, when it stops because
  * something failed (the report says so). */
 void hs_park_close(const char *failure);
 /* A forked child: nothing was parked (prefork settled), drop the state. */
 void hs_park_forget_after_fork(void);
 bool hs_park_running(void);
+/* Units put back on base pages made huge again (epoch thread: at ticks and
+ * at epoch ends). */
+void hs_park_rehuge(void);
 
 /* Park the unit at `unit` (2 MiB-aligned, inside a region uffd_sync
  * registered).  Under hs_vmguard's exclusive side.  0 when parked; else

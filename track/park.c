@@ -75,6 +75,19 @@ static bool hs_slot_again[HS_PARK_SLOTS_MAX];      /* parked again after an acce
  * end, or before a program call on its range, as a parked unit is put
  * back. */
 static bool hs_slot_home[HS_PARK_SLOTS_MAX];
+/* Its unit was a huge page when parked (PAGEMAP_SCAN's PAGE_IS_HUGE). */
+static bool hs_slot_huge[HS_PARK_SLOTS_MAX];
+static int hs_pagemap = -1;
+/* Units put back on base pages (the kernel's move split a huge page, or
+ * the put-back copied), to be made huge again (MADV_COLLAPSE) by the
+ * epoch thread (hs_park_rehuge), which tries each up to HS_REHUGE_TRIES
+ * times: a collapse needs a free huge page, which the moment that split
+ * the unit may have lacked.  Changed under the exclusive side. */
+#define HS_REHUGE_MAX 64
+#define HS_REHUGE_TRIES 8
+static uintptr_t hs_rehuge_unit[HS_REHUGE_MAX];
+static uint8_t hs_rehuge_tries[HS_REHUGE_MAX];
+static size_t hs_nrehuge;
 static uint64_t hs_slot_since[HS_PARK_SLOTS_MAX];  /* the epoch (hs_epochs_seen) it was parked in */
 static size_t hs_parked;                           /* slots in use */
 static size_t hs_high;                             /* slots [0, hs_high) may be in use */
@@ -226,6 +239,27 @@ static void hs_settle(uintptr_t start, size_t len)
             hs_count(HS_CTR_SAMPLE_SETTLED, 1);
 }
 
+static bool hs_rehuge_queued(uintptr_t unit)
+{
+    for (size_t k = 0; k < hs_nrehuge; k++)
+        if (hs_rehuge_unit[k] == unit)
+            return true;
+    return false;
+}
+
+/* Unit is back on base pages: to be made huge again. */
+static void hs_rehuge_add(uintptr_t unit)
+{
+    if (hs_rehuge_queued(unit))
+        return;
+    if (hs_nrehuge == HS_REHUGE_MAX) {
+        hs_count(HS_CTR_SAMPLE_LEFT_SPLIT, 1);
+        return;
+    }
+    hs_rehuge_unit[hs_nrehuge] = unit;
+    hs_rehuge_tries[hs_nrehuge++] = 0;
+}
+
 static const hs_vmguard_hooks_t hs_hooks = {.holds = hs_holds, .settle = hs_settle};
 
 /* ---- moves ---------------------------------------------------------------- */
@@ -277,6 +311,21 @@ static int hs_node_of_range(uintptr_t slot, uintptr_t unit, size_t len)
     return hs_os_move_pages(1, &page, NULL, &status) == 0 ? status : -1;
 }
 
+/* Map [slot, slot+len) of staging anew (what was there is gone): the
+ * mremap of a put-back took it, or a page table is left there (a move that
+ * split the huge page left the slot's PTE table behind, and every later
+ * move into the slot would split its unit too; a new mapping has none). */
+static void hs_slot_renew(uintptr_t slot, size_t len)
+{
+    int err = hs_os_map_fixed_thp((void *)slot, len);
+    if (!err) {
+        hs_os_dontfork((void *)slot, len, true);
+        err = hs_os_wpsync_register_missing(hs_uffd, slot, len);
+    }
+    if (err) /* the slot is unusable: moves into it fail and its units stay where they are */
+        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+}
+
 /* How hs_restore put a unit back. */
 enum { HS_BACK_MOVED, HS_BACK_COPIED, HS_BACK_REMAPPED };
 
@@ -286,7 +335,14 @@ enum { HS_BACK_MOVED, HS_BACK_COPIED, HS_BACK_REMAPPED };
 static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool wake, int *how)
 {
     *how = HS_BACK_MOVED;
-    if (hs_move_rest(unit, slot, len, wake) == 0)
+    /* Injected (HUGESHIM_FAULTS=park_split): the first page moved alone
+     * splits the huge page, which is what the kernel's move does to a unit
+     * whose range a fault fell back on (a page table left there). */
+    size_t first = 0;
+    if (len == HS_UNIT && hs_os_fault(HS_OS_FAULT_PARK_SPLIT) &&
+        hs_os_uffd_move(hs_uffd, unit, slot, HS_OS_PAGE_SIZE, wake, &first) != 0)
+        first = 0;
+    if (hs_move_rest(unit + first, slot + first, len - first, wake) == 0)
         return true;
     /* Copy it back (UFFDIO_COPY into the missing pages): base pages, the
      * data whole, the unit's VMA still one with its region's once
@@ -325,13 +381,7 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool wake, in
     hs_os_dontfork((void *)unit, len, false);
     hs_count(HS_CTR_SAMPLE_PUT_BACK_BY_MREMAP, 1);
     *how = HS_BACK_REMAPPED;
-    err = hs_os_map_fixed_thp((void *)slot, len);
-    if (!err) {
-        hs_os_dontfork((void *)slot, len, true);
-        err = hs_os_wpsync_register_missing(hs_uffd, slot, len);
-    }
-    if (err) /* the slot is unusable: moves into it fail and its units stay where they are */
-        hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+    hs_slot_renew(slot, len);
     return true;
 }
 
@@ -343,14 +393,25 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool wake, in
  * (unregistering would lift the protection: the kernel clears it), and
  * only then are its waiters woken, so that the store of an update (a
  * load, then a store) faults once more and names its writer.  Waking
- * first would let the store through before the protection is set. */
-static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool arm, bool *armed)
+ * first would let the store through before the protection is set.
+ * huge: the unit was a huge page when parked.  Back on base pages (the
+ * move split it: a fault at the parked unit fell back to base pages and
+ * left a page table there, as when no huge page was free; or it was
+ * copied), it is not armed and goes to be made huge again. */
+static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool huge, bool arm, bool *armed)
 {
     int how;
     *armed = false;
     if (!hs_restore(unit, slot, len, !arm, &how))
         return false;
-    if (arm && how == HS_BACK_MOVED) {
+    bool split = how == HS_BACK_COPIED;
+    if (how == HS_BACK_MOVED && huge && len == HS_UNIT && hs_pagemap >= 0 &&
+        hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 0) {
+        hs_count(HS_CTR_SAMPLE_SPLIT, 1);
+        split = true;
+        hs_slot_renew(slot, len);
+    }
+    if (arm && how == HS_BACK_MOVED && !split) {
         *armed = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, true) == 0;
         if (!*armed)
             hs_count(HS_CTR_SAMPLE_ERRORS, 1);
@@ -359,8 +420,8 @@ static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool arm, 
         hs_reregister(unit);
     if (arm) /* not woken by the move (unregistering wakes them too, but say it) */
         hs_os_wpsync_wake(hs_uffd, unit, HS_UNIT);
-    if (how == HS_BACK_COPIED)
-        hs_os_collapse((void *)unit, HS_UNIT); /* best effort: the copy is on base pages */
+    if (split)
+        hs_rehuge_add(unit);
     return true;
 }
 
@@ -385,7 +446,7 @@ static bool hs_put_back(size_t i)
     if (hs_slot_home[i]) {
         if (hs_reregister(hs_slot_unit[i]) != 0)
             return true;
-    } else if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, false, &armed)) {
+    } else if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], false, &armed)) {
         return false;
     }
     hs_slot_free(i);
@@ -397,7 +458,7 @@ static bool hs_put_back(size_t i)
 static bool hs_arm(size_t i)
 {
     bool armed;
-    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, true, &armed))
+    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], true, &armed))
         return false;
     if (!armed) {
         hs_slot_free(i);
@@ -421,6 +482,10 @@ static int hs_park_as(uintptr_t unit, bool wp)
     if (hs_parked >= hs_nslots) {
         hs_count(HS_CTR_SAMPLE_SKIP_BUSY, 1);
         return -ENOSPC;
+    }
+    if (hs_rehuge_queued(unit)) { /* on base pages until made huge again */
+        hs_count(HS_CTR_SAMPLE_SKIP_BUSY, 1);
+        return -EBUSY;
     }
     size_t i = 0;
     while (i < hs_nslots && hs_slot_unit[i])
@@ -455,7 +520,7 @@ static int hs_park_as(uintptr_t unit, bool wp)
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
         bool armed;
-        hs_bring_back(unit, slot, moved, false, &armed);
+        hs_bring_back(unit, slot, moved, false, false, &armed);
         if (err == -EBUSY)
             hs_shared_note(unit);
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
@@ -471,6 +536,7 @@ static int hs_park_as(uintptr_t unit, bool wp)
     hs_index_add(unit, i);
     hs_slot_again[i] = false;
     hs_slot_home[i] = false;
+    hs_slot_huge[i] = hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, slot, HS_UNIT) == 1;
     hs_slot_since[i] = hs_epochs_seen;
     if (i >= hs_high)
         hs_high = i + 1;
@@ -801,7 +867,7 @@ static int hs_repark(size_t i)
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
         if (moved) { /* back, and registered as its region */
             bool armed;
-            hs_bring_back(unit, slot, moved, false, &armed);
+            hs_bring_back(unit, slot, moved, false, false, &armed);
             hs_slot_free(i);
         } else {
             hs_put_back(i); /* released, or kept armed if it cannot be (hs_put_back) */
@@ -1011,6 +1077,53 @@ size_t hs_park_end_epoch(void)
     return idle;
 }
 
+void hs_park_rehuge(void)
+{
+    if (!hs_nrehuge || !hs_vmguard_try_exclusive())
+        return;
+    /* MADV_COLLAPSE refuses a range registered with a userfaultfd that
+     * holds a zero page (a split maps the zero-filled pages of a huge page
+     * to it) or a write-protected page: the unit is unregistered for the
+     * collapse and registered again as its region, which lifts its write
+     * protection for the rest of the epoch (a write then goes unseen; the
+     * next epoch protects it again).  A few per call: a collapse copies
+     * 2 MiB, and the program's calls on memory wait meanwhile. */
+    uint64_t t0 = hs_os_now_ns();
+    size_t kept = 0, done = 0;
+    for (size_t k = 0; k < hs_nrehuge; k++) {
+        uintptr_t unit = hs_rehuge_unit[k];
+        if (done == 8 || hs_slot_of(unit) != SIZE_MAX) { /* later; parked: not now */
+            hs_rehuge_unit[kept] = unit;
+            hs_rehuge_tries[kept++] = hs_rehuge_tries[k];
+            continue;
+        }
+        if (hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 1)
+            continue; /* huge again already: the program purged and refilled it, or khugepaged */
+        done++;
+        int err = hs_os_wpsync_unregister(hs_uffd, unit, HS_UNIT);
+        if (err)
+            continue; /* not ours any more: the program unmapped it */
+        err = hs_os_collapse((void *)unit, HS_UNIT);
+        if (hs_os_wpsync_register(hs_uffd, unit, HS_UNIT) != 0)
+            hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+        hs_log(HS_LOG_DEBUG, "sampler: unit %#lx on base pages after its put-back, made huge again: %s (errno %d)",
+               (unsigned long)unit, err ? "no" : "yes", -err);
+        if (!err) {
+            hs_count(HS_CTR_SAMPLE_REHUGED, 1);
+        } else if (++hs_rehuge_tries[k] < HS_REHUGE_TRIES) {
+            /* No huge page free now (ENOMEM), pages busy (EAGAIN): again
+             * at the next tick or epoch's end. */
+            hs_rehuge_unit[kept] = unit;
+            hs_rehuge_tries[kept++] = hs_rehuge_tries[k];
+        } else {
+            hs_count(HS_CTR_SAMPLE_LEFT_SPLIT, 1);
+        }
+    }
+    hs_nrehuge = kept;
+    hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);
+    hs_vmguard_release();
+}
+
 void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg)
 {
     for (size_t i = 0; i < hs_nidle; i++)
@@ -1018,7 +1131,7 @@ void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg)
     hs_nidle = 0;
 }
 
-int hs_park_open(int uffd, char *why, size_t cap)
+int hs_park_open(int uffd, int pagemap, char *why, size_t cap)
 {
     size_t slots = hs_want_slots;
     if (!hs_park_available(why, cap)) {
@@ -1046,6 +1159,8 @@ int hs_park_open(int uffd, char *why, size_t cap)
         return err;
     }
     hs_uffd = uffd;
+    hs_pagemap = pagemap;
+    hs_nrehuge = 0;
     hs_lost = false;
     hs_stage = (uintptr_t)mem;
     hs_nslots = slots;
@@ -1077,6 +1192,8 @@ void hs_park_close(const char *failure)
     hs_os_munmap((void *)hs_stage, hs_nslots * HS_UNIT);
     hs_stage = 0;
     hs_uffd = -1;
+    hs_pagemap = -1;
+    hs_nrehuge = 0;
 }
 
 void hs_park_forget_after_fork(void)
@@ -1086,7 +1203,8 @@ void hs_park_forget_after_fork(void)
     __atomic_store_n(&hs_running, false, __ATOMIC_RELEASE);
     hs_stage = 0;
     hs_uffd = -1;
-    hs_parked = hs_high = hs_nindex = 0;
+    hs_pagemap = -1;
+    hs_parked = hs_high = hs_nindex = hs_nrehuge = 0;
 }
 
 static void hs_park_report(void *ctx, hs_report_t *report)

@@ -23,6 +23,9 @@
 #define HS_WP_RING (1u << 16) /* records between two epochs */
 
 static int hs_uffd = -1, hs_wake = -1;
+/* /proc/self/pagemap, for the sampler (whether a unit put back is still a
+ * huge page); in the fault thread's own descriptor table as well. */
+static int hs_pagemap = -1;
 static pthread_t hs_thread;
 static bool hs_running; /* started and not yet joined */
 static bool hs_stopping;
@@ -141,7 +144,8 @@ static void *hs_wpsync_main(void *arg)
 {
     (void)arg;
     hs_os_wp_fault_t faults[64];
-    hs_private_table = hs_os_unshare_files(hs_uffd, hs_wake) == 0;
+    int keep[3] = {hs_uffd, hs_wake, hs_pagemap};
+    hs_private_table = hs_os_unshare_files(keep, 3) == 0;
     while (!__atomic_load_n(&hs_stopping, __ATOMIC_ACQUIRE)) {
         /* A bounded wait: the program may have closed the shared copy of the
          * wake-up eventfd, and stopping is then noticed by this timeout. */
@@ -270,6 +274,7 @@ static void hs_op_tick(void *ctx)
         hs_wp_runs_done = true;
         hs_park_unwritten_runs();
     }
+    hs_park_rehuge();
 }
 
 static int hs_op_end_epoch(void *ctx)
@@ -279,6 +284,7 @@ static int hs_op_end_epoch(void *ctx)
     hs_nwp_runs = 0;
     hs_wp_runs_done = false;
     hs_park_end_epoch();
+    hs_park_rehuge();
     return 0;
 }
 
@@ -311,6 +317,13 @@ static void hs_op_peek(void *ctx, void (*fn)(void *arg, const hs_os_wp_fault_t *
         fn(arg, &hs_ring[tail % HS_WP_RING]);
 }
 
+static void hs_close_pagemap(void)
+{
+    if (hs_pagemap >= 0)
+        hs_os_close(hs_pagemap);
+    hs_pagemap = -1;
+}
+
 static int hs_op_open(void *ctx, char *why, size_t cap)
 {
     (void)ctx;
@@ -337,6 +350,7 @@ static int hs_op_open(void *ctx, char *why, size_t cap)
         hs_uffd = hs_wake = -1;
         return -EMFILE;
     }
+    hs_pagemap = hs_os_pagemap_open(); /* -1: put-backs are not checked */
     hs_stopping = false;
     hs_dead = false;
     int err = hs_thread_start(&hs_thread, hs_wpsync_main, "hugeshim-wp");
@@ -345,11 +359,12 @@ static int hs_op_open(void *ctx, char *why, size_t cap)
         hs_os_close(hs_uffd);
         hs_os_close(hs_wake);
         hs_uffd = hs_wake = -1;
+        hs_close_pagemap();
         return -err;
     }
     hs_running = true;
     char pwhy[160];
-    if (hs_park_open(hs_uffd, pwhy, sizeof pwhy) != 0)
+    if (hs_park_open(hs_uffd, hs_pagemap, pwhy, sizeof pwhy) != 0)
         hs_log(HS_LOG_INFO, "uffd_sync: write-protect only (reads not sampled): %s", pwhy);
     return 0;
 }
@@ -369,6 +384,7 @@ static void hs_op_close(void *ctx)
     hs_os_close(hs_uffd);
     hs_os_close(hs_wake);
     hs_uffd = hs_wake = -1;
+    hs_close_pagemap();
 }
 
 /* In a forked child the thread does not exist and the descriptor is the
@@ -381,6 +397,7 @@ static void hs_op_forget_after_fork(void *ctx)
     if (hs_wake >= 0)
         hs_os_close(hs_wake);
     hs_uffd = hs_wake = -1;
+    hs_close_pagemap(); /* the parent's: a pagemap reads the process that opened it */
     hs_running = false;
     hs_head = hs_tail = 0;
     hs_npending = 0;

@@ -51,6 +51,11 @@ unsigned long field_kb(const char *line, const char *name);
 void print_vma(const char *prefix, const void *addr);
 void print_totals(void);
 void read_rollup(unsigned long *rss_kb, unsigned long *huge_kb);
+/* KiB of [start, start+len) mapped by huge pages (PAGEMAP_SCAN's
+ * PAGE_IS_HUGE) through the pagemap fd; -1 where PAGEMAP_SCAN is missing. */
+long huge_kb_in(int fd, uintptr_t start, size_t len);
+/* A /proc/vmstat counter, or 0. */
+unsigned long vmstat_counter(const char *name);
 void print_rollup(void);
 void let_passes_run(bool aligned);
 void fill(unsigned char *p, size_t n, unsigned seed);

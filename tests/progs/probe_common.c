@@ -1,6 +1,10 @@
 /* probe_common.c: hs_probe's shared helpers (probe.h). */
 #include "probe.h"
 
+#include <sys/ioctl.h>
+
+#include "../../os/compat.h"
+
 void die(const char *what)
 {
     fprintf(stderr, "hs_probe: FAILED: %s (errno %d)\n", what, errno);
@@ -105,6 +109,31 @@ void print_totals(void)
            free_pages);
 }
 
+/* KiB of [start, start+len) mapped by huge pages (PMD-mapped THP or hugetlb),
+ * as PAGEMAP_SCAN's PAGE_IS_HUGE says: exactly these objects' pages, where a
+ * VMA's AnonHugePages also counts its neighbours (the heap's THP regions lie
+ * side by side in one VMA).  -1 where PAGEMAP_SCAN is missing. */
+long huge_kb_in(int fd, uintptr_t start, size_t len)
+{
+    struct page_region vec[64];
+    long kb = 0;
+    uintptr_t end = (start + len) & ~(uintptr_t)4095;
+    start = (start + 4095) & ~(uintptr_t)4095;
+    while (start < end) {
+        struct pm_scan_arg arg = {.size = sizeof arg, .start = start, .end = end, .vec = (uintptr_t)vec,
+                                  .vec_len = 64, .category_mask = PAGE_IS_HUGE, .return_mask = PAGE_IS_HUGE};
+        long n = ioctl(fd, PAGEMAP_SCAN, &arg);
+        if (n < 0)
+            return -1;
+        for (long i = 0; i < n; i++)
+            kb += (long)((vec[i].end - vec[i].start) >> 10);
+        if (arg.walk_end <= start)
+            break;
+        start = arg.walk_end;
+    }
+    return kb;
+}
+
 /* The process's resident and THP totals from smaps_rollup, in KiB. */
 void read_rollup(unsigned long *rss_kb, unsigned long *huge_kb)
 {
@@ -120,6 +149,22 @@ void read_rollup(unsigned long *rss_kb, unsigned long *huge_kb)
             *huge_kb = v;
     }
     fclose(f);
+}
+
+/* A /proc/vmstat counter, or 0. */
+unsigned long vmstat_counter(const char *name)
+{
+    char line[256];
+    FILE *f = fopen("/proc/vmstat", "r");
+    if (!f)
+        return 0;
+    size_t len = strlen(name);
+    unsigned long v = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, name, len) && line[len] == ' ')
+            v = strtoul(line + len + 1, NULL, 10);
+    fclose(f);
+    return v;
 }
 
 /* Those totals as total_rss_kb= and total_anon_huge_kb= lines. */

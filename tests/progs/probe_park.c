@@ -99,9 +99,15 @@ static int cmd_park_safety(int argc, char **argv)
     pattern(d, 8 * MIB, 2);
     pattern(m, m_len, 3);
     pattern(heap, 32 * MIB, 4);
+    if (getenv("PARK_DEBUG"))
+        fprintf(stderr, "a=%p d=%p m=%p heap=%p\n", (void *)a, (void *)d, (void *)m, (void *)heap);
     unsigned long huge0 = 0, rss0 = 0;
     read_rollup(&rss0, &huge0);
     printf("anon_huge_kb_start=%lu\n", huge0);
+    /* Faults where the kernel gave base pages for want of a huge page: a
+     * fresh fault of the program's (d, m) then stays on base pages, and so
+     * does a parked unit until hugeshim makes it huge again. */
+    unsigned long fallback0 = vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed");
     read_area = a;
     read_len = n;
     pthread_t readers[2];
@@ -252,6 +258,16 @@ static int cmd_park_safety(int argc, char **argv)
     }
     printf("bad_a=%zu\nbad_heap=%zu\nbad_m=%zu\nbad_d=%zu\n", bad_a, bad_heap, bad_m, bad_d);
     printf("anon_huge_kb_end=%lu\n", huge1);
+    printf("thp_fallbacks=%lu\n",
+           vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed") - fallback0);
+    if (getenv("PARK_DEBUG")) { /* a's units on base pages */
+        int pm = open("/proc/self/pagemap", O_RDONLY);
+        for (size_t off = 0; pm >= 0 && off < n; off += UNIT)
+            if (huge_kb_in(pm, (uintptr_t)(a + off), UNIT) != UNIT / 1024)
+                fprintf(stderr, "a unit %p not huge\n", (void *)(a + off));
+        if (pm >= 0)
+            close(pm);
+    }
     if (huge1 + 4096 < huge0 && getenv("PARK_DEBUG")) {
         char cmd[200];
         snprintf(cmd, sizeof cmd, "awk '/^[0-9a-f]+-/{r=$1} /^(Rss|AnonHugePages):/{printf \"%%s %%s %%s\\n\", r, $1, $2}' /proc/%d/smaps | grep -v ' 0$' >&2", getpid());

@@ -5,31 +5,6 @@
 
 #include "../../os/compat.h"
 
-/* KiB of [start, start+len) mapped by huge pages (PMD-mapped THP or hugetlb),
- * as PAGEMAP_SCAN's PAGE_IS_HUGE says: exactly these objects' pages, where a
- * VMA's AnonHugePages also counts its neighbours (the heap's THP regions lie
- * side by side in one VMA).  -1 where PAGEMAP_SCAN is missing. */
-static long huge_kb_in(int fd, uintptr_t start, size_t len)
-{
-    struct page_region vec[64];
-    long kb = 0;
-    uintptr_t end = (start + len) & ~(uintptr_t)4095;
-    start = (start + 4095) & ~(uintptr_t)4095;
-    while (start < end) {
-        struct pm_scan_arg arg = {.size = sizeof arg, .start = start, .end = end, .vec = (uintptr_t)vec,
-                                  .vec_len = 64, .category_mask = PAGE_IS_HUGE, .return_mask = PAGE_IS_HUGE};
-        long n = ioctl(fd, PAGEMAP_SCAN, &arg);
-        if (n < 0)
-            return -1;
-        for (long i = 0; i < n; i++)
-            kb += (long)((vec[i].end - vec[i].start) >> 10);
-        if (arg.walk_end <= start)
-            break;
-        start = arg.walk_end;
-    }
-    return kb;
-}
-
 static long objects_huge_kb(unsigned char **obj, size_t count, size_t size)
 {
     int fd = open("/proc/self/pagemap", O_RDONLY);
