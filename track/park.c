@@ -77,6 +77,11 @@ static bool hs_slot_again[HS_PARK_SLOTS_MAX];      /* parked again after an acce
 static bool hs_slot_home[HS_PARK_SLOTS_MAX];
 /* Its unit was a huge page when parked (PAGEMAP_SCAN's PAGE_IS_HUGE). */
 static bool hs_slot_huge[HS_PARK_SLOTS_MAX];
+/* A page table may be left in the slot: a unit on base pages went through
+ * it, or a move split its huge page.  UFFDIO_MOVE splits a huge page moved
+ * onto a page table, so the slot is mapped anew when freed (hs_slot_free):
+ * else every huge unit parked there later would be split. */
+static bool hs_slot_table[HS_PARK_SLOTS_MAX];
 static int hs_pagemap = -1;
 /* Units put back on base pages (the kernel's move split a huge page, or
  * the put-back copied), to be made huge again (MADV_COLLAPSE) by the
@@ -398,18 +403,19 @@ static bool hs_restore(uintptr_t unit, uintptr_t slot, size_t len, bool wake, in
  * move split it: a fault at the parked unit fell back to base pages and
  * left a page table there, as when no huge page was free; or it was
  * copied), it is not armed and goes to be made huge again. */
-static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool huge, bool arm, bool *armed)
+static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool huge, bool arm, bool *armed,
+                          bool *split_out)
 {
     int how;
     *armed = false;
+    *split_out = false;
     if (!hs_restore(unit, slot, len, !arm, &how))
         return false;
     bool split = how == HS_BACK_COPIED;
     if (how == HS_BACK_MOVED && huge && len == HS_UNIT && hs_pagemap >= 0 &&
         hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 0) {
         hs_count(HS_CTR_SAMPLE_SPLIT, 1);
-        split = true;
-        hs_slot_renew(slot, len);
+        split = *split_out = true;
     }
     if (arm && how == HS_BACK_MOVED && !split) {
         *armed = hs_os_wpsync_protect(hs_uffd, unit, HS_UNIT, true) == 0;
@@ -428,6 +434,10 @@ static bool hs_bring_back(uintptr_t unit, uintptr_t slot, size_t len, bool huge,
 /* Slot i free again. */
 static void hs_slot_free(size_t i)
 {
+    if (hs_slot_table[i]) {
+        hs_slot_renew(hs_slot_addr(i), HS_UNIT);
+        hs_slot_table[i] = false;
+    }
     hs_index_drop(hs_slot_unit[i]);
     hs_slot_home[i] = false;
     __atomic_store_n(&hs_slot_unit[i], 0, __ATOMIC_RELAXED);
@@ -442,12 +452,14 @@ static void hs_slot_free(size_t i)
  * nobody would, and the fault would come back for ever. */
 static bool hs_put_back(size_t i)
 {
-    bool armed;
+    bool armed, split;
     if (hs_slot_home[i]) {
         if (hs_reregister(hs_slot_unit[i]) != 0)
             return true;
-    } else if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], false, &armed)) {
+    } else if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], false, &armed, &split)) {
         return false;
+    } else if (split) {
+        hs_slot_table[i] = true;
     }
     hs_slot_free(i);
     return true;
@@ -457,9 +469,10 @@ static bool hs_put_back(size_t i)
  * data is back at the unit. */
 static bool hs_arm(size_t i)
 {
-    bool armed;
-    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], true, &armed))
+    bool armed, split;
+    if (!hs_bring_back(hs_slot_unit[i], hs_slot_addr(i), HS_UNIT, hs_slot_huge[i], true, &armed, &split))
         return false;
+    hs_slot_table[i] |= split;
     if (!armed) {
         hs_slot_free(i);
         return true;
@@ -515,12 +528,17 @@ static int hs_park_as(uintptr_t unit, bool wp)
     }
     uintptr_t slot = hs_slot_addr(i);
     size_t moved = 0;
+    bool huge = hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 1;
     err = hs_os_uffd_move(hs_uffd, slot, unit, HS_UNIT, true, &moved);
     if (err) {
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
-        bool armed;
-        hs_bring_back(unit, slot, moved, false, false, &armed);
+        bool armed, split;
+        hs_bring_back(unit, slot, moved, false, false, &armed, &split);
+        /* Moving base pages, the kernel put a page table in the slot
+         * first, even when the first page failed. */
+        if (!huge && hs_pagemap >= 0)
+            hs_slot_renew(slot, HS_UNIT);
         if (err == -EBUSY)
             hs_shared_note(unit);
         hs_count(err == -ENOENT ? HS_CTR_SAMPLE_SKIP_NOT_WHOLE
@@ -536,7 +554,8 @@ static int hs_park_as(uintptr_t unit, bool wp)
     hs_index_add(unit, i);
     hs_slot_again[i] = false;
     hs_slot_home[i] = false;
-    hs_slot_huge[i] = hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, slot, HS_UNIT) == 1;
+    hs_slot_huge[i] = huge;
+    hs_slot_table[i] = !huge && hs_pagemap >= 0;
     hs_slot_since[i] = hs_epochs_seen;
     if (i >= hs_high)
         hs_high = i + 1;
@@ -866,8 +885,8 @@ static int hs_repark(size_t i)
     if (err) {
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
         if (moved) { /* back, and registered as its region */
-            bool armed;
-            hs_bring_back(unit, slot, moved, false, false, &armed);
+            bool armed, split;
+            hs_bring_back(unit, slot, moved, false, false, &armed, &split);
             hs_slot_free(i);
         } else {
             hs_put_back(i); /* released, or kept armed if it cannot be (hs_put_back) */
@@ -1167,6 +1186,7 @@ int hs_park_open(int uffd, int pagemap, char *why, size_t cap)
     hs_parked = hs_high = hs_nindex = 0;
     memset(hs_slot_unit, 0, sizeof hs_slot_unit);
     memset(hs_slot_home, 0, sizeof hs_slot_home);
+    memset(hs_slot_table, 0, sizeof hs_slot_table);
     __atomic_store_n(&hs_running, true, __ATOMIC_RELEASE);
     hs_vmguard_install(&hs_hooks);
     snprintf(why, cap, "UFFDIO_MOVE, %zu staging slots", slots);
