@@ -435,6 +435,12 @@ hs_os_probe_result_t hs_os_probe_pagemap_scan(char *detail, size_t cap);
  * userfaultfd with THREAD_ID, a 4 MiB THP region registered, protected and
  * un-protected in whole 2 MiB units, still huge afterwards. */
 hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap);
+/* A THP unit read whole (the huge zero page, where the kernel maps it)
+ * and then written once: WORKS when it is a huge page then, BROKEN when
+ * the kernel split the zero page and left it on base pages (memory a
+ * program reads before writing stays so until khugepaged), ABSENT when it
+ * cannot tell (no THP region, no PAGEMAP_SCAN). */
+hs_os_probe_result_t hs_os_probe_zero_page_write(char *detail, size_t cap);
 
 /* ---- fault injection (fault.c) ------------------------------------------ */
 

@@ -172,3 +172,40 @@ hs_os_probe_result_t hs_os_probe_wpsync(char *detail, size_t cap)
     hs_os_munmap(mem, len);
     return result;
 }
+
+hs_os_probe_result_t hs_os_probe_zero_page_write(char *detail, size_t cap)
+{
+    void *mem;
+    bool advised;
+    if (hs_os_map_kind(HS_OS_KIND_THP, HS_OS_HUGE_2M, HS_OS_HUGE_2M, HS_OS_PROT_READ | HS_OS_PROT_WRITE, false, false,
+                       &mem, &advised) != 0) {
+        snprintf(detail, cap, "could not map a THP region to probe");
+        return HS_OS_PROBE_ABSENT;
+    }
+    /* A read of every page first (the huge zero page, where the kernel
+     * uses it), then one write. */
+    volatile unsigned char *p = mem;
+    unsigned sum = 0;
+    for (size_t off = 0; off < HS_OS_HUGE_2M; off += HS_OS_PAGE_SIZE)
+        sum += p[off];
+    p[HS_OS_HUGE_2M / 2] = (unsigned char)(sum + 1);
+    hs_os_probe_result_t result = HS_OS_PROBE_BROKEN;
+    int fd = hs_os_pagemap_open();
+    int huge = fd < 0 ? fd : hs_os_range_huge(fd, (uintptr_t)mem, HS_OS_HUGE_2M);
+    if (fd >= 0)
+        hs_os_close(fd);
+    char zero[16] = "";
+    (void)hs_os_read_file("/sys/kernel/mm/transparent_hugepage/use_zero_page", zero, sizeof zero);
+    if (huge < 0) {
+        snprintf(detail, cap, "PAGEMAP_SCAN: errno %d", -huge);
+        result = HS_OS_PROBE_ABSENT;
+    } else if (huge) {
+        snprintf(detail, cap, "a 2 MiB unit read, then written, is a huge page");
+        result = HS_OS_PROBE_WORKS;
+    } else {
+        snprintf(detail, cap, "a 2 MiB unit read, then written, ends on base pages%s",
+                 zero[0] == '1' ? " (the kernel splits its huge zero page at the write)" : "");
+    }
+    hs_os_munmap(mem, HS_OS_HUGE_2M);
+    return result;
+}

@@ -61,6 +61,14 @@ static void hs_doctor_thp(void)
     else if (!works)
         hs_fix("echo 1 > /proc/sys/vm/compact_memory  (memory too fragmented for huge pages), "
                "or check /sys/kernel/mm/transparent_hugepage/defrag");
+    if (!works)
+        return;
+    hs_os_probe_result_t z = hs_os_probe_zero_page_write(detail, sizeof detail);
+    hs_line("read, write", z == HS_OS_PROBE_WORKS ? "ok" : z == HS_OS_PROBE_BROKEN ? "gap" : "unknown", detail);
+    if (z == HS_OS_PROBE_BROKEN)
+        hs_fix("echo 0 > /sys/kernel/mm/transparent_hugepage/use_zero_page   (as root: a read then takes a huge "
+               "page of its own, so memory read before it is written stays huge; read-only memory costs 2 MiB "
+               "per unit)");
 }
 
 /* hugetlbfs mounts: HUGESHIM_HUGETLBFS=auto takes the first writable one

@@ -1,5 +1,6 @@
 // harness.cc: child processes with pipes, report parsing, pool fixtures.
 #include "harness.h"
+#include "../../os/compat.h"
 #include "../../os/hs_os.h"
 
 #include <fcntl.h>
@@ -8,6 +9,8 @@
 #include <signal.h>
 #include <time.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -270,6 +273,34 @@ bool sampling_works(std::string &why)
         return false;
     why = "the userfaultfd has no UFFDIO_MOVE (Linux 6.8+)";
     return hs_os_wpsync_can_move();
+}
+
+bool read_then_write_stays_huge()
+{
+    const size_t unit = 2UL << 20;
+    void *raw = mmap(nullptr, 2 * unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return false;
+    auto *p = reinterpret_cast<volatile unsigned char *>((reinterpret_cast<uintptr_t>(raw) + unit - 1) & ~(unit - 1));
+    madvise(const_cast<unsigned char *>(p), unit, MADV_HUGEPAGE);
+    unsigned sum = 0;
+    for (size_t off = 0; off < unit; off += 4096)
+        sum += p[off];
+    p[unit / 2] = static_cast<unsigned char>(sum + 1);
+    struct page_region vec[4];
+    struct pm_scan_arg arg = {};
+    arg.size = sizeof arg;
+    arg.start = reinterpret_cast<uintptr_t>(p);
+    arg.end = arg.start + unit;
+    arg.vec = reinterpret_cast<uintptr_t>(vec);
+    arg.vec_len = 4;
+    arg.category_mask = arg.return_mask = PAGE_IS_HUGE;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    long n = fd < 0 ? -1 : ioctl(fd, PAGEMAP_SCAN, &arg);
+    if (fd >= 0)
+        close(fd);
+    munmap(raw, 2 * unit);
+    return n == 1 && vec[0].end - vec[0].start == unit;
 }
 
 static std::string hugetlb_knob(unsigned long page_kib, int node)

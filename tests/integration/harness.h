@@ -71,6 +71,10 @@ bool pagemap_scan_works(std::string &why);
 bool uffd_sync_works(std::string &why);
 // uffd_sync with UFFDIO_MOVE: the access sampler runs.
 bool sampling_works(std::string &why);
+// The kernel's own answer, found without hugeshim's code: a 2 MiB-aligned
+// MADV_HUGEPAGE unit read whole (the huge zero page) and then written once
+// is a huge page afterwards (PAGEMAP_SCAN's PAGE_IS_HUGE).
+bool read_then_write_stays_huge();
 
 // Sets a hugetlb pool (global, or one NUMA node's) for the test's lifetime
 // and restores it afterwards.
