@@ -167,6 +167,17 @@ static void hs_print_summary(json_t *root)
                "tracking", mode, hs_str(root, "tracking.backends.thp"), hs_str(root, "tracking.backends.hugetlb"),
                hs_str(root, "tracking.backends.base"), hs_num(root, "tracking.epochs"),
                hs_bytes(root, "tracking.tracked_bytes", a, sizeof a), hs_bytes(root, "tracking.hot_bytes", b, sizeof b));
+    if (!strcmp(hs_str(root, "sampling.enabled"), "on")) {
+        /* The huge pages the kernel's moves split, only when it happened. */
+        list[0] = 0;
+        if (hs_num(root, "sampling.split_by_move") > 0)
+            snprintf(list, sizeof list, "; %lld huge pages split by the kernel's move back, %lld made huge again, %lld left split",
+                     hs_num(root, "sampling.split_by_move"), hs_num(root, "sampling.made_huge_again"),
+                     hs_num(root, "sampling.left_split"));
+        printf("  %-10s on: %lld units parked, %lld accessed while parked, %lld idle; %lld epochs ended early%s\n",
+               "sampling", hs_num(root, "sampling.parked"), hs_num(root, "sampling.accessed"),
+               hs_num(root, "sampling.idle"), hs_num(root, "tracking.early_epochs"), list);
+    }
     if (strcmp(hs_str(root, "migration.enabled"), "on"))
         printf("  %-10s off (%s)\n", "placement", hs_str(root, "migration.why"));
     else

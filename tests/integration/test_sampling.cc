@@ -312,6 +312,15 @@ TEST(Sampling, PutBacksTheKernelSplitAreMadeHugeAgain)
     EXPECT_EQ(report_num(j, "sampling.left_split"), 0);
     EXPECT_GE(r.num("anon_huge_kb_end") + 4096 + 2048 * r.num("thp_fallbacks"), r.num("anon_huge_kb_start"))
         << "split huge pages stayed split\n" << r.out;
+    // And the summary says so.
+    Result st = run({build_dir() + "/hugeshim", "stats", report});
+    EXPECT_NE(st.out.find("sampling   on: " + std::to_string(report_num(j, "sampling.parked")) + " units parked"),
+              std::string::npos)
+        << st.out;
+    EXPECT_NE(st.out.find("; 20 huge pages split by the kernel's move back, " +
+                          std::to_string(report_num(j, "sampling.made_huge_again")) + " made huge again, 0 left split"),
+              std::string::npos)
+        << st.out;
     unlink(report.c_str());
 }
 
