@@ -104,10 +104,12 @@ static int cmd_park_safety(int argc, char **argv)
     unsigned long huge0 = 0, rss0 = 0;
     read_rollup(&rss0, &huge0);
     printf("anon_huge_kb_start=%lu\n", huge0);
-    /* Faults where the kernel gave base pages for want of a huge page: a
-     * fresh fault of the program's (d, m) then stays on base pages, and so
-     * does a parked unit until hugeshim makes it huge again. */
-    unsigned long fallback0 = vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed");
+    /* Where the kernel had no huge page to give: a fault served with base
+     * pages (a fresh fault of the program's, d and m, then stays so, and a
+     * parked unit comes back split) or a collapse that found none (the
+     * split unit stays so for now). */
+    unsigned long fallback0 = vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed") +
+                              vmstat_counter("thp_collapse_alloc_failed");
     read_area = a;
     read_len = n;
     pthread_t readers[2];
@@ -258,8 +260,8 @@ static int cmd_park_safety(int argc, char **argv)
     }
     printf("bad_a=%zu\nbad_heap=%zu\nbad_m=%zu\nbad_d=%zu\n", bad_a, bad_heap, bad_m, bad_d);
     printf("anon_huge_kb_end=%lu\n", huge1);
-    printf("thp_fallbacks=%lu\n",
-           vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed") - fallback0);
+    printf("thp_fallbacks=%lu\n", vmstat_counter("thp_fault_fallback") + vmstat_counter("thp_zero_page_alloc_failed") +
+                                       vmstat_counter("thp_collapse_alloc_failed") - fallback0);
     if (getenv("PARK_DEBUG")) { /* a's units on base pages */
         int pm = open("/proc/self/pagemap", O_RDONLY);
         for (size_t off = 0; pm >= 0 && off < n; off += UNIT)
