@@ -348,9 +348,8 @@ int hs_os_wp_arm(hs_os_wp_t *t, uintptr_t start, size_t len);
 /* Report the ranges written since the last scan and protect them again. */
 int hs_os_wp_scan(hs_os_wp_t *t, uintptr_t start, size_t len, hs_os_range_fn written, void *arg);
 
-/* Soft-dirty: a /proc/self/pagemap fd, the process-wide reset, and a scan
- * of one range with a caller buffer of cap entries. */
-int hs_os_softdirty_open(void);
+/* Soft-dirty (on a hs_os_pagemap_open descriptor): the process-wide reset,
+ * and a scan of one range with a caller buffer of cap entries. */
 int hs_os_softdirty_clear(void);
 int hs_os_softdirty_scan(int pagemap, uintptr_t start, size_t len, uint64_t *buf, size_t cap,
                          hs_os_range_fn written, void *arg);

@@ -139,11 +139,6 @@ int hs_os_range_huge(int pagemap, uintptr_t start, size_t len)
     return n == 1 && vec[0].start == start && vec[0].end == start + len;
 }
 
-int hs_os_softdirty_open(void)
-{
-    return hs_os_open_pagemap();
-}
-
 int hs_os_softdirty_clear(void)
 {
     return hs_os_write_file("/proc/self/clear_refs", "4");

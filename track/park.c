@@ -90,8 +90,10 @@ static int hs_pagemap = -1;
  * the unit may have lacked.  Changed under the exclusive side. */
 #define HS_REHUGE_MAX 64
 #define HS_REHUGE_TRIES 8
-static uintptr_t hs_rehuge_unit[HS_REHUGE_MAX];
-static uint8_t hs_rehuge_tries[HS_REHUGE_MAX];
+static struct {
+    uintptr_t unit;
+    unsigned tries;
+} hs_rehuge[HS_REHUGE_MAX];
 static size_t hs_nrehuge;
 static uint64_t hs_slot_since[HS_PARK_SLOTS_MAX];  /* the epoch (hs_epochs_seen) it was parked in */
 static size_t hs_parked;                           /* slots in use */
@@ -247,7 +249,7 @@ static void hs_settle(uintptr_t start, size_t len)
 static bool hs_rehuge_queued(uintptr_t unit)
 {
     for (size_t k = 0; k < hs_nrehuge; k++)
-        if (hs_rehuge_unit[k] == unit)
+        if (hs_rehuge[k].unit == unit)
             return true;
     return false;
 }
@@ -261,8 +263,8 @@ static void hs_rehuge_add(uintptr_t unit)
         hs_count(HS_CTR_SAMPLE_LEFT_SPLIT, 1);
         return;
     }
-    hs_rehuge_unit[hs_nrehuge] = unit;
-    hs_rehuge_tries[hs_nrehuge++] = 0;
+    hs_rehuge[hs_nrehuge].unit = unit;
+    hs_rehuge[hs_nrehuge++].tries = 0;
 }
 
 static const hs_vmguard_hooks_t hs_hooks = {.holds = hs_holds, .settle = hs_settle};
@@ -1110,33 +1112,29 @@ void hs_park_rehuge(void)
     uint64_t t0 = hs_os_now_ns();
     size_t kept = 0, done = 0;
     for (size_t k = 0; k < hs_nrehuge; k++) {
-        uintptr_t unit = hs_rehuge_unit[k];
-        if (done == 8 || hs_slot_of(unit) != SIZE_MAX) { /* later; parked: not now */
-            hs_rehuge_unit[kept] = unit;
-            hs_rehuge_tries[kept++] = hs_rehuge_tries[k];
-            continue;
-        }
-        if (hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 1)
-            continue; /* huge again already: the program purged and refilled it, or khugepaged */
-        done++;
-        int err = hs_os_wpsync_unregister(hs_uffd, unit, HS_UNIT);
-        if (err)
-            continue; /* not ours any more: the program unmapped it */
-        err = hs_os_collapse((void *)unit, HS_UNIT);
-        if (hs_os_wpsync_register(hs_uffd, unit, HS_UNIT) != 0)
-            hs_count(HS_CTR_SAMPLE_ERRORS, 1);
-        hs_log(HS_LOG_DEBUG, "sampler: unit %#lx on base pages after its put-back, made huge again: %s (errno %d)",
-               (unsigned long)unit, err ? "no" : "yes", -err);
-        if (!err) {
-            hs_count(HS_CTR_SAMPLE_REHUGED, 1);
-        } else if (++hs_rehuge_tries[k] < HS_REHUGE_TRIES) {
+        uintptr_t unit = hs_rehuge[k].unit;
+        bool again = true;
+        if (done < 8 && hs_slot_of(unit) == SIZE_MAX) { /* else later; parked: not now */
+            if (hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 1)
+                continue; /* huge again already: the program purged and refilled it, or khugepaged */
+            done++;
+            if (hs_os_wpsync_unregister(hs_uffd, unit, HS_UNIT) != 0)
+                continue; /* not ours any more: the program unmapped it */
+            int err = hs_os_collapse((void *)unit, HS_UNIT);
+            if (hs_os_wpsync_register(hs_uffd, unit, HS_UNIT) != 0)
+                hs_count(HS_CTR_SAMPLE_ERRORS, 1);
+            hs_log(HS_LOG_DEBUG, "sampler: unit %#lx on base pages after its put-back, made huge again: %s (errno %d)",
+                   (unsigned long)unit, err ? "no" : "yes", -err);
+            if (!err)
+                hs_count(HS_CTR_SAMPLE_REHUGED, 1);
             /* No huge page free now (ENOMEM), pages busy (EAGAIN): again
-             * at the next tick or epoch's end. */
-            hs_rehuge_unit[kept] = unit;
-            hs_rehuge_tries[kept++] = hs_rehuge_tries[k];
-        } else {
-            hs_count(HS_CTR_SAMPLE_LEFT_SPLIT, 1);
+             * at the next tick or epoch's end, a few times. */
+            again = err && ++hs_rehuge[k].tries < HS_REHUGE_TRIES;
+            if (err && !again)
+                hs_count(HS_CTR_SAMPLE_LEFT_SPLIT, 1);
         }
+        if (again)
+            hs_rehuge[kept++] = hs_rehuge[k];
     }
     hs_nrehuge = kept;
     hs_count(HS_CTR_SAMPLE_NS, hs_os_now_ns() - t0);

@@ -15,7 +15,7 @@ static uint64_t hs_buf[HS_SOFTDIRTY_BUF];
 static int hs_softdirty_open(void *ctx, char *why, size_t cap)
 {
     (void)ctx, (void)why, (void)cap;
-    hs_pagemap = hs_os_softdirty_open();
+    hs_pagemap = hs_os_pagemap_open();
     if (hs_pagemap < 0)
         return hs_pagemap;
     return hs_os_softdirty_clear();

@@ -121,7 +121,7 @@ TEST(Lab, SoftDirtySeesExactlyThePagesWritten)
                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(mem, MAP_FAILED);
     memset(mem, 1, kPages * kPage);
-    int pagemap = hs_os_softdirty_open();
+    int pagemap = hs_os_pagemap_open();
     ASSERT_GE(pagemap, 0);
     ASSERT_EQ(hs_os_softdirty_clear(), 0);
     for (size_t p : kWritten)
