@@ -536,10 +536,11 @@ static int hs_park_as(uintptr_t unit, bool wp)
         /* Whatever moved goes back first: the unit must be whole again
          * before its MISSING registration is dropped. */
         bool armed, split;
-        hs_bring_back(unit, slot, moved, false, false, &armed, &split);
+        bool back = hs_bring_back(unit, slot, moved, false, false, &armed, &split);
         /* Moving base pages, the kernel put a page table in the slot
-         * first, even when the first page failed. */
-        if (!huge && hs_pagemap >= 0)
+         * first, even when the first page failed.  Never over data that
+         * could not be put back. */
+        if (back && !huge && hs_pagemap >= 0)
             hs_slot_renew(slot, HS_UNIT);
         if (err == -EBUSY)
             hs_shared_note(unit);
@@ -888,7 +889,8 @@ static int hs_repark(size_t i)
         hs_count(HS_CTR_SAMPLE_ERRORS, 1);
         if (moved) { /* back, and registered as its region */
             bool armed, split;
-            hs_bring_back(unit, slot, moved, false, false, &armed, &split);
+            if (!hs_bring_back(unit, slot, moved, false, false, &armed, &split))
+                hs_slot_table[i] = false; /* never map anew over data still in the slot */
             hs_slot_free(i);
         } else {
             hs_put_back(i); /* released, or kept armed if it cannot be (hs_put_back) */
