@@ -419,10 +419,14 @@ TEST(Lab, PlacementLeavesAUnitReadFromTwoNodesWhereItIs)
 
 // Under sampling, a parked unit's pages wait in staging: read(2) into one
 // and threads reading while epochs park and put back keep every byte.
+// Placement is off: a page it is migrating reads as absent (ENOENT) to the
+// probe's move_pages query for that moment, as under AutoNUMA (seen at 4
+// nodes in 3 runs of 20, with and without the put-back checks; 0 of 12 with
+// placement off); that query is here for parked units.
 TEST(Lab, ProgramCallsOnParkedMemoryKeepEveryByte)
 {
     std::string report = temp_path("park-safety.json");
-    Env env = shim_env({{"HUGESHIM_TRACK", "uffd_sync"}, {"HUGESHIM_INTERVAL_MS", "50"},
+    Env env = shim_env({{"HUGESHIM_TRACK", "uffd_sync"}, {"HUGESHIM_MIGRATE", "off"}, {"HUGESHIM_INTERVAL_MS", "50"},
                         {"HUGESHIM_TRACK_BUDGET", "65536"}, {"HUGESHIM_STATS", report}});
     Result r = run({probe_path(), "park-safety", "4"}, env, "", 300);
     ASSERT_FALSE(r.timed_out);

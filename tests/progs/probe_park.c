@@ -221,8 +221,11 @@ static int cmd_park_safety(int argc, char **argv)
                 firsts[k] = a + k * UNIT;
             long rc = move_pages_fn(0, n / UNIT, firsts, NULL, status, 0);
             move_pages_calls++;
-            for (size_t k = 0; k < n / UNIT; k++)
+            for (size_t k = 0; k < n / UNIT; k++) {
+                if ((rc != 0 || status[k] < 0) && !failures[13])
+                    printf("move_pages_first_failure=unit %zu: rc %ld, status %d\n", k, rc, status[k]);
                 failures[13] += rc != 0 || status[k] < 0;
+            }
         }
         if (rounds % 16 == 0 && STEP('f')) {
             pid_t pid = fork();
