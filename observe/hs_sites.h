@@ -13,9 +13,12 @@
  * the program's) in a fixed-size stack table, deduplicated by hash, and the
  * allocation in a fixed-size table of live samples.  Both tables are mapped
  * once; inserting and removing are lock-free (compare-and-swap on a slot),
- * so the path takes no lock a signal handler or a fork could leave held, and
- * never calls malloc.  A thread already inside the sampler (a signal handler
- * allocating, say) is not sampled again.  free() first tests a counting
+ * and the path never calls malloc.  The unwinder is the one part that takes
+ * locks (libunwind's caches): a fork while another thread is inside it would
+ * leave them held in the child, whose first sample would then wait forever.
+ * So unwinding holds hs_sites' own lock, which hs_sites_prefork() takes
+ * before the fork and the fork's two sides release.  A thread already inside
+ * the sampler (a signal handler allocating, say) is not sampled again.  free() first tests a counting
  * filter of the live samples' addresses: one load for almost every free.
  *
  * Each epoch the tracker hands the hot units (address order, with the node
@@ -105,6 +108,15 @@ static inline void hs_sites_note_free(const void *ptr)
     if (__builtin_expect(hs_sites_on, 0) && hs_sites_maybe_live(ptr))
         hs_sites_forget(ptr);
 }
+
+/* Around fork (atfork handlers registered after jemalloc's, so that the
+ * prepare handler runs before jemalloc takes its locks: the unwinder may
+ * allocate; and the shim's _Fork): no thread is inside the unwinder while
+ * the process forks, and the forking thread is not sampled until the fork is
+ * over. */
+void hs_sites_prefork(void);
+void hs_sites_postfork_parent(void);
+void hs_sites_postfork_child(void);
 
 /* The epoch thread: attribute this epoch's hot units (sorted by address). */
 void hs_sites_epoch(const hs_hot_unit_t *hot, size_t n);

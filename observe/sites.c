@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <link.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,10 @@ typedef struct hs_sampler {
 bool hs_sites_on;
 __thread int64_t hs_sites_left __attribute__((tls_model("initial-exec")));
 static __thread hs_sampler_t hs_me __attribute__((tls_model("initial-exec")));
+/* Held while unwinding, and by a forking thread from its prepare handler to
+ * the end of the fork: the unwinder's own locks are then free in the child. */
+static pthread_mutex_t hs_unwind_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int hs_fork_busy __attribute__((tls_model("initial-exec")));
 
 static hs_sites_config_t hs_cfg;
 static hs_site_t *hs_sites;
@@ -231,7 +236,9 @@ void hs_sites_sample(void *ptr, size_t size)
     }
     hs_sites_left = hs_draw(me);
     void *raw[HS_SITES_DEPTH + 8];
+    pthread_mutex_lock(&hs_unwind_lock);
     int got = hs_cfg.backtrace(raw, HS_SITES_DEPTH + 8);
+    pthread_mutex_unlock(&hs_unwind_lock);
     uintptr_t frames[HS_SITES_DEPTH];
     unsigned n = 0;
     int i = 0;
@@ -250,6 +257,27 @@ void hs_sites_sample(void *ptr, size_t size)
     __atomic_fetch_add(&hs_samples, 1, __ATOMIC_RELAXED);
     hs_live_insert(ptr, size, (uint64_t)weight, site);
     me->busy = 0;
+}
+
+void hs_sites_prefork(void)
+{
+    /* Busy first: what the other prepare handlers allocate is not sampled
+     * by this thread, which holds the lock. */
+    hs_fork_busy = hs_me.busy;
+    hs_me.busy = 1;
+    pthread_mutex_lock(&hs_unwind_lock);
+}
+
+void hs_sites_postfork_parent(void)
+{
+    pthread_mutex_unlock(&hs_unwind_lock);
+    hs_me.busy = hs_fork_busy;
+}
+
+void hs_sites_postfork_child(void)
+{
+    pthread_mutex_init(&hs_unwind_lock, NULL);
+    hs_me.busy = hs_fork_busy;
 }
 
 void hs_sites_forget(const void *ptr)

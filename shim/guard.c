@@ -16,6 +16,7 @@
 
 #include "../common/hs_errno.h"
 #include "../common/hs_vmguard.h"
+#include "../observe/hs_sites.h"
 #include "../os/hs_os.h"
 #include "hs_shim.h"
 
@@ -130,11 +131,15 @@ HS_EXPORT pid_t _Fork(void)
         next = (pid_t(*)(void))dlsym(RTLD_NEXT, "_Fork");
     if (!next)
         return hs_errno_int(-ENOSYS);
+    hs_sites_prefork();
     hs_vmguard_prefork();
     pid_t r = next();
-    if (r == 0)
+    if (r == 0) {
         hs_vmguard_postfork_child();
-    else
+        hs_sites_postfork_child();
+    } else {
         hs_vmguard_postfork_parent();
+        hs_sites_postfork_parent();
+    }
     return r;
 }

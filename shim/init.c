@@ -529,6 +529,11 @@ static void hs_sites_start(void)
         .max_sites = (unsigned)o->value[HS_OPT_SITES_MAX],
         .nodes = hs_where_topology()->nodes,
     };
+    /* Registered after jemalloc's handlers, so that a fork waits for the
+     * threads inside the unwinder before jemalloc takes its locks: the
+     * unwinder may allocate (libunwind's thread-local data, at a thread's
+     * first unwind). */
+    pthread_atfork(hs_sites_prefork, hs_sites_postfork_parent, hs_sites_postfork_child);
     char why[300];
     if (hs_sites_init(&sc, why, sizeof why) != 0)
         hs_log(HS_LOG_WARN, "HUGESHIM_SITES=1: %s; allocation sites are off", why);

@@ -2,7 +2,13 @@
 // sites, re-entry, and the trace writer's bound, with a fake unwinder and
 // fake addresses (nothing is dereferenced).
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cmath>
 #include <string>
@@ -139,6 +145,83 @@ TEST_F(SitesTest, ASampleTakenInsideTheSamplerIsSkippedAndCounted)
     hs_sites_get_totals(&t);
     EXPECT_EQ(t.samples, 1u);
     EXPECT_EQ(t.reentered, 1u);
+}
+
+namespace {
+
+// libunwind's stand-in: an unwinder with a lock of its own, held a while.
+pthread_mutex_t unwinder_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int locking_backtrace(void **frames, int max)
+{
+    pthread_mutex_lock(&unwinder_lock);
+    usleep(200);
+    int n = fake_backtrace(frames, max);
+    pthread_mutex_unlock(&unwinder_lock);
+    return n;
+}
+
+}  // namespace
+
+TEST(SitesFork, AChildForkedWhileAnotherThreadUnwindsCanSample)
+{
+    hs_sites_reset_for_tests();
+    hs_sites_config_t c = {};
+    c.interval_bytes = 64;
+    c.max_sites = 64;
+    c.nodes = 1;
+    c.backtrace = locking_backtrace;
+    char why[200];
+    ASSERT_EQ(hs_sites_init(&c, why, sizeof why), 0) << why;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> samplers;
+    for (int t = 0; t < 2; t++)
+        samplers.emplace_back([&] {
+            while (!stop.load())
+                hs_sites_note_alloc((void *)0x30000000, 1 << 20);  // every call sampled
+        });
+    // As the shim's atfork handlers do: the child samples once and says
+    // whether that sample was counted.  A child that waits on the
+    // unwinder's lock, left held by a thread the child does not have, is
+    // killed after 5 s, and the test stops there.
+    int hung = 0, failed = 0;
+    for (int i = 0; i < 40; i++) {
+        hs_sites_prefork();
+        pid_t pid = fork();
+        if (pid == 0) {
+            hs_sites_postfork_child();
+            hs_sites_totals_t before, after;
+            hs_sites_get_totals(&before);
+            hs_sites_note_alloc((void *)0x40000000, 1 << 20);
+            hs_sites_get_totals(&after);
+            _exit(after.samples == before.samples + 1 ? 0 : 3);
+        }
+        hs_sites_postfork_parent();
+        ASSERT_GT(pid, 0);
+        int st = 0, waited = 0;
+        while (waitpid(pid, &st, WNOHANG) != pid) {
+            if (++waited == 5000) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                hung++;
+                break;
+            }
+            usleep(1000);
+        }
+        if (hung)
+            break;
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            failed++;
+    }
+    stop = true;
+    for (auto &t : samplers)
+        t.join();
+    EXPECT_EQ(hung, 0) << "children left waiting on the unwinder's lock";
+    EXPECT_EQ(failed, 0) << "children whose sample was not counted";
+    hs_sites_totals_t t;
+    hs_sites_get_totals(&t);
+    EXPECT_GT(t.samples, 40u);
+    hs_sites_reset_for_tests();
 }
 
 TEST(TraceWriter, TheFileStaysWithinItsBoundAndCountsWhatItDropped)
