@@ -11,7 +11,8 @@
 # BENCH_RUNS (default 5).  The hugetlb pool is reserved for the run and
 # restored on exit; without root the hugetlb variant is left out.
 # First touch is measured twice per variant and round: warm (the same size
-# touched and freed right before, as for the update runs) and cold (after
+# touched and freed under the same allocator right before, as for the update
+# runs) and cold (after
 # BENCH_COLD_IDLE seconds idle, default 5, long enough for a VM to hand
 # freed memory back to its host).  BENCH_ONLY=gups|smallobj runs one workload;
 # BENCH_VARIANTS (space-separated names) runs only those variants.
@@ -71,10 +72,12 @@ side_by_side() {
     for v in "${variants[@]}"; do
       sleep "$cold_idle"
       c=$(run_variant "$v" "${cold_cmd[@]}" | sed -n "s/^$key=//p")
-      # The same history for every variant: a VM's host may back freed memory again
-      # only when it is touched, so first-touch times depend on what ran
-      # before.  Touch and free the same size right before each run (warm).
-      "$gups" "$size" 0 >/dev/null
+      # The same history for every variant: on a VM whose host takes back
+      # freed memory, first-touch times depend on what ran before (memory last
+      # used as 4 KiB pages faults slowly as 2 MiB pages, and the other way
+      # round).  Touch and free the same size under the same allocator right
+      # before each run (warm).
+      run_variant "$v" "$gups" "$size" 0 >/dev/null
       res=$(run_variant "$v" "$@")
       t=$(sed -n "s/^$key=//p" <<<"$res"); m=$(sed -n 's/^mups=//p' <<<"$res"); h=$(sed -n 's/^vmhwm_kb=//p' <<<"$res")
       tm[$v]="${tm[$v]:-} $t"; cold[$v]="${cold[$v]:-} $c"; mups[$v]="${mups[$v]:-} $m"; hwm[$v]="${hwm[$v]:-} $h"
