@@ -63,10 +63,12 @@ static int check(const unsigned char *p, size_t n, uint8_t tag)
     return 1;
 }
 
-/* What a failed check found: where, and what was there instead (0: the
- * bytes were lost to zeroes; 0xEE: a child's writes reached the parent). */
-static void fail_data(const char *what, int id, unsigned long round, const unsigned char *p, size_t n, uint8_t tag)
+/* check(), and when it fails, what was there instead (0: the bytes were
+ * lost to zeroes; 0xEE: a child's writes reached the parent) before fail(). */
+static void must_hold(const char *what, int id, unsigned long round, const unsigned char *p, size_t n, uint8_t tag)
 {
+    if (check(p, n, tag))
+        return;
     size_t bad = 0, bad_n = 0, zero = 0, ee = 0;
     for (size_t i = 0; i < n; i++)
         if (p[i] != (uint8_t)(tag + i * 31)) {
@@ -77,11 +79,11 @@ static void fail_data(const char *what, int id, unsigned long round, const unsig
             ee += p[i] == 0xEE;
         }
     fprintf(stderr,
-            "hs_stress: FAILED: %s (thread %d, round %lu): %zu of %zu bytes at %p differ, the first at +%zu "
-            "(page %p: found 0x%02x, expected 0x%02x); of them %zu zero, %zu 0xEE\n",
-            what, id, round, bad_n, n, (const void *)p, bad, (const void *)((uintptr_t)(p + bad) & ~(uintptr_t)4095),
+            "hs_stress: %zu of %zu bytes at %p differ, the first at +%zu (page %p: found 0x%02x, expected 0x%02x); "
+            "of them %zu zero, %zu 0xEE\n",
+            bad_n, n, (const void *)p, bad, (const void *)((uintptr_t)(p + bad) & ~(uintptr_t)4095),
             bad_n ? p[bad] : 0, (uint8_t)(tag + bad * 31), zero, ee);
-    exit(1);
+    fail(what, id, round);
 }
 
 static size_t pick_size(uint64_t *x)
@@ -98,10 +100,10 @@ static void child_checks(worker_t *w, unsigned long round)
 {
     for (int s = 0; s < SLOTS; s++) {
         slot_t *sl = &w->slots[s];
-        if (sl->p && !check(sl->p, sl->n, sl->tag))
-            fail_data("child sees the parent's data changed", w->id, round, sl->p, sl->n, sl->tag);
-        if (sl->p)
-            memset(sl->p, 0xEE, sl->n); /* copy-on-write in the child only */
+        if (!sl->p)
+            continue;
+        must_hold("child sees the parent's data changed", w->id, round, sl->p, sl->n, sl->tag);
+        memset(sl->p, 0xEE, sl->n); /* copy-on-write in the child only */
     }
     void *extra = malloc(1 << 20);
     if (!extra)
@@ -118,16 +120,14 @@ static void *work(void *arg)
     for (unsigned long round = 1; round <= w->rounds; round++) {
         slot_t *sl = &w->slots[next(&x) % SLOTS];
         if (sl->p) {
-            if (!check(sl->p, sl->n, sl->tag))
-                fail_data("data changed while live", w->id, round, sl->p, sl->n, sl->tag);
+            must_hold("data changed while live", w->id, round, sl->p, sl->n, sl->tag);
             if (next(&x) % 3 == 0) {
                 size_t n = pick_size(&x);
                 unsigned char *q = realloc(sl->p, n);
                 if (!q)
                     fail("realloc returned NULL", w->id, round);
                 size_t kept = n < sl->n ? n : sl->n;
-                if (!check(q, kept, sl->tag))
-                    fail_data("realloc lost the prefix", w->id, round, q, kept, sl->tag);
+                must_hold("realloc lost the prefix", w->id, round, q, kept, sl->tag);
                 fill(q, kept, n, sl->tag);
                 sl->p = q;
                 sl->n = n;
@@ -166,8 +166,7 @@ static void *work(void *arg)
     }
     for (int s = 0; s < SLOTS; s++)
         if (w->slots[s].p) {
-            if (!check(w->slots[s].p, w->slots[s].n, w->slots[s].tag))
-                fail_data("data changed at the end", w->id, 0, w->slots[s].p, w->slots[s].n, w->slots[s].tag);
+            must_hold("data changed at the end", w->id, 0, w->slots[s].p, w->slots[s].n, w->slots[s].tag);
             w->digest = w->digest * 1099511628211ULL ^ w->slots[s].n;
             free(w->slots[s].p);
         }
