@@ -13,7 +13,8 @@ the objects; large: blocks per second), the median's ratio to stock jemalloc,
 the median of the per-round ratios (each round runs a test's variants back to
 back, so this one is blind to the host's drift between rounds), and the median
 peak RSS.  The tests with a heap of hundreds of MiB (large, bigheap) run once
-unmeasured under the same variant before each measured run (WARMED below).  Environment: ALLOC_RUNS, ALLOC_SCALE (work per run,
+unmeasured under the same variant before each measured run (WARMED below).
+Environment: ALLOC_RUNS, ALLOC_SCALE (work per run,
 default 2: about a second per run), ALLOC_CPUS (the CPUs a test of n threads
 runs on: the first n of them, so that a one-thread test always runs on the same
 CPU; default: the CPUs this script may use), ALLOC_VARIANTS (names, space-separated), ALLOC_TESTS (e.g.
@@ -88,9 +89,9 @@ def cpus():
 # variant, right before the measured run: every variant then starts from the
 # memory its own kind of run left.  On a VM whose host takes back freed guest
 # memory (virtio-balloon free page reporting, as on the development VM), memory
-# last used as 4 KiB pages faults as 2 MiB pages at 0.3-0.7 GiB/s instead of
-# 7-20, and the other way round, so a randomised order alone charges a
-# huge-page variant for the base-page variant that ran before it.
+# last used as 4 KiB pages faults as 2 MiB pages about 15x slower than memory
+# last used as 2 MiB pages (docs/benchmarks.md), so a randomised order alone
+# charges a huge-page variant for the base-page variant that ran before it.
 WARMED = ("large", "bigheap")
 
 

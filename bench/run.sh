@@ -74,9 +74,9 @@ side_by_side() {
       c=$(run_variant "$v" "${cold_cmd[@]}" | sed -n "s/^$key=//p")
       # The same history for every variant: on a VM whose host takes back
       # freed memory, first-touch times depend on what ran before (memory last
-      # used as 4 KiB pages faults slowly as 2 MiB pages, and the other way
-      # round).  Touch and free the same size under the same allocator right
-      # before each run (warm).
+      # used as 4 KiB pages faults about 15x slower as 2 MiB pages:
+      # docs/benchmarks.md).  Touch and free the same size under the same
+      # allocator right before each run (warm).
       run_variant "$v" "$gups" "$size" 0 >/dev/null
       res=$(run_variant "$v" "$@")
       t=$(sed -n "s/^$key=//p" <<<"$res"); m=$(sed -n 's/^mups=//p' <<<"$res"); h=$(sed -n 's/^vmhwm_kb=//p' <<<"$res")
