@@ -169,6 +169,18 @@ static bool hs_heap_cuts_huge(uintptr_t start, uintptr_t end, bool thp)
     return huge && end > start && ((cut_first && huge(first)) || (cut_last && huge(last)));
 }
 
+/* A purge declined or trimmed, leaving `kept` bytes resident: counted once.
+ * jemalloc 5.3 asks for a forced purge first and, when that is declined, a
+ * lazy one (extent_dalloc_wrapper; its decay asks the same way with
+ * muzzy_decay_ms at its default 0), so the lazy ask is the one counted. */
+static void hs_heap_kept(bool forced, size_t kept)
+{
+    if (forced)
+        return;
+    hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+    hs_count(HS_CTR_HEAP_PURGE_KEPT_BYTES, kept);
+}
+
 /* Purge with huge pages kept whole: madvise on part of a huge page splits it,
  * so where a range would cut one (every 2 MiB of a THP region, the units of
  * a 4 KiB-page region dense mode made huge) only the 2 MiB-aligned interior
@@ -186,15 +198,17 @@ static bool hs_heap_purge(void *addr, size_t offset, size_t length, bool forced)
     hs_os_kind_t kind = hs_registry_find(start, &region) ? (hs_os_kind_t)region.kind : HS_OS_KIND_BASE;
     bool thp = kind == HS_OS_KIND_THP;
     if (kind != HS_OS_KIND_BASE && !thp) {
-        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
+        hs_heap_kept(forced, length);
         goto out;
     }
     if (hs_heap_cuts_huge(start, end, thp)) {
-        hs_count(HS_CTR_HEAP_PURGE_DECLINED, 1);
         uintptr_t in_start = (start + HS_OS_HUGE_2M - 1) & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
         uintptr_t in_end = end & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
-        if (forced || in_end <= in_start)
+        if (forced || in_end <= in_start) {
+            hs_heap_kept(forced, length);
             goto out;
+        }
+        hs_heap_kept(forced, length - (in_end - in_start));
         start = in_start, end = in_end;
     }
     if (thp)
