@@ -33,13 +33,15 @@
  *   so a thread that frees what another allocated flushes to the arena half
  *   as often: producer/consumer churn 1.3x faster, the other shapes of the
  *   small-object suite and their RSS unchanged (docs/heap.md);
- * - tcache_gc_incr_bytes:262144: a thread cache is trimmed (one size class's
- *   objects unused since the last trim flushed to the arena) after every
- *   256 KiB allocated, not every 64 KiB: objects flushed and fetched again
- *   under the bin's lock were where churn over many size classes spent its
- *   time (docs/heap.md, Thread caches). */
+ * - tcache_gc_delay_bytes:262144: after every 64 KiB allocated jemalloc
+ *   trims one size class of the thread's cache, flushing to the arena what
+ *   went unused since its last trim; a trim of fewer than 256 KiB worth of
+ *   objects (at most 255) is put off until they add up to that.  Objects
+ *   flushed and fetched again soon after, under the bin's lock, were where
+ *   churn over many size classes spent its time (docs/heap.md, Thread-cache
+ *   trims). */
 const char *hs_je_malloc_conf = "oversize_threshold:0,retain:true,background_thread:false,trust_madvise:true,"
-                                "lg_tcache_nslots_mul:2,tcache_gc_incr_bytes:262144";
+                                "lg_tcache_nslots_mul:2,tcache_gc_delay_bytes:262144";
 
 static int hs_large_flags; /* MALLOCX_ARENA(large arena) | MALLOCX_TCACHE_NONE */
 size_t hs_heap_small_max = HS_HEAP_LARGE - 1; /* see hs_heap.h */
