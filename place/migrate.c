@@ -6,6 +6,7 @@
 #include "../common/hs_counters.h"
 #include "../common/hs_log.h"
 #include "../track/hs_park.h"
+#include "hs_bucket.h"
 #include "hs_migrate.h"
 
 /* Per-unit memory of past decisions, only for units that were ever
@@ -364,11 +365,8 @@ void hs_migrate_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n)
     hs_epoch_units = units;
     /* Refill: one epoch's worth at the current rate (an epoch that ended
      * early, its length), banked up to one second. */
-    uint64_t ns = hs_epoch_ns && hs_epoch_ns < hs_cfg.interval_ns ? hs_epoch_ns : hs_cfg.interval_ns;
+    hs_tokens = hs_bucket_refill(hs_tokens, hs_rate, hs_epoch_ns, hs_cfg.interval_ns);
     hs_epoch_ns = 0;
-    uint64_t refill = (uint64_t)((__uint128_t)hs_rate * ns / 1000000000u);
-    uint64_t cap = hs_rate > refill ? hs_rate : refill;
-    hs_tokens = hs_tokens + refill > cap ? cap : hs_tokens + refill;
     memset(hs_hot_on, 0, sizeof hs_hot_on);
     static int64_t room[HS_OS_MAX_NODES * 4];
     for (size_t i = 0; i < sizeof room / sizeof room[0]; i++)

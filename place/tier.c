@@ -5,6 +5,7 @@
 
 #include "../common/hs_log.h"
 #include "../track/hs_heat.h"
+#include "hs_bucket.h"
 #include "hs_migrate.h"
 #include "hs_tier.h"
 
@@ -408,12 +409,9 @@ void hs_tier_epoch(uint64_t epoch, hs_hot_unit_t *units, size_t n, const hs_trac
     hs_tier_epochs++;
     hs_count(HS_CTR_TIER_EPOCHS, 1);
     /* An epoch that ended early refills for its length only. */
-    uint64_t ns = hs_epoch_ns && hs_epoch_ns < hs_cfg.interval_ns ? hs_epoch_ns : hs_cfg.interval_ns;
+    hs_tokens_up = hs_bucket_refill(hs_tokens_up, hs_cfg.rate_bytes_per_s, hs_epoch_ns, hs_cfg.interval_ns);
+    hs_tokens_down = hs_bucket_refill(hs_tokens_down, hs_cfg.rate_bytes_per_s, hs_epoch_ns, hs_cfg.interval_ns);
     hs_epoch_ns = 0;
-    uint64_t refill = (uint64_t)((__uint128_t)hs_cfg.rate_bytes_per_s * ns / 1000000000u);
-    uint64_t cap = hs_cfg.rate_bytes_per_s > refill ? hs_cfg.rate_bytes_per_s : refill;
-    hs_tokens_up = hs_tokens_up + refill > cap ? cap : hs_tokens_up + refill;
-    hs_tokens_down = hs_tokens_down + refill > cap ? cap : hs_tokens_down + refill;
 
     /* What the hot units on slow nodes ask of each fast node (want_thp: of
      * those, THPs, which need free 2 MiB blocks there). */

@@ -49,10 +49,10 @@ static hs_region_t *hs_snapshot; /* scratch for the registry snapshot */
 static hs_hot_unit_t *hs_units;  /* scratch for the published units */
 static uint64_t hs_epoch;
 /* Epochs that end early (hs_tracker_tick): when the last one began its
- * work, when its window began (its work done), and whether it ended early,
- * or this one will. */
+ * work, when its window began (its work done). */
 static uint64_t hs_epoch_t0, hs_window_began;
-static bool hs_ended_early, hs_ending_early;
+/* The last epoch ended early; this one will (a tick decided so). */
+static bool hs_early_last, hs_early_now;
 static size_t hs_fresh_before; /* units not hot touched, at the tick before (hs_end_early) */
 /* Where the rotation over cold units goes on, per budgeted backend, and the
  * epoch its current sweep began. */
@@ -692,8 +692,8 @@ size_t hs_tracker_epoch(void)
     hs_heat_end_epoch(&hs_process, &hs_heat_cfg);
     hs_publish(ns);
     hs_rearm();
-    hs_ended_early = hs_ending_early;
-    hs_ending_early = false;
+    hs_early_last = hs_early_now;
+    hs_early_now = false;
     hs_fresh_before = 0;
     hs_window_began = hs_now();
     hs_counter_set(HS_CTR_TRACK_HOT_BYTES, hot);
@@ -769,7 +769,7 @@ static void hs_note_fresh(void *arg, const hs_os_wp_fault_t *f)
 static bool hs_end_early(void)
 {
     uint64_t ran = hs_now() - hs_window_began;
-    if (!hs_env.misplaced || hs_ended_early || hs_ending_early || ran < HS_EARLY_LOOK_NS)
+    if (!hs_env.misplaced || hs_early_last || hs_early_now || ran < HS_EARLY_LOOK_NS)
         return false;
     static hs_fresh_t fresh;
     fresh.seen = fresh.n = 0;
@@ -807,7 +807,7 @@ bool hs_tracker_tick(bool last)
             hs_backends[c]->tick(hs_backends[c]->ctx);
     bool early = !last && hs_end_early();
     if (early) {
-        hs_ending_early = true;
+        hs_early_now = true;
         hs_count(HS_CTR_TRACK_EARLY_EPOCHS, 1);
         if (hs_env.busy_mark)
             hs_env.busy_mark(hs_env.ctx); /* as the last tick would */
@@ -912,7 +912,7 @@ void hs_tracker_reset_for_tests(void)
     memset(&hs_table, 0, sizeof hs_table);
     hs_epoch = 0;
     hs_epoch_t0 = hs_window_began = 0;
-    hs_ended_early = hs_ending_early = false;
+    hs_early_last = hs_early_now = false;
     hs_fresh_before = 0;
     memset(hs_cursor, 0, sizeof hs_cursor);
     memset(hs_sweep_started, 0, sizeof hs_sweep_started);
