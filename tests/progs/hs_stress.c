@@ -9,6 +9,7 @@
  * of the thread-independent work, so runs under different allocators print
  * the same line.  Any check failing prints what and exits 1. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -63,6 +64,46 @@ static int check(const unsigned char *p, size_t n, uint8_t tag)
     return 1;
 }
 
+/* The mapping that holds addr, as /proc/self/smaps has it (its flags:
+ * huge pages, userfaultfd registration), and the page's pagemap entry
+ * (present, exclusively mapped, write-protected by a userfaultfd): what a
+ * failed check needs to tell where the bytes went.  No malloc: the heap may
+ * be what is broken. */
+static void describe_page(const void *addr)
+{
+    static char buf[1 << 20];
+    uintptr_t a = (uintptr_t)addr;
+    int fd = open("/proc/self/smaps", O_RDONLY);
+    ssize_t n = 0, got;
+    if (fd >= 0) {
+        while (n < (ssize_t)sizeof buf - 1 && (got = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+            n += got;
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *line = buf; line && *line;) {
+        unsigned long lo, hi;
+        char *next = strchr(line, '\n');
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && a >= lo && a < hi) {
+            /* This mapping's lines, up to the next mapping's header. */
+            char *end = next;
+            while (end && end[1] && sscanf(end + 1, "%lx-%lx ", &lo, &hi) != 2)
+                end = strchr(end + 1, '\n');
+            fprintf(stderr, "hs_stress: its mapping:\n%.*s\n", (int)(end ? end - line : (long)strlen(line)), line);
+            break;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    uint64_t entry = 0;
+    fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd >= 0 && pread(fd, &entry, sizeof entry, (off_t)(a / 4096 * 8)) == (ssize_t)sizeof entry)
+        fprintf(stderr, "hs_stress: pagemap of %p: present %d, swapped %d, exclusive %d, uffd-wp %d, soft-dirty %d\n",
+                addr, (int)(entry >> 63 & 1), (int)(entry >> 62 & 1), (int)(entry >> 56 & 1), (int)(entry >> 57 & 1),
+                (int)(entry >> 55 & 1));
+    if (fd >= 0)
+        close(fd);
+}
+
 /* check(), and when it fails, what was there instead (0: the bytes were
  * lost to zeroes; 0xEE: a child's writes reached the parent) before fail(). */
 static void must_hold(const char *what, int id, unsigned long round, const unsigned char *p, size_t n, uint8_t tag)
@@ -83,6 +124,7 @@ static void must_hold(const char *what, int id, unsigned long round, const unsig
             "of them %zu zero, %zu 0xEE\n",
             bad_n, n, (const void *)p, bad, (const void *)((uintptr_t)(p + bad) & ~(uintptr_t)4095),
             bad_n ? p[bad] : 0, (uint8_t)(tag + bad * 31), zero, ee);
+    describe_page(p + bad);
     fail(what, id, round);
 }
 
