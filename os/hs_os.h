@@ -397,6 +397,13 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len);
  * in src; EEXIST: something already at dst; EAGAIN: try again).  Fault
  * point "park". */
 int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wake, size_t *moved);
+/* The same with holes in src allowed (UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES):
+ * every page present in src moves, holes are passed over.  Fault point
+ * "park". */
+int hs_os_uffd_move_present(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved);
+/* Pages of [addr, addr+len) mapped now (mincore); -errno on failure.
+ * len at most 2 MiB. */
+long hs_os_resident_pages(void *addr, size_t len);
 /* UFFDIO_COPY: len bytes copied from src into missing pages at dst (dst
  * registered MISSING with uffd), waking waiters.  0, or -errno with the
  * bytes copied before it in *copied.  New base pages: no huge page. */

@@ -282,6 +282,21 @@ int hs_os_advise_huge(void *addr, size_t len)
     return hs_os_madvise(addr, len, MADV_HUGEPAGE);
 }
 
+long hs_os_resident_pages(void *addr, size_t len)
+{
+    unsigned char vec[HS_OS_HUGE_2M / HS_OS_PAGE_SIZE];
+    size_t pages = (len + HS_OS_PAGE_SIZE - 1) / HS_OS_PAGE_SIZE;
+    if (pages > sizeof vec)
+        return -EINVAL;
+    int err = hs_os_mincore(addr, len, vec);
+    if (err)
+        return err;
+    long n = 0;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
 bool hs_os_resident(void *addr)
 {
     unsigned char vec = 0;

@@ -269,6 +269,19 @@ int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wak
     return 0;
 }
 
+int hs_os_uffd_move_present(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
+{
+    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, .move = 0};
+    *moved = 0;
+    long err = hs_os_faultable(HS_OS_FAULT_PARK, SYS_ioctl, uffd, UFFDIO_MOVE, (long)&m, 0);
+    if (m.move > 0)
+        *moved = (size_t)m.move;
+    if (err)
+        return (int)err;
+    *moved = len;
+    return 0;
+}
+
 int hs_os_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *copied)
 {
     *copied = 0;
