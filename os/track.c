@@ -256,9 +256,11 @@ int hs_os_wpsync_register_missing(int uffd, uintptr_t start, size_t len)
     return hs_os_result(hs_os_faultable(HS_OS_FAULT_UFFD, SYS_ioctl, uffd, UFFDIO_REGISTER, (long)&reg, 0));
 }
 
-int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wake, size_t *moved)
+/* UFFDIO_MOVE in the given mode: 0 with *moved == len, or -errno with the
+ * bytes the kernel reported moved before it. */
+static int hs_uffd_move_mode(int uffd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode, size_t *moved)
 {
-    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE, .move = 0};
+    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = mode, .move = 0};
     *moved = 0;
     long err = hs_os_faultable(HS_OS_FAULT_PARK, SYS_ioctl, uffd, UFFDIO_MOVE, (long)&m, 0);
     if (m.move > 0)
@@ -269,17 +271,14 @@ int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wak
     return 0;
 }
 
+int hs_os_uffd_move(int uffd, uintptr_t dst, uintptr_t src, size_t len, bool wake, size_t *moved)
+{
+    return hs_uffd_move_mode(uffd, dst, src, len, wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE, moved);
+}
+
 int hs_os_uffd_move_present(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
 {
-    struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, .move = 0};
-    *moved = 0;
-    long err = hs_os_faultable(HS_OS_FAULT_PARK, SYS_ioctl, uffd, UFFDIO_MOVE, (long)&m, 0);
-    if (m.move > 0)
-        *moved = (size_t)m.move;
-    if (err)
-        return (int)err;
-    *moved = len;
-    return 0;
+    return hs_uffd_move_mode(uffd, dst, src, len, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, moved);
 }
 
 int hs_os_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len, size_t *copied)

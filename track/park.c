@@ -450,8 +450,10 @@ static bool hs_unpark(uintptr_t unit, uintptr_t slot, size_t moved)
         hs_log(HS_LOG_INFO, "sampler: a failed move of %#lx reported %zu bytes moved, %ld pages reached the slot",
                (unsigned long)unit, moved, in_slot);
     }
-    if (in_slot == 0)
-        return hs_reregister(unit), true;
+    if (in_slot == 0) {
+        hs_reregister(unit);
+        return true;
+    }
     size_t back = 0;
     int err = hs_os_uffd_move_present(hs_uffd, unit, slot, HS_UNIT, &back);
     if (err)
