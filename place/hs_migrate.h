@@ -37,6 +37,12 @@ typedef struct hs_migrate_ops {
     /* As hs_os_explicit_policy. */
     int (*explicit_policy)(void *ctx, uintptr_t addr, bool *explicit_out);
     void *ctx;
+    /* The kernel's count of THPs migrations split (hs_mend.h), -1 unknown;
+     * NULL: none is looked for. */
+    int64_t (*thp_splits)(void *ctx);
+    /* A THP unit a batch moved: 0 it is whole, 1 it was split and is whole
+     * again, -errno it was split and stays so (NULL: not looked at). */
+    int (*mend)(void *ctx, uintptr_t unit);
 } hs_migrate_ops_t;
 
 typedef struct hs_migrate_config {
@@ -48,8 +54,8 @@ typedef struct hs_migrate_config {
     uint64_t call_max_bytes;   /* per move_pages call (0: default 64 MiB) */
 } hs_migrate_config_t;
 
-/* The real kernel's move_pages, room per node and kind, explicit policy
- * (tiering uses them too). */
+/* The real kernel's move_pages, room per node and kind, explicit policy,
+ * split count and collapse (tiering uses them too). */
 extern const hs_migrate_ops_t hs_migrate_real_ops;
 /* ops NULL: the real kernel.  0, or -ENOMEM when the state cannot be mapped. */
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops);

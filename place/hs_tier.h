@@ -47,6 +47,12 @@ typedef struct hs_tier_ops {
     /* As hs_os_explicit_policy. */
     int (*explicit_policy)(void *ctx, uintptr_t addr, bool *explicit_out);
     void *ctx;
+    /* The kernel's count of THPs migrations split (hs_mend.h), -1 unknown;
+     * NULL: none is looked for. */
+    int64_t (*thp_splits)(void *ctx);
+    /* A THP unit a batch moved: 0 it is whole, 1 it was split and is whole
+     * again, -errno it was split and stays so (NULL: not looked at). */
+    int (*mend)(void *ctx, uintptr_t unit);
 } hs_tier_ops_t;
 
 /* Which nodes are fast and slow, and the nearest of the other kind. */

@@ -7,6 +7,7 @@
 #include "../common/hs_log.h"
 #include "../track/hs_park.h"
 #include "hs_bucket.h"
+#include "hs_mend.h"
 #include "hs_migrate.h"
 
 /* Per-unit memory of past decisions, only for units that were ever
@@ -75,7 +76,45 @@ static int hs_real_explicit_policy(void *ctx, uintptr_t addr, bool *out)
     return hs_os_explicit_policy((void *)addr, out);
 }
 
-const hs_migrate_ops_t hs_migrate_real_ops = {hs_real_move_pages, hs_real_node_room, hs_real_explicit_policy, NULL};
+static int64_t hs_real_thp_splits(void *ctx)
+{
+    (void)ctx;
+    static const char *const name[] = {"thp_migration_split"};
+    uint64_t v;
+    return hs_os_vmstat(name, &v, 1) == 0 ? (int64_t)v : -1;
+}
+
+/* Whole, or collapsed where it now is.  Only a unit with all 512 pages
+ * present is collapsed (a split move leaves them all; one the allocator
+ * purged in part is not filled in).  Under the access sampler the unit is
+ * registered with its userfaultfd, which refuses a collapse: the sampler
+ * makes it huge again as it does its own put-backs (now, else at its next
+ * ticks).  Without PAGEMAP_SCAN (before Linux 6.7) the collapse is the
+ * look: it leaves a whole unit as it is, and nothing is counted. */
+static int hs_real_mend(void *ctx, uintptr_t unit)
+{
+    (void)ctx;
+    static int pagemap = -2; /* the epoch thread only */
+    if (pagemap == -2)
+        pagemap = hs_os_pagemap_open();
+    void *page = (void *)unit, *at;
+    hs_park_locate_pages(&page, &at, 1);
+    uintptr_t where = (uintptr_t)at & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
+    int huge = pagemap >= 0 ? hs_os_range_huge(pagemap, where, HS_OS_HUGE_2M) : -ENOSYS;
+    if (huge == 1 || hs_os_resident_pages((void *)where, HS_OS_HUGE_2M) != HS_OS_HUGE_2M / HS_OS_PAGE_SIZE)
+        return 0;
+    if (hs_park_running())
+        return huge < 0 ? 0 : hs_park_mend(unit);
+    int rc = hs_os_collapse((void *)where, HS_OS_HUGE_2M);
+    if (huge < 0)
+        return 0;
+    if (rc != 0)
+        return rc < 0 ? rc : -EAGAIN;
+    return hs_os_range_huge(pagemap, where, HS_OS_HUGE_2M) == 1 ? 1 : -EAGAIN;
+}
+
+const hs_migrate_ops_t hs_migrate_real_ops = {hs_real_move_pages, hs_real_node_room, hs_real_explicit_policy, NULL,
+                                              hs_real_thp_splits,  hs_real_mend};
 
 int hs_migrate_init(const hs_migrate_config_t *config, const hs_migrate_ops_t *ops)
 {
@@ -211,8 +250,10 @@ static uint64_t hs_move_batch(uint64_t epoch, hs_hot_unit_t *units, const int8_t
         hs_batch_nodes[i] = units[i].wanted;
         hs_batch_status[i] = -EINVAL;
     }
+    int64_t splits = hs_mend_before(hs_ops.thp_splits, hs_ops.ctx);
     long rc = hs_ops.move_pages(hs_ops.ctx, n, hs_batch_pages, hs_batch_nodes, hs_batch_status);
     hs_count(HS_CTR_MIG_CALLS, 1);
+    bool mend = rc >= 0 && hs_mend_needed(hs_ops.thp_splits, hs_ops.ctx, splits);
     uint64_t arrived = 0;
     for (size_t i = 0; i < n; i++) {
         int st = rc < 0 ? (int)rc : hs_batch_status[i];
@@ -222,6 +263,8 @@ static uint64_t hs_move_batch(uint64_t epoch, hs_hot_unit_t *units, const int8_t
             hs_hot_on[from[i]] -= units[i].bytes;
             hs_hot_on[st] += units[i].bytes;
             hs_count_moved(&units[i]);
+            if (mend && units[i].kind == HS_OS_KIND_THP)
+                hs_mend_unit(hs_ops.mend, hs_ops.ctx, units[i].addr, HS_CTR_MIG_THP_SPLIT, HS_CTR_MIG_THP_MENDED);
             hs_epoch_units[units[i].index].now = (int8_t)st;
             hs_epoch_units[units[i].index].moved = 1;
             hs_mig_rec_t *r = hs_find(units[i].addr, true);

@@ -6,6 +6,7 @@
 #include "../common/hs_log.h"
 #include "../track/hs_heat.h"
 #include "hs_bucket.h"
+#include "hs_mend.h"
 #include "hs_migrate.h"
 #include "hs_tier.h"
 
@@ -130,7 +131,8 @@ int hs_tier_init(const hs_tier_config_t *config, const hs_tier_ops_t *ops)
         hs_cfg.idle_epochs = HS_HEAT_IDLE_EPOCHS;
     const hs_migrate_ops_t *real = &hs_migrate_real_ops; /* the same kernel calls as placement's */
     hs_ops = ops ? *ops
-                 : (hs_tier_ops_t){real->move_pages, hs_real_node_free, real->node_room, real->explicit_policy, NULL};
+                 : (hs_tier_ops_t){real->move_pages, hs_real_node_free, real->node_room, real->explicit_policy, NULL,
+                                   real->thp_splits, real->mend};
     if (!hs_recs) {
         void *mem;
         int err = hs_os_map_plain(HS_TIER_SETS * HS_TIER_WAYS * sizeof(hs_tier_rec_t), &mem);
@@ -230,7 +232,9 @@ static uint64_t hs_execute(uint64_t epoch, hs_tier_move_t *moves, size_t n, bool
             hs_status[k++] = -EINVAL;
             at++;
         }
+        int64_t splits = hs_mend_before(hs_ops.thp_splits, hs_ops.ctx);
         long rc = hs_ops.move_pages(hs_ops.ctx, k, hs_pages, hs_nodes, hs_status);
+        bool mend = rc >= 0 && hs_mend_needed(hs_ops.thp_splits, hs_ops.ctx, splits);
         for (size_t i = 0; i < k; i++) {
             hs_tier_move_t *m = &moves[first + i];
             int st = rc < 0 ? (int)rc : hs_status[i];
@@ -245,6 +249,8 @@ static uint64_t hs_execute(uint64_t epoch, hs_tier_move_t *moves, size_t n, bool
             hs_count(up ? HS_CTR_TIER_PROMOTED_PAGES : HS_CTR_TIER_DEMOTED_PAGES, 1);
             hs_count(up ? HS_CTR_TIER_PROMOTED_BYTES : HS_CTR_TIER_DEMOTED_BYTES, m->bytes);
             hs_note_move(epoch, m->addr, up);
+            if (mend && m->kind == HS_OS_KIND_THP)
+                hs_mend_unit(hs_ops.mend, hs_ops.ctx, m->addr, HS_CTR_TIER_THP_SPLIT, HS_CTR_TIER_THP_MENDED);
             if (units && m->index != UINT32_MAX) {
                 units[m->index].now = (int8_t)dest;
                 units[m->index].moved = 1;

@@ -56,6 +56,12 @@ bool hs_park_running(void);
 /* Units put back on base pages made huge again (epoch thread: at ticks and
  * at epoch ends). */
 void hs_park_rehuge(void);
+/* A unit a migration left on base pages (placement's and tiering's moves,
+ * epoch thread): made huge again as the put-backs' units are (the collapse
+ * needs the unit unregistered), now when it can be, else at the next ticks.
+ * 1 huge again now; -EAGAIN queued (or parked: its put-back looks);
+ * -EBUSY not queued (a program call on memory was in progress). */
+int hs_park_mend(uintptr_t unit);
 
 /* Park the unit at `unit` (2 MiB-aligned, inside a region uffd_sync
  * registered).  Under hs_vmguard's exclusive side.  0 when parked; else

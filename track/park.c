@@ -1176,6 +1176,20 @@ void hs_park_rehuge(void)
     hs_vmguard_release();
 }
 
+int hs_park_mend(uintptr_t unit)
+{
+    if (!hs_vmguard_try_exclusive())
+        return -EBUSY;
+    bool parked = hs_slot_of(unit) != SIZE_MAX;
+    if (!parked)
+        hs_rehuge_add(unit);
+    hs_vmguard_release();
+    if (parked)
+        return -EAGAIN;
+    hs_park_rehuge();
+    return hs_pagemap >= 0 && hs_os_range_huge(hs_pagemap, unit, HS_UNIT) == 1 ? 1 : -EAGAIN;
+}
+
 void hs_park_idle(void (*fn)(void *arg, uintptr_t unit), void *arg)
 {
     for (size_t i = 0; i < hs_nidle; i++)

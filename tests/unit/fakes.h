@@ -28,6 +28,11 @@ struct FakeNuma {
     std::set<uintptr_t> explicit_policy;  // units under mbind
     std::vector<std::vector<uintptr_t>> calls;
     int moves = 0;
+    std::set<uintptr_t> splits_on_move;   // units the kernel splits when it moves them
+    std::set<uintptr_t> split;            // units left on base pages
+    std::set<uintptr_t> stays_split;      // of those, units a collapse cannot mend
+    std::vector<uintptr_t> mend_looks;    // units mend was asked about
+    int64_t split_count = 0;              // /proc/vmstat thp_migration_split
 };
 inline FakeNuma *fn;
 
@@ -49,8 +54,25 @@ inline long fake_move_pages(void *, unsigned long n, void **pages, const int *no
         fn->where[a] = nodes[i];
         status[i] = nodes[i];
         fn->moves++;
+        if (fn->splits_on_move.count(a)) {
+            fn->split.insert(a);
+            fn->split_count++;
+        }
     }
     return 0;
+}
+
+inline int64_t fake_thp_splits(void *) { return fn->split_count; }
+
+inline int fake_mend(void *, uintptr_t unit)
+{
+    fn->mend_looks.push_back(unit);
+    if (!fn->split.count(unit))
+        return 0;
+    if (fn->stays_split.count(unit))
+        return -ENOMEM;
+    fn->split.erase(unit);
+    return 1;
 }
 
 inline int64_t fake_room(void *, int node, hs_os_kind_t) { return fn->room.count(node) ? fn->room[node] : -1; }

@@ -1,7 +1,8 @@
 // The migrator's rules on a fake move_pages and a fake topology: hysteresis,
 // cool-down and bounces, rate limit, room, explicit policy, failure storms,
-// bounded calls.
+// bounded calls; and the real kernel's collapse of a unit a move split.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <vector>
 
@@ -25,7 +26,7 @@ protected:
     }
     void start()
     {
-        hs_migrate_ops_t ops = {fake_move_pages, fake_room, fake_policy, nullptr};
+        hs_migrate_ops_t ops = {fake_move_pages, fake_room, fake_policy, nullptr, fake_thp_splits, fake_mend};
         ASSERT_EQ(hs_migrate_init(&config, &ops), 0);
     }
     // n THP units at 1 GiB + 2 MiB * i, placed on node `on`, written from `wanted`.
@@ -72,6 +73,31 @@ TEST_F(Migrator, MovesOnlyAfterTheUnitWasRemoteForMinEpochs)
     EXPECT_EQ(numa.calls.size(), 1u);
     hs_migrate_epoch(3, u.data(), u.size());
     EXPECT_EQ(numa.moves, 8) << "local units stay";
+}
+
+TEST_F(Migrator, AUnitTheKernelSplitOnTheWayIsMadeHugeAgain)
+{
+    start();
+    auto u = units(4, 0, 1);
+    numa.splits_on_move = {u[2].addr};
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 4);
+    EXPECT_EQ(numa.mend_looks.size(), 4u) << "every THP unit of the batch that saw the split";
+    EXPECT_TRUE(numa.split.empty());
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_THP_SPLIT), 1u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_THP_MENDED), 1u);
+}
+
+TEST_F(Migrator, ABatchWithoutASplitIsNotLookedAt)
+{
+    start();
+    auto u = units(4, 0, 1);
+    hs_migrate_epoch(1, u.data(), u.size());
+    hs_migrate_epoch(2, u.data(), u.size());
+    EXPECT_EQ(numa.moves, 4);
+    EXPECT_TRUE(numa.mend_looks.empty());
+    EXPECT_EQ(hs_counter_get(HS_CTR_MIG_THP_SPLIT), 0u);
 }
 
 TEST_F(Migrator, LocalUnitsAreNeverMoved)
@@ -216,4 +242,52 @@ TEST_F(Migrator, EachCallIsBoundedInBytes)
     ASSERT_EQ(numa.calls.size(), 3u);
     for (auto &c : numa.calls)
         EXPECT_LE(c.size(), 4u);
+}
+
+// The real mend, on this kernel: a 2 MiB THP split into 4 KiB mappings (an
+// mprotect of one page and back) is huge again after it; a whole one is left
+// as it is; one with a page purged is not filled in.
+TEST(MigrateRealOps, MendCollapsesASplitUnitAndLeavesOthers)
+{
+    const size_t unit = 2 * M;
+    char *raw = static_cast<char *>(mmap(nullptr, 2 * unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(raw, MAP_FAILED);
+    char *p = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(raw) + unit - 1) & ~(unit - 1));
+    if (p > raw)
+        munmap(raw, static_cast<size_t>(p - raw));
+    munmap(p + unit, static_cast<size_t>(raw + 2 * unit - (p + unit)));
+    uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    static char buf[1 << 20];
+    auto huge_kb = [&]() {
+        hs_os_vma_info_t v = {};
+        EXPECT_EQ(hs_os_vma_info(a, buf, sizeof buf, &v), 0);
+        return v.anon_huge_bytes >> 10;
+    };
+    madvise(p, unit, MADV_HUGEPAGE);
+    memset(p, 7, unit);
+    if (huge_kb() != 2048) {
+        munmap(p, unit);
+        GTEST_SKIP() << "no THP for a 2 MiB region here (transparent_hugepage never, or no free 2 MiB block)";
+    }
+    EXPECT_EQ(hs_migrate_real_ops.mend(nullptr, a), 0) << "whole: nothing to do";
+    ASSERT_EQ(mprotect(p + 4096, 4096, PROT_READ), 0);
+    ASSERT_EQ(mprotect(p + 4096, 4096, PROT_READ | PROT_WRITE), 0);
+    ASSERT_EQ(huge_kb(), 0u) << "mprotect did not split the PMD";
+    int rc = hs_migrate_real_ops.mend(nullptr, a);
+    if (rc == -EINVAL || rc == -ENOSYS) {
+        munmap(p, unit);
+        GTEST_SKIP() << "no MADV_COLLAPSE or PAGEMAP_SCAN here (Linux 6.7+ has both)";
+    }
+    EXPECT_EQ(rc, 1);
+    EXPECT_EQ(huge_kb(), 2048u) << "not huge again";
+    EXPECT_EQ(p[12345], 7) << "the collapse kept the bytes";
+    ASSERT_EQ(mprotect(p + 4096, 4096, PROT_READ), 0);
+    ASSERT_EQ(mprotect(p + 4096, 4096, PROT_READ | PROT_WRITE), 0);
+    ASSERT_EQ(madvise(p + 8192, 4096, MADV_DONTNEED), 0);
+    EXPECT_EQ(hs_migrate_real_ops.mend(nullptr, a), 0) << "a purged page is not filled in";
+    EXPECT_EQ(huge_kb(), 0u);
+    unsigned char vec = 1;
+    ASSERT_EQ(mincore(p + 8192, 4096, &vec), 0);
+    EXPECT_EQ(vec & 1, 0) << "the purged page came back";
+    munmap(p, unit);
 }

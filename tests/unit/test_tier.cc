@@ -94,7 +94,8 @@ protected:
     }
     void start()
     {
-        hs_tier_ops_t ops = {fake_move_pages, fake_free, fake_tier_room, fake_policy, nullptr};
+        hs_tier_ops_t ops = {fake_move_pages, fake_free,       fake_tier_room, fake_policy,
+                             nullptr,         fake_thp_splits, fake_mend};
         ASSERT_EQ(hs_tier_init(&config, &ops), 0);
     }
     // The region of n units at base, each placed on `on`, idle bytes zero.
@@ -193,6 +194,29 @@ TEST_F(Tiering, PromotesHotUnitsOnTheSlowNodeToTheirAccessorsNode)
     EXPECT_EQ(hs_counter_get(HS_CTR_TIER_HOT_SLOW_BYTES), 0u);
     EXPECT_EQ(hs_counter_get(HS_CTR_TIER_DEMOTED_PAGES), 0u) << "node 0 has room: nothing demoted";
     EXPECT_EQ(numa.calls.size(), 2u) << "one call per destination";
+}
+
+// The kernel splits a THP it cannot move whole: tiering looks at the units
+// of that batch only, makes the split one huge again and counts it; a batch
+// without a split is not looked at.
+TEST_F(Tiering, AUnitTheKernelSplitOnTheWayIsMadeHugeAgain)
+{
+    start();
+    region(8, 2);
+    capacity = {{0, 1000 * M}, {1, 1000 * M}, {2, 4000 * M}};
+    numa.splits_on_move = {base + 3 * 2 * M, base + 5 * 2 * M};
+    numa.stays_split = {base + 5 * 2 * M};
+    std::vector<hs_hot_unit_t> units = {hot(1, 1), hot(3, 0), hot(5, 0)};
+    epoch(1, units);
+    EXPECT_EQ(on(1), 1);
+    EXPECT_EQ(on(3), 0);
+    EXPECT_EQ(on(5), 0);
+    EXPECT_EQ(numa.mend_looks, (std::vector<uintptr_t>{base + 3 * 2 * M, base + 5 * 2 * M}))
+        << "the batch to node 0 only: the one to node 1 split nothing";
+    EXPECT_EQ(numa.split, (std::set<uintptr_t>{base + 5 * 2 * M}));
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_THP_SPLIT), 2u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_THP_MENDED), 1u);
+    EXPECT_EQ(hs_counter_get(HS_CTR_TIER_PROMOTED_PAGES), 3u) << "a split unit still moved";
 }
 
 TEST_F(Tiering, AFastNodeAtItsWatermarkFirstDemotesIdleUnitsTheLongestIdleFirst)

@@ -237,7 +237,7 @@ protected:
         ASSERT_EQ(hs_tracker_init(&choice, &heat, budget, &env), 0);
         if (placement) {
             hs_migrate_config_t mc = {2, 2, 1ULL << 30, 1000000000ULL, 4, 0};
-            hs_migrate_ops_t mops = {fake_move_pages, fake_room, fake_policy, nullptr};
+            hs_migrate_ops_t mops = {fake_move_pages, fake_room, fake_policy, nullptr, fake_thp_splits, fake_mend};
             ASSERT_EQ(hs_migrate_init(&mc, &mops), 0);
             ASSERT_EQ(hs_tracker_subscribe(&hs_migrate_subscriber), 0);
         }
