@@ -828,7 +828,7 @@ TEST(Lab, TierWorksBesideTheKernelsTieringMode)
 // since under the lab's emulation a park costs milliseconds and the
 // sampler's time cap, a tenth of the epoch, lets it try only a few dozen
 // never-read units per epoch: 5-7 epochs measured), the old one makes room,
-// no unit goes back and forth, no THP is split, every byte survives.
+// no unit goes back and forth, no THP stays split, every byte survives.
 TEST(Lab, TierFollowsAHotSetThatShiftsTwice)
 {
     if (!lab_has_far_node())
@@ -850,9 +850,18 @@ TEST(Lab, TierFollowsAHotSetThatShiftsTwice)
             EXPECT_LE(r.num(key), write ? 3 : 10) << key << "\n" << r.out;
         }
         EXPECT_EQ(r.num("units_moved_back_and_forth"), 0) << r.out;
-        EXPECT_EQ(r.num("thp_migration_split"), 0) << r.out;
         EXPECT_EQ(r.num("intact"), 1) << "data lost";
         auto j = read_json(report);
+        // The room checks leave a THP move without a free 2 MiB block rare
+        // (CI saw one split in a run: the last block taken between the look
+        // and the move); each split is one of hugeshim's moves, seen, and
+        // made huge again (at once, or at the sampler's next ticks): the
+        // heap ends as huge as it was filled.
+        long long split = report_num(j, "tiering.thp_split") + report_num(j, "migration.thp_split");
+        EXPECT_LE(r.num("thp_migration_split"), 2) << r.out;
+        EXPECT_GE(split, r.num("thp_migration_split")) << "a split hugeshim did not see\n" << r.out;
+        EXPECT_GE(r.num("end_rollup_anon_huge_kb"), r.num("fill_rollup_anon_huge_kb"))
+            << "huge pages left split\n" << r.out << j["tiering"].dump(1) << j["sampling"].dump(1);
         EXPECT_GT(report_num(j, "tiering.promoted.pages"), 0);
         EXPECT_GT(report_num(j, "tiering.demoted.pages"), 0) << "nothing made room";
         // The heap's units, looked at every epoch, never went back and forth

@@ -783,6 +783,16 @@ static int cmd_tier(size_t mib, size_t every, const char *access, int epochs)
     return 0;
 }
 
+/* The free 2 MiB blocks per node and zone at an epoch where a migration
+ * split a THP (/proc/buddyinfo, orders 9 and 10). */
+static void print_buddyinfo(int phase, int epoch)
+{
+    static char buf[4096];
+    CHECK(hs_os_read_file("/proc/buddyinfo", buf, sizeof buf) > 0);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        printf("phase_%d_epoch_%d_buddyinfo: %s\n", phase, epoch, line);
+}
+
 /* tier-shift MIB EVERY ACCESS PHASES EPOCHS_PER_PHASE: a heap of MIB
  * first touched from node 0 (filling the fast nodes, the rest on the slow
  * one), then a thread on node 0 reads or writes a hot set of every EVERY-th
@@ -829,6 +839,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
            (unsigned long)base, (unsigned long)(base + nunits * UNIT));
     print_rollup("fill_"); /* a unit not on a huge page cannot be sampled */
     unsigned long thp_split0 = vmstat("thp_migration_split"), migrated0 = vmstat("pgmigrate_success");
+    unsigned long split_seen = thp_split0;
     double t0 = now();
     for (int p = 0; p < phases; p++) {
         size_t nhot = 0;
@@ -858,6 +869,12 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
             }
             printf("phase_%d_epoch_%d_hot_fast_pct=%zu\nphase_%d_epoch_%d_s=%.1f\n", p, e, fast * 100 / nhot, p, e,
                    now() - t0);
+            unsigned long split_now = vmstat("thp_migration_split");
+            if (split_now != split_seen) {
+                printf("phase_%d_epoch_%d_thp_split=%lu\n", p, e, split_now - thp_split0);
+                print_buddyinfo(p, e);
+                split_seen = split_now;
+            }
             if (to90 < 0 && fast * 10 >= nhot * 9) {
                 to90 = e;
                 s90 = now() - start;
@@ -880,6 +897,7 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     /* Migrated while the phases ran: the check below reads the whole heap,
      * and tiering would promote what it reads on the slow node. */
     printf("pgmigrate_phases=%lu\n", vmstat("pgmigrate_success") - migrated0);
+    print_rollup("end_");
     printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
     return 0;
 }
