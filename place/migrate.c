@@ -94,9 +94,13 @@ static int64_t hs_real_thp_splits(void *ctx)
 static int hs_real_mend(void *ctx, uintptr_t unit)
 {
     (void)ctx;
-    static int pagemap = -2; /* the epoch thread only */
-    if (pagemap == -2)
+    static int pagemap = -1, pid; /* the epoch thread only; a forked child opens its own */
+    if (pid != hs_os_getpid()) {
+        if (pagemap >= 0)
+            hs_os_close(pagemap);
         pagemap = hs_os_pagemap_open();
+        pid = hs_os_getpid();
+    }
     void *page = (void *)unit, *at;
     hs_park_locate_pages(&page, &at, 1);
     uintptr_t where = (uintptr_t)at & ~(uintptr_t)(HS_OS_HUGE_2M - 1);
