@@ -35,7 +35,7 @@ static const hs_fault_name_t hs_fault_points[HS_OS_FAULT_COUNT] = {
     [HS_OS_FAULT_MAP_BASE] = {"map_base", ENOMEM},       [HS_OS_FAULT_SCAN] = {"scan", EIO},
     [HS_OS_FAULT_UFFD] = {"uffd", EIO},                  [HS_OS_FAULT_MOVE_PAGES] = {"move_pages", EIO},
     [HS_OS_FAULT_REPORT] = {"report", ENOSPC},           [HS_OS_FAULT_PARK] = {"park", EIO},
-    [HS_OS_FAULT_PARK_SPLIT] = {"park_split", EIO},
+    [HS_OS_FAULT_PARK_SPLIT] = {"park_split", EIO},     [HS_OS_FAULT_NODE_ROOM] = {"node_room", EIO},
 };
 
 static const hs_fault_name_t hs_errnos[] = {

@@ -462,6 +462,8 @@ typedef enum {
     HS_OS_FAULT_PARK,        /* "park": every UFFDIO_MOVE of the access sampler, both ways, EIO */
     HS_OS_FAULT_PARK_SPLIT,  /* "park_split": a put-back leaves the unit on base pages, as the kernel's move
                                 does when a fault at the parked unit fell back to base pages */
+    HS_OS_FAULT_NODE_ROOM,   /* "node_room": a node's room for a unit (buddyinfo, zoneinfo, hugetlb pools) is
+                                unknown, EIO: placement and tiering move without the room check */
     HS_OS_FAULT_COUNT
 } hs_os_fault_t;
 

@@ -197,6 +197,9 @@ static int64_t hs_os_node_reserve_bytes(int node)
 
 int64_t hs_os_node_room(int node, hs_os_kind_t kind)
 {
+    int injected = hs_os_fault(HS_OS_FAULT_NODE_ROOM);
+    if (injected)
+        return injected;
     if (kind == HS_OS_KIND_HUGETLB_2M || kind == HS_OS_KIND_HUGETLB_1G) {
         hs_os_hugetlb_pool_t pool;
         uint64_t kib = kind == HS_OS_KIND_HUGETLB_2M ? 2048 : 1048576;

@@ -460,6 +460,32 @@ TEST(Lab, ParkedUnitsCopiedBackStayOnTheirNode)
     unlink(report.c_str());
 }
 
+// Node 1 cut into 4 KiB pieces compaction cannot join, placement's room
+// checks off (HUGESHIM_FAULTS=node_room): the kernel splits THPs placement
+// moves there.  hugeshim sees each split; once the pieces are freed, every
+// split unit is huge again, on node 1, with every byte.
+TEST(Lab, PlacementMakesTheThpsTheKernelSplitOnTheWayHugeAgain)
+{
+    std::string report = temp_path("split-mend.json");
+    Setting s("/proc/sys/kernel/numa_balancing", "0");
+    Setting c("/proc/sys/vm/compact_unevictable_allowed", "0");
+    Env env = shim_env({{"HUGESHIM_INTERVAL_MS", "500"}, {"HUGESHIM_FAULTS", "node_room"}, {"HUGESHIM_STATS", report}});
+    Result r = run({numa_probe(), "split-mend", "128", "6"}, env, "", 300);
+    ASSERT_FALSE(r.timed_out);
+    ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_GE(r.num("thp_migration_split"), 1) << "the kernel split nothing: the test's premise failed\n" << r.out;
+    auto j = read_json(report);
+    long long split = report_num(j, "migration.thp_split");
+    EXPECT_GE(split, r.num("thp_migration_split")) << "a split hugeshim did not see\n" << r.out;
+    // At once, or from the sampler's queue at its next ticks.
+    EXPECT_GE(report_num(j, "migration.thp_mended") + report_num(j, "sampling.made_huge_again"), split) << r.out;
+    EXPECT_EQ(r.num("on_node1"), r.num("units")) << r.out;
+    EXPECT_GE(r.num("end_rollup_anon_huge_kb"), r.num("fill_rollup_anon_huge_kb"))
+        << "units left split\n" << r.out << j["migration"].dump(1) << j["sampling"].dump(1);
+    EXPECT_EQ(r.num("intact"), 1) << "data lost";
+    unlink(report.c_str());
+}
+
 TEST(Lab, PlacementTwoThreadsOnTwoNodesEachGetTheirHalf)
 {
     with_and_without_autonuma([&](bool) {

@@ -26,7 +26,10 @@
  *                       fast nodes (cmd_tier_shift)
  *   move-speed UNITS WRITERS
  *                       the kernel's cost of moving THPs that threads are
- *                       writing, without hugeshim (cmd_move_speed) */
+ *                       writing, without hugeshim (cmd_move_speed)
+ *   split-mend MIB EPOCHS
+ *                       THPs the kernel split on their way to a node cut
+ *                       into pieces, made huge again (cmd_split_mend) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -902,6 +905,76 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
     return 0;
 }
 
+/* split-mend MIB EPOCHS: make the kernel split THPs placement moves, then
+ * watch hugeshim make them huge again.  A heap of MIB first touched on node
+ * 0; node 1 cut into 4 KiB pieces compaction cannot join (every other page
+ * of nearly all its free memory mlocked, the rest freed; the caller sets
+ * vm.compact_unevictable_allowed to 0); a thread on node 1 writes the
+ * heap, and placement, its room checks off (HUGESHIM_FAULTS=node_room),
+ * moves it there: a THP that finds no free 2 MiB block is split.  At the
+ * first split the pieces are freed; EPOCHS epochs later: the splits, the
+ * AnonHugePages of the process after the fill and at the end, the units
+ * on node 1, whether every byte survived. */
+static int cmd_split_mend(size_t mib, int epochs)
+{
+    find_epochs(true);
+    pin_to_node(0);
+    size_t nunits = mib * MIB / UNIT;
+    char *raw = malloc(nunits * UNIT + UNIT);
+    CHECK(raw);
+    char *base = (char *)(((uintptr_t)raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    fill_pattern(base, nunits * UNIT);
+    print_rollup("fill_");
+    /* Node 1's free memory less its zones' high watermarks and 16 MiB,
+     * every page touched there, every other page freed, the rest locked. */
+    int64_t free1 = hs_os_node_free_bytes(1);
+    int64_t room1 = hs_os_node_room(1, HS_OS_KIND_BASE);
+    CHECK(free1 > 0 && room1 > (int64_t)(64 * MIB));
+    size_t cut = ((size_t)room1 - 16 * MIB) & ~(PAGE - 1);
+    /* Past hugeshim (the kernel's own mmap): base pages, not a region of its own. */
+    char *pieces = (char *)syscall(SYS_mmap, NULL, cut, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pieces != MAP_FAILED);
+    CHECK(madvise(pieces, cut, MADV_NOHUGEPAGE) == 0);
+    CHECK(hs_os_set_mempolicy(2 /* MPOL_BIND */, 1ULL << 1) == 0);
+    for (size_t off = 0; off < cut; off += PAGE)
+        pieces[off] = 1;
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    for (size_t off = PAGE; off < cut; off += 2 * PAGE)
+        CHECK(madvise(pieces + off, PAGE, MADV_DONTNEED) == 0);
+    CHECK(syscall(SYS_mlock2, pieces, cut, 1 /* MLOCK_ONFAULT */) == 0);
+    printf("units=%zu\nnode1_free_mib=%lld\ncut_mib=%zu\nnode1_blocks_mib=%lld\n", nunits, (long long)(free1 >> 20),
+           cut >> 20, (long long)(hs_os_node_huge_free_bytes(1) >> 20));
+    unsigned long split0 = vmstat("thp_migration_split");
+    size_t *all = calloc(nunits, sizeof *all);
+    CHECK(all);
+    for (size_t u = 0; u < nunits; u++)
+        all[u] = u;
+    stop_writers = 0;
+    struct writer w = {1, base, all, 0, nunits, -1, false};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, writer_main, &w) == 0);
+    double t0 = now();
+    while (vmstat("thp_migration_split") == split0 && now() - t0 < 60)
+        usleep(5000);
+    unsigned long first = vmstat("thp_migration_split") - split0;
+    printf("first_split_s=%.1f\nsplits_at_first=%lu\n", now() - t0, first);
+    CHECK(syscall(SYS_munmap, pieces, cut) == 0);
+    for (int e = 0; e < epochs; e++)
+        wait_epoch();
+    stop_writers = 1;
+    pthread_join(t, NULL);
+    int *status = calloc(nunits, sizeof *status);
+    CHECK(status);
+    unit_nodes(base, nunits, status);
+    size_t on1 = 0;
+    for (size_t u = 0; u < nunits; u++)
+        on1 += status[u] == 1;
+    printf("thp_migration_split=%lu\non_node1=%zu\n", vmstat("thp_migration_split") - split0, on1);
+    print_rollup("end_");
+    printf("intact=%d\n", wrong_pages(base, nunits * UNIT) == 0);
+    return 0;
+}
+
 static void pin_thread(void *arg, int tid, int cpu, uint64_t cpu_ns)
 {
     (void)cpu, (void)cpu_ns;
@@ -1006,6 +1079,8 @@ static int cmd_move_speed(size_t nunits, int writers)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 4 && !strcmp(argv[1], "split-mend"))
+        return cmd_split_mend(strtoull(argv[2], NULL, 10), atoi(argv[3]));
     if (argc >= 2 && !strcmp(argv[1], "heap-move"))
         return cmd_heap_move();
     if (argc >= 2 && !strcmp(argv[1], "thp-move"))
