@@ -908,7 +908,8 @@ static int cmd_tier_shift(size_t mib, size_t every, const char *access, int phas
 /* split-mend MIB EPOCHS: make the kernel split THPs placement moves, then
  * watch hugeshim make them huge again.  A heap of MIB first touched on node
  * 0; node 1 cut into 4 KiB pieces compaction cannot join (every other page
- * of nearly all its free memory mlocked, the rest freed; the caller sets
+ * of nearly all its free memory mlocked, the rest freed, and the 2 MiB
+ * blocks left taken by locked THPs; the caller sets
  * vm.compact_unevictable_allowed to 0); a thread on node 1 writes the
  * heap, and placement, its room checks off (HUGESHIM_FAULTS=node_room),
  * moves it there: a THP that finds no free 2 MiB block is split.  At the
@@ -942,8 +943,27 @@ static int cmd_split_mend(size_t mib, int epochs)
     for (size_t off = PAGE; off < cut; off += 2 * PAGE)
         CHECK(madvise(pieces + off, PAGE, MADV_DONTNEED) == 0);
     CHECK(syscall(SYS_mlock2, pieces, cut, 1 /* MLOCK_ONFAULT */) == 0);
-    printf("units=%zu\nnode1_free_mib=%lld\ncut_mib=%zu\nnode1_blocks_mib=%lld\n", nunits, (long long)(free1 >> 20),
-           cut >> 20, (long long)(hs_os_node_huge_free_bytes(1) >> 20));
+    /* The free 2 MiB blocks left (and those compaction can still make of
+     * other programs' movable pages) go to a filler of THPs, locked too,
+     * until three faults in a row get no huge page. */
+    size_t filler_cap = 512 * MIB, filled = 0;
+    char *filler_raw = (char *)syscall(SYS_mmap, NULL, filler_cap + UNIT, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(filler_raw != MAP_FAILED);
+    char *filler = (char *)(((uintptr_t)filler_raw + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    CHECK(madvise(filler, filler_cap, MADV_HUGEPAGE) == 0);
+    int pagemap = hs_os_pagemap_open();
+    CHECK(pagemap >= 0);
+    CHECK(hs_os_set_mempolicy(2 /* MPOL_BIND */, 1ULL << 1) == 0);
+    for (int misses = 0; misses < 3 && filled < filler_cap; filled += UNIT) {
+        filler[filled] = 1;
+        misses = hs_os_range_huge(pagemap, (uintptr_t)(filler + filled), UNIT) == 1 ? 0 : misses + 1;
+    }
+    CHECK(hs_os_set_mempolicy(0, 0) == 0);
+    hs_os_close(pagemap);
+    CHECK(syscall(SYS_mlock2, filler, filled, 1 /* MLOCK_ONFAULT */) == 0);
+    printf("units=%zu\nnode1_free_mib=%lld\ncut_mib=%zu\nfiller_mib=%zu\nnode1_blocks_mib=%lld\n", nunits,
+           (long long)(free1 >> 20), cut >> 20, filled >> 20, (long long)(hs_os_node_huge_free_bytes(1) >> 20));
     unsigned long split0 = vmstat("thp_migration_split");
     size_t *all = calloc(nunits, sizeof *all);
     CHECK(all);
@@ -959,6 +979,7 @@ static int cmd_split_mend(size_t mib, int epochs)
     unsigned long first = vmstat("thp_migration_split") - split0;
     printf("first_split_s=%.1f\nsplits_at_first=%lu\n", now() - t0, first);
     CHECK(syscall(SYS_munmap, pieces, cut) == 0);
+    CHECK(syscall(SYS_munmap, filler_raw, filler_cap + UNIT) == 0);
     for (int e = 0; e < epochs; e++)
         wait_epoch();
     stop_writers = 1;
